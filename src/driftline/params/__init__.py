@@ -1,0 +1,78 @@
+"""Parameter dicts (``dict[str, np.ndarray]``), canonical identity and framework adapters."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from driftline.errors import UnsupportedModelError
+from driftline.params.identity import Params, model_id, tensor_hash, validate_params
+from driftline.params.io import (
+    load_npz,
+    load_params_file,
+    load_safetensors,
+    save_npz,
+    save_safetensors,
+)
+from driftline.params.sklearn import estimator_to_params, is_sklearn_estimator, params_to_estimator
+
+__all__ = [
+    "Params",
+    "ModelParams",
+    "as_model_params",
+    "model_id",
+    "tensor_hash",
+    "validate_params",
+    "load_npz",
+    "save_npz",
+    "load_safetensors",
+    "save_safetensors",
+    "load_params_file",
+    "estimator_to_params",
+    "params_to_estimator",
+]
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Parameters plus what is needed to rebuild the model around them."""
+
+    params: Params
+    framework: str
+    architecture: dict[str, Any] = field(default_factory=dict)
+
+
+def as_model_params(obj: Any) -> ModelParams:
+    """Read parameters from a numpy dict, a file path, a scikit-learn estimator or PyTorch object."""
+    if isinstance(obj, ModelParams):
+        return obj
+    if isinstance(obj, str | os.PathLike):
+        path = Path(obj)
+        params = load_params_file(path)
+        framework = "torch" if path.suffix.lower() in {".pt", ".pth", ".bin", ".ckpt"} else "numpy"
+        return ModelParams(params, framework, {})
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+        params = {str(k): v for k, v in obj.items()}
+        validate_params(params)
+        return ModelParams(params, "numpy", {})
+    if is_sklearn_estimator(obj):
+        params, arch = estimator_to_params(obj)
+        return ModelParams(params, "sklearn", arch)
+    from driftline.params.torch_adapter import is_torch_object
+
+    if is_torch_object(obj):
+        from driftline.params.torch_adapter import module_to_params, state_dict_to_params
+
+        if isinstance(obj, Mapping):
+            return ModelParams(state_dict_to_params(obj), "torch", {})
+        arch = {"framework": "torch", "class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+        return ModelParams(module_to_params(obj), "torch", arch)
+    raise UnsupportedModelError(
+        f"cannot read parameters from a {type(obj).__name__}: pass a dict of numpy arrays, a "
+        ".safetensors/.npz/.pt path, a fitted scikit-learn estimator or a PyTorch module"
+    )
