@@ -1,0 +1,28 @@
+"""driftline: model lineage, drift agents and lineage-guided repair in one loop.
+
+Quick start::
+
+    import driftline
+    store = driftline.open()                      # ./.driftline, or $DRIFTLINE_STORE, or a URL
+    base = store.register(model, name="digits", data=X_train)
+    child = store.register(tuned, name="digits", parents=[base], transform="finetune",
+                           params={"epochs": 3}, metrics={"acc": 0.97}, data=X_new)
+    store.ancestors(child)                        # [(id, hops, name, version), ...]
+    params = store.load("digits@1")               # dict[str, np.ndarray]
+"""
+
+from __future__ import annotations
+
+import os
+
+from driftline import errors
+from driftline.store import Edge, Model, Relative, Store
+
+__version__ = "0.1.0"
+
+__all__ = ["open", "Store", "Model", "Edge", "Relative", "errors", "__version__"]
+
+
+def open(location: str | os.PathLike | None = None, **kwargs: object) -> Store:  # noqa: A001
+    """Open (creating if needed) a store: a folder, a database URL, or the default location."""
+    return Store(location, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,511 @@
+"""The store: lineage graph (SQL) + content-addressed tensor blobs, behind one object."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from driftline.errors import (
+    AmbiguousReferenceError,
+    CycleError,
+    InvalidInputError,
+    UnknownReferenceError,
+)
+from driftline.params import ModelParams, Params, as_model_params, model_id
+from driftline.params.identity import le_bytes
+from driftline.params.io import numpy_dtype, save_safetensors
+from driftline.store import graph
+from driftline.store.blobs import BlobStore
+from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
+from driftline.store.models import Edge, Model, TensorInfo
+from driftline.store.schema import create_or_check, deployments, edges, models, tensors
+
+EDGE_KINDS = (
+    "finetune",
+    "prune",
+    "distill",
+    "merge",
+    "quantize",
+    "adapter",
+    "repair",
+    "route",
+    "other",
+)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _row_to_model(row: Any) -> Model:
+    return Model(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        framework=row.framework,
+        architecture=row.architecture or {},
+        signature_id=row.signature_id,
+        metrics=row.metrics or {},
+        tags=row.tags or {},
+        created_at=row.created_at,
+        kind=row.kind,
+    )
+
+
+def _row_to_edge(row: Any) -> Edge:
+    return Edge(
+        parent=row.parent,
+        child=row.child,
+        kind=row.kind,
+        params=row.params or {},
+        metrics=row.metrics or {},
+        data_stats=row.data_stats or {},
+        created_at=row.created_at,
+    )
+
+
+class Store:
+    """A driftline store. ``Store()`` opens ``$DRIFTLINE_STORE`` or ``./.driftline``.
+
+    ``location`` is a folder (SQLite ``lineage.db`` + ``blobs/``) or a database URL
+    (``postgresql+psycopg://...``), in which case ``blob_dir`` (or ``$DRIFTLINE_BLOBS``, or
+    ``./.driftline/blobs``) holds the tensors.
+    """
+
+    def __init__(
+        self,
+        location: str | os.PathLike | None = None,
+        *,
+        blob_dir: str | os.PathLike | None = None,
+        create: bool = True,
+    ) -> None:
+        loc = str(location) if location is not None else default_location()
+        if is_url(loc):
+            self.url = loc
+            self.root = None
+            blobs = blob_dir or os.environ.get("DRIFTLINE_BLOBS") or Path(".driftline") / "blobs"
+        else:
+            self.root = Path(loc)
+            if not (self.root / "lineage.db").is_file() and not create:
+                raise UnknownReferenceError(
+                    f"no driftline store at {self.root}; run 'driftline init' (or set DRIFTLINE_STORE)"
+                )
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.url = sqlite_url(self.root)
+            blobs = blob_dir or self.root / "blobs"
+        self.engine = make_engine(self.url)
+        create_or_check(self.engine)
+        self.blobs = BlobStore(blobs)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root) if self.root else self.url!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE). Everything in it commits or nothing."""
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- references ---------------------------------------------------------------------------
+    def resolve(self, ref: str | Model, conn: sa.Connection | None = None) -> str:
+        """Model id for a full id, a unique id prefix, ``name@version``, ``name`` (latest
+        version) or ``deployment:NAME``."""
+        if isinstance(ref, Model):
+            return ref.id
+        ref = str(ref).strip()
+        if not ref:
+            raise UnknownReferenceError(
+                "empty model reference; give an id, a prefix or name@version"
+            )
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self.read())
+            if ref.startswith("deployment:"):
+                dep = ref.split(":", 1)[1]
+                mid = conn.execute(
+                    sa.select(deployments.c.model_id).where(deployments.c.name == dep)
+                ).scalar_one_or_none()
+                if mid is None:
+                    raise UnknownReferenceError(
+                        f"no deployment named {dep!r}; list them with 'driftline deployments'"
+                    )
+                return mid
+            if "@" in ref:
+                name, _, ver = ref.rpartition("@")
+                q = sa.select(models.c.id).where(models.c.name == name)
+                if ver == "latest":
+                    q = q.order_by(models.c.version.desc()).limit(1)
+                else:
+                    try:
+                        q = q.where(models.c.version == int(ver))
+                    except ValueError as exc:
+                        raise UnknownReferenceError(
+                            f"bad reference {ref!r}: the version after '@' must be a number or 'latest'"
+                        ) from exc
+                mid = conn.execute(q).scalar_one_or_none()
+                if mid is None:
+                    raise UnknownReferenceError(f"no model {ref!r}; see 'driftline list'")
+                return mid
+            if re.fullmatch(r"[0-9a-f]{4,64}", ref):
+                rows = (
+                    conn.execute(sa.select(models.c.id).where(models.c.id.like(ref + "%")).limit(2))
+                    .scalars()
+                    .all()
+                )
+                if len(rows) == 1:
+                    return rows[0]
+                if len(rows) > 1:
+                    raise AmbiguousReferenceError(
+                        f"id prefix {ref!r} matches several models; give more characters"
+                    )
+            mid = conn.execute(
+                sa.select(models.c.id)
+                .where(models.c.name == ref)
+                .order_by(models.c.version.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if mid is None:
+                raise UnknownReferenceError(
+                    f"no model matches {ref!r}; use a full id, a unique id prefix (>= 4 hex "
+                    "characters), name@version, a name, or deployment:NAME"
+                )
+            return mid
+
+    def get(self, ref: str | Model) -> Model:
+        """The model node for a reference."""
+        with self.read() as conn:
+            mid = self.resolve(ref, conn)
+            row = conn.execute(sa.select(models).where(models.c.id == mid)).one()
+        return _row_to_model(row)
+
+    def list_models(self, name: str | None = None) -> list[Model]:
+        q = sa.select(models).order_by(models.c.name, models.c.version)
+        if name:
+            q = q.where(models.c.name == name)
+        with self.read() as conn:
+            return [_row_to_model(r) for r in conn.execute(q)]
+
+    # -- registration ---------------------------------------------------------------------------
+    def register(
+        self,
+        model: Any,
+        *,
+        name: str,
+        parents: Sequence[str | Model] = (),
+        transform: str = "finetune",
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        edge_metrics: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        architecture: Mapping[str, Any] | None = None,
+        data: Any = None,
+        signature: Any = None,
+        data_stats: Mapping[str, Any] | None = None,
+    ) -> Model:
+        """Register a model version (idempotent: identical parameters return the same node).
+
+        ``model`` is a params dict, a file path, a fitted scikit-learn estimator or a PyTorch
+        module / state dict. ``parents`` become edges of kind ``transform`` carrying ``params``
+        (the transformation's settings), ``edge_metrics`` (default: ``metrics``) and
+        ``data_stats``. ``data`` (the training data) or ``signature`` stores the model's
+        training-data signature.
+        """
+        _check_name(name)
+        if transform not in EDGE_KINDS:
+            raise InvalidInputError(
+                f"unknown transform {transform!r}; use one of: {', '.join(EDGE_KINDS)}"
+            )
+        mp = as_model_params(model)
+        arch = dict(mp.architecture)
+        if architecture:
+            arch.update(architecture)
+        sig_id, stats = self._attach_data(data, signature, parents)
+        stats = {**stats, **(data_stats or {})}
+        blobs = self._put_tensors(mp.params)
+        mid = model_id(mp.params)
+        with self.write() as conn:
+            parent_ids = [self.resolve(p, conn) for p in parents]
+            existing = conn.execute(sa.select(models).where(models.c.id == mid)).one_or_none()
+            if existing is None:
+                version = (
+                    conn.execute(
+                        sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
+                    ).scalar()
+                    or 0
+                ) + 1
+                conn.execute(
+                    sa.insert(models).values(
+                        id=mid,
+                        name=name,
+                        version=version,
+                        kind=arch.pop("_kind", "model"),
+                        framework=mp.framework,
+                        architecture=arch,
+                        signature_id=sig_id,
+                        metrics=dict(metrics or {}),
+                        tags=dict(tags or {}),
+                        created_at=_now(),
+                    )
+                )
+                conn.execute(
+                    sa.insert(tensors),
+                    [
+                        {
+                            "model_id": mid,
+                            "name": k,
+                            "dtype": np.dtype(v.dtype).name,
+                            "shape": list(v.shape),
+                            "blob": blobs[k],
+                        }
+                        for k, v in mp.params.items()
+                    ],
+                )
+            elif sig_id and existing.signature_id is None:
+                conn.execute(
+                    sa.update(models).where(models.c.id == mid).values(signature_id=sig_id)
+                )
+            for pid in parent_ids:
+                self._add_edge(
+                    conn, pid, mid, transform, params or {}, edge_metrics or metrics or {}, stats
+                )
+        return self.get(mid)
+
+    def _attach_data(
+        self, data: Any, signature: Any, parents: Sequence[str | Model]
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Store the training-data signature; return its id and the edge's data_stats."""
+        if data is None and signature is None:
+            return None, {}
+        from driftline.store.signatures import attach_training_data
+
+        return attach_training_data(self, data, signature, parents)
+
+    def _put_tensors(self, params: Params) -> dict[str, str]:
+        out = {}
+        for name, arr in params.items():
+            out[name] = self.blobs.put(le_bytes(arr))
+        return out
+
+    def add_edge(
+        self,
+        parent: str | Model,
+        child: str | Model,
+        kind: str = "other",
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        data_stats: Mapping[str, Any] | None = None,
+    ) -> Edge:
+        """Add a typed edge between existing models; refuses self-edges and cycles."""
+        if kind not in EDGE_KINDS:
+            raise InvalidInputError(
+                f"unknown edge kind {kind!r}; use one of: {', '.join(EDGE_KINDS)}"
+            )
+        with self.write() as conn:
+            pid, cid = self.resolve(parent, conn), self.resolve(child, conn)
+            self._add_edge(conn, pid, cid, kind, params or {}, metrics or {}, data_stats or {})
+            row = conn.execute(
+                sa.select(edges).where(edges.c.parent == pid, edges.c.child == cid)
+            ).one()
+        return _row_to_edge(row)
+
+    def _add_edge(
+        self,
+        conn: sa.Connection,
+        parent: str,
+        child: str,
+        kind: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        data_stats: Mapping[str, Any],
+    ) -> None:
+        if parent == child:
+            raise CycleError(f"a model cannot be its own parent ({parent[:12]})")
+        exists = conn.execute(
+            sa.select(edges.c.kind).where(edges.c.parent == parent, edges.c.child == child)
+        ).first()
+        if exists is not None:
+            return
+        if conn.execute(graph.is_ancestor_query(child, parent)).first() is not None:
+            raise CycleError(
+                f"edge {parent[:12]} -> {child[:12]} would make a cycle: {child[:12]} is already "
+                f"an ancestor of {parent[:12]}"
+            )
+        conn.execute(
+            sa.insert(edges).values(
+                parent=parent,
+                child=child,
+                kind=kind,
+                params=dict(params),
+                metrics=dict(metrics),
+                data_stats=_jsonable(dict(data_stats)),
+                created_at=_now(),
+            )
+        )
+
+    def update_metrics(self, ref: str | Model, metrics: Mapping[str, Any]) -> Model:
+        """Merge ``metrics`` into a model's metrics JSON."""
+        with self.write() as conn:
+            mid = self.resolve(ref, conn)
+            cur = conn.execute(sa.select(models.c.metrics).where(models.c.id == mid)).scalar_one()
+            conn.execute(
+                sa.update(models).where(models.c.id == mid).values(metrics={**cur, **metrics})
+            )
+        return self.get(mid)
+
+    # -- parameters -----------------------------------------------------------------------------
+    def manifest(self, ref: str | Model) -> list[TensorInfo]:
+        with self.read() as conn:
+            mid = self.resolve(ref, conn)
+            rows = conn.execute(
+                sa.select(tensors).where(tensors.c.model_id == mid).order_by(tensors.c.name)
+            ).all()
+        return [TensorInfo(r.name, r.dtype, tuple(r.shape), r.blob) for r in rows]
+
+    def load(self, ref: str | Model, names: Iterable[str] | None = None) -> Params:
+        """The model's tensors (only ``names`` when given), each verified against its hash."""
+        model = self.get(ref)
+        infos = self.manifest(model.id)
+        if names is not None:
+            wanted = list(names)
+            known = {i.name for i in infos}
+            missing = [n for n in wanted if n not in known]
+            if missing:
+                raise InvalidInputError(
+                    f"model {model.ref} has no tensor(s) {', '.join(missing)}; see 'driftline show {model.ref}'"
+                )
+            infos = [i for i in infos if i.name in set(wanted)]
+        out: Params = {}
+        for info in infos:
+            data = self.blobs.get(info.blob, context=f"model {model.ref}, tensor {info.name!r}")
+            out[info.name] = (
+                np.frombuffer(data, dtype=numpy_dtype(info.dtype)).reshape(info.shape).copy()
+            )
+        return out
+
+    def load_model_params(self, ref: str | Model) -> ModelParams:
+        model = self.get(ref)
+        return ModelParams(self.load(model.id), model.framework, model.architecture)
+
+    def load_estimator(self, ref: str | Model) -> Any:
+        """Rebuild a scikit-learn estimator from its stored parameters."""
+        from driftline.params.sklearn import params_to_estimator
+
+        mp = self.load_model_params(ref)
+        return params_to_estimator(mp.params, mp.architecture)
+
+    def export(self, ref: str | Model, path: str | os.PathLike) -> Path:
+        """Write the model to ``.safetensors`` (with id, name and version as metadata)."""
+        model = self.get(ref)
+        meta = {"driftline.id": model.id, "driftline.ref": model.ref, "framework": model.framework}
+        return save_safetensors(self.load(model.id), path, metadata=meta)
+
+    # -- graph queries ---------------------------------------------------------------------------
+    def ancestors(self, ref: str | Model, max_hops: int | None = None) -> list[graph.Relative]:
+        return self._relatives(ref, "up", max_hops)
+
+    def descendants(self, ref: str | Model, max_hops: int | None = None) -> list[graph.Relative]:
+        return self._relatives(ref, "down", max_hops)
+
+    def _relatives(
+        self, ref: str | Model, direction: str, max_hops: int | None
+    ) -> list[graph.Relative]:
+        with self.read() as conn:
+            mid = self.resolve(ref, conn)
+            rows = conn.execute(graph.relatives_query(mid, direction, max_hops)).all()
+        return [graph.Relative(r.id, int(r.hops), r.name, r.version) for r in rows]
+
+    def nearest_ancestor(
+        self, ref: str | Model, where: graph.Predicate, max_hops: int | None = None
+    ) -> graph.Relative | None:
+        """The closest ancestor satisfying ``where`` (an expression over ``models`` columns or a
+        ``{column: value}`` dict), or None."""
+        with self.read() as conn:
+            mid = self.resolve(ref, conn)
+            row = conn.execute(graph.nearest_ancestor_query(mid, where, max_hops)).first()
+        return None if row is None else graph.Relative(row.id, int(row.hops), row.name, row.version)
+
+    def path(self, a: str | Model, b: str | Model) -> list[str] | None:
+        """Shortest directed path between two models (either may be the ancestor), or None."""
+        with self.read() as conn:
+            ia, ib = self.resolve(a, conn), self.resolve(b, conn)
+            if ia == ib:
+                return [ia]
+            rows = [tuple(r) for r in conn.execute(graph.shortest_layer_edges_query(ib))]
+            down = graph.path_from_layers(rows, ib, ia)
+            if down is not None:
+                return down
+            rows = [tuple(r) for r in conn.execute(graph.shortest_layer_edges_query(ia))]
+            up = graph.path_from_layers(rows, ia, ib)
+            return None if up is None else list(reversed(up))
+
+    def subgraph(self, ref: str | Model, hops: int = 2) -> tuple[list[Model], list[Edge]]:
+        """Models within ``hops`` undirected steps of ``ref`` and the edges among them."""
+        with self.read() as conn:
+            mid = self.resolve(ref, conn)
+            erows = conn.execute(graph.neighbourhood_edges_query(mid, hops)).all()
+            ids = {mid} | {r.parent for r in erows} | {r.child for r in erows}
+            mrows = conn.execute(sa.select(models).where(models.c.id.in_(ids))).all()
+        nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
+        return nodes, [_row_to_edge(r) for r in erows]
+
+    def parents(self, ref: str | Model) -> list[Edge]:
+        return self._edges(ref, edges.c.child)
+
+    def children(self, ref: str | Model) -> list[Edge]:
+        return self._edges(ref, edges.c.parent)
+
+    def _edges(self, ref: str | Model, column: sa.Column) -> list[Edge]:
+        with self.read() as conn:
+            mid = self.resolve(ref, conn)
+            rows = conn.execute(
+                sa.select(edges).where(column == mid).order_by(edges.c.created_at)
+            ).all()
+        return [_row_to_edge(r) for r in rows]
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > 200:
+        raise InvalidInputError(
+            f"bad model name {name!r}: use letters, digits, '.', '_', '-' or '/', starting with a "
+            "letter or digit"
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Make numpy scalars/arrays JSON-serialisable."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
