@@ -290,6 +290,7 @@ def calibrate_temperature(
     *,
     n_features: int | None = None,
     refine: bool = True,
+    fit_priors: bool = False,
 ) -> Calibration:
     """Choose the routing temperature ``T`` and priors for a window.
 
@@ -297,14 +298,16 @@ def calibrate_temperature(
     :func:`default_temperature_grid`) the priors are the given ``priors`` or, when ``None``, the
     EM proportions at that ``T`` on these rows; the pair minimising the routed log-loss wins, then
     ``log T`` is refined between its grid neighbours by bounded Brent (golden-section) search.
-    ``score`` is that validation log-loss (lower is better).
+    With ``fit_priors`` (and no fixed ``priors``) the priors are then fitted to the labels too,
+    minimising the log-loss over softmax prior logits at the chosen ``T`` (L-BFGS); they are kept
+    only if the loss improves. ``score`` is the validation log-loss (lower is better).
 
     **Without labels**: ``T = 1`` and priors by EM (given ``priors`` are kept as they are). Since
     the ``ℓ_i`` are log densities, ``T = 1`` makes the gates the Bayes posterior of the mixture
     ``Σ_i prior_i p_i(x)``, and EM maximises that mixture's likelihood of the window. Label-free
-    criteria over ``T`` are degenerate: low prediction entropy rewards ever sharper gates and drifts
-    to hard routing (``T → 0``) and the tempered evidence ``log Σ_i prior_i exp(ℓ_i / T)`` is not a normalised density
-    in ``T``, so it prefers an extreme. ``score`` is the mean mixture log-evidence per row,
+    criteria over ``T`` are degenerate: low prediction entropy rewards ever sharper gates and
+    drifts to hard routing (``T → 0``), and the tempered evidence ``log Σ_i prior_i exp(ℓ_i / T)``
+    is not a normalised density in ``T``, so it prefers an extreme. ``score`` is the mean mixture log-evidence per row,
     ``mean_x log Σ_i prior_i exp(ℓ_i(x))`` (higher is better). ``member_probas`` is only validated.
     """
     ll = _as_loglik(loglik)
@@ -356,7 +359,28 @@ def calibrate_temperature(
         if res.success and float(res.fun) < best_loss:
             best_t = math.exp(float(res.x))
             best_loss, best_pr = evaluate(best_t)
+    if fit_priors and fixed is None and m > 1:
+        best_pr, best_loss = _fit_priors(ll, picked, best_t, best_pr, best_loss)
     return Calibration(best_t, best_pr, best_loss)
+
+
+def _fit_priors(
+    ll: np.ndarray, picked: np.ndarray, t: float, start: np.ndarray, start_loss: float
+) -> tuple[np.ndarray, float]:
+    """Supervised priors: minimise the routed log-loss over prior logits at fixed ``T``."""
+    from scipy.optimize import minimize
+
+    def loss(z: np.ndarray) -> float:
+        pr = np.exp(z - z.max())
+        w = routing_weights(ll, pr / pr.sum(), t)
+        return float(-np.mean(np.log(np.clip((w * picked).sum(axis=0), _EPS, None))))
+
+    z0 = np.log(np.clip(start, 1e-6, None))
+    res = minimize(loss, z0, method="L-BFGS-B", bounds=[(z0.max() - 30, z0.max() + 30)] * len(z0))
+    if float(res.fun) < start_loss:
+        pr = np.exp(res.x - res.x.max())
+        return pr / pr.sum(), float(res.fun)
+    return start, start_loss
 
 
 # ----------------------------------------------------------------------------- identity
