@@ -473,6 +473,18 @@ class Store:
         nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
         return nodes, [_row_to_edge(r) for r in erows]
 
+    def family(self, ref: str | Model) -> tuple[list[Model], list[Edge]]:
+        """``ref`` with all its ancestors and descendants, and the edges among them."""
+        mid = self.resolve(ref)
+        ids = {mid} | {r.id for r in self.ancestors(mid)} | {r.id for r in self.descendants(mid)}
+        with self.read() as conn:
+            mrows = conn.execute(sa.select(models).where(models.c.id.in_(ids))).all()
+            erows = conn.execute(
+                sa.select(edges).where(edges.c.child.in_(ids), edges.c.parent.in_(ids))
+            ).all()
+        nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
+        return nodes, sorted((_row_to_edge(r) for r in erows), key=lambda e: e.created_at)
+
     def parents(self, ref: str | Model) -> list[Edge]:
         return self._edges(ref, edges.c.child)
 

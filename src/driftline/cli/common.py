@@ -1,0 +1,52 @@
+"""Shared CLI plumbing: consoles, the store option, key=value parsing, JSON output."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+
+from driftline.errors import InvalidInputError
+from driftline.store import Store
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+STATE: dict[str, Any] = {"store": None}
+
+
+def open_store(create: bool = False) -> Store:
+    """The store named by ``--store`` / ``$DRIFTLINE_STORE`` / ``./.driftline``."""
+    return Store(STATE["store"], create=create)
+
+
+def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    """Parse ``k=v`` pairs; values are JSON when they parse (numbers, true, lists), else text."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"{what} {item!r} must look like key=value")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def print_json(value: Any) -> None:
+    """Print machine-readable JSON on stdout (no Rich markup)."""
+    print(json.dumps(value, indent=2, default=str))
+
+
+def when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def short_metrics(metrics: dict[str, Any], limit: int = 3) -> str:
+    parts = []
+    for k, v in list(metrics.items())[:limit]:
+        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return " ".join(parts)
