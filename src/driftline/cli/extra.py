@@ -13,4 +13,7 @@ def demo(seed: int = typer.Option(0, "--seed", help="random seed")) -> None:
 
 
 def register_commands(app: typer.Typer) -> None:
+    from driftline.cli import deploy as deploy_cmds
+
+    deploy_cmds.register_commands(app)
     app.command()(demo)

@@ -22,11 +22,13 @@ from driftline.errors import (
 from driftline.params import ModelParams, Params, as_model_params, model_id
 from driftline.params.identity import le_bytes
 from driftline.params.io import numpy_dtype, save_safetensors
+from driftline.store import deployments as deps
 from driftline.store import graph
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
 from driftline.store.models import Edge, Model, TensorInfo
-from driftline.store.schema import create_or_check, deployments, edges, models, tensors
+from driftline.store.schema import create_or_check, edges, models, tensors
+from driftline.store.schema import deployments as deployments_table
 
 EDGE_KINDS = (
     "finetune",
@@ -147,7 +149,7 @@ class Store:
             if ref.startswith("deployment:"):
                 dep = ref.split(":", 1)[1]
                 mid = conn.execute(
-                    sa.select(deployments.c.model_id).where(deployments.c.name == dep)
+                    sa.select(deployments_table.c.model_id).where(deployments_table.c.name == dep)
                 ).scalar_one_or_none()
                 if mid is None:
                     raise UnknownReferenceError(
@@ -484,6 +486,47 @@ class Store:
             ).all()
         nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
         return nodes, sorted((_row_to_edge(r) for r in erows), key=lambda e: e.created_at)
+
+    # -- deployments --------------------------------------------------------------------------
+    def deploy(
+        self, ref: str | Model, name: str, *, reason: str = "", actor: str | None = None
+    ) -> deps.DeploymentEvent:
+        """Point deployment ``name`` at a model (one transaction, recorded in the history)."""
+        with self.write() as conn:
+            mid = self.resolve(ref, conn)
+            return deps.switch(
+                conn, name, mid, action="deploy", reason=reason, actor=actor or deps.default_actor()
+            )
+
+    def rollback(
+        self, name: str, *, reason: str = "rollback", actor: str | None = None
+    ) -> deps.DeploymentEvent:
+        """Point ``name`` back at the model it served before its latest switch."""
+        with self.write() as conn:
+            target = deps.rollback_target(conn, name)
+            return deps.switch(
+                conn,
+                name,
+                target,
+                action="rollback",
+                reason=reason,
+                actor=actor or deps.default_actor(),
+            )
+
+    def deployments(self) -> list[deps.Deployment]:
+        with self.read() as conn:
+            return deps.current(conn)
+
+    def deployment_history(self, name: str | None = None) -> list[deps.DeploymentEvent]:
+        with self.read() as conn:
+            return deps.history(conn, name)
+
+    def deployed_names(self) -> dict[str, list[str]]:
+        """model id -> names of the deployments that serve it."""
+        out: dict[str, list[str]] = {}
+        for d in self.deployments():
+            out.setdefault(d.model_id, []).append(d.name)
+        return out
 
     def parents(self, ref: str | Model) -> list[Edge]:
         return self._edges(ref, edges.c.child)
