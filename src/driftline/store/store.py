@@ -24,6 +24,7 @@ from driftline.params.identity import le_bytes
 from driftline.params.io import numpy_dtype, save_safetensors
 from driftline.store import deployments as deps
 from driftline.store import graph
+from driftline.store import signatures as sigs
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
 from driftline.store.models import Edge, Model, TensorInfo
@@ -302,9 +303,7 @@ class Store:
         """Store the training-data signature; return its id and the edge's data_stats."""
         if data is None and signature is None:
             return None, {}
-        from driftline.store.signatures import attach_training_data
-
-        return attach_training_data(self, data, signature, parents)
+        return sigs.attach_training_data(self, data, signature, parents)
 
     def _put_tensors(self, params: Params) -> dict[str, str]:
         out = {}
@@ -486,6 +485,55 @@ class Store:
             ).all()
         nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
         return nodes, sorted((_row_to_edge(r) for r in erows), key=lambda e: e.created_at)
+
+    # -- signatures and drift reports ------------------------------------------------------------
+    def put_signature(self, signature: Any) -> str:
+        """Store a :class:`~driftline.drift.Signature` (once per content hash); return its id."""
+        with self.write() as conn:
+            return sigs.put_signature(conn, signature)
+
+    def signature(self, ref_or_id: str | Model) -> Any:
+        """A model's training signature (by model reference), or a signature by its id."""
+        with self.read() as conn:
+            sid = None
+            if isinstance(ref_or_id, str) and len(ref_or_id) == 64:
+                sid = conn.execute(
+                    sa.select(sigs.signatures.c.id).where(sigs.signatures.c.id == ref_or_id)
+                ).scalar_one_or_none()
+            if sid is None:
+                mid = self.resolve(ref_or_id, conn)
+                sid = conn.execute(
+                    sa.select(models.c.signature_id).where(models.c.id == mid)
+                ).scalar_one()
+                if sid is None:
+                    raise UnknownReferenceError(
+                        f"model {ref_or_id} has no training signature; attach one with "
+                        "'driftline signature DATA --attach REF' or register(..., data=X_train)"
+                    )
+            return sigs.get_signature(conn, sid)
+
+    def attach_signature(self, ref: str | Model, signature: Any) -> str:
+        """Set a model's training signature."""
+        with self.write() as conn:
+            mid = self.resolve(ref, conn)
+            sid = sigs.put_signature(conn, signature)
+            conn.execute(sa.update(models).where(models.c.id == mid).values(signature_id=sid))
+        return sid
+
+    def save_drift_report(
+        self, ref: str | Model, report: Any, deployment: str | None = None
+    ) -> int:
+        """Append a drift report for a model; returns its id."""
+        with self.write() as conn:
+            return sigs.save_report(conn, self.resolve(ref, conn), report, deployment)
+
+    def drift_reports(
+        self, ref: str | Model | None = None, since: float | None = None, until: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored drift reports (rows with the report JSON), oldest first."""
+        with self.read() as conn:
+            mid = self.resolve(ref, conn) if ref is not None else None
+            return sigs.list_reports(conn, mid, since, until)
 
     # -- deployments --------------------------------------------------------------------------
     def deploy(
