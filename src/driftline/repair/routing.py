@@ -206,7 +206,7 @@ def em_priors(
     init: np.ndarray | Sequence[float] | None = None,
     *,
     max_iter: int = 500,
-    tol: float = 1e-8,
+    tol: float = 1e-7,
 ) -> np.ndarray:
     """Mixture proportions by EM with fixed component densities: ``prior_i ← mean_x w_i(x)``.
 
@@ -296,8 +296,9 @@ def calibrate_temperature(
 
     **With labels** ``y`` (validation rows): for each ``T`` in ``grid`` (default
     :func:`default_temperature_grid`) the priors are the given ``priors`` or, when ``None``, the
-    EM proportions at that ``T`` on these rows; the pair minimising the routed log-loss wins, then
-    ``log T`` is refined between its grid neighbours by bounded Brent (golden-section) search.
+    EM mixture proportions (at ``T = 1``, where ``ℓ`` are proper log densities) on these rows; the
+    ``T`` minimising the routed log-loss wins, then ``log T`` is refined between its grid
+    neighbours by bounded Brent (golden-section) search.
     With ``fit_priors`` (and no fixed ``priors``) the priors are then fitted to the labels too,
     minimising the log-loss over softmax prior logits at the chosen ``T`` (L-BFGS); they are kept
     only if the loss improves. ``score`` is the validation log-loss (lower is better).
@@ -328,11 +329,12 @@ def calibrate_temperature(
     yy = _as_labels(y, n, stack.shape[2])
     picked = stack[:, np.arange(n), yy]  # members × n: p_i(y_x | x)
 
+    base = fixed if fixed is not None else em_priors(ll, 1.0)
+
     def evaluate(t: float) -> tuple[float, np.ndarray]:
-        pr = fixed if fixed is not None else em_priors(ll, t)
-        w = routing_weights(ll, pr, t)
+        w = routing_weights(ll, base, t)
         p = (w * picked).sum(axis=0)
-        return float(-np.mean(np.log(np.clip(p, _EPS, None)))), pr
+        return float(-np.mean(np.log(np.clip(p, _EPS, None)))), base
 
     temps = np.asarray(
         default_temperature_grid(n_features) if grid is None else grid, dtype=np.float64
