@@ -1,0 +1,371 @@
+"""The lineage store: registration, versions, verified content-addressed blobs, references,
+cycles, schema versions and multi-process access."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from driftline.errors import (
+    AmbiguousReferenceError,
+    CorruptBlobError,
+    CycleError,
+    InvalidInputError,
+    SchemaVersionError,
+    UnknownReferenceError,
+)
+from driftline.params import load_safetensors, model_id
+from driftline.params.identity import tensor_hash
+from driftline.store import Store
+from driftline.store.blobs import BlobStore
+from driftline.store.schema import edges, meta, models, tensors
+
+
+def P(seed: int, n: int = 4) -> dict[str, np.ndarray]:
+    """Small distinct parameter dicts."""
+    rng = np.random.default_rng(seed)
+    return {
+        "layer.weight": rng.normal(size=(n, 3)).astype(np.float32),
+        "layer.bias": rng.normal(size=n).astype(np.float32),
+        "head": np.array([seed], dtype=np.int64),
+    }
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "store") as s:
+        yield s
+
+
+def _counts(store: Store) -> tuple[int, int, int]:
+    with store.read() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in (models, edges, tensors)
+        )
+
+
+def _blob_files(store: Store) -> list[Path]:
+    return [p for p in store.blobs.root.rglob("*") if p.is_file()]
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+
+def test_register_is_idempotent(store) -> None:
+    a = store.register(P(1), name="clf", metrics={"acc": 0.9}, tags={"team": "x"})
+    assert a.id == model_id(P(1)) and a.version == 1 and a.ref == "clf@1"
+    assert a.metrics == {"acc": 0.9} and a.tags == {"team": "x"} and a.framework == "numpy"
+    before = _counts(store)
+    files = len(_blob_files(store))
+    again = store.register({k: v.copy() for k, v in reversed(P(1).items())}, name="clf")
+    assert again == a
+    other_name = store.register(P(1), name="something-else")
+    assert other_name.id == a.id and other_name.ref == "clf@1"
+    assert _counts(store) == before
+    assert len(_blob_files(store)) == files
+    assert [m.ref for m in store.list_models()] == ["clf@1"]
+
+
+def test_versions_auto_increment_per_name(store) -> None:
+    refs = [
+        store.register(P(1), name="a").ref,
+        store.register(P(2), name="b").ref,
+        store.register(P(3), name="a").ref,
+        store.register(P(4), name="a").ref,
+        store.register(P(5), name="b").ref,
+        store.register(P(3), name="a").ref,  # idempotent: no a@4
+    ]
+    assert refs == ["a@1", "b@1", "a@2", "a@3", "b@2", "a@2"]
+    assert [m.version for m in store.list_models("a")] == [1, 2, 3]
+
+
+def test_register_records_edges(store) -> None:
+    base = store.register(P(1), name="m")
+    other = store.register(P(2), name="teacher")
+    child = store.register(
+        P(3),
+        name="m",
+        parents=[base, other.ref],
+        transform="distill",
+        params={"T": 2.0},
+        metrics={"acc": 0.8},
+        data_stats={"rows": np.int64(10), "mean": np.float32(0.5)},
+    )
+    pe = sorted(store.parents(child), key=lambda e: e.parent)
+    assert sorted(e.parent for e in pe) == sorted([base.id, other.id])
+    for e in pe:
+        assert e.child == child.id and e.kind == "distill"
+        assert e.params == {"T": 2.0} and e.metrics == {"acc": 0.8}
+        assert e.data_stats == {"rows": 10, "mean": 0.5}
+    assert [e.child for e in store.children(base)] == [child.id]
+
+
+def test_unknown_transform_refused(store) -> None:
+    a = store.register(P(1), name="m")
+    before = _counts(store)
+    with pytest.raises(InvalidInputError, match="transform"):
+        store.register(P(2), name="m", parents=[a], transform="teleport")
+    b = store.register(P(3), name="m")
+    with pytest.raises(InvalidInputError, match="kind"):
+        store.add_edge(a, b, "teleport")
+    assert _counts(store)[1] == before[1]
+    assert store.parents(b) == []
+
+
+@pytest.mark.parametrize("name", ["", "-x", "a b", "x" * 201, "é"])
+def test_bad_model_name_refused(store, name) -> None:
+    with pytest.raises(InvalidInputError):
+        store.register(P(1), name=name)
+
+
+# -- blobs -----------------------------------------------------------------------------------------
+
+
+def test_shared_tensor_stored_once(store) -> None:
+    frozen = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+    for i in range(50):
+        store.register({"frozen": frozen, "head": np.full(3, i, np.float32)}, name="ft")
+    files = _blob_files(store)
+    assert len(files) == 51
+    assert sum(p.name == tensor_hash(frozen)[2:] for p in files) == 1
+    assert not [p for p in files if p.name.startswith(".tmp")]
+    with store.read() as conn:
+        n = conn.execute(
+            sa.select(sa.func.count()).where(tensors.c.blob == tensor_hash(frozen))
+        ).scalar_one()
+    assert n == 50
+
+
+def test_load_only_reads_requested_tensors(store, monkeypatch) -> None:
+    params = {f"t{i}": np.full((3,), i, np.float64) for i in range(6)}
+    m = store.register(params, name="m")
+    read: list[str] = []
+    real_get = BlobStore.get
+
+    def counting_get(self, key, *, context=""):
+        read.append(key)
+        return real_get(self, key, context=context)
+
+    monkeypatch.setattr(BlobStore, "get", counting_get)
+    got = store.load(m.ref, names=["t4", "t1"])
+    assert sorted(got) == ["t1", "t4"]
+    assert np.array_equal(got["t1"], params["t1"]) and np.array_equal(got["t4"], params["t4"])
+    assert sorted(read) == sorted([tensor_hash(params["t1"]), tensor_hash(params["t4"])])
+    read.clear()
+    assert sorted(store.load(m.id)) == sorted(params)
+    assert len(read) == 6
+    with pytest.raises(InvalidInputError, match="nope"):
+        store.load(m.id, names=["t1", "nope"])
+
+
+def test_load_round_trip_bit_exact(store) -> None:
+    import ml_dtypes
+
+    rng = np.random.default_rng(3)
+    params = {
+        "f64": rng.normal(size=(2, 3)),
+        "f16": rng.normal(size=5).astype(np.float16),
+        "bf16": rng.normal(size=(4, 1)).astype(ml_dtypes.bfloat16),
+        "i8": rng.integers(-128, 127, size=7).astype(np.int8),
+        "mask": rng.integers(0, 2, size=(2, 2)).astype(bool),
+        "scalar": np.array(3.5, dtype=np.float32),
+        "nan": np.array([np.nan, -0.0, np.inf], dtype=np.float32),
+    }
+    m = store.register(params, name="m")
+    back = store.load(m.ref)
+    for k, v in params.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape
+        assert back[k].tobytes() == v.tobytes()
+    assert model_id(back) == m.id
+
+
+def test_export_round_trips_bit_exactly(store, tmp_path) -> None:
+    import ml_dtypes
+
+    params = {**P(9), "bf": np.arange(6, dtype=np.float32).astype(ml_dtypes.bfloat16)}
+    m = store.register(params, name="exp")
+    path = store.export("exp@1", tmp_path / "out.safetensors")
+    back = load_safetensors(path)
+    assert model_id(back) == m.id
+    for k, v in params.items():
+        assert back[k].dtype == v.dtype and back[k].tobytes() == v.tobytes()
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    header = json.loads(path.read_bytes()[8 : 8 + header_len])
+    assert header["__metadata__"]["driftline.id"] == m.id
+    # re-registering the exported file finds the same node
+    assert store.register(path, name="exp").ref == "exp@1"
+
+
+def test_tampered_blob_detected(store) -> None:
+    m = store.register(P(1), name="victim")
+    blob = tensor_hash(P(1)["layer.bias"])
+    path = store.blobs.path(blob)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptBlobError) as info:
+        store.load(m.id)
+    msg = str(info.value)
+    assert "victim@1" in msg and "layer.bias" in msg and blob[:12] in msg
+    # other tensors of the model are still readable
+    assert np.array_equal(store.load(m.id, names=["head"])["head"], P(1)["head"])
+    path.unlink()
+    with pytest.raises(CorruptBlobError, match="missing"):
+        store.load(m.id, names=["layer.bias"])
+
+
+# -- cycles ----------------------------------------------------------------------------------------
+
+
+def test_cycles_and_self_edges_refused(store) -> None:
+    a = store.register(P(1), name="m")
+    b = store.register(P(2), name="m", parents=[a])
+    c = store.register(P(3), name="m", parents=[b])
+    d = store.register(P(4), name="m", parents=[c, a], transform="merge")
+    before = _counts(store)
+    for parent, child in [(d, a), (c, b), (d, b), (b, a), (c, a)]:
+        with pytest.raises(CycleError):
+            store.add_edge(parent, child)
+    with pytest.raises(CycleError):
+        store.add_edge(b, b)
+    # re-registering an existing model under one of its descendants is a cycle too
+    with pytest.raises(CycleError):
+        store.register(P(1), name="m", parents=[d])
+    # ... and with a valid parent first, the whole registration is rolled back
+    e = store.register(P(5), name="other")
+    with pytest.raises(CycleError):
+        store.register(P(2), name="m", parents=[e, c])
+    # only the valid model e was added (3 tensors); no edge at all
+    assert _counts(store) == (before[0] + 1, before[1], before[2] + 3)
+    assert store.parents(b)[0].parent == a.id and len(store.parents(b)) == 1
+    # an edge that is already there is not an error
+    store.add_edge(a, b, "finetune")
+    assert _counts(store)[1] == before[1]
+    # a legal new edge works
+    store.add_edge(a, c, "other")
+    assert _counts(store)[1] == before[1] + 1
+
+
+# -- references ------------------------------------------------------------------------------------
+
+
+def _colliding_params(prefix_len: int = 4):
+    seen: dict[str, int] = {}
+    for i in range(100_000):
+        mid = model_id({"w": np.array([i], dtype=np.int64)})
+        key = mid[:prefix_len]
+        if key in seen:
+            return {"w": np.array([seen[key]], dtype=np.int64)}, {"w": np.array([i], np.int64)}
+        seen[key] = i
+    raise AssertionError("no collision found")
+
+
+def test_reference_resolution(store) -> None:
+    a1 = store.register(P(1), name="resnet")
+    a2 = store.register(P(2), name="resnet")
+    a3 = store.register(P(3), name="resnet")
+    p, q = _colliding_params()
+    x = store.register(p, name="x")
+    y = store.register(q, name="y")
+    shared = x.id[:4]
+    assert y.id.startswith(shared)
+
+    assert store.resolve(a2.id) == a2.id
+    assert store.resolve(a2.id.upper().lower()) == a2.id
+    assert store.resolve(a2) == a2.id
+    # unique prefixes (shortest unique prefix at least 4 characters)
+    for m in (a1, a2, a3):
+        assert store.resolve(m.id[:12]) == m.id
+    k = next(n for n in range(5, 65) if x.id[:n] != y.id[:n])
+    assert store.resolve(x.id[:k]) == x.id and store.resolve(y.id[:k]) == y.id
+    with pytest.raises(AmbiguousReferenceError, match="several"):
+        store.resolve(shared)
+    assert store.resolve("resnet@1") == a1.id
+    assert store.resolve("resnet@3") == a3.id
+    assert store.resolve("resnet@latest") == a3.id
+    assert store.resolve("resnet") == a3.id
+    assert store.get("resnet@2") == a2
+    for bad in ["resnet@4", "resnet@0", "nosuch", "nosuch@1", "resnet@one", "", "   ", "ffff" * 3]:
+        with pytest.raises(UnknownReferenceError):
+            store.resolve(bad)
+    with pytest.raises(UnknownReferenceError):
+        store.load("nosuch")
+
+
+# -- processes and schema ---------------------------------------------------------------------------
+
+
+def _run(code: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_store_written_by_one_process_read_by_another(tmp_path) -> None:
+    loc = tmp_path / "shared"
+    out = _run(
+        f"""
+        import numpy as np
+        from driftline.store import Store
+        s = Store({str(loc)!r})
+        a = s.register({{"w": np.arange(6, dtype=np.float32)}}, name="base", metrics={{"acc": 0.5}})
+        b = s.register({{"w": np.arange(6, dtype=np.float32) + 1}}, name="base", parents=[a],
+                       metrics={{"acc": 0.7}})
+        print(a.id, b.id)
+        """
+    )
+    aid, bid = out.split()
+    with Store(loc, create=False) as s:
+        assert s.get("base@1").id == aid and s.get("base@2").id == bid
+        assert [r.id for r in s.ancestors(bid)] == [aid]
+        assert np.array_equal(s.load(bid)["w"], np.arange(6, dtype=np.float32) + 1)
+        c = s.register({"w": np.zeros(2)}, name="base", parents=[bid])
+    out = _run(
+        f"""
+        from driftline.store import Store
+        s = Store({str(loc)!r}, create=False)
+        print(s.get("base@latest").id, len(s.ancestors("base@3")), s.load("base@3")["w"].sum())
+        """
+    )
+    assert out.split() == [c.id, "2", "0.0"]
+
+
+def test_missing_store_not_created_when_create_false(tmp_path) -> None:
+    with pytest.raises(UnknownReferenceError):
+        Store(tmp_path / "nothing", create=False)
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_newer_schema_version_refused(tmp_path) -> None:
+    loc = tmp_path / "s"
+    with Store(loc) as s:
+        s.register(P(1), name="m")
+        with s.write() as conn:
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="99"))
+    with pytest.raises(SchemaVersionError, match="99"):
+        Store(loc)
+
+
+def test_foreign_database_refused(tmp_path) -> None:
+    db = tmp_path / "foreign" / "lineage.db"
+    db.parent.mkdir()
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+    engine.dispose()
+    with pytest.raises(SchemaVersionError):
+        Store(db.parent)
