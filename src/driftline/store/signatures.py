@@ -72,13 +72,16 @@ def attach_training_data(
             psig_id = conn.execute(
                 sa.select(models.c.signature_id).where(models.c.id == pid)
             ).scalar_one()
-            if psig_id is None:
+            if psig_id is None or data is None:
                 continue
-            report = compare(get_signature(conn, psig_id), signature)
+            report = compare(get_signature(conn, psig_id), data)
             drift[pid] = {
+                "parent_signature_id": psig_id,
                 "drift": bool(report.drift),
                 "score": float(drift_score(report)),
-                "features": report.compact(),
+                "drifted_features": report.drifted_features,
+                "n_features": len(report.features),
+                "max": {m: max(report.metric(m).values(), default=None) for m in ("psi", "ks", "kl", "js")},
             }
     if drift:
         stats["drift_vs_parent"] = drift
