@@ -1,0 +1,111 @@
+"""Per-row log-likelihood of data under a signature (used to route inputs between models).
+
+For a numeric feature with quantile edges ``u_0 < … < u_k`` (the sketch's quantiles at ranks
+``i / bins``, repeated values merged), bin ``j`` is ``[u_j, u_{j+1})`` (the last one closed) with
+mass ``P_j = F̂(u_{j+1}⁻) − F̂(u_j⁻)`` and histogram density ``h(x) = P_j / (u_{j+1} − u_j)``
+(0 outside ``[u_0, u_k]``). The density used is
+
+    f(x) = (1 − λ) h(x) + λ φ((x − μ) / s) / s,       λ = ``floor`` (default 1e-3),
+
+with ``μ`` the reference mean and ``s`` its standard deviation (1 if undefined or 0), so values
+out of range get a finite, decaying density. A constant feature (k = 0) uses ``h(x) = 1`` at the
+constant and 0 elsewhere.
+
+Categorical: ``p(c) = (n_c + α) / (N + α (C + 1))`` with α = ½ and C known categories; labels the
+reference never saw get ``p(__other__)`` if the reference has an other-bucket, else ``α / (…)``.
+
+Missingness: with ``m̃ = (missing + α) / (total + 2α)``, a missing value contributes ``ln m̃`` and
+a present value ``ln(1 − m̃) + ln f(x)``. The row log-likelihood is the sum over features.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from driftline.drift.signature import OTHER, CategoricalSummary, NumericSummary, Signature
+from driftline.drift.tabular import as_categorical, as_numeric, to_columns
+from driftline.errors import SchemaMismatchError
+
+DEFAULT_BINS = 100
+DEFAULT_FLOOR = 1e-3
+ALPHA = 0.5
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _missing_terms(total: float, missing: float) -> tuple[float, float]:
+    mt = (missing + ALPHA) / (total + 2.0 * ALPHA)
+    return math.log(mt), math.log1p(-mt)
+
+
+def numeric_log_density(s: NumericSummary, x: np.ndarray, bins: int = DEFAULT_BINS,
+                        floor: float = DEFAULT_FLOOR) -> np.ndarray:
+    """``ln f(x)`` for finite ``x`` (see module docstring)."""
+    x = np.asarray(x, dtype=np.float64)
+    mu = s.mean if s.count else 0.0
+    sd = s.std if (s.count > 1 and s.std > 0) else 1.0
+    z = (x - mu) / sd
+    g = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) / sd
+    if s.count == 0:
+        return np.log(g)
+    sk = s.sketch
+    u = np.unique(sk.quantiles(np.linspace(0.0, 1.0, bins + 1)))
+    if u.size == 1:
+        h = (x == u[0]).astype(np.float64)
+    else:
+        v, w = sk.points()
+        cw = np.concatenate([[0.0], np.cumsum(w)]) / sk.n
+        below = cw[np.searchsorted(v, u, side="left")]          # F̂(u⁻)
+        mass = np.diff(below)
+        mass[-1] += 1.0 - below[-1]                              # last bin is closed
+        dens = mass / np.diff(u)
+        j = np.searchsorted(u, x, side="right") - 1
+        j[x == u[-1]] = u.size - 2
+        inside = (j >= 0) & (j < u.size - 1)
+        h = np.where(inside, dens[np.clip(j, 0, u.size - 2)], 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log((1.0 - floor) * h + floor * g)
+
+
+def categorical_log_prob(s: CategoricalSummary, x: np.ndarray) -> np.ndarray:
+    """``ln p(c)`` for non-missing labels (see module docstring)."""
+    n = float(sum(s.counts.values()))
+    c = len([k for k in s.counts if k != OTHER])
+    denom = n + ALPHA * (c + 1)
+    unseen = (s.counts.get(OTHER, 0) + ALPHA) / denom
+    table = {k: math.log((v + ALPHA) / denom) for k, v in s.counts.items()}
+    lu = math.log(unseen)
+    return np.fromiter((table.get(v, lu) for v in x), dtype=np.float64, count=len(x))
+
+
+def log_likelihood(signature: Signature, data: Any, *, feature_names: list[str] | None = None,
+                   bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR) -> np.ndarray:
+    """Per-row log-likelihood of ``data`` under ``signature`` (sum over its features)."""
+    cols = to_columns(data, feature_names)
+    missing = [k for k in signature.features if k not in cols]
+    if missing:
+        raise SchemaMismatchError(
+            f"data lacks the signature's feature(s) {missing}; pass every training feature"
+        )
+    n = next((int(v.shape[0]) for v in cols.values()), 0)
+    out = np.zeros(n)
+    for name, f in signature.features.items():
+        lm, lp = _missing_terms(f.total, f.missing)
+        if isinstance(f, NumericSummary):
+            x = as_numeric(cols[name], name) if cols[name].dtype.kind != "f" else cols[name]
+            ok = np.isfinite(x)
+            if ok.all():
+                out += lp + numeric_log_density(f, x, bins, floor)
+            else:
+                contrib = np.full(n, lm)
+                contrib[ok] = lp + numeric_log_density(f, x[ok], bins, floor)
+                out += contrib
+        else:
+            x = cols[name] if cols[name].dtype == object else as_categorical(cols[name])
+            ok = np.fromiter((v is not None for v in x), dtype=bool, count=n)
+            contrib = np.full(n, lm)
+            contrib[ok] = lp + categorical_log_prob(f, x[ok])
+            out += contrib
+    return out

@@ -1,0 +1,165 @@
+"""`DriftReport`: the per-window verdict, its dict form, a scalar score and a Rich table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: metrics shown in tables, in order
+TABLE_METRICS = ("psi", "ks", "kl", "js", "wasserstein", "chi2_p", "missing_change")
+SCHEMA_DRIFT_ISSUES = ("missing_column", "type_changed")
+
+
+@dataclass
+class SchemaIssue:
+    """A column problem seen in the window: missing_column, extra_column or type_changed."""
+
+    feature: str
+    issue: str
+    detail: str
+    rows: int = 0
+
+
+@dataclass
+class FeatureDrift:
+    """One feature's metrics, the thresholds applied and which of them fired."""
+
+    name: str
+    kind: str
+    metrics: dict[str, float]
+    thresholds: dict[str, float]
+    fired: list[str] = field(default_factory=list)
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.fired)
+
+
+@dataclass
+class DriftReport:
+    """Verdict for one window of rows ``[start_row, end_row)`` against a reference signature."""
+
+    reference_id: str
+    window_index: int
+    start_row: int
+    end_row: int
+    n_rows: int
+    features: dict[str, FeatureDrift]
+    drift: bool
+    n_drifted: int
+    required: int
+    rule: str = "effect"
+    alpha: float = 0.05
+    complete: bool = True
+    start_time: float | None = None
+    end_time: float | None = None
+    schema_issues: list[SchemaIssue] = field(default_factory=list)
+
+    @property
+    def fired(self) -> dict[str, list[str]]:
+        """Feature -> metrics over their threshold (only drifting features)."""
+        return {k: list(f.fired) for k, f in self.features.items() if f.fired}
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [k for k, f in self.features.items() if f.drift]
+
+    @property
+    def schema_drift(self) -> bool:
+        return any(i.issue in SCHEMA_DRIFT_ISSUES for i in self.schema_issues)
+
+    def metric(self, name: str) -> dict[str, float]:
+        """``{feature: value}`` of one metric over the features that have it."""
+        return {k: f.metrics[name] for k, f in self.features.items() if name in f.metrics}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (NaN and inf become None / strings)."""
+        d = asdict(self)
+        d["features"] = {
+            k: {**v, "metrics": {m: _js(x) for m, x in v["metrics"].items()},
+                "thresholds": {m: _js(x) for m, x in v["thresholds"].items()}}
+            for k, v in d["features"].items()
+        }
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DriftReport:
+        feats = {
+            k: FeatureDrift(
+                name=v["name"], kind=v["kind"],
+                metrics={m: _unjs(x) for m, x in v["metrics"].items()},
+                thresholds={m: _unjs(x) for m, x in v["thresholds"].items()},
+                fired=list(v["fired"]),
+            )
+            for k, v in d["features"].items()
+        }
+        issues = [SchemaIssue(**i) for i in d.get("schema_issues", [])]
+        keys = {k: d[k] for k in ("reference_id", "window_index", "start_row", "end_row",
+                                  "n_rows", "drift", "n_drifted", "required", "rule", "alpha",
+                                  "complete", "start_time", "end_time") if k in d}
+        return cls(features=feats, schema_issues=issues, **keys)
+
+
+def _js(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return None
+    return x if math.isfinite(x) else repr(x)
+
+
+def _unjs(x: float | str | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def drift_score(report: DriftReport) -> float:
+    """Scalar for ranking: the largest PSI over features (0 if none; inf on schema drift)."""
+    if report.schema_drift:
+        return math.inf
+    vals = [v for v in report.metric("psi").values() if not math.isnan(v)]
+    return float(max(vals)) if vals else 0.0
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-3 or ax >= 1e4):
+        return f"{x:.2e}"
+    return f"{x:.4f}"
+
+
+def report_table(report: DriftReport) -> Any:
+    """A ``rich.table.Table``: one row per feature, fired metrics in bold red, and a verdict."""
+    from rich.table import Table
+
+    verdict = "[bold red]DRIFT[/]" if report.drift else "[bold green]no drift[/]"
+    span = f"rows {report.start_row}–{report.end_row}"
+    title = f"window {report.window_index} · {span} · {report.n_rows} rows · {verdict}"
+    t = Table(title=title, caption=(f"{report.n_drifted} drifting feature(s), "
+                                    f"{report.required} needed · rule={report.rule}"))
+    t.add_column("feature", style="bold")
+    t.add_column("kind")
+    t.add_column("n", justify="right")
+    labels = {"psi": "PSI", "ks": "KS D", "kl": "KL", "js": "JS", "wasserstein": "W/σ",
+              "chi2_p": "χ² p", "missing_change": "Δmissing"}
+    for m in TABLE_METRICS:
+        t.add_column(labels[m], justify="right")
+    t.add_column("verdict")
+    for name, f in report.features.items():
+        cells = []
+        for m in TABLE_METRICS:
+            v = f.metrics.get(m)
+            s = _fmt(v) if v is not None else ""
+            fired = m in f.fired or (m == "ks" and "ks_p" in f.fired) or (
+                m == "chi2_p" and "chi2_p" in f.fired)
+            cells.append(f"[bold red]{s}[/]" if fired else s)
+        n = f.metrics.get("n", math.nan)
+        t.add_row(name, f.kind, "–" if math.isnan(n) else f"{int(n)}", *cells,
+                  "[red]drift[/]" if f.drift else "[green]ok[/]")
+    for i in report.schema_issues:
+        t.add_row(i.feature, "[yellow]schema[/]", str(i.rows), *[""] * len(TABLE_METRICS),
+                  f"[yellow]{i.issue}[/]: {i.detail}")
+    return t

@@ -1,0 +1,440 @@
+"""Training-data signatures: mergeable per-feature summaries with a stable content hash.
+
+Numeric features keep count, missing count (NaN, ±inf, None), the central moment sums
+``M_p = Σ (x - mean)^p`` for p = 2, 3, 4 (merged with the Chan / Pébay pairwise formulas), min,
+max and a :class:`~driftline.drift.sketch.QuantileSketch`. Categorical features keep counts of at
+most ``max_categories`` categories; the rest is folded into ``"__other__"`` (ties broken by
+label so the result is deterministic).
+
+Bytes (no pickle): ``b"DLSIG1"``, a little-endian u32 header length, a canonical JSON header
+(sorted keys, exact float reprs), then each numeric feature's sketch bytes. ``id`` is the SHA-256
+hex digest of those bytes; ``to_bytes(from_bytes(b)) == b``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftline.drift.sketch import QuantileSketch
+from driftline.drift.tabular import Columns, column_kind, n_rows, to_columns
+from driftline.errors import InvalidInputError, SchemaMismatchError
+
+OTHER = "__other__"
+DEFAULT_MAX_CATEGORIES = 256
+_MAGIC = b"DLSIG1"
+
+
+# --------------------------------------------------------------------------- numeric
+@dataclass
+class NumericSummary:
+    """Moments, range, missing count and quantile sketch of one numeric feature."""
+
+    count: int = 0
+    missing: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    m3: float = 0.0
+    m4: float = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    sketch: QuantileSketch = field(default_factory=QuantileSketch)
+
+    kind = "numeric"
+
+    @property
+    def total(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def missing_rate(self) -> float:
+        return self.missing / self.total if self.total else 0.0
+
+    @property
+    def variance(self) -> float:
+        """Unbiased sample variance ``M2 / (n - 1)`` (NaN for n < 2)."""
+        return self.m2 / (self.count - 1) if self.count > 1 else math.nan
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.variance) if self.count > 1 else math.nan
+
+    @property
+    def skewness(self) -> float:
+        """Biased sample skewness ``g1 = sqrt(n) M3 / M2^1.5`` (as ``scipy.stats.skew``)."""
+        if self.count < 2 or self.m2 <= 0:
+            return math.nan
+        return math.sqrt(self.count) * self.m3 / self.m2**1.5
+
+    @property
+    def kurtosis(self) -> float:
+        """Biased excess kurtosis ``g2 = n M4 / M2^2 - 3`` (as ``scipy.stats.kurtosis``)."""
+        if self.count < 2 or self.m2 <= 0:
+            return math.nan
+        return self.count * self.m4 / self.m2**2 - 3.0
+
+    def update(self, values: np.ndarray) -> None:
+        x = np.asarray(values, dtype=np.float64)
+        fin = np.isfinite(x)
+        nf = int(fin.sum())
+        self.missing += int(x.size - nf)
+        if nf == 0:
+            return
+        if nf != x.size:
+            x = x[fin]
+        mean = float(x.mean())
+        d = x - mean
+        d2 = d * d
+        other = NumericSummary(
+            count=nf, mean=mean, m2=float(d2.sum()), m3=float(np.einsum("i,i->", d2, d)),
+            m4=float(np.einsum("i,i->", d2, d2)),
+            min=float(x.min()), max=float(x.max()),
+        )
+        self._absorb_moments(other)
+        self.sketch.update(x)
+
+    def _absorb_moments(self, b: NumericSummary) -> None:
+        na, nb = self.count, b.count
+        if nb == 0:
+            return
+        if na == 0:
+            self.count, self.mean, self.m2, self.m3, self.m4 = nb, b.mean, b.m2, b.m3, b.m4
+            self.min, self.max = b.min, b.max
+            return
+        n = na + nb
+        delta = b.mean - self.mean
+        d_n = delta / n
+        m2 = self.m2 + b.m2 + delta * d_n * na * nb
+        m3 = (self.m3 + b.m3 + delta * d_n * d_n * na * nb * (na - nb)
+              + 3.0 * d_n * (na * b.m2 - nb * self.m2))
+        m4 = (self.m4 + b.m4
+              + delta * d_n**3 * na * nb * (na * na - na * nb + nb * nb)
+              + 6.0 * d_n * d_n * (na * na * b.m2 + nb * nb * self.m2)
+              + 4.0 * d_n * (na * b.m3 - nb * self.m3))
+        self.mean = self.mean + nb * d_n
+        self.count, self.m2, self.m3, self.m4 = n, m2, m3, m4
+        self.min, self.max = min(self.min, b.min), max(self.max, b.max)
+
+    def merge(self, other: NumericSummary) -> NumericSummary:
+        out = NumericSummary(
+            count=self.count, missing=self.missing + other.missing, mean=self.mean, m2=self.m2,
+            m3=self.m3, m4=self.m4, min=self.min, max=self.max,
+            sketch=self.sketch.merge(other.sketch),
+        )
+        out._absorb_moments(other)
+        return out
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "kind": "numeric", "count": self.count, "missing": self.missing,
+            "mean": _f(self.mean), "m2": _f(self.m2), "m3": _f(self.m3), "m4": _f(self.m4),
+            "min": _f(self.min), "max": _f(self.max),
+        }
+
+    @classmethod
+    def from_header(cls, h: Mapping[str, Any], sketch: QuantileSketch) -> NumericSummary:
+        return cls(
+            count=int(h["count"]), missing=int(h["missing"]), mean=_uf(h["mean"]),
+            m2=_uf(h["m2"]), m3=_uf(h["m3"]), m4=_uf(h["m4"]), min=_uf(h["min"]),
+            max=_uf(h["max"]), sketch=sketch,
+        )
+
+
+def _f(x: float) -> float | str:
+    """JSON-safe float (inf / nan as strings so the header stays standard JSON)."""
+    x = float(x)
+    return x if math.isfinite(x) else repr(x)
+
+
+def _uf(x: float | str) -> float:
+    return float(x)
+
+
+# --------------------------------------------------------------------------- categorical
+@dataclass
+class CategoricalSummary:
+    """Category counts (capped, rest in ``"__other__"``) and missing count."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: int = 0
+    max_categories: int = DEFAULT_MAX_CATEGORIES
+
+    kind = "categorical"
+
+    @property
+    def count(self) -> int:
+        return int(sum(self.counts.values()))
+
+    @property
+    def total(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def missing_rate(self) -> float:
+        return self.missing / self.total if self.total else 0.0
+
+    def update(self, values: np.ndarray) -> None:
+        arr = np.asarray(values, dtype=object)
+        miss = np.fromiter((v is None for v in arr), dtype=bool, count=arr.size)
+        self.missing += int(miss.sum())
+        if miss.all():
+            return
+        labels, cnt = np.unique(arr[~miss].astype(str), return_counts=True)
+        for lab, c in zip(labels.tolist(), cnt.tolist(), strict=True):
+            self.counts[lab] = self.counts.get(lab, 0) + int(c)
+        self._cap()
+
+    def _cap(self) -> None:
+        if len(self.counts) <= self.max_categories:
+            return
+        other = self.counts.pop(OTHER, 0)
+        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        keep = ranked[: self.max_categories - 1]
+        other += sum(c for _, c in ranked[self.max_categories - 1 :])
+        self.counts = dict(keep)
+        self.counts[OTHER] = other
+
+    def merge(self, other: CategoricalSummary) -> CategoricalSummary:
+        counts = dict(self.counts)
+        for k, c in other.counts.items():
+            counts[k] = counts.get(k, 0) + c
+        out = CategoricalSummary(counts, self.missing + other.missing,
+                                 max(self.max_categories, other.max_categories))
+        out._cap()
+        return out
+
+    def header(self) -> dict[str, Any]:
+        return {"kind": "categorical", "missing": self.missing,
+                "max_categories": self.max_categories,
+                "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+
+    @classmethod
+    def from_header(cls, h: Mapping[str, Any]) -> CategoricalSummary:
+        return cls({str(k): int(v) for k, v in h["counts"].items()}, int(h["missing"]),
+                   int(h["max_categories"]))
+
+
+FeatureSummary = NumericSummary | CategoricalSummary
+
+
+# --------------------------------------------------------------------------- signature
+class Signature:
+    """Per-feature summary of a table; mergeable, serialisable, content-addressed."""
+
+    def __init__(self, features: Mapping[str, FeatureSummary] | None = None,
+                 n_rows: int = 0, max_categories: int = DEFAULT_MAX_CATEGORIES) -> None:
+        self.features: dict[str, FeatureSummary] = dict(features or {})
+        self.n_rows = int(n_rows)
+        self.max_categories = int(max_categories)
+        self._declared: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_data(
+        cls, data: Any, *, feature_names: list[str] | None = None,
+        categorical: Iterable[str] | None = None, numeric: Iterable[str] | None = None,
+        max_categories: int = DEFAULT_MAX_CATEGORIES, batch_rows: int = 262_144,
+    ) -> Signature:
+        """Summarise a whole table (any input :func:`to_columns` accepts)."""
+        sig = cls(max_categories=max_categories)
+        sig._declared = (frozenset(categorical or ()), frozenset(numeric or ()))
+        cols = to_columns(data, feature_names, categorical=categorical, numeric=numeric)
+        n = n_rows(cols)
+        if n == 0:
+            sig._add_columns(cols)
+        for start in range(0, n, batch_rows):
+            sig._add_columns({k: v[start : start + batch_rows] for k, v in cols.items()})
+        return sig
+
+    @classmethod
+    def from_batches(
+        cls, batches: Iterable[Any], *, feature_names: list[str] | None = None,
+        categorical: Iterable[str] | None = None, numeric: Iterable[str] | None = None,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+    ) -> Signature:
+        """Build in one pass over batches (each batch: any input :func:`to_columns` accepts)."""
+        sig = cls(max_categories=max_categories)
+        sig._declared = (frozenset(categorical or ()), frozenset(numeric or ()))
+        for b in batches:
+            sig.update(b, feature_names=feature_names)
+        return sig
+
+    def update(self, batch: Any, *, feature_names: list[str] | None = None) -> Signature:
+        """Add a batch in place; its columns must match the features seen so far."""
+        cat, num = self._declared
+        if not cat and not num and self.features:
+            cat = frozenset(k for k, f in self.features.items() if f.kind == "categorical")
+            num = frozenset(k for k, f in self.features.items() if f.kind == "numeric")
+        cols = to_columns(batch, feature_names, categorical=cat, numeric=num)
+        self._add_columns(cols)
+        return self
+
+    def _add_columns(self, cols: Columns) -> None:
+        if self.features:
+            missing = [k for k in self.features if k not in cols]
+            extra = [k for k in cols if k not in self.features]
+            if missing or extra:
+                raise SchemaMismatchError(
+                    f"batch columns differ from the signature: missing {missing}, extra {extra}; "
+                    "build one signature per schema"
+                )
+        for name, col in cols.items():
+            feat = self.features.get(name)
+            kind = column_kind(col)
+            if feat is None:
+                feat = (NumericSummary() if kind == "numeric"
+                        else CategoricalSummary(max_categories=self.max_categories))
+                self.features[name] = feat
+            elif feat.kind != kind:
+                raise SchemaMismatchError(
+                    f"feature {name!r} is {feat.kind} in the signature but {kind} in this batch; "
+                    "declare its type with numeric=[...] or categorical=[...]"
+                )
+            feat.update(col)
+        self.n_rows += n_rows(cols)
+
+    def merge(self, other: Signature) -> Signature:
+        """Signature of the union of both tables (same features and kinds required)."""
+        if not self.features:
+            return Signature.from_bytes(other.to_bytes()) if other.features else Signature()
+        if not other.features:
+            return Signature.from_bytes(self.to_bytes())
+        if list(self.features) != list(other.features):
+            raise SchemaMismatchError(
+                f"cannot merge signatures with different features: {list(self.features)} vs "
+                f"{list(other.features)}"
+            )
+        feats: dict[str, FeatureSummary] = {}
+        for name, a in self.features.items():
+            b = other.features[name]
+            if a.kind != b.kind:
+                raise SchemaMismatchError(
+                    f"cannot merge: feature {name!r} is {a.kind} in one signature and {b.kind} "
+                    "in the other"
+                )
+            feats[name] = a.merge(b)  # type: ignore[arg-type]
+        return Signature(feats, self.n_rows + other.n_rows,
+                         max(self.max_categories, other.max_categories))
+
+    @classmethod
+    def merge_all(cls, signatures: Iterable[Signature]) -> Signature:
+        """Merge many signatures left to right (pairwise)."""
+        out: Signature | None = None
+        for s in signatures:
+            out = s if out is None else out.merge(s)
+        if out is None:
+            raise InvalidInputError("merge_all needs at least one signature")
+        return out
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {k: f.kind for k, f in self.features.items()}
+
+    def __getitem__(self, name: str) -> FeatureSummary:
+        return self.features[name]
+
+    def __repr__(self) -> str:
+        return (f"Signature(id={self.id[:12]}, rows={self.n_rows}, "
+                f"features={len(self.features)})")
+
+    # ------------------------------------------------------------------ serialisation
+    def _header_and_blobs(self) -> tuple[dict[str, Any], list[bytes]]:
+        feats = []
+        blobs: list[bytes] = []
+        for name, f in self.features.items():
+            h = f.header()
+            h["name"] = name
+            if isinstance(f, NumericSummary):
+                b = f.sketch.to_bytes()
+                h["sketch_bytes"] = len(b)
+                blobs.append(b)
+            feats.append(h)
+        head = {"format": 1, "n_rows": self.n_rows, "max_categories": self.max_categories,
+                "features": feats}
+        return head, blobs
+
+    def to_bytes(self) -> bytes:
+        """Canonical bytes (see module docstring)."""
+        head, blobs = self._header_and_blobs()
+        hb = json.dumps(head, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+        return b"".join([_MAGIC, struct.pack("<I", len(hb)), hb, *blobs])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Signature:
+        if not isinstance(data, bytes | bytearray | memoryview) or not bytes(data[:6]) == _MAGIC:
+            raise InvalidInputError("not a driftline signature (bad magic bytes)")
+        data = bytes(data)
+        (hl,) = struct.unpack_from("<I", data, len(_MAGIC))
+        p = len(_MAGIC) + 4
+        try:
+            head = json.loads(data[p : p + hl])
+        except ValueError as exc:
+            raise InvalidInputError(f"corrupt signature header: {exc}") from exc
+        p += hl
+        feats: dict[str, FeatureSummary] = {}
+        for h in head["features"]:
+            if h["kind"] == "numeric":
+                nb = int(h["sketch_bytes"])
+                sk = QuantileSketch.from_bytes(data[p : p + nb])
+                p += nb
+                feats[h["name"]] = NumericSummary.from_header(h, sk)
+            else:
+                feats[h["name"]] = CategoricalSummary.from_header(h)
+        if p != len(data):
+            raise InvalidInputError("corrupt signature: trailing or missing bytes")
+        return cls(feats, int(head["n_rows"]), int(head["max_categories"]))
+
+    @property
+    def id(self) -> str:
+        """SHA-256 hex digest of :meth:`to_bytes` (the content address)."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict; sketches are base64 of their bytes."""
+        head, _ = self._header_and_blobs()
+        for h, (name, f) in zip(head["features"], self.features.items(), strict=True):
+            h.pop("sketch_bytes", None)
+            if isinstance(f, NumericSummary):
+                h["sketch"] = base64.b64encode(f.sketch.to_bytes()).decode()
+            assert h["name"] == name
+        head["id"] = self.id
+        return head
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Signature:
+        feats: dict[str, FeatureSummary] = {}
+        for h in d["features"]:
+            if h["kind"] == "numeric":
+                sk = QuantileSketch.from_bytes(base64.b64decode(h["sketch"]))
+                feats[h["name"]] = NumericSummary.from_header(h, sk)
+            else:
+                feats[h["name"]] = CategoricalSummary.from_header(h)
+        return cls(feats, int(d["n_rows"]), int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per-feature scalar statistics (for tables, edge ``data_stats`` and reports)."""
+        out: dict[str, dict[str, float]] = {}
+        for name, f in self.features.items():
+            if isinstance(f, NumericSummary):
+                q = f.sketch.quantiles([0.25, 0.5, 0.75]) if f.count else [math.nan] * 3
+                out[name] = {"count": f.count, "missing": f.missing, "mean": f.mean if f.count
+                             else math.nan, "variance": f.variance, "skewness": f.skewness,
+                             "kurtosis": f.kurtosis, "min": f.min, "max": f.max,
+                             "q25": float(q[0]), "median": float(q[1]), "q75": float(q[2])}
+            else:
+                out[name] = {"count": f.count, "missing": f.missing,
+                             "categories": len(f.counts)}
+        return out
