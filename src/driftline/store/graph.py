@@ -33,6 +33,8 @@ def _walk(start: str, direction: str, max_hops: int | None) -> sa.CTE:
         (edges.c.child, edges.c.parent) if direction == "up" else (edges.c.parent, edges.c.child)
     )
     seed = sa.select(far.label("id"), sa.literal(1).label("hops")).where(near == start)
+    if max_hops is not None and max_hops < 1:
+        seed = seed.where(sa.false())  # max_hops=0: nothing is within reach
     walk = seed.cte(f"walk_{direction}", recursive=True)
     step = sa.select(far, walk.c.hops + 1).join(walk, near == walk.c.id)
     if max_hops is not None:
@@ -72,8 +74,10 @@ def predicate_clause(where: Predicate) -> sa.ColumnElement[bool]:
                     f"only metrics.*, tags.* and architecture.* paths are supported: {key}"
                 )
             expr = models.c[col][sub]
-            if value is ...:
-                clauses.append(expr.isnot(None))
+            if value is ... or value is None:
+                # compare the extracted scalar: SQLite's JSON_QUOTE(missing) is 'null', not NULL
+                text = expr.as_string()
+                clauses.append(text.isnot(None) if value is ... else text.is_(None))
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 clauses.append(
                     expr.as_string() == str(value)

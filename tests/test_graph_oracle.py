@@ -1,0 +1,218 @@
+"""Every lineage-graph query checked against networkx on random DAGs with multi-parent merges."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from driftline.errors import CycleError
+from driftline.store import Store
+from driftline.store.schema import models
+
+N_NODES = 300
+SEEDS = [0, 1, 2]
+
+
+@dataclass
+class Lineage:
+    store: Store
+    G: nx.DiGraph
+    info: dict[str, dict]  # id -> {"name", "version", "metrics", "tags"}
+    ids: list[str]
+
+
+def _build(tmp_path, seed: int) -> Lineage:
+    rnd = random.Random(seed)
+    store = Store(tmp_path / f"s{seed}")
+    G = nx.DiGraph()
+    info: dict[str, dict] = {}
+    ids: list[str] = []
+    versions: dict[str, int] = {}
+    for i in range(N_NODES):
+        name = f"fam{rnd.randrange(6)}"
+        parents: list[str] = []
+        if ids and rnd.random() > 0.08:
+            # mostly recent parents, so that chains get deep
+            parents.append(ids[max(0, len(ids) - 1 - int(rnd.expovariate(1 / 12)))])
+            while rnd.random() < 0.25:  # merges: extra parents anywhere earlier
+                extra = rnd.choice(ids)
+                if extra not in parents:
+                    parents.append(extra)
+        metrics = {} if rnd.random() < 0.2 else {"acc": rnd.choice([0.5, 0.7, 0.9])}
+        tags = {"healthy": rnd.random() < 0.15, "team": rnd.choice(["a", "b"])}
+        kind = "merge" if len(parents) > 1 else rnd.choice(["finetune", "prune", "distill"])
+        m = store.register(
+            {"w": np.array([seed, i], dtype=np.int64)},
+            name=name,
+            parents=parents,
+            transform=kind,
+            metrics=metrics,
+            tags=tags,
+        )
+        versions[name] = versions.get(name, 0) + 1
+        assert m.version == versions[name]
+        ids.append(m.id)
+        info[m.id] = {"name": name, "version": m.version, "metrics": metrics, "tags": tags}
+        G.add_node(m.id)
+        for p in parents:
+            G.add_edge(p, m.id)
+    # a few edges added later between existing nodes (kept acyclic), and refused back-edges
+    for _ in range(40):
+        a, b = rnd.sample(ids, 2)
+        if nx.has_path(G, b, a):
+            with pytest.raises(CycleError):
+                store.add_edge(a, b, "other")
+        elif not G.has_edge(a, b):
+            store.add_edge(a, b, "merge")
+            G.add_edge(a, b)
+    assert nx.is_directed_acyclic_graph(G)
+    return Lineage(store, G, info, ids)
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def lineage(request, tmp_path_factory):
+    lin = _build(tmp_path_factory.mktemp("graph"), request.param)
+    yield lin
+    lin.store.close()
+
+
+def _sample(lin: Lineage, k: int, seed: int = 99) -> list[str]:
+    rnd = random.Random(seed)
+    deep = sorted(lin.ids, key=lambda n: -len(nx.ancestors(lin.G, n)))[:5]
+    return deep + rnd.sample(lin.ids, k)
+
+
+def _key(lin: Lineage, node: str, hops: int) -> tuple:
+    return (hops, lin.info[node]["name"], lin.info[node]["version"], node)
+
+
+def _check_relatives(lin: Lineage, got, dist: dict[str, int], start: str, max_hops) -> None:
+    expect = {n: d for n, d in dist.items() if n != start and (max_hops is None or d <= max_hops)}
+    assert {r.id: r.hops for r in got} == expect
+    assert len(got) == len(expect)
+    for r in got:
+        assert (r.name, r.version) == (lin.info[r.id]["name"], lin.info[r.id]["version"])
+    # documented order: nearest first, then name, version, id
+    assert [r.id for r in got] == [n for n in sorted(expect, key=lambda n: _key(lin, n, expect[n]))]
+
+
+@pytest.mark.parametrize("max_hops", [None, 0, 1, 2, 5])
+def test_ancestors_and_descendants(lineage: Lineage, max_hops) -> None:
+    up, down = lineage.G.reverse(copy=False), lineage.G
+    for node in _sample(lineage, 20):
+        dist = nx.single_source_shortest_path_length(up, node)
+        _check_relatives(lineage, lineage.store.ancestors(node, max_hops), dist, node, max_hops)
+        dist = nx.single_source_shortest_path_length(down, node)
+        _check_relatives(lineage, lineage.store.descendants(node, max_hops), dist, node, max_hops)
+
+
+def test_roots_and_leaves(lineage: Lineage) -> None:
+    roots = [n for n in lineage.ids if lineage.G.in_degree(n) == 0]
+    leaves = [n for n in lineage.ids if lineage.G.out_degree(n) == 0]
+    assert roots and leaves
+    for n in roots[:5]:
+        assert lineage.store.ancestors(n) == []
+    for n in leaves[:5]:
+        assert lineage.store.descendants(n) == []
+
+
+def _check_path(lin: Lineage, a: str, b: str) -> None:
+    got = lin.store.path(a, b)
+    G = lin.G
+    if a == b:
+        assert got == [a]
+    elif nx.has_path(G, a, b):
+        assert got is not None and got[0] == a and got[-1] == b
+        assert len(got) - 1 == nx.shortest_path_length(G, a, b)
+        assert all(G.has_edge(x, y) for x, y in zip(got, got[1:], strict=False))
+    elif nx.has_path(G, b, a):
+        assert got is not None and got[0] == a and got[-1] == b
+        assert len(got) - 1 == nx.shortest_path_length(G, b, a)
+        assert all(G.has_edge(y, x) for x, y in zip(got, got[1:], strict=False))
+    else:
+        assert got is None
+
+
+def test_path(lineage: Lineage) -> None:
+    rnd = random.Random(5)
+    G = lineage.G
+    pairs = [tuple(rnd.sample(lineage.ids, 2)) for _ in range(40)]
+    for node in _sample(lineage, 10):
+        anc = sorted(nx.ancestors(G, node))
+        if anc:
+            far = max(anc, key=lambda x: nx.shortest_path_length(G, x, node))
+            pairs += [(far, node), (node, far), (rnd.choice(anc), node)]
+        pairs.append((node, node))
+    related = sum(nx.has_path(G, a, b) or nx.has_path(G, b, a) for a, b in pairs if a != b)
+    assert 0 < related < len(pairs)  # the sample covers both related and unrelated pairs
+    for a, b in pairs:
+        _check_path(lineage, a, b)
+
+
+@pytest.mark.parametrize("hops", [0, 1, 2, 3])
+def test_subgraph(lineage: Lineage, hops: int) -> None:
+    U = lineage.G.to_undirected(as_view=True)
+    for node in _sample(lineage, 10):
+        nodes, edges = lineage.store.subgraph(node, hops)
+        expect_nodes = set(nx.ego_graph(U, node, radius=hops).nodes)
+        assert {m.id for m in nodes} == expect_nodes
+        assert len(nodes) == len(expect_nodes)
+        expect_edges = set(lineage.G.subgraph(expect_nodes).edges)
+        assert {(e.parent, e.child) for e in edges} == expect_edges
+        assert len(edges) == len(expect_edges)
+
+
+def _nx_nearest(lin: Lineage, node: str, pred, max_hops=None):
+    dist = nx.single_source_shortest_path_length(lin.G.reverse(copy=False), node)
+    cands = [
+        _key(lin, n, d)
+        for n, d in dist.items()
+        if n != node and (max_hops is None or d <= max_hops) and pred(lin.info[n])
+    ]
+    return min(cands) if cands else None
+
+
+PREDICATES = [
+    ({"tags.healthy": True}, lambda i: i["tags"]["healthy"] is True),
+    ({"tags.healthy": False}, lambda i: i["tags"]["healthy"] is False),
+    ({"metrics.acc": 0.9}, lambda i: i["metrics"].get("acc") == 0.9),
+    ({"metrics.acc": ...}, lambda i: "acc" in i["metrics"]),
+    ({"metrics.acc": None}, lambda i: "acc" not in i["metrics"]),
+    (
+        {"tags.team": "b", "metrics.acc": 0.5},
+        lambda i: i["tags"]["team"] == "b" and i["metrics"].get("acc") == 0.5,
+    ),
+    ({"name": "fam2"}, lambda i: i["name"] == "fam2"),
+    (
+        {"name": "fam1", "tags.healthy": True},
+        lambda i: i["name"] == "fam1" and i["tags"]["healthy"],
+    ),
+    ({"signature_id": None}, lambda i: True),
+    ({"name": "nobody"}, lambda i: False),
+    (
+        models.c.metrics["acc"].as_float() > 0.6,
+        lambda i: i["metrics"].get("acc", 0) > 0.6,
+    ),
+]
+
+
+@pytest.mark.parametrize("k", range(len(PREDICATES)))
+@pytest.mark.parametrize("max_hops", [None, 3])
+def test_nearest_ancestor(lineage: Lineage, k: int, max_hops) -> None:
+    where, pred = PREDICATES[k]
+    found_any = False
+    for node in _sample(lineage, 25):
+        got = lineage.store.nearest_ancestor(node, where, max_hops=max_hops)
+        expect = _nx_nearest(lineage, node, pred, max_hops)
+        if expect is None:
+            assert got is None
+        else:
+            found_any = True
+            assert got is not None
+            assert (got.hops, got.name, got.version, got.id) == expect
+    if k in (0, 2, 3, 4, 6):
+        assert found_any  # the predicate is exercised, not vacuous
