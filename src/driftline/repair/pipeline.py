@@ -1,0 +1,418 @@
+"""The repair pipeline: detect → healthy ancestor → repair vector → α search → validate →
+register → deploy (or hand over to active learning).
+
+``repair(store, "digits", window, validation=(X_val, y_val))`` repairs the model behind the
+deployment ``digits`` (or any model reference). The repaired model is a new node with ``repair``
+edges from the drifted model and from the ancestor. Re-running on the same inputs returns the
+stored result (the repair key hashes the drifted model, the window, the validation data and the
+policy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from driftline.drift import compare
+from driftline.errors import InvalidInputError
+from driftline.params import ModelParams
+from driftline.params.identity import le_bytes
+from driftline.repair.alpha import per_tensor_alpha, search_alpha
+from driftline.repair.ancestors import AncestorSearch, find_healthy_ancestor
+from driftline.repair.families import Predictor, predictor_at_alpha, prepare_params
+from driftline.repair.predictors import Families, as_matrix, classes_of, family_for, score
+from driftline.repair.vector import interpolate, layer_groups, repair_vector, sparsify, vector_stats
+from driftline.store import Model, Store
+from driftline.store.schema import repairs
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RepairPolicy:
+    """What the pipeline may do and when it may deploy.
+
+    The repaired model is deployed when validation labels exist, its validation accuracy is at
+    least ``target_accuracy`` (if set) and at least the drifted model's plus ``min_gain``.
+    ``drift_share``/``thresholds`` configure the drift agent used for detection and for judging
+    ancestors (``drift_share`` 0.4: a data set drifts when 40% of its features drift — suited to
+    wide, redundant inputs such as pixels; None: any drifting feature).
+    """
+
+    target_accuracy: float | None = None
+    min_gain: float = 0.0
+    alpha_range: tuple[float, float] = (0.0, 1.0)
+    max_evals: int = 12
+    per_tensor: bool = False
+    per_tensor_evals: int = 16
+    sparse_fraction: float | None = None
+    drift_share: float | None = None
+    thresholds: Mapping[str, float | None] | None = None
+    max_hops: int | None = None
+    auto_deploy: bool = True
+    force: bool = False
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        if self.drift_share is not None:
+            kw["drift_share"] = self.drift_share
+        if self.thresholds:
+            kw["thresholds"] = dict(self.thresholds)
+        return kw
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["alpha_range"] = list(self.alpha_range)
+        d["thresholds"] = dict(self.thresholds or {})
+        return d
+
+
+@dataclass
+class RepairResult:
+    """What a repair did. ``status``: no-drift | deployed | awaiting-approval | not-deployed |
+    needs-labels."""
+
+    status: str
+    drifted_id: str
+    drift_report_id: int | None = None
+    search: dict[str, Any] = field(default_factory=dict)
+    ancestor_id: str | None = None
+    healthy_ancestor: bool = False
+    alpha: float | None = None
+    alpha_objective: str | None = None
+    alpha_evaluations: list[tuple[float, float]] = field(default_factory=list)
+    per_tensor_alpha: dict[str, float] | None = None
+    vector: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+    repaired_id: str | None = None
+    repaired_ref: str | None = None
+    deployment: str | None = None
+    deployed: bool = False
+    repair_id: int | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def needs_labels(self) -> bool:
+        return self.status == "needs-labels"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RepairResult:
+        d = dict(d)
+        d["alpha_evaluations"] = [tuple(x) for x in d.get("alpha_evaluations", [])]
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def _digest(*arrays: np.ndarray | None) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.asarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(le_bytes(a) if a.dtype.kind != "O" else json.dumps(a.tolist()).encode())
+    return h.hexdigest()
+
+
+def resolve_target(store: Store, target: str | Model) -> tuple[str, str | None]:
+    """(model id, deployment name or None) for a deployment name or a model reference."""
+    if isinstance(target, str) and not target.startswith("deployment:"):
+        names = {d.name for d in store.deployments()}
+        if target in names:
+            return store.resolve(f"deployment:{target}"), target
+    if isinstance(target, str) and target.startswith("deployment:"):
+        return store.resolve(target), target.split(":", 1)[1]
+    return store.resolve(target), None
+
+
+def repair(
+    store: Store,
+    target: str | Model,
+    window: Any,
+    validation: tuple[Any, Any] | None = None,
+    *,
+    policy: RepairPolicy | None = None,
+    family: Predictor | Families | None = None,
+    approve: bool | None = None,
+    actor: str = "driftline",
+    progress: Progress | None = None,
+) -> RepairResult:
+    """Run the repair pipeline on the model behind ``target`` (a deployment name or a model
+    reference) for the current ``window`` of inputs, choosing α on ``validation`` = (X, y)
+    from the current distribution (or on the window's prediction entropy without labels).
+
+    ``approve`` (default ``policy.auto_deploy``) lets the pipeline switch the deployment when
+    the policy is met; otherwise the result waits with status ``awaiting-approval``.
+    """
+    started = time.perf_counter()
+    policy = policy or RepairPolicy()
+    say = progress or (lambda _msg: None)
+    approve = policy.auto_deploy if approve is None else approve
+    drifted_id, deployment = resolve_target(store, target)
+    drifted = store.get(drifted_id)
+    sig = store.signature(drifted_id)
+    X_win = as_matrix(window, sig.feature_names)
+    X_val = y_val = None
+    if validation is not None:
+        X_val = as_matrix(validation[0], sig.feature_names)
+        y_val = np.asarray(validation[1])
+        if len(y_val) != len(X_val):
+            raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
+    key = hashlib.sha256(
+        json.dumps(
+            [drifted_id, _digest(X_win, X_val, y_val), policy.to_dict()],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    previous = load_repair(store, key)
+    if previous is not None:
+        say("same inputs as an earlier repair: returning its result")
+        if (
+            previous.status == "awaiting-approval"
+            and approve
+            and previous.repaired_id
+            and deployment
+        ):
+            return approve_repair(store, previous.repair_id, actor=actor)  # type: ignore[arg-type]
+        return previous
+
+    result = RepairResult(status="no-drift", drifted_id=drifted_id, deployment=deployment)
+    say(f"checking {drifted.ref} against its training signature")
+    report = compare(sig, X_win, **policy.agent_kwargs())
+    result.drift_report_id = store.save_drift_report(drifted_id, report, deployment)
+    if not report.drift and not policy.force:
+        result.message = (
+            f"no drift: {len(report.drifted_features)} of {len(report.features)} features moved"
+        )
+        return _finish(store, key, result, started)
+
+    say("searching the lineage for a healthy ancestor")
+    search = find_healthy_ancestor(
+        store, drifted_id, X_win, max_hops=policy.max_hops, agent_kwargs=policy.agent_kwargs()
+    )
+    result.search = search.to_dict()
+    goal = search.target
+    if goal is None:
+        result.status = "needs-labels"
+        result.message = "no ancestor with a training signature: active learning must take over"
+        return _finish(store, key, result, started)
+    result.ancestor_id = goal.id
+    result.healthy_ancestor = search.healthy
+
+    fam = family_for(drifted, family)
+    theta_d = store.load(drifted_id)
+    theta_a = store.load(goal.id)
+    vector = repair_vector(theta_d, theta_a)
+    if policy.sparse_fraction is not None:
+        vector = sparsify(vector, policy.sparse_fraction)
+    result.vector = dict(vector_stats(vector))
+    at = predictor_at_alpha(fam, theta_d, vector, X_win)
+    X_obj, y_obj = (X_val, y_val) if y_val is not None else (X_win, None)
+    probe = fam.predict_proba(prepare_params(fam, theta_d, X_win), X_obj[:1])
+    classes = classes_of(fam, probe.shape[1])
+    say(
+        f"searching alpha toward {goal.ref} ({'validation log-loss' if y_val is not None else 'window entropy'})"
+    )
+    lo, hi = policy.alpha_range
+    res = search_alpha(at, X_obj, y_obj, labels=classes, lo=lo, hi=hi, max_evals=policy.max_evals)
+    result.alpha, result.alpha_objective = float(res.alpha), res.objective
+    result.alpha_evaluations = [(float(a), float(v)) for a, v in res.evaluations]
+    alpha: float | dict[str, float] = float(res.alpha)
+    if policy.per_tensor:
+        say("refining alpha per layer")
+        pt = per_tensor_alpha(
+            at,
+            X_obj,
+            y_obj,
+            layer_groups(list(vector)),
+            res.alpha,
+            labels=classes,
+            lo=lo,
+            hi=hi,
+            max_evals=policy.per_tensor_evals,
+            start_value=res.value,
+        )
+        if pt.value < res.value:
+            alpha = dict(pt.alphas)
+            result.per_tensor_alpha = dict(pt.alphas)
+    theta_r = prepare_params(fam, interpolate(theta_d, vector, alpha), X_win)
+
+    if y_val is not None:
+        before = score(
+            fam.predict_proba(prepare_params(fam, theta_d, X_win), X_val), y_val, classes
+        )
+        after = score(fam.predict_proba(theta_r, X_val), y_val, classes)
+        result.before, result.after = before.to_dict(), after.to_dict()
+        result.candidates["drifted"] = before.to_dict()
+        result.candidates["interpolation"] = after.to_dict()
+
+    say("registering the repaired model")
+    edge_params = {
+        "alpha": result.alpha,
+        "per_tensor": result.per_tensor_alpha is not None,
+        "objective": result.alpha_objective,
+        "evaluations": len(result.alpha_evaluations),
+        "vector_l2": result.vector.get("l2_norm"),
+        "vector_sparsity": result.vector.get("sparsity"),
+        "sparse_fraction": policy.sparse_fraction,
+        "ancestor": goal.ref,
+        "healthy_ancestor": search.healthy,
+        "drift_report_id": result.drift_report_id,
+    }
+    repaired = store.register(
+        ModelParams(theta_r, drifted.framework, drifted.architecture),
+        name=drifted.name,
+        parents=[drifted_id, goal.id],
+        transform="repair",
+        params=_jsonable(edge_params),
+        metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
+        edge_metrics=_jsonable({"before": result.before, "after": result.after}),
+        tags={"repair_of": drifted.ref},
+        data=X_win,
+    )
+    result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
+
+    meets = _meets_policy(result, policy)
+    if not search.healthy or (y_val is not None and not meets):
+        result.status = "needs-labels"
+        result.message = (
+            "no healthy ancestor" if not search.healthy else "validation below the policy target"
+        ) + ": active learning should take over"
+    elif y_val is None:
+        result.status = "awaiting-approval"
+        result.message = "alpha chosen without labels (window entropy): approve to deploy"
+    elif deployment and approve:
+        store.deploy(
+            repaired.id, deployment, reason=f"lineage repair of {drifted.ref}", actor=actor
+        )
+        result.status, result.deployed = "deployed", True
+        result.message = f"deployed {repaired.ref} as {deployment}"
+    elif deployment:
+        result.status = "awaiting-approval"
+        result.message = f"validation met the policy; approve to deploy {repaired.ref}"
+    else:
+        result.status = "not-deployed"
+        result.message = "repaired model registered (no deployment named)"
+    return _finish(store, key, result, started)
+
+
+def _meets_policy(result: RepairResult, policy: RepairPolicy) -> bool:
+    if not result.after:
+        return False
+    acc_after = result.after["accuracy"]
+    if policy.target_accuracy is not None and acc_after < policy.target_accuracy:
+        return False
+    return acc_after >= result.before["accuracy"] + policy.min_gain
+
+
+def _finish(store: Store, key: str, result: RepairResult, started: float) -> RepairResult:
+    result.seconds = time.perf_counter() - started
+    with store.write() as conn:
+        res = conn.execute(
+            sa.insert(repairs).values(
+                key=key,
+                drifted_id=result.drifted_id,
+                ancestor_id=result.ancestor_id,
+                result_id=result.repaired_id,
+                status=result.status,
+                deployment=result.deployment,
+                created_at=time.time(),
+                record={},
+            )
+        )
+        result.repair_id = int(res.inserted_primary_key[0])
+        conn.execute(
+            sa.update(repairs)
+            .where(repairs.c.id == result.repair_id)
+            .values(record=result.to_dict())
+        )
+    return result
+
+
+def load_repair(store: Store, key_or_id: str | int) -> RepairResult | None:
+    """A stored repair by its key (hash of the inputs) or its numeric id."""
+    col = repairs.c.id if isinstance(key_or_id, int) else repairs.c.key
+    with store.read() as conn:
+        row = conn.execute(sa.select(repairs).where(col == key_or_id)).first()
+    if row is None:
+        return None
+    out = RepairResult.from_dict(row.record)
+    out.repair_id, out.status = row.id, row.status
+    return out
+
+
+def list_repairs(store: Store) -> list[RepairResult]:
+    with store.read() as conn:
+        rows = conn.execute(sa.select(repairs).order_by(repairs.c.id)).all()
+    out = []
+    for row in rows:
+        r = RepairResult.from_dict(row.record)
+        r.repair_id, r.status = row.id, row.status
+        out.append(r)
+    return out
+
+
+def update_repair(store: Store, result: RepairResult) -> None:
+    """Persist a changed result (status, deployment) of an existing repair record."""
+    with store.write() as conn:
+        conn.execute(
+            sa.update(repairs)
+            .where(repairs.c.id == result.repair_id)
+            .values(status=result.status, result_id=result.repaired_id, record=result.to_dict())
+        )
+
+
+def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") -> RepairResult:
+    """Deploy a repair that waits for approval."""
+    result = load_repair(store, int(repair_id))
+    if result is None:
+        raise InvalidInputError(f"no repair #{repair_id}; list them with 'driftline repairs'")
+    if result.status != "awaiting-approval" or not result.repaired_id or not result.deployment:
+        raise InvalidInputError(
+            f"repair #{repair_id} is {result.status}; only a repair awaiting approval with a "
+            "deployment can be approved"
+        )
+    store.deploy(
+        result.repaired_id, result.deployment, reason=f"approved repair #{repair_id}", actor=actor
+    )
+    result.status, result.deployed = "deployed", True
+    result.message = f"deployed {result.repaired_ref} as {result.deployment} (approved)"
+    update_repair(store, result)
+    return result
+
+
+__all__ = [
+    "AncestorSearch",
+    "RepairPolicy",
+    "RepairResult",
+    "approve_repair",
+    "list_repairs",
+    "load_repair",
+    "repair",
+]

@@ -1,0 +1,85 @@
+"""Turning stored models into predictions: pick the family, evaluate on labelled data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from driftline.errors import InvalidInputError, UnsupportedModelError
+from driftline.repair.families import Predictor, SklearnFamily
+from driftline.store import Model
+
+Families = Mapping[str, Predictor]
+
+
+def family_for(model: Model, family: Predictor | Families | None = None) -> Predictor:
+    """The family that rebuilds ``model``: an explicit one, one from a ``{name: family}`` map,
+    or, for scikit-learn models, one built from the stored architecture."""
+    if family is not None and not isinstance(family, Mapping):
+        return family
+    if isinstance(family, Mapping) and model.name in family:
+        return family[model.name]
+    if model.framework == "sklearn":
+        return SklearnFamily(model.architecture)
+    raise UnsupportedModelError(
+        f"model {model.ref} ({model.framework}) needs a model family to predict: pass "
+        "family=TorchFamily(factory) for PyTorch, or CallableFamily(fn) for anything else"
+    )
+
+
+def classes_of(family: Predictor, n_columns: int) -> np.ndarray:
+    """Class labels of the probability columns (default 0..K-1)."""
+    classes = getattr(family, "classes", None)
+    return np.arange(n_columns) if classes is None else np.asarray(classes)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Accuracy and log-loss on labelled data (NaN where not defined)."""
+
+    accuracy: float
+    log_loss: float
+    n: int
+
+    def to_dict(self) -> dict[str, float]:
+        return {"accuracy": self.accuracy, "log_loss": self.log_loss, "n": self.n}
+
+
+def score(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> Scores:
+    """Accuracy of argmax and mean log-loss −(1/n) Σ log p(y_i | x_i) (p clipped at 1e-15)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y)
+    if len(y) != len(proba):
+        raise InvalidInputError(f"{len(y)} labels for {len(proba)} predictions")
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    idx = np.array([lookup.get(v, -1) for v in y.tolist()])
+    pred = classes[np.argmax(proba, axis=1)]
+    acc = float(np.mean(pred == y)) if len(y) else float("nan")
+    p = np.where(idx >= 0, proba[np.arange(len(y)), np.clip(idx, 0, None)], 0.0)
+    ll = float(-np.mean(np.log(np.clip(p, 1e-15, 1.0)))) if len(y) else float("nan")
+    return Scores(acc, ll, int(len(y)))
+
+
+def as_matrix(data: Any, feature_names: list[str] | None = None) -> np.ndarray:
+    """A 2-D float array from any table :func:`driftline.drift.to_columns` accepts, with columns
+    in ``feature_names`` order when given."""
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2:
+            raise InvalidInputError(f"expected a 2-D array of rows, got shape {data.shape}")
+        return data.astype(np.float64, copy=False)
+    from driftline.drift import to_columns
+
+    cols = to_columns(data)
+    names = feature_names or list(cols)
+    missing = [n for n in names if n not in cols]
+    if missing:
+        raise InvalidInputError(
+            f"data lacks the model's feature column(s): {', '.join(missing[:5])}"
+        )
+    try:
+        return np.column_stack([np.asarray(cols[n], dtype=np.float64) for n in names])
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"model inputs must be numeric: {exc}") from exc
