@@ -1,0 +1,102 @@
+"""Input conversion and file / stream reading."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from driftline.drift import Signature, iter_batches, read_table, to_columns
+from driftline.errors import InvalidInputError
+
+pd = pytest.importorskip("pandas")
+pa = pytest.importorskip("pyarrow")
+
+
+def test_numpy_dict_and_rows():
+    a = np.arange(6, dtype=float).reshape(3, 2)
+    cols = to_columns(a)
+    assert list(cols) == ["f0", "f1"] and cols["f1"].tolist() == [1.0, 3.0, 5.0]
+    cols = to_columns(a, ["x", "y"])
+    assert cols["y"].flags.c_contiguous
+    rows = [{"x": 1, "c": "a"}, {"x": None, "c": None}, {"x": 2.5, "c": "b", "z": True}]
+    cols = to_columns(rows)
+    assert cols["x"].dtype == np.float64 and np.isnan(cols["x"][1])
+    assert cols["c"].tolist() == ["a", None, "b"]
+    assert cols["z"].tolist() == [None, None, "True"]
+    with pytest.raises(InvalidInputError):
+        to_columns(np.zeros(3))
+    with pytest.raises(InvalidInputError):
+        to_columns(a, ["only_one"])
+    with pytest.raises(InvalidInputError):
+        to_columns(42)
+
+
+def test_pandas_types():
+    df = pd.DataFrame({
+        "f": [1.0, np.nan, 3.0],
+        "i": pd.array([1, None, 3], dtype="Int64"),
+        "cat": pd.Categorical(["a", None, "b"]),
+        "s": ["x", "y", None],
+        "b": [True, False, True],
+    })
+    cols = to_columns(df)
+    assert cols["f"].dtype == np.float64 and cols["i"].dtype == np.float64
+    assert np.isnan(cols["i"][1])
+    assert cols["cat"].tolist() == ["a", None, "b"]
+    assert cols["s"].tolist() == ["x", "y", None]
+    assert cols["b"].tolist() == ["True", "False", "True"]
+    sig = Signature.from_data(df)
+    assert sig.kinds == {"f": "numeric", "i": "numeric", "cat": "categorical",
+                         "s": "categorical", "b": "categorical"}
+
+
+def test_arrow_and_polars_if_installed():
+    t = pa.table({"x": [1, 2, None], "c": pa.array(["a", "b", "a"]).dictionary_encode()})
+    cols = to_columns(t)
+    assert np.isnan(cols["x"][2]) and cols["c"].tolist() == ["a", "b", "a"]
+    try:
+        import polars as pl
+    except ImportError:
+        return
+    cols = to_columns(pl.DataFrame({"x": [1.0, 2.0], "c": ["u", "v"]}))
+    assert cols["c"].tolist() == ["u", "v"]
+
+
+def test_declared_categorical_normalises_numbers():
+    cols = to_columns({"k": np.array([1.0, 2.0, np.nan])}, categorical=["k"])
+    assert cols["k"].tolist() == ["1", "2", None]
+
+
+def test_read_table_formats_and_folder(tmp_path):
+    df = pd.DataFrame({"x": [1.5, 2.5, 3.5, 4.5], "c": ["a", "b", "a", "c"]})
+    df.iloc[:2].to_csv(tmp_path / "01.csv", index=False)
+    df.iloc[2:].to_parquet(tmp_path / "02.parquet")
+    (tmp_path / "03.jsonl").write_text('{"x": 9.0, "c": "z"}\n')
+    (tmp_path / "notes.txt").write_text("ignored")
+    cols = read_table(tmp_path)
+    assert cols["x"].tolist() == [1.5, 2.5, 3.5, 4.5, 9.0]
+    assert cols["c"].tolist() == ["a", "b", "a", "c", "z"]
+    assert read_table(tmp_path / "01.csv")["x"].tolist() == [1.5, 2.5]
+    with pytest.raises(InvalidInputError):
+        read_table(tmp_path / "missing.csv")
+    with pytest.raises(InvalidInputError):
+        read_table(tmp_path / "notes.txt")
+
+
+def test_iter_batches_files_and_streams(tmp_path):
+    n = 25
+    df = pd.DataFrame({"x": np.arange(n, dtype=float), "c": ["a"] * n})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.to_parquet(tmp_path / "d.parquet")
+    for p in ("d.csv", "d.parquet"):
+        sizes = [len(b["x"]) for b in iter_batches(tmp_path / p, batch_rows=10)]
+        assert sizes == [10, 10, 5]
+    text = "\n".join(json.dumps({"x": float(i), "c": "a"}) for i in range(7)) + "\n"
+    batches = list(iter_batches(io.StringIO(text), batch_rows=3))
+    assert [len(b["x"]) for b in batches] == [3, 3, 1]
+    csv = io.BytesIO(b"x,c\n1,a\n2,b\n\n3,a\n")
+    got = list(iter_batches(csv, batch_rows=2))
+    assert got[1]["x"].tolist() == [3.0] and got[0]["c"].tolist() == ["a", "b"]
