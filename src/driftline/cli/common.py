@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -11,8 +12,9 @@ from rich.console import Console
 from driftline.errors import InvalidInputError
 from driftline.store import Store
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Rich falls back to 80 columns when output is not a terminal; wide tables need more.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 STATE: dict[str, Any] = {"store": None}
 
@@ -36,9 +38,9 @@ def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def print_json(value: Any) -> None:
-    """Print machine-readable JSON on stdout (no Rich markup)."""
-    print(json.dumps(value, indent=2, default=str))
+def print_json(value: Any, *, lines: bool = False) -> None:
+    """Print machine-readable JSON on stdout (no Rich markup); ``lines``: one compact line."""
+    print(json.dumps(value, indent=None if lines else 2, default=str), flush=lines)
 
 
 def when(ts: float) -> str:

@@ -14,6 +14,9 @@ def demo(seed: int = typer.Option(0, "--seed", help="random seed")) -> None:
 
 def register_commands(app: typer.Typer) -> None:
     from driftline.cli import deploy as deploy_cmds
+    from driftline.cli import drift as drift_cmds
+
+    drift_cmds.register_commands(app)
 
     deploy_cmds.register_commands(app)
     app.command()(demo)

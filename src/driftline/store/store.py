@@ -43,6 +43,7 @@ EDGE_KINDS = (
     "other",
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+_ID_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _now() -> float:
@@ -368,6 +369,136 @@ class Store:
             )
         )
 
+    def add_nodes_bulk(
+        self,
+        nodes: Iterable[Mapping[str, Any]],
+        edges: Iterable[Mapping[str, Any]] = (),
+        *,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Insert many metadata-only nodes (no tensors) and their parent edges at once.
+
+        For imports from another registry and synthetic lineages (``benchmarks/``). A node is a
+        mapping with ``id`` (64 lowercase hex characters) and ``name``, optionally ``framework``
+        (default ``"external"``), ``architecture``, ``metrics``, ``tags``, ``signature_id`` and
+        ``created_at``; versions are assigned per name in the given order after the store's
+        existing versions. An edge is a mapping with ``parent`` and ``child`` (ids), optionally
+        ``kind`` (default ``"other"``), ``params``, ``metrics`` and ``data_stats``. Every edge's
+        child must be a node of this batch and its parent an existing node or a node earlier in
+        the batch, so no edge can close a cycle and no recursive check is needed.
+
+        Runs in one write transaction (or in ``conn``, from :meth:`write`); on any error nothing
+        is written. Returns the number of nodes inserted.
+        """
+        node_list = [dict(n) for n in nodes]
+        edge_list = [dict(e) for e in edges]
+        pos: dict[str, int] = {}
+        for i, node in enumerate(node_list):
+            nid = node.get("id")
+            if not isinstance(nid, str) or not _ID_RE.fullmatch(nid):
+                raise InvalidInputError(f"node {i}: id must be 64 lowercase hex characters")
+            if nid in pos:
+                raise InvalidInputError(f"node {nid[:12]} appears twice in the batch")
+            pos[nid] = i
+        for name in {n.get("name") for n in node_list}:
+            _check_name(name)  # type: ignore[arg-type]
+        for e in edge_list:
+            kind = e.setdefault("kind", "other")
+            if kind not in EDGE_KINDS:
+                raise InvalidInputError(
+                    f"unknown edge kind {kind!r}; use one of: {', '.join(EDGE_KINDS)}"
+                )
+            parent, child = e.get("parent"), e.get("child")
+            if parent == child:
+                raise CycleError(f"a model cannot be its own parent ({str(parent)[:12]})")
+            if child not in pos:
+                raise InvalidInputError(
+                    f"edge child {str(child)[:12]} is not a node of this batch; use add_edge "
+                    "for edges between existing models"
+                )
+            if parent in pos and pos[parent] > pos[child]:
+                raise InvalidInputError(
+                    f"edge {parent[:12]} -> {child[:12]}: parents must come before their "
+                    "children in the batch"
+                )
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self.write())
+            self._bulk_insert(conn, node_list, edge_list, pos)
+        return len(node_list)
+
+    def _bulk_insert(
+        self,
+        conn: sa.Connection,
+        node_list: list[dict[str, Any]],
+        edge_list: list[dict[str, Any]],
+        pos: dict[str, int],
+    ) -> None:
+        chunk = 500
+        ids = list(pos)
+        for i in range(0, len(ids), chunk):
+            clash = conn.execute(
+                sa.select(models.c.id).where(models.c.id.in_(ids[i : i + chunk])).limit(1)
+            ).scalar()
+            if clash is not None:
+                raise InvalidInputError(f"model {clash[:12]} is already in the store")
+        outside = sorted({e["parent"] for e in edge_list if e["parent"] not in pos})
+        for i in range(0, len(outside), chunk):
+            part = outside[i : i + chunk]
+            found = set(conn.execute(sa.select(models.c.id).where(models.c.id.in_(part))).scalars())
+            if len(found) < len(part):
+                missing = next(p for p in part if p not in found)
+                raise UnknownReferenceError(f"edge parent {str(missing)[:12]} is not in the store")
+        names = sorted({n["name"] for n in node_list})
+        version: dict[str, int] = {}
+        for i in range(0, len(names), chunk):
+            q = (
+                sa.select(models.c.name, sa.func.max(models.c.version))
+                .where(models.c.name.in_(names[i : i + chunk]))
+                .group_by(models.c.name)
+            )
+            version.update({name: int(v) for name, v in conn.execute(q)})
+        now = _now()
+        rows = []
+        for n in node_list:
+            version[n["name"]] = version.get(n["name"], 0) + 1
+            rows.append(
+                {
+                    "id": n["id"],
+                    "name": n["name"],
+                    "version": version[n["name"]],
+                    "kind": "model",
+                    "framework": n.get("framework", "external"),
+                    "architecture": dict(n.get("architecture") or {}),
+                    "signature_id": n.get("signature_id"),
+                    "metrics": dict(n.get("metrics") or {}),
+                    "tags": dict(n.get("tags") or {}),
+                    "created_at": float(n.get("created_at", now)),
+                }
+            )
+        if rows:
+            conn.execute(sa.insert(models), rows)
+        seen: set[tuple[str, str]] = set()
+        erows = []
+        for e in edge_list:
+            key = (e["parent"], e["child"])
+            if key in seen:
+                continue
+            seen.add(key)
+            erows.append(
+                {
+                    "parent": e["parent"],
+                    "child": e["child"],
+                    "kind": e["kind"],
+                    "params": dict(e.get("params") or {}),
+                    "metrics": dict(e.get("metrics") or {}),
+                    "data_stats": _jsonable(dict(e.get("data_stats") or {})),
+                    "created_at": float(e.get("created_at", now)),
+                }
+            )
+        if erows:
+            conn.execute(sa.insert(edges), erows)
+
     def update_metrics(self, ref: str | Model, metrics: Mapping[str, Any]) -> Model:
         """Merge ``metrics`` into a model's metrics JSON."""
         with self.write() as conn:
@@ -506,8 +637,11 @@ class Store:
                     sa.select(models.c.signature_id).where(models.c.id == mid)
                 ).scalar_one()
                 if sid is None:
+                    ref = conn.execute(
+                        sa.select(models.c.name, models.c.version).where(models.c.id == mid)
+                    ).one()
                     raise UnknownReferenceError(
-                        f"model {ref_or_id} has no training signature; attach one with "
+                        f"model {ref.name}@{ref.version} has no training signature; attach one with "
                         "'driftline signature DATA --attach REF' or register(..., data=X_train)"
                     )
             return sigs.get_signature(conn, sid)

@@ -1,0 +1,216 @@
+"""CLI commands for drift: signature, drift, agent, reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from driftline.cli.common import console, err_console, open_store, print_json, when
+from driftline.errors import InvalidInputError
+
+
+def _table(path: Path, drop: list[str] | None = None) -> dict:
+    from driftline.drift import read_table
+
+    cols = read_table(path)
+    for c in drop or []:
+        cols.pop(c, None)
+    return cols
+
+
+def signature(
+    data: Path = typer.Argument(..., help="CSV, Parquet or JSON-lines file, or a folder of them"),
+    output: Path = typer.Option(None, "--output", "-o", help="write the signature bytes here"),
+    attach: str = typer.Option(None, "--attach", help="set it as this model's training signature"),
+    categorical: list[str] = typer.Option(
+        None, "--categorical", help="declare a column categorical"
+    ),
+    drop: list[str] = typer.Option(None, "--drop", help="leave out a column (e.g. the label)"),
+    as_json: bool = typer.Option(False, "--json", help="print the per-feature summary as JSON"),
+) -> None:
+    """Summarise a data set into a mergeable signature (file and/or attached to a model)."""
+    from driftline.drift import Signature
+
+    if output is None and attach is None and not as_json:
+        raise InvalidInputError("say where the signature goes: -o FILE, --attach REF, or --json")
+    sig = Signature.from_data(_table(data, drop), categorical=categorical or None)
+    if output is not None:
+        output.write_bytes(sig.to_bytes())
+    if attach is not None:
+        store = open_store()
+        store.attach_signature(attach, sig)
+    if as_json:
+        print_json({"id": sig.id, "n_rows": sig.n_rows, "features": sig.summary()})
+        return
+    size = len(sig.to_bytes())
+    console.print(
+        f"signature {sig.id[:12]}: {sig.n_rows} rows, {len(sig.features)} features, {size / 1024:.1f} KiB"
+        + (f" → {output}" if output else "")
+        + (f", attached to {attach}" if attach else "")
+    )
+
+
+def drift(
+    ref: str = typer.Argument(
+        ..., help="model reference (its training signature is the reference)"
+    ),
+    data: Path = typer.Argument(..., help="current data: CSV, Parquet or JSON lines"),
+    drift_share: float = typer.Option(
+        None, "--drift-share", help="share of features that must drift"
+    ),
+    rule: str = typer.Option("effect", "--rule", help="effect | bonferroni | bh"),
+    drop: list[str] = typer.Option(None, "--drop", help="leave out a column (e.g. the label)"),
+    save: bool = typer.Option(True, "--save/--no-save", help="store the report"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Compare data with a model's training signature; exit 0 (no drift) or 1 (drift)."""
+    from driftline.drift import compare, report_table
+
+    store = open_store()
+    model = store.get(ref)
+    kw = {"rule": rule}
+    if drift_share is not None:
+        kw["drift_share"] = drift_share
+    report = compare(store.signature(model.id), _table(data, drop), **kw)
+    if save:
+        store.save_drift_report(model.id, report)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        console.print(report_table(report))
+    raise typer.Exit(1 if report.drift else 0)
+
+
+def agent(
+    ref: str = typer.Argument(..., help="model reference"),
+    source: str = typer.Option(..., "--source", help="file, folder of files, or - for stdin"),
+    window: int = typer.Option(5000, "--window", help="rows per window"),
+    mode: str = typer.Option("tumbling", "--mode", help="tumbling | sliding"),
+    step: int = typer.Option(None, "--step", help="rows between sliding reports"),
+    time_column: str = typer.Option(
+        None, "--time-column", help="timestamp column for time windows"
+    ),
+    window_seconds: float = typer.Option(None, "--window-seconds", help="window length in seconds"),
+    drift_share: float = typer.Option(
+        None, "--drift-share", help="share of features that must drift"
+    ),
+    batch_rows: int = typer.Option(10_000, "--batch-rows", help="rows read per batch"),
+    save: bool = typer.Option(True, "--save/--no-save", help="store each window's report"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON report per line"),
+) -> None:
+    """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
+    from driftline.drift import DriftAgent, drift_score, iter_batches
+
+    store = open_store()
+    model = store.get(ref)
+    kw = {}
+    if drift_share is not None:
+        kw["drift_share"] = drift_share
+    agent_ = DriftAgent(
+        store.signature(model.id),
+        window=window,
+        mode=mode,
+        step=step,
+        time_column=time_column,
+        window_seconds=window_seconds,
+        **kw,
+    )
+    any_drift = False
+    table = Table(
+        "window",
+        "rows",
+        "verdict",
+        "drifted features",
+        "max PSI",
+        title=f"drift agent on {model.ref}",
+    )
+
+    def emit(report) -> None:  # type: ignore[no-untyped-def]
+        nonlocal any_drift
+        any_drift |= bool(report.drift)
+        if save:
+            store.save_drift_report(model.id, report)
+        if as_json:
+            print_json(report.to_dict(), lines=True)
+        else:
+            verdict = "[red]DRIFT[/red]" if report.drift else "[green]ok[/green]"
+            table.add_row(
+                str(report.window_index),
+                f"{report.start_row}-{report.end_row}",
+                verdict,
+                f"{len(report.drifted_features)}/{len(report.features)}",
+                f"{drift_score(report):.3f}",
+            )
+
+    src = "-" if source == "-" else Path(source)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json or not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+        for batch in iter_batches(src, batch_rows):
+            for rep in agent_.update(batch):
+                emit(rep)
+            bar.update(
+                task, description=f"{agent_.rows_seen} rows, {agent_.windows_emitted} windows"
+            )
+        tail = agent_.flush()
+        if tail is not None:
+            emit(tail)
+    if not as_json:
+        console.print(table)
+    raise typer.Exit(1 if any_drift else 0)
+
+
+def reports(
+    ref: str = typer.Argument(None, help="model reference (default: all models)"),
+    since: str = typer.Option(
+        None, "--since", help="ISO time, e.g. 2026-11-01 or 2026-11-01T12:00"
+    ),
+    until: str = typer.Option(None, "--until", help="ISO time"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """List stored drift reports, optionally for one model and a time range."""
+    from datetime import datetime
+
+    def ts(s: str | None) -> float | None:
+        if s is None:
+            return None
+        try:
+            return datetime.fromisoformat(s).timestamp()
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"bad time {s!r}: use ISO format like 2026-11-01T12:00"
+            ) from exc
+
+    store = open_store()
+    rows = store.drift_reports(ref, ts(since), ts(until))
+    if as_json:
+        print_json(rows)
+        return
+    t = Table("#", "time", "model", "rows", "verdict", "score", title="drift reports")
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            when(r["created_at"]),
+            store.get(r["model_id"]).ref,
+            str(r["n_rows"]),
+            "[red]DRIFT[/red]" if r["drift"] else "ok",
+            f"{r['score']:.3f}",
+        )
+    console.print(t)
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.command()(signature)
+    app.command()(drift)
+    app.command()(agent)
+    app.command()(reports)
