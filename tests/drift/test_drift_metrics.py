@@ -75,6 +75,15 @@ def test_ks_pvalue_matches_scipy_asymptotic():
     assert ks_pvalue(res.statistic, a.size, b.size) == pytest.approx(res.pvalue, rel=1e-9)
 
 
+@pytest.mark.parametrize("n_cur, d", [(5000, 0.02), (20_000, 0.012), (100_000, 0.006)])
+def test_ks_pvalue_large_n_close_to_kstwo(n_cur, d):
+    n_ref = 1_000_000
+    en = round(n_ref * n_cur / (n_ref + n_cur))
+    exact = stats.kstwo.sf(d, en)
+    assert exact > 1e-6
+    assert ks_pvalue(d, n_ref, n_cur) == pytest.approx(exact, rel=0.01)
+
+
 def _numpy_psi_kl(edges, ref, cur):
     """Independent reference: right-closed bins (e_{i-1}, e_i], smoothed proportions."""
     def props(x):

@@ -9,7 +9,7 @@ smoothing keeps every term finite when a bin is empty and is applied identically
 * JS       = sqrt(½ KL(p‖m) + ½ KL(q‖m)), m = (p+q)/2, natural log, unsmoothed proportions
              (the Jensen–Shannon *distance*, as ``scipy.spatial.distance.jensenshannon``; <= √ln 2)
 * KS       = sup_x |F_ref(x) − F_cur(x)|; p-value ``kstwo.sf(D, round(n_r n_c / (n_r + n_c)))``
-             (what ``scipy.stats.ks_2samp(method="asymp")`` uses)
+             (what ``scipy.stats.ks_2samp(method="asymp")`` uses; Stephens' limit for large n)
 * Wasserstein = ∫ |F_ref − F_cur| dx / s, with spread ``s = IQR / 1.349`` of the reference
              (robust sigma; the reference std if the IQR is 0, else 1)
 * chi-square = Σ (c_i − e_i)² / e_i, ``e_i = n_c (r_i + ½) / (n_r + ½ B)`` (add-½ smoothing so
@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from driftline.drift.signature import OTHER, CategoricalSummary, NumericSummary
 
@@ -79,10 +79,8 @@ def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
         return math.nan
     p, q = p / p.sum(), q / q.sum()
     m = 0.5 * (p + q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kp = np.where(p > 0, p * np.log(p / m), 0.0).sum()
-        kq = np.where(q > 0, q * np.log(q / m), 0.0).sum()
-    return float(math.sqrt(max(0.5 * (kp + kq), 0.0)))
+    js = 0.5 * (special.rel_entr(p, m).sum() + special.rel_entr(q, m).sum())
+    return float(math.sqrt(max(js, 0.0)))
 
 
 def ks_statistic(ref_cdf: np.ndarray, cur_le: np.ndarray, cur_lt: np.ndarray) -> float:
@@ -96,12 +94,24 @@ def ks_statistic(ref_cdf: np.ndarray, cur_le: np.ndarray, cur_lt: np.ndarray) ->
     return float(max(np.max(np.abs(ref_cdf - cur_le)), np.max(np.abs(prev - cur_lt))))
 
 
+KS_EXACT_MAX_N = 2000
+
+
 def ks_pvalue(d: float, n_ref: float, n_cur: float) -> float:
-    """Asymptotic two-sample KS p-value with effective n = n_r n_c / (n_r + n_c)."""
+    """Two-sample KS p-value with effective n ``en = n_r n_c / (n_r + n_c)``.
+
+    ``en <= 2000``: ``kstwo.sf(D, round(en))`` exactly as ``ks_2samp(method="asymp")``.
+    Larger ``en`` (where ``kstwo`` costs up to seconds): Stephens' corrected limit
+    ``kstwobign.sf((√en + 0.12 + 0.11/√en) D)``, within 1 % (relative) of ``kstwo`` for
+    p >= 1e-6 and microseconds to evaluate.
+    """
     if not (n_ref > 0 and n_cur > 0) or math.isnan(d):
         return math.nan
-    en = round(n_ref * n_cur / (n_ref + n_cur))
-    return float(stats.kstwo.sf(d, max(en, 1)))
+    en = n_ref * n_cur / (n_ref + n_cur)
+    if en <= KS_EXACT_MAX_N:
+        return float(stats.kstwo.sf(d, max(round(en), 1)))
+    r = math.sqrt(en)
+    return float(special.kolmogorov((r + 0.12 + 0.11 / r) * d))
 
 
 def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray,
@@ -199,21 +209,33 @@ class NumericWindow:
         hi = int(np.searchsorted(xs, np.inf, side="left"))
         self.missing += xs.size - (hi - lo)
         xf = xs[lo:hi]
-        if xf.size == 0:
+        n = xf.size
+        if n == 0:
             return
-        d = xf - self.ref.shift
-        cs = np.empty(d.size + 1)
-        cs[0] = 0.0
-        np.cumsum(d, out=cs[1:])
         v = self.ref.points
-        le = np.searchsorted(xf, v, side="right")
         lt = np.searchsorted(xf, v, side="left")
+        le = lt.copy()
+        eq = xf[np.minimum(lt, n - 1)] == v  # only values equal to a point need 'right'
+        if eq.any():
+            le[eq] = np.searchsorted(xf, v[eq], side="right")
+        d = xf - self.ref.shift
+        # prefix sums at every lt_j / le_j via one segmented reduction (no full cumsum)
+        m = v.size
+        b = np.empty(2 * m + 1, np.int64)
+        b[0] = 0
+        b[1::2] = lt
+        b[2::2] = le
+        seg = np.add.reduceat(d, np.minimum(b, n - 1))
+        valid = np.empty(2 * m + 1, dtype=bool)
+        np.greater(b[1:], b[:-1], out=valid[:-1])
+        valid[-1] = b[-1] < n
+        pref = np.cumsum(np.where(valid, seg, 0.0))
         self.le += le
         self.lt += lt
-        self.sle += cs[le]
-        self.slt += cs[lt]
-        self.n += xf.size
-        self.s1 += float(cs[-1])
+        self.slt += pref[0 : 2 * m : 2]
+        self.sle += pref[1 : 2 * m : 2]
+        self.n += n
+        self.s1 += float(pref[-1])
         self.s2 += float(np.einsum("i,i->", d, d))
 
     def absorb(self, other: NumericWindow) -> None:
