@@ -153,3 +153,21 @@ def test_compare_any_input_and_score(ref):
     empty = compare(ref, {"a": np.empty(0), "b": np.empty(0), "c": np.empty(0, object)})
     assert empty.n_rows == 0 and not empty.drift
     assert math.isnan(empty.features["a"].metrics["ks"])
+
+
+def test_agent_never_mutates_caller_arrays():
+    rng = np.random.default_rng(9)
+    sig = Signature.from_data(rng.normal(size=(5000, 3)))
+    for order in ("C", "F"):
+        x = np.asarray(rng.normal(size=(2000, 3)), order=order)
+        keep = x.copy()
+        cols = {f"f{j}": x[:, j].copy() for j in range(3)}
+        keep_cols = {k: v.copy() for k, v in cols.items()}
+        agent = DriftAgent(sig, window=500)
+        a = agent.update(x)
+        b = DriftAgent(sig, window=500).update(cols)
+        np.testing.assert_array_equal(x, keep)
+        for k in cols:
+            np.testing.assert_array_equal(cols[k], keep_cols[k])
+        assert [r.features["f0"].metrics["ks"] for r in a] == [
+            r.features["f0"].metrics["ks"] for r in b]

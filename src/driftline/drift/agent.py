@@ -34,6 +34,7 @@ from driftline.drift.metrics import (
     FeatureReference,
     FeatureWindow,
     NumericReference,
+    NumericWindow,
     new_window,
     prepare_reference,
 )
@@ -180,6 +181,9 @@ class DriftAgent:
     def update(self, batch: Any) -> list[DriftReport]:
         """Add a batch; return (and pass to ``on_report``) reports of windows it completed."""
         cols = self._columns(batch)
+        # columns converted from a 2-D array are private copies: windows may sort them in place
+        private = (isinstance(batch, np.ndarray) and batch.ndim == 2
+                   and not batch.flags.f_contiguous)
         n = next((int(v.shape[0]) for v in cols.values()), 0)
         if n == 0:
             return []
@@ -207,14 +211,14 @@ class DriftAgent:
                 elif key > self._time_key:
                     out.extend(self._close_pane(new_key=key))
                     self._time_key = key
-                self._add(cols, a, b, t)
+                self._add(cols, a, b, t, private)
         else:
             a = 0
             while a < n:
                 pane = self._panes[-1]
                 room = n - a if self.pane_size is None else int(self.pane_size) - pane.n_rows
                 b = min(n, a + room)
-                self._add(cols, a, b, t)
+                self._add(cols, a, b, t, private)
                 a = b
                 if self.pane_size is not None and pane.n_rows >= self.pane_size:
                     out.extend(self._close_pane(new_key=pane.key + 1))
@@ -229,7 +233,8 @@ class DriftAgent:
             return dict(batch)  # already a numeric column dict
         return to_columns(batch, self.feature_names)
 
-    def _add(self, cols: Columns, a: int, b: int, t: np.ndarray | None) -> None:
+    def _add(self, cols: Columns, a: int, b: int, t: np.ndarray | None,
+             private: bool = False) -> None:
         pane = self._panes[-1]
         rows = b - a
         pane.n_rows += rows
@@ -249,7 +254,10 @@ class DriftAgent:
                               rows)
                     continue
                 col = conv
-            win.add(col)
+            if isinstance(win, NumericWindow):
+                win.add(col, inplace=private)
+            else:
+                win.add(col)
         for name in cols:
             if name not in pane.windows:
                 pane.note(name, "extra_column", "column not in the reference (ignored)", rows)

@@ -202,9 +202,16 @@ class NumericWindow:
         self.s1 = 0.0
         self.s2 = 0.0
 
-    def add(self, x: np.ndarray) -> None:
-        """Add raw values (non-finite = missing). Cost: one sort + O(points · log n)."""
-        xs = np.sort(x)  # -inf first, NaN last
+    def add(self, x: np.ndarray, *, inplace: bool = False) -> None:
+        """Add raw values (non-finite = missing). Cost: one sort + O(points · log n).
+
+        ``inplace=True`` lets the window sort ``x`` itself (the caller's buffer is reordered).
+        """
+        if inplace and x.dtype == np.float64 and x.flags.c_contiguous and x.flags.writeable:
+            x.sort()
+            xs = x
+        else:
+            xs = np.sort(x)  # -inf first, NaN last
         lo = int(np.searchsorted(xs, -np.inf, side="right"))
         hi = int(np.searchsorted(xs, np.inf, side="left"))
         self.missing += xs.size - (hi - lo)
