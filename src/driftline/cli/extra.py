@@ -7,9 +7,18 @@ import typer
 from driftline.cli.common import console
 
 
-def demo(seed: int = typer.Option(0, "--seed", help="random seed")) -> None:
-    """Run the end-to-end demo scenario (not yet available in this build)."""
-    console.print("driftline demo: not yet available")
+def demo(
+    seed: int = typer.Option(0, "--seed", help="random seed (same seed, same run)"),
+    fast: bool = typer.Option(False, "--fast", help="smaller models and stream (for tests)"),
+    html: str = typer.Option("driftline-demo.html", "--html", help="report path ('' to skip)"),
+) -> None:
+    """Run the end-to-end scenario: lineage, drift, healthy-ancestor repair, re-deploy."""
+    from driftline.cli.common import open_store
+    from driftline.demo.run import run_demo
+
+    run_demo(
+        seed=seed, fast=fast, store=open_store(create=True), html_path=html or None, console=console
+    )
 
 
 def register_commands(app: typer.Typer) -> None:
