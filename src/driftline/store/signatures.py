@@ -81,7 +81,10 @@ def attach_training_data(
                 "score": float(drift_score(report)),
                 "drifted_features": report.drifted_features,
                 "n_features": len(report.features),
-                "max": {m: max(report.metric(m).values(), default=None) for m in ("psi", "ks", "kl", "js")},
+                "max": {
+                    m: max(report.metric(m).values(), default=None)
+                    for m in ("psi", "ks", "kl", "js")
+                },
             }
     if drift:
         stats["drift_vs_parent"] = drift
