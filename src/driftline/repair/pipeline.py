@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from driftline.drift import compare
 from driftline.errors import InvalidInputError
-from driftline.params import ModelParams
+from driftline.params import ModelParams, model_id
 from driftline.params.identity import le_bytes
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
 from driftline.repair.ancestors import AncestorSearch, find_healthy_ancestor
@@ -272,30 +272,22 @@ def repair(
         result.candidates["drifted"] = before.to_dict()
         result.candidates["interpolation"] = after.to_dict()
 
-    say("registering the repaired model")
-    edge_params = {
-        "alpha": result.alpha,
-        "per_tensor": result.per_tensor_alpha is not None,
-        "objective": result.alpha_objective,
-        "evaluations": len(result.alpha_evaluations),
-        "vector_l2": result.vector.get("l2_norm"),
-        "vector_sparsity": result.vector.get("sparsity"),
-        "sparse_fraction": policy.sparse_fraction,
-        "ancestor": goal.ref,
-        "healthy_ancestor": search.healthy,
-        "drift_report_id": result.drift_report_id,
-    }
-    repaired = store.register(
-        ModelParams(theta_r, drifted.framework, drifted.architecture),
-        name=drifted.name,
-        parents=[drifted_id, goal.id],
-        transform="repair",
-        params=_jsonable(edge_params),
-        metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
-        edge_metrics=_jsonable({"before": result.before, "after": result.after}),
-        tags={"repair_of": drifted.ref},
-        data=X_win,
-    )
+    rid = model_id(theta_r)
+    if rid == drifted_id:
+        result.status = "needs-labels"
+        result.message = (
+            f"the best alpha is 0 ({result.alpha_objective}): moving toward {goal.ref} does not "
+            "help, so active learning should take over"
+        )
+        return _finish(store, key, result, started)
+    if rid == goal.id:
+        say(f"alpha = 1: the repair is the ancestor {goal.ref} itself (a rollback)")
+        repaired = goal
+    else:
+        say("registering the repaired model")
+        repaired = _register_repaired(
+            store, drifted, goal, theta_r, result, policy, search.healthy, X_win
+        )
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
     meets = _meets_policy(result, policy)
@@ -320,6 +312,43 @@ def repair(
         result.status = "not-deployed"
         result.message = "repaired model registered (no deployment named)"
     return _finish(store, key, result, started)
+
+
+def _register_repaired(
+    store: Store,
+    drifted: Model,
+    goal: Any,
+    theta_r: dict[str, np.ndarray],
+    result: RepairResult,
+    policy: RepairPolicy,
+    healthy: bool,
+    X_win: np.ndarray,
+) -> Model:
+    """The repaired model as a new node with ``repair`` edges from the drifted model and the
+    ancestor; the window's signature becomes its training signature."""
+    edge_params = {
+        "alpha": result.alpha,
+        "per_tensor": result.per_tensor_alpha is not None,
+        "objective": result.alpha_objective,
+        "evaluations": len(result.alpha_evaluations),
+        "vector_l2": result.vector.get("l2_norm"),
+        "vector_sparsity": result.vector.get("sparsity"),
+        "sparse_fraction": policy.sparse_fraction,
+        "ancestor": goal.ref,
+        "healthy_ancestor": healthy,
+        "drift_report_id": result.drift_report_id,
+    }
+    return store.register(
+        ModelParams(theta_r, drifted.framework, drifted.architecture),
+        name=drifted.name,
+        parents=[drifted.id, goal.id],
+        transform="repair",
+        params=_jsonable(edge_params),
+        metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
+        edge_metrics=_jsonable({"before": result.before, "after": result.after}),
+        tags={"repair_of": drifted.ref},
+        data=X_win,
+    )
 
 
 def _meets_policy(result: RepairResult, policy: RepairPolicy) -> bool:
