@@ -242,12 +242,12 @@ def _fine_tune_sklearn(family: SklearnFamily, params: Params, X: np.ndarray, y: 
                        seed: int) -> Params:
     from driftline.params.sklearn import estimator_to_params
 
-    est = family.estimator({k: np.array(v, copy=True) for k, v in params.items()})
-    if not hasattr(est, "partial_fit"):
+    name = str(family.architecture.get("estimator"))
+    if name not in ("MLPClassifier", "SGDClassifier"):
         raise UnsupportedModelError(
-            f"{type(est).__name__} has no partial_fit; fine-tune an MLPClassifier or SGDClassifier"
+            f"{name} has no partial_fit; fine-tune an MLPClassifier or SGDClassifier"
         )
-    name = type(est).__name__
+    est = family.estimator({k: np.array(v, copy=True) for k, v in params.items()})
     if name.startswith("MLP"):
         est.set_params(learning_rate_init=lr, batch_size=min(batch_size, len(X)),
                        random_state=seed, shuffle=True)
