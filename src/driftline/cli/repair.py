@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from driftline.cli.common import console, err_console, open_store, print_json, when
+from driftline.cli.common import console as default_console
 from driftline.errors import InvalidInputError
 
 LABEL_COLUMNS = ("label", "y", "target", "class")
@@ -82,8 +84,9 @@ def ancestor_table(search: dict[str, Any]) -> Table:
     return t
 
 
-def print_result(result: Any) -> None:
+def print_result(result: Any, out: Console | None = None) -> None:
     """Rich summary of a :class:`~driftline.repair.RepairResult`."""
+    console = out or default_console
     if result.search:
         console.print(ancestor_table(result.search))
     if result.alpha_evaluations:

@@ -138,7 +138,7 @@ def run_demo(
     st.deploy(deployed, DEPLOYMENT, reason="demo: newest fine-tune", actor="demo")
     con.print(f"deployed [bold]{deployed.ref}[/bold] as deployment:{DEPLOYMENT}")
 
-    window_rows = 150 if fast else 250
+    window_rows = 250
     stream = _stream(sc, seed, window_rows, 1 if fast else 2, 2 if fast else 4)
     current = st.get(f"deployment:{DEPLOYMENT}")
     agent = _agent(st, current, window_rows)
@@ -187,7 +187,7 @@ def run_demo(
             summary.repair = result
             from driftline.cli.repair import print_result
 
-            print_result(result)
+            print_result(result, con)
             current = st.get(f"deployment:{DEPLOYMENT}")
             agent = _agent(st, current, window_rows)
             rec.action = f"{result.status} → {current.ref}"

@@ -606,9 +606,19 @@ class Store:
         return nodes, [_row_to_edge(r) for r in erows]
 
     def family(self, ref: str | Model) -> tuple[list[Model], list[Edge]]:
-        """``ref`` with all its ancestors and descendants, and the edges among them."""
+        """The whole family tree of ``ref``: its roots (ancestors without parents) and every
+        descendant of those roots, with the edges among them."""
         mid = self.resolve(ref)
-        ids = {mid} | {r.id for r in self.ancestors(mid)} | {r.id for r in self.descendants(mid)}
+        up = {mid} | {r.id for r in self.ancestors(mid)}
+        with self.read() as conn:
+            has_parent = set(
+                conn.execute(
+                    sa.select(edges.c.child).where(edges.c.child.in_(up)).distinct()
+                ).scalars()
+            )
+        ids = set(up)
+        for root in up - has_parent:
+            ids |= {r.id for r in self.descendants(root)}
         with self.read() as conn:
             mrows = conn.execute(sa.select(models).where(models.c.id.in_(ids))).all()
             erows = conn.execute(

@@ -1,0 +1,163 @@
+"""The driftline command: happy paths and one-line user errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from driftline.cli import main
+from driftline.params import load_safetensors, model_id, save_safetensors
+
+
+@pytest.fixture()
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def write_params(path: Path, value: float) -> Path:
+    save_safetensors({"w": np.full((2, 3), value, dtype=np.float32), "b": np.zeros(3)}, path)
+    return path
+
+
+def write_csv(path: Path, X: np.ndarray, names=("a", "b", "c")) -> Path:
+    lines = [",".join(names)] + [",".join(f"{v:.6f}" for v in row) for row in X]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_register_lineage_and_listings(cli, tmp_path):
+    assert cli("init")[0] == 0
+    for i in range(3):
+        write_params(tmp_path / f"m{i}.safetensors", float(i))
+    assert cli("register", "m0.safetensors", "--name", "m", "--metric", "acc=0.5")[0] == 0
+    code, out, _ = cli("register", "m1.safetensors", "-n", "m", "-p", "m@1", "--param", "lr=0.01", "--json")
+    assert code == 0 and json.loads(out)["ref"] == "m@2"
+    assert cli("register", "m2.safetensors", "-n", "m", "-p", "m@2", "-t", "prune")[0] == 0
+    code, out, _ = cli("ancestors", "m@3", "--json")
+    assert [(r["ref"], r["hops"]) for r in json.loads(out)] == [("m@2", 1), ("m@1", 2)]
+    code, out, _ = cli("descendants", "m@1", "--json")
+    assert [r["ref"] for r in json.loads(out)] == ["m@2", "m@3"]
+    code, out, _ = cli("show", "m@2", "--json")
+    shown = json.loads(out)
+    assert shown["parents"][0]["params"] == {"lr": 0.01}
+    assert {t["name"] for t in shown["tensors"]} == {"w", "b"}
+    code, out, _ = cli("lineage", "m@2")
+    assert code == 0 and "prune" in out and "m@3" in out and "◀" in out
+    code, out, _ = cli("list", "--json")
+    assert len(json.loads(out)) == 3
+    # prefix reference, export round trip
+    full = shown["id"]
+    assert cli("export", full[:8], "-o", "out.safetensors")[0] == 0
+    assert model_id(load_safetensors(tmp_path / "out.safetensors")) == full
+
+
+def test_graph_formats(cli, tmp_path):
+    cli("init")
+    write_params(tmp_path / "a.safetensors", 1.0)
+    write_params(tmp_path / "b.safetensors", 2.0)
+    cli("register", "a.safetensors", "-n", "m")
+    cli("register", "b.safetensors", "-n", "m", "-p", "m@1")
+    code, out, _ = cli("graph", "m@2", "--format", "json")
+    g = json.loads(out)
+    assert len(g["nodes"]) == 2 and g["edges"][0]["kind"] == "finetune"
+    cli("graph", "m@2", "--format", "graphml", "-o", "g.graphml")
+    G = nx.read_graphml(tmp_path / "g.graphml")
+    assert G.number_of_nodes() == 2 and G.number_of_edges() == 1
+    code, out, _ = cli("graph", "m@1", "--format", "dot")
+    assert out.startswith("digraph") and "finetune" in out
+    code, out, _ = cli("graph", "m@1", "--format", "mermaid")
+    assert out.startswith("graph TD") and "-->|finetune|" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "nope"),
+        ("register", "missing.safetensors", "-n", "m"),
+        ("register", "bad.safetensors", "-n", "m"),
+        ("register", "a.safetensors", "-n", "m", "-t", "teleport"),
+        ("graph", "m@1", "--format", "png"),
+        ("rollback", "prod"),
+        ("show", "m@x"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(cli, tmp_path, args):
+    cli("init")
+    write_params(tmp_path / "a.safetensors", 1.0)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    cli("register", "a.safetensors", "-n", "m")
+    code, out, err = cli(*args)
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.startswith("error:")
+
+
+def test_cycle_and_corrupt_blob_are_refused(cli, tmp_path):
+    cli("init")
+    write_params(tmp_path / "a.safetensors", 1.0)
+    write_params(tmp_path / "b.safetensors", 2.0)
+    cli("register", "a.safetensors", "-n", "m")
+    cli("register", "b.safetensors", "-n", "m", "-p", "m@1")
+    code, _, err = cli("register", "a.safetensors", "-n", "m", "-p", "m@2")
+    assert code == 2 and "cycle" in err
+    code, out, _ = cli("show", "m@1", "--json")
+    blob = next(t["blob"] for t in json.loads(out)["tensors"] if t["name"] == "w")
+    path = tmp_path / ".driftline" / "blobs" / blob[:2] / blob[2:]
+    path.write_bytes(b"\xff" + path.read_bytes()[1:])
+    code, _, err = cli("export", "m@1", "-o", "x.safetensors")
+    assert code == 2 and "corrupt" in err and "m@1" in err
+    assert not (tmp_path / "x.safetensors").exists()
+    assert cli("export", "m@2", "-o", "y.safetensors")[0] == 0  # the rest of the store is intact
+
+
+def test_drift_agent_and_reports(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    cli("init")
+    write_params(tmp_path / "a.safetensors", 1.0)
+    cli("register", "a.safetensors", "-n", "m")
+    write_csv(tmp_path / "train.csv", rng.normal(size=(4000, 3)))
+    write_csv(tmp_path / "same.csv", rng.normal(size=(2000, 3)))
+    shifted = rng.normal(size=(2000, 3))
+    shifted[:, 1] += 0.6
+    write_csv(tmp_path / "shifted.csv", shifted)
+    code, out, _ = cli("signature", "train.csv", "--attach", "m@1", "-o", "sig.bin")
+    assert code == 0 and (tmp_path / "sig.bin").stat().st_size > 0
+    assert cli("drift", "m@1", "same.csv")[0] == 0
+    code, out, _ = cli("drift", "m@1", "shifted.csv", "--json")
+    assert code == 1
+    assert json.loads(out)["features"]["b"]["fired"]
+    stream = np.vstack([rng.normal(size=(3000, 3)), shifted, shifted])
+    write_csv(tmp_path / "stream.csv", stream)
+    code, out, _ = cli("agent", "m@1", "--source", "stream.csv", "--window", "1000", "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(lines) == 7
+    assert [r["drift"] for r in lines] == [False] * 3 + [True] * 4
+    code, out, _ = cli("reports", "m@1", "--json")
+    assert len(json.loads(out)) == 2 + 7  # two drift checks + seven windows
+
+
+def test_deploy_and_rollback(cli, tmp_path):
+    cli("init")
+    for i in range(2):
+        write_params(tmp_path / f"m{i}.safetensors", float(i))
+        cli("register", f"m{i}.safetensors", "-n", "m")
+    assert cli("deploy", "m@1", "--as", "prod", "--reason", "first")[0] == 0
+    assert cli("deploy", "m@2", "--as", "prod")[0] == 0
+    code, out, _ = cli("show", "deployment:prod", "--json")
+    assert json.loads(out)["ref"] == "m@2"
+    assert cli("rollback", "prod")[0] == 0
+    code, out, _ = cli("deployments", "--json")
+    assert json.loads(out)[0]["ref"] == "m@1"
+    code, out, _ = cli("deployments", "--history", "prod", "--json")
+    assert [e["action"] for e in json.loads(out)] == ["deploy", "deploy", "rollback"]
