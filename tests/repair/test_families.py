@@ -144,7 +144,11 @@ def test_torch_batchnorm_reestimation_matches_numpy():
     from driftline.repair.families import TorchFamily
 
     net = bn_net()
-    params = module_to_params(net)  # running_mean 0, running_var 1
+    params = module_to_params(net)
+    # a trained model: stale statistics and many batches already tracked
+    params["0.running_mean"] = np.full(6, 7.0, dtype=np.float32)
+    params["0.num_batches_tracked"] = np.array(1000, dtype=np.int64)
+    params["2.num_batches_tracked"] = np.array(1000, dtype=np.int64)
     rng = np.random.default_rng(1)
     window = (rng.normal(size=(200, 6)) * [1, 2, 3, 4, 5, 6] + [5, -3, 0, 1, 2, 9])
     window = window.astype(np.float32)
