@@ -369,3 +369,84 @@ def test_foreign_database_refused(tmp_path) -> None:
     engine.dispose()
     with pytest.raises(SchemaVersionError):
         Store(db.parent)
+
+
+# -- bulk import -----------------------------------------------------------------------------------
+
+
+def _hid(i: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"bulk-{i}".encode()).hexdigest()
+
+
+def test_add_nodes_bulk(store) -> None:
+    base = store.register(P(1), name="zoo")
+    nodes = [{"id": _hid(i), "name": "zoo", "metrics": {"acc": i / 10}} for i in range(4)]
+    nodes.append({"id": _hid(9), "name": "other", "tags": {"healthy": True}})
+    links = [
+        {"parent": base.id, "child": _hid(0), "kind": "finetune"},
+        {"parent": _hid(0), "child": _hid(1)},
+        {"parent": _hid(1), "child": _hid(2)},
+        {"parent": _hid(0), "child": _hid(3), "kind": "merge"},
+        {"parent": _hid(2), "child": _hid(3), "kind": "merge"},
+        {"parent": _hid(2), "child": _hid(3), "kind": "merge"},  # duplicate: stored once
+    ]
+    assert store.add_nodes_bulk(nodes, links) == 5
+    assert [m.version for m in store.list_models("zoo")] == [1, 2, 3, 4, 5]
+    assert store.get("zoo@5").id == _hid(3) and store.get("zoo@5").metrics == {"acc": 0.3}
+    assert store.get("other").tags == {"healthy": True}
+    # nearest first, then name, version: zoo@2, zoo@4 (1 hop), zoo@1, zoo@3 (2 hops)
+    assert [(r.id, r.hops) for r in store.ancestors(_hid(3))] == [
+        (_hid(0), 1),
+        (_hid(2), 1),
+        (base.id, 2),
+        (_hid(1), 2),
+    ]
+    assert len(store.parents(_hid(3))) == 2
+    assert store.load(_hid(3)) == {}  # metadata only
+
+
+@pytest.mark.parametrize(
+    "nodes, links, error",
+    [
+        ([{"id": "xyz", "name": "a"}], [], InvalidInputError),
+        ([{"id": _hid(1), "name": "a"}] * 2, [], InvalidInputError),
+        ([{"id": _hid(1), "name": "bad name"}], [], InvalidInputError),
+        ([{"id": _hid(1), "name": "a"}], [{"parent": _hid(1), "child": _hid(1)}], CycleError),
+        (
+            [{"id": _hid(1), "name": "a"}, {"id": _hid(2), "name": "a"}],
+            [{"parent": _hid(2), "child": _hid(1)}],
+            InvalidInputError,
+        ),
+        (
+            [{"id": _hid(1), "name": "a"}],
+            [{"parent": _hid(7), "child": _hid(1)}],
+            UnknownReferenceError,
+        ),
+        (
+            [{"id": _hid(1), "name": "a"}],
+            [{"parent": _hid(1), "child": _hid(8)}],
+            InvalidInputError,
+        ),
+        (
+            [{"id": _hid(1), "name": "a"}, {"id": _hid(2), "name": "a"}],
+            [{"parent": _hid(1), "child": _hid(2), "kind": "teleport"}],
+            InvalidInputError,
+        ),
+    ],
+)
+def test_add_nodes_bulk_refuses_bad_batches(store, nodes, links, error) -> None:
+    store.register(P(1), name="a")
+    before = _counts(store)
+    with pytest.raises(error):
+        store.add_nodes_bulk(nodes, links)
+    assert _counts(store) == before
+
+
+def test_add_nodes_bulk_refuses_existing_ids(store) -> None:
+    m = store.register(P(1), name="a")
+    before = _counts(store)
+    with pytest.raises(InvalidInputError, match="already"):
+        store.add_nodes_bulk([{"id": _hid(1), "name": "a"}, {"id": m.id, "name": "a"}])
+    assert _counts(store) == before

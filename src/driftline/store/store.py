@@ -568,8 +568,11 @@ class Store:
     ) -> list[graph.Relative]:
         with self.read() as conn:
             mid = self.resolve(ref, conn)
-            rows = conn.execute(graph.relatives_query(mid, direction, max_hops)).all()
-        return [graph.Relative(r.id, int(r.hops), r.name, r.version) for r in rows]
+            if max_hops is not None and max_hops <= graph.BOUNDED_WALK_MAX:
+                rows = conn.execute(graph.relatives_query(mid, direction, max_hops)).all()
+                return [graph.Relative(r.id, int(r.hops), r.name, r.version) for r in rows]
+            rows = conn.execute(graph.cached_closure_query(direction), {"start": mid}).all()
+        return graph.relatives_from_closure(rows, mid, max_hops)
 
     def nearest_ancestor(
         self, ref: str | Model, where: graph.Predicate, max_hops: int | None = None
@@ -578,8 +581,13 @@ class Store:
         ``{column: value}`` dict), or None."""
         with self.read() as conn:
             mid = self.resolve(ref, conn)
-            row = conn.execute(graph.nearest_ancestor_query(mid, where, max_hops)).first()
-        return None if row is None else graph.Relative(row.id, int(row.hops), row.name, row.version)
+            if max_hops is not None and max_hops <= graph.BOUNDED_WALK_MAX:
+                row = conn.execute(graph.nearest_ancestor_query(mid, where, max_hops)).first()
+                if row is None:
+                    return None
+                return graph.Relative(row.id, int(row.hops), row.name, row.version)
+            rows = conn.execute(graph.closure_query("up", where), {"start": mid}).all()
+        return graph.nearest_from_closure(rows, mid, max_hops)
 
     def path(self, a: str | Model, b: str | Model) -> list[str] | None:
         """Shortest directed path between two models (either may be the ancestor), or None."""
@@ -587,12 +595,13 @@ class Store:
             ia, ib = self.resolve(a, conn), self.resolve(b, conn)
             if ia == ib:
                 return [ia]
-            rows = [tuple(r) for r in conn.execute(graph.shortest_layer_edges_query(ib))]
-            down = graph.path_from_layers(rows, ib, ia)
+            up_query = graph.cached_closure_query("up")
+            rows = conn.execute(up_query, {"start": ib}).all()
+            down = graph.path_from_closure(rows, ib, ia)
             if down is not None:
                 return down
-            rows = [tuple(r) for r in conn.execute(graph.shortest_layer_edges_query(ia))]
-            up = graph.path_from_layers(rows, ia, ib)
+            rows = conn.execute(up_query, {"start": ia}).all()
+            up = graph.path_from_closure(rows, ia, ib)
             return None if up is None else list(reversed(up))
 
     def subgraph(self, ref: str | Model, hops: int = 2) -> tuple[list[Model], list[Edge]]:
