@@ -34,6 +34,9 @@ def make_engine(url: str) -> sa.Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # lineage walks touch many index pages: a 64 MB page cache and memory-mapped reads
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA mmap_size=268435456")
         cur.close()
 
     @sa.event.listens_for(engine, "begin")

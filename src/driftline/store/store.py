@@ -175,8 +175,15 @@ class Store:
                     raise UnknownReferenceError(f"no model {ref!r}; see 'driftline list'")
                 return mid
             if re.fullmatch(r"[0-9a-f]{4,64}", ref):
+                # ids are lowercase hex: [ref, ref + "g") is exactly the ids starting with ref,
+                # as an index range (LIKE 'ref%' scans the whole table on SQLite)
                 rows = (
-                    conn.execute(sa.select(models.c.id).where(models.c.id.like(ref + "%")).limit(2))
+                    conn.execute(
+                        sa.select(models.c.id)
+                        .where(models.c.id >= ref, models.c.id < ref + "g")
+                        .order_by(models.c.id)
+                        .limit(2)
+                    )
                     .scalars()
                     .all()
                 )
