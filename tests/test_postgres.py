@@ -1,0 +1,195 @@
+"""The store on PostgreSQL 15: a throwaway cluster in a temp folder, a small lineage, every query.
+
+Skipped unless ``/usr/lib/postgresql/15/bin/initdb`` exists and ``psycopg`` is importable
+(``pip install 'driftline[postgres]'``). Run only these with ``pytest -m postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from driftline.errors import (
+    AmbiguousReferenceError,
+    CycleError,
+    SchemaVersionError,
+    UnknownReferenceError,
+)
+from driftline.params import model_id
+from driftline.store import Store
+from driftline.store.schema import meta, models
+
+pytestmark = pytest.mark.postgres
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pg_url(request) -> str:
+    """Start a private PostgreSQL 15 cluster (Unix socket only); yield a URL to a fresh db."""
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(f"PostgreSQL 15 is not installed ({PG_BIN / 'initdb'} is missing)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install 'driftline[postgres]'")
+    as_root = os.geteuid() == 0
+    if as_root and shutil.which("runuser") is None:
+        pytest.skip("running as root but runuser is missing (PostgreSQL refuses to run as root)")
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    base = Path(tempfile.mkdtemp(prefix="driftline-pg-"))
+    if as_root:
+        shutil.chown(base, "postgres", "postgres")
+    data, port = base / "data", _free_port()
+
+    def run(*cmd: str) -> None:
+        out = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            log = (base / "log").read_text() if (base / "log").exists() else ""
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}\n{log}")
+
+    def stop() -> None:
+        subprocess.run(
+            [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+    request.addfinalizer(stop)
+    run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
+    run(
+        str(PG_BIN / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(base / "log"),
+        "-w",
+        "-o",
+        f"-k {base} -p {port} -c listen_addresses='' -c fsync=off",
+        "start",
+    )
+    run(str(PG_BIN / "createdb"), "-h", str(base), "-p", str(port), "-U", "postgres", "lineage")
+    return f"postgresql+psycopg://postgres@/lineage?host={base}&port={port}"
+
+
+def P(i: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(i)
+    return {"w": rng.normal(size=(3, 2)).astype(np.float32), "b": np.array([i], np.int64)}
+
+
+def test_lineage_on_postgres(pg_url, tmp_path) -> None:
+    with Store(pg_url, blob_dir=tmp_path / "blobs") as store:
+        assert store.engine.dialect.name == "postgresql"
+        a = store.register(P(1), name="base", metrics={"acc": 0.9}, tags={"healthy": True})
+        b = store.register(P(2), name="base", parents=[a], metrics={"acc": 0.8})
+        c = store.register(P(3), name="base", parents=[b], metrics={"acc": 0.7})
+        t = store.register(P(4), name="teacher", metrics={"acc": 0.95}, tags={"healthy": False})
+        d = store.register(
+            P(5), name="merged", parents=[c, t], transform="merge", params={"w": [0.5, 0.5]}
+        )
+        assert [m.ref for m in (a, b, c, d)] == ["base@1", "base@2", "base@3", "merged@1"]
+        assert store.register(P(2), name="base").id == b.id  # idempotent
+        assert b.id == model_id(P(2))
+
+        # references
+        assert store.resolve("base@latest") == c.id == store.resolve("base")
+        assert store.resolve(d.id[:10]) == d.id
+        with pytest.raises(UnknownReferenceError):
+            store.resolve("base@9")
+
+        # queries
+        anc = store.ancestors(d)
+        assert [(r.name, r.hops) for r in anc] == [
+            ("base", 1),
+            ("teacher", 1),
+            ("base", 2),
+            ("base", 3),
+        ]
+        assert [r.id for r in anc] == [c.id, t.id, b.id, a.id]
+        assert [r.id for r in store.ancestors(d, max_hops=1)] == [c.id, t.id]
+        assert [(r.id, r.hops) for r in store.descendants(a)] == [(b.id, 1), (c.id, 2), (d.id, 3)]
+        assert [r.id for r in store.descendants(a, max_hops=2)] == [b.id, c.id]
+
+        near = store.nearest_ancestor(d, {"metrics.acc": 0.9})
+        assert (near.id, near.hops) == (a.id, 3)
+        near = store.nearest_ancestor(d, {"tags.healthy": True})
+        assert (near.id, near.hops) == (a.id, 3)
+        near = store.nearest_ancestor(d, models.c.metrics["acc"].as_float() > 0.85)
+        assert (near.id, near.hops) == (t.id, 1)
+        near = store.nearest_ancestor(d, {"metrics.acc": ..., "name": "base"}, max_hops=2)
+        assert (near.id, near.hops) == (c.id, 1)
+        assert store.nearest_ancestor(d, {"tags.healthy": None}).id == c.id
+        assert store.nearest_ancestor(d, {"metrics.acc": 0.1}) is None
+        assert store.nearest_ancestor(d, {"metrics.acc": 0.9}, max_hops=2) is None
+
+        assert store.path(a, d) == [a.id, b.id, c.id, d.id]
+        assert store.path(d, a) == [d.id, c.id, b.id, a.id]
+        assert store.path(t, a) is None
+
+        nodes, edges = store.subgraph(c, hops=1)
+        assert {m.id for m in nodes} == {b.id, c.id, d.id}
+        assert {(e.parent, e.child) for e in edges} == {(b.id, c.id), (c.id, d.id)}
+        nodes, edges = store.subgraph(d, hops=2)
+        assert {m.id for m in nodes} == {b.id, c.id, t.id, d.id}
+        assert {(e.parent, e.child, e.kind) for e in edges} == {
+            (b.id, c.id, "finetune"),
+            (c.id, d.id, "merge"),
+            (t.id, d.id, "merge"),
+        }
+
+        # cycles refused, nothing changes
+        before = store.ancestors(a), store.descendants(a)
+        with pytest.raises(CycleError):
+            store.add_edge(d, a)
+        with pytest.raises(CycleError):
+            store.add_edge(b, b)
+        with pytest.raises(CycleError):
+            store.register(P(1), name="base", parents=[c])
+        assert (store.ancestors(a), store.descendants(a)) == before
+
+        # parameters round-trip, metadata-only bulk nodes work too
+        back = store.load("merged@1")
+        assert all(back[k].tobytes() == P(5)[k].tobytes() for k in P(5))
+        child = "ab" * 32
+        store.add_nodes_bulk([{"id": child, "name": "bulk"}], [{"parent": d.id, "child": child}])
+        assert [r.id for r in store.ancestors(child, max_hops=1)] == [d.id]
+        assert store.path(a, child) == [a.id, b.id, c.id, d.id, child]
+
+    # a second process-level open sees the same store and checks its schema version
+    with Store(pg_url, blob_dir=tmp_path / "blobs") as again:
+        assert again.get("merged@1").id == d.id
+
+
+def test_ambiguous_prefix_and_schema_version_on_postgres(pg_url, tmp_path) -> None:
+    with Store(pg_url, blob_dir=tmp_path / "blobs") as store:
+        store.add_nodes_bulk(
+            [{"id": "cafe" + "0" * 60, "name": "x"}, {"id": "cafe" + "1" * 60, "name": "y"}]
+        )
+        with pytest.raises(AmbiguousReferenceError):
+            store.resolve("cafe")
+        assert store.resolve("cafe1") == "cafe" + "1" * 60
+        with store.write() as conn:
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="7"))
+    try:
+        with pytest.raises(SchemaVersionError):
+            Store(pg_url, blob_dir=tmp_path / "blobs")
+    finally:
+        engine = sa.create_engine(pg_url)
+        with engine.begin() as conn:
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
+        engine.dispose()
