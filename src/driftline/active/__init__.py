@@ -1,5 +1,32 @@
-"""Active learning: query strategies over the lineage (label queue and refinement use them)."""
+"""Active learning: query strategies over the lineage, the persistent label queue, oracles
+(simulated, files, Label Studio) and refinement of a repair with the labels."""
 
+from driftline.active.oracles import (
+    EXPORT_FORMATS,
+    HumanOracle,
+    ImportSummary,
+    Oracle,
+    SimulatedOracle,
+    coerce_label,
+    digit_data_uri,
+    digit_png,
+    export_label_studio,
+    export_requests,
+    import_label_studio,
+    import_labels,
+    label_studio_config,
+)
+from driftline.active.queue import STATUSES, LabelQueue, LabelRequest, point_hash
+from driftline.active.refine import (
+    ActiveLearningResult,
+    LabelCurve,
+    Refit,
+    RoundRecord,
+    accuracy_vs_labels,
+    committee_weights,
+    refit,
+    run_active_learning,
+)
 from driftline.active.strategies import (
     STRATEGIES,
     Selection,
@@ -15,7 +42,32 @@ from driftline.active.strategies import (
 )
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "STATUSES",
+    "ActiveLearningResult",
+    "HumanOracle",
+    "ImportSummary",
+    "LabelCurve",
+    "LabelQueue",
+    "LabelRequest",
+    "Oracle",
+    "Refit",
+    "RoundRecord",
     "STRATEGIES",
+    "SimulatedOracle",
+    "accuracy_vs_labels",
+    "coerce_label",
+    "committee_weights",
+    "digit_data_uri",
+    "digit_png",
+    "export_label_studio",
+    "export_requests",
+    "import_label_studio",
+    "import_labels",
+    "label_studio_config",
+    "point_hash",
+    "refit",
+    "run_active_learning",
     "Selection",
     "consensus_entropy",
     "entropy",

@@ -1,0 +1,703 @@
+"""Refinement: turn human labels into a better repair, round by round.
+
+One round (``r = 1, 2, ...``):
+
+1. **Select** ``k`` pool points with a strategy (:func:`driftline.active.select`). Uncertainty
+   strategies read the current model's probabilities; committee strategies read the lineage
+   committee: the current model, the previous round's model, the repaired model, the drifted
+   model, the ancestor and other ancestors of the drifted model (≤ ``committee_hops`` hops).
+   Member ``m`` gets weight ``w_m ∝ max(acc_m − 1/C, 0) + 0.01`` with ``acc_m`` its accuracy on
+   the labels collected so far plus the validation set (uniform weights before any label).
+2. **Ask**: queue the points (:class:`LabelQueue`); a simulated oracle answers at once, a human
+   oracle later (the loop then returns ``waiting-for-labels``; call again to resume).
+3. **Re-fit α** on all labels so far (+ validation): θ(α) = θ_d + α·(θ_a − θ_d), global α by
+   grid + golden section on log-loss, then per-layer α by coordinate search.
+4. **Fine-tune** when still short of the target: ``E = min(max_epochs, ⌈steps / ⌈n/32⌉⌉)`` epochs of minibatch
+   gradient steps on the collected labels from θ(α), with an L2 pull toward θ(α)
+   (:func:`driftline.repair.families.fine_tune`), for each learning rate in ``lrs``; the
+   candidate (α-only or fine-tuned) with the best validation accuracy (then log-loss) wins.
+   Without validation data the fine-tuned candidate is kept.
+5. **Record**: the round's model is a lineage node with a ``repair`` edge from the previous
+   round's model (params: round, strategy, labels used, α, fine-tuning; metrics: validation
+   before/after).
+
+The loop ends when the validation accuracy reaches ``target_accuracy``, the label budget is
+spent, or the pool is exhausted; the final model is deployed when the policy is met (validation
+accuracy ≥ target, or without a target ≥ the drifted model's) and the repair had a deployment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftline.active.oracles import Oracle, SimulatedOracle
+from driftline.active.queue import LabelQueue, point_hash
+from driftline.active.strategies import STRATEGIES, Selection, select
+from driftline.errors import CycleError, InvalidInputError, UnsupportedModelError
+from driftline.params import ModelParams, model_id
+from driftline.repair.alpha import per_tensor_alpha, search_alpha
+from driftline.repair.families import (
+    Predictor,
+    SklearnFamily,
+    TorchFamily,
+    fine_tune,
+    predictor_at_alpha,
+    prepare_params,
+)
+from driftline.repair.pipeline import RepairResult, update_repair
+from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
+from driftline.repair.vector import Params, interpolate, layer_groups, repair_vector
+from driftline.store import Store
+
+__all__ = [
+    "ActiveLearningResult",
+    "LabelCurve",
+    "Refit",
+    "RoundRecord",
+    "accuracy_vs_labels",
+    "committee_weights",
+    "refit",
+    "run_active_learning",
+]
+
+Progress = Callable[[str], None]
+_EPS_WEIGHT = 0.01
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    """Limit BLAS to one thread: the matrices here are tiny and threads only add overhead."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
+
+
+# ----------------------------------------------------------------------------- re-fitting
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The result of one re-fit: parameters, the α chosen (``None`` without an ancestor),
+    per-layer α (or None), whether fine-tuning won (and at which lr), and validation scores
+    of the α-only and final candidates (empty without validation data)."""
+
+    params: Params
+    alpha: float | None
+    per_tensor_alpha: dict[str, float] | None
+    fine_tuned: bool
+    lr: float | None
+    alpha_scores: dict[str, float]
+    scores: dict[str, float]
+
+
+def _ft_family(family: Predictor) -> Predictor:
+    """The family used for gradient steps: scikit-learn MLPs rebuilt with ``warm_start=False``
+    (with warm_start, ``partial_fit`` refuses label sets missing a class)."""
+    if isinstance(family, SklearnFamily):
+        init = dict(family.architecture.get("init", {}))
+        if init.get("warm_start"):
+            return SklearnFamily({**family.architecture, "init": {**init, "warm_start": False}})
+    return family
+
+
+def _scores(family: Predictor, params: Params, X: np.ndarray, y: np.ndarray,
+            classes: np.ndarray) -> Scores:
+    return score(family.predict_proba(params, X), y, classes)
+
+
+def _better(a: Scores, b: Scores) -> bool:
+    """a beats b: higher accuracy, ties broken by lower log-loss."""
+    if a.accuracy != b.accuracy:
+        return a.accuracy > b.accuracy
+    return a.log_loss < b.log_loss
+
+
+def refit(
+    family: Predictor,
+    start: Params,
+    X_lab: np.ndarray,
+    y_lab: np.ndarray,
+    *,
+    classes: np.ndarray,
+    drifted: Params | None = None,
+    ancestor: Params | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    window: np.ndarray | None = None,
+    target_accuracy: float | None = None,
+    fine_tune_steps: int = 300,
+    lrs: Sequence[float] = (1e-2,),
+    l2: float = 1e-2,
+    per_tensor: bool = True,
+    alpha_evals: int = 10,
+    max_epochs: int = 30,
+    seed: int = 0,
+) -> Refit:
+    """Re-fit a repair on labelled data (see the module docstring, steps 3–4).
+
+    With ``drifted`` and ``ancestor``, α is re-chosen on ``(X_lab, y_lab) ∪ validation``;
+    otherwise ``start`` is the α-only candidate. ``fine_tune_steps`` is the number of minibatch
+    updates (batch 32) per learning rate, spread over at most ``max_epochs`` epochs (each epoch
+    is one ``partial_fit`` pass for scikit-learn, whose per-call overhead dominates small data;
+    PyTorch takes ``fine_tune_steps`` Adam steps); 0 disables fine-tuning.
+    """
+    X_lab = np.asarray(X_lab, dtype=np.float64)
+    y_lab = np.asarray(y_lab)
+    X_val = y_val = None
+    if validation is not None and len(validation[1]):
+        X_val, y_val = np.asarray(validation[0], dtype=np.float64), np.asarray(validation[1])
+    parts_X = [a for a in (X_lab if len(y_lab) else None, X_val) if a is not None]
+    parts_y = [a for a in (y_lab if len(y_lab) else None, y_val) if a is not None]
+    alpha: float | None = None
+    pt: dict[str, float] | None = None
+    base = start
+    if drifted is not None and ancestor is not None and parts_y:
+        X_fit, y_fit = np.vstack(parts_X), np.concatenate(parts_y)
+        vector = repair_vector(drifted, ancestor, strict=False)
+        if vector:
+            at = predictor_at_alpha(family, drifted, vector, window)
+            res = search_alpha(at, X_fit, y_fit, labels=classes, max_evals=alpha_evals)
+            alpha = float(res.alpha)
+            chosen: float | dict[str, float] = alpha
+            if per_tensor and len(layer_groups(list(vector))) > 1:
+                ptr = per_tensor_alpha(at, X_fit, y_fit, layer_groups(list(vector)), alpha,
+                                       labels=classes, max_evals=alpha_evals + 2,
+                                       start_value=res.value)
+                if ptr.value < res.value:
+                    pt = dict(ptr.group_alphas)
+                    chosen = dict(ptr.alphas)
+            base = prepare_params(family, interpolate(drifted, vector, chosen), window)
+    alpha_scores = (_scores(family, base, X_val, y_val, classes)
+                    if y_val is not None else None)
+    best, best_scores, best_lr = base, alpha_scores, None
+    short = (alpha_scores is None or target_accuracy is None
+             or alpha_scores.accuracy < target_accuracy)
+    if short and fine_tune_steps > 0 and len(y_lab) > 0:
+        ft = _ft_family(family)
+        n_batches = max(1, math.ceil(len(y_lab) / 32))
+        epochs = min(max_epochs, max(1, math.ceil(fine_tune_steps / n_batches)))
+        for lr in lrs:
+            n_steps = fine_tune_steps if isinstance(family, TorchFamily) else epochs
+            cand = fine_tune(ft, base, X_lab, y_lab, n_steps, l2_pull_to=base, lr=float(lr),
+                             l2=l2, seed=seed)
+            cand = prepare_params(family, cand, window)
+            if y_val is None:
+                best, best_lr = cand, float(lr)  # nothing to compare on: keep the last
+                continue
+            s = _scores(family, cand, X_val, y_val, classes)
+            if best_scores is None or _better(s, best_scores):
+                best, best_scores, best_lr = cand, s, float(lr)
+    return Refit(
+        params=best,
+        alpha=alpha,
+        per_tensor_alpha=pt,
+        fine_tuned=best_lr is not None,
+        lr=best_lr,
+        alpha_scores={} if alpha_scores is None else alpha_scores.to_dict(),
+        scores={} if best_scores is None else best_scores.to_dict(),
+    )
+
+
+# ----------------------------------------------------------------------------- the committee
+
+
+def committee_weights(probas: Sequence[np.ndarray], y: np.ndarray | None,
+                      classes: np.ndarray) -> np.ndarray | None:
+    """Member weights ``w_m ∝ max(acc_m − 1/C, 0) + 0.01`` from each member's probabilities on
+    labelled points ``y`` (None without labels: equal weights)."""
+    if y is None or len(y) == 0:
+        return None
+    chance = 1.0 / max(len(classes), 1)
+    w = np.array([max(score(p, y, classes).accuracy - chance, 0.0) + _EPS_WEIGHT
+                  for p in probas])
+    return w / w.sum()
+
+
+def _choose(
+    strategy: str,
+    k: int,
+    proba: np.ndarray,
+    committee: Sequence[np.ndarray],
+    weights: np.ndarray | None,
+    pool: np.ndarray,
+    exclude: np.ndarray,
+    diversity: bool,
+    seed: int,
+) -> Selection:
+    kw: dict[str, Any] = {"exclude": exclude, "seed": seed, "diversity": diversity,
+                          "features": pool if diversity else None}
+    if strategy.startswith("qbc"):
+        return select(strategy, k, committee=list(committee), weights=weights, proba=proba, **kw)
+    return select(strategy, k, proba=proba, **kw)
+
+
+# ----------------------------------------------------------------------------- accuracy vs labels
+
+
+@dataclass(frozen=True)
+class LabelCurve:
+    """Test accuracy after each checkpoint's number of labels (``labels[0] = 0``: the start
+    model), with the validation accuracy and the mean seconds per round."""
+
+    strategy: str
+    diversity: bool
+    labels: list[int]
+    accuracy: list[float]
+    val_accuracy: list[float]
+    seconds_per_round: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _schedule(checkpoints: Sequence[int], batch: int | None) -> list[int]:
+    """Label counts after each round: batches of ``batch`` (default ``max(10, n/2)``) that land
+    on every checkpoint."""
+    out: list[int] = []
+    n = 0
+    for cp in sorted(set(int(c) for c in checkpoints if c > 0)):
+        while n < cp:
+            step = batch if batch is not None else max(10, n // 2)
+            n = min(cp, n + max(1, int(step)))
+            out.append(n)
+    return out
+
+
+def accuracy_vs_labels(
+    family: Predictor,
+    start: Params,
+    pool: np.ndarray,
+    oracle: SimulatedOracle | Callable[[np.ndarray], np.ndarray],
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    strategy: str = "qbc_vote",
+    diversity: bool = False,
+    checkpoints: Sequence[int] = (10, 20, 50, 100, 200),
+    batch: int | None = None,
+    drifted: Params | None = None,
+    ancestor: Params | None = None,
+    committee: Sequence[Params] = (),
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    fine_tune_steps: int = 300,
+    lrs: Sequence[float] = (1e-2,),
+    per_tensor: bool = True,
+    seed: int = 0,
+) -> LabelCurve:
+    """Simulate active learning without a store: test accuracy versus the number of labels.
+
+    Each round selects with ``strategy`` (committee: current model, previous round's model,
+    ``start``, ``drifted``, ``ancestor`` and ``committee``), labels with ``oracle(X) -> y``,
+    and :func:`refit`\\ s on all labels so far. Rounds follow :func:`_schedule`; test accuracy
+    is recorded at each checkpoint (and at 0 labels for ``start``).
+    """
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    pool = np.asarray(pool, dtype=np.float64)
+    X_test = np.asarray(X_test, dtype=np.float64)
+    y_test = np.asarray(y_test)
+    classes = classes_of(family, family.predict_proba(start, pool[:1]).shape[1])
+    statics = [start, *(p for p in (drifted, ancestor) if p is not None), *committee]
+    with _single_thread():
+        static_pool = [family.predict_proba(p, pool) for p in statics]
+        static_val = ([family.predict_proba(p, validation[0]) for p in statics]
+                      if validation is not None else [])
+        current, previous = start, None
+        cur_pool = static_pool[0]
+        labelled = np.zeros(0, dtype=np.int64)
+        y_lab = np.zeros(0, dtype=np.asarray(y_test).dtype)
+        targets = set(int(c) for c in checkpoints)
+        labels_out = [0]
+        acc_out = [score(family.predict_proba(start, X_test), y_test, classes).accuracy]
+        val_out = [score(static_val[0], validation[1], classes).accuracy
+                   if validation is not None else float("nan")]
+        prev_pool = prev_val = None
+        cur_val = static_val[0] if validation is not None else None
+        times: list[float] = []
+        for r, n_after in enumerate(_schedule(checkpoints, batch), start=1):
+            t0 = time.perf_counter()
+            k = n_after - len(labelled)
+            probas = [cur_pool, *([prev_pool] if prev_pool is not None else []), *static_pool]
+            weights = None
+            if strategy.startswith("qbc") and (len(labelled) or validation is not None):
+                rows = [[p[labelled]] for p in probas]
+                y_w = [y_lab]
+                if validation is not None:
+                    vals = [cur_val, *([prev_val] if prev_val is not None else []), *static_val]
+                    for acc, v in zip(rows, vals, strict=True):
+                        acc.append(v)
+                    y_w.append(np.asarray(validation[1]))
+                weights = committee_weights([np.vstack(r) for r in rows], np.concatenate(y_w),
+                                            classes)
+            sel = _choose(strategy, k, cur_pool, probas, weights, pool, labelled, diversity,
+                          seed * 7919 + r)
+            if len(sel) == 0:
+                break
+            new_y = np.asarray(oracle(pool[sel.indices]))
+            labelled = np.concatenate([labelled, sel.indices])
+            y_lab = np.concatenate([y_lab, new_y]) if len(y_lab) else new_y
+            fit = refit(family, start, pool[labelled], y_lab, classes=classes, drifted=drifted,
+                        ancestor=ancestor, validation=validation, window=pool,
+                        fine_tune_steps=fine_tune_steps, lrs=lrs, per_tensor=per_tensor,
+                        seed=seed + r)
+            previous, current = current, fit.params
+            prev_pool, cur_pool = cur_pool, family.predict_proba(current, pool)
+            if validation is not None:
+                prev_val, cur_val = cur_val, family.predict_proba(current, validation[0])
+            times.append(time.perf_counter() - t0)
+            if len(labelled) in targets:
+                labels_out.append(int(len(labelled)))
+                acc_out.append(score(family.predict_proba(current, X_test), y_test,
+                                     classes).accuracy)
+                val_out.append(score(cur_val, validation[1], classes).accuracy
+                               if cur_val is not None else float("nan"))
+    del previous
+    return LabelCurve(strategy, diversity, labels_out, acc_out, val_out,
+                      float(np.mean(times)) if times else 0.0)
+
+
+# ----------------------------------------------------------------------------- the store loop
+
+
+@dataclass
+class RoundRecord:
+    """One refinement round: labels used so far, the round's model, α, fine-tuning, and
+    validation scores of the previous round's model (``before``) and this one (``after``)."""
+
+    round: int
+    labels: int
+    strategy: str
+    model_id: str
+    model_ref: str
+    alpha: float | None
+    per_tensor_alpha: dict[str, float] | None
+    fine_tuned: bool
+    lr: float | None
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class ActiveLearningResult:
+    """What the loop did. ``status``: waiting-for-labels | target-met | deployed |
+    budget-exhausted | pool-exhausted."""
+
+    status: str
+    repair_id: int
+    start_id: str
+    final_id: str
+    final_ref: str
+    rounds: list[RoundRecord] = field(default_factory=list)
+    labels_used: int = 0
+    pending: list[int] = field(default_factory=list)
+    requested: list[int] = field(default_factory=list)
+    deployed: bool = False
+    deployment: str | None = None
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def waiting(self) -> bool:
+        return self.status == "waiting-for-labels"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Member:
+    role: str
+    ref: str
+    id: str
+    params: Params
+
+
+def _committee(store: Store, result: RepairResult, family: Predictor, start: _Member,
+               probe: np.ndarray, hops: int, limit: int) -> list[_Member]:
+    """Static committee: start (repaired), drifted, ancestor, then nearby ancestors of the
+    drifted model with the same tensors, at most ``limit`` members."""
+    members = [start]
+    seen = {start.id}
+    names = set(start.params)
+
+    def add(mid: str, role: str) -> None:
+        if mid in seen or len(members) >= limit:
+            return
+        seen.add(mid)
+        try:
+            params = store.load(mid)
+            if set(params) != names:
+                return
+            family.predict_proba(params, probe)
+        except (UnsupportedModelError, InvalidInputError, ValueError, KeyError):
+            return
+        members.append(_Member(role, store.get(mid).ref, mid, params))
+
+    add(result.drifted_id, "drifted")
+    if result.ancestor_id:
+        add(result.ancestor_id, "ancestor")
+    for rel in store.ancestors(result.drifted_id, max_hops=hops):
+        add(rel.id, f"ancestor-{rel.hops}")
+    return members
+
+
+def _predictions(members: Sequence[tuple[str, str, np.ndarray]], idx: np.ndarray,
+                 classes: np.ndarray, model: tuple[str, str]) -> list[dict[str, Any]]:
+    """Per point: the current model's label/confidence and every member's."""
+    out = []
+    cls = [c.item() if isinstance(c, np.generic) else c for c in classes.tolist()]
+    for i in idx:
+        mem = []
+        for role, ref, p in members:
+            j = int(np.argmax(p[i]))
+            mem.append({"role": role, "ref": ref, "label": cls[j], "confidence": float(p[i, j])})
+        first = mem[0]
+        out.append({"model_id": model[0], "ref": model[1], "label": first["label"],
+                    "confidence": first["confidence"], "classes": cls, "members": mem})
+    return out
+
+
+def _meets(after: Mapping[str, float], target: float | None, floor: float | None) -> bool:
+    if not after:
+        return False
+    acc = after["accuracy"]
+    if target is not None:
+        return acc >= target
+    return floor is None or acc >= floor
+
+
+def run_active_learning(
+    store: Store,
+    result: RepairResult,
+    pool: Any,
+    oracle: Oracle | None,
+    *,
+    budget: int = 100,
+    batch: int = 20,
+    strategy: str = "qbc_vote",
+    diversity: bool = True,
+    target_accuracy: float | None = None,
+    validation: tuple[Any, Any] | None = None,
+    family: Predictor | Families | None = None,
+    fine_tune_steps: int = 300,
+    lrs: Sequence[float] = (1e-2,),
+    per_tensor: bool = True,
+    committee_hops: int = 3,
+    committee_size: int = 6,
+    deploy: bool = True,
+    actor: str = "driftline",
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ActiveLearningResult:
+    """Refine a stored repair with labels on ``pool`` (the current window's unlabelled rows).
+
+    ``oracle``: a :class:`SimulatedOracle` answers inside the loop; an interactive one (or None)
+    makes the loop queue one batch and return ``waiting-for-labels``. Calling again after the
+    humans answered resumes: labels already in the queue for this repair are used first, and
+    ``budget`` counts every label requested for the repair (pending + labelled). Rounds, models
+    and deployment follow the module docstring. Deterministic for a given ``seed``.
+    """
+    say = progress or (lambda _m: None)
+    if result.repair_id is None:
+        raise InvalidInputError("the repair result has no id: run repair(...) first (it stores it)")
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    if budget < 1 or batch < 1:
+        raise InvalidInputError("budget and batch must be >= 1")
+    rid = int(result.repair_id)
+    drifted = store.get(result.drifted_id)
+    fam = family_for(drifted, family)
+    try:
+        feature_names = store.signature(drifted.id).feature_names
+    except Exception:  # no signature: take the pool as a plain array
+        feature_names = None
+    X_pool = as_matrix(pool, feature_names)
+    if len(X_pool) == 0:
+        raise InvalidInputError("the pool of unlabelled points is empty")
+    X_val = y_val = None
+    if validation is not None:
+        X_val = as_matrix(validation[0], feature_names)
+        y_val = np.asarray(validation[1])
+        if len(X_val) != len(y_val):
+            raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
+    val = (X_val, y_val) if y_val is not None else None
+    queue = LabelQueue(store)
+    start_id = result.repaired_id or drifted.id
+    start = _Member("repaired" if result.repaired_id else "drifted", store.get(start_id).ref,
+                    start_id, store.load(start_id))
+    theta_d = store.load(drifted.id)
+    theta_a = store.load(result.ancestor_id) if result.ancestor_id else None
+    classes = classes_of(fam, fam.predict_proba(start.params, X_pool[:1]).shape[1])
+
+    with _single_thread():
+        statics = _committee(store, result, fam, start, X_pool[:1], committee_hops, committee_size)
+        static_pool = [fam.predict_proba(m.params, X_pool) for m in statics]
+
+        def val_scores(params: Params) -> dict[str, float]:
+            return {} if val is None else _scores(fam, params, X_val, y_val, classes).to_dict()
+
+        existing = queue.requests(rid)
+        last_round = max((r.round for r in existing), default=0)
+        current = start
+        latest = [r for r in existing if r.round == last_round and r.predictions.get("model_id")]
+        if latest:
+            mid = latest[0].predictions["model_id"]
+            with contextlib.suppress(Exception):
+                current = _Member("current", store.get(mid).ref, mid, store.load(mid))
+        previous: _Member | None = None
+        drifted_val = val_scores(theta_d)
+        out = ActiveLearningResult(status="budget-exhausted", repair_id=rid, start_id=start_id,
+                                   final_id=current.id, final_ref=current.ref,
+                                   deployment=result.deployment, before=val_scores(start.params))
+        window_sig = None
+        fitted_n = 0
+        rnd = last_round
+        while True:
+            pend = queue.pending(rid)
+            if pend:
+                if oracle is None or getattr(oracle, "interactive", True):
+                    out.status = "waiting-for-labels"
+                    out.pending = [r.id for r in pend]
+                    out.message = (f"{len(pend)} label request(s) for repair #{rid} wait for a "
+                                   "human: run 'driftline label' (or export them), then resume")
+                    break
+                say(f"round {rnd}: asking the oracle for {len(pend)} label(s)")
+                oracle.answer(queue, pend)
+                continue_after_answer = queue.pending(rid)
+                if continue_after_answer and len(continue_after_answer) == len(pend):
+                    out.status = "waiting-for-labels"
+                    out.pending = [r.id for r in continue_after_answer]
+                    out.message = "the oracle answered none of the pending requests"
+                    break
+            X_lab, y_lab = queue.labelled(rid)
+            n_lab = len(y_lab)
+            if n_lab > fitted_n:
+                t0 = time.perf_counter()
+                say(f"round {rnd}: re-fitting on {n_lab} label(s)")
+                fit = refit(fam, start.params, X_lab, y_lab, classes=classes, drifted=theta_d,
+                            ancestor=theta_a, validation=val, window=X_pool,
+                            target_accuracy=target_accuracy, fine_tune_steps=fine_tune_steps,
+                            lrs=lrs, per_tensor=per_tensor, seed=seed + rnd)
+                fitted_n = n_lab
+                before = val_scores(current.params)
+                after = fit.scores or val_scores(fit.params)
+                if window_sig is None:
+                    from driftline.drift import Signature
+
+                    window_sig = Signature.from_data(X_pool)
+                node_id, node_ref = _register_round(
+                    store, drifted, current.id, fit, rid=rid, rnd=rnd, strategy=strategy,
+                    diversity=diversity, n_labels=n_lab, before=before, after=after,
+                    signature=window_sig, start_ref=start.ref,
+                )
+                previous, current = current, _Member("current", node_ref, node_id, fit.params)
+                out.rounds.append(RoundRecord(rnd, n_lab, strategy, node_id, node_ref, fit.alpha,
+                                              fit.per_tensor_alpha, fit.fine_tuned, fit.lr,
+                                              before, after, time.perf_counter() - t0))
+                out.after = after
+                if target_accuracy is not None and _meets(after, target_accuracy, None):
+                    out.status = "target-met"
+                    break
+            counts = queue.counts(rid)
+            used = counts["pending"] + counts["labelled"]
+            out.labels_used = counts["labelled"]
+            if used >= budget:
+                out.status = "budget-exhausted"
+                break
+            asked = {r.point_hash for r in queue.requests(rid)}
+            exclude = np.array([i for i, row in enumerate(X_pool) if point_hash(row) in asked],
+                               dtype=np.int64)
+            cur_pool = fam.predict_proba(current.params, X_pool)
+            members = [("current", current.ref, cur_pool)]
+            if previous is not None and previous.id != current.id:
+                members.append(("previous", previous.ref,
+                                fam.predict_proba(previous.params, X_pool)))
+            members += [(m.role, m.ref, p) for m, p in zip(statics, static_pool, strict=True)
+                        if m.id != current.id]
+            weights = None
+            if strategy.startswith("qbc"):
+                lab_X = [a for a in (X_lab if n_lab else None, X_val) if a is not None]
+                lab_y = [a for a in (y_lab if n_lab else None, y_val) if a is not None]
+                if lab_y:
+                    Xw, yw = np.vstack(lab_X), np.concatenate(lab_y)
+                    params_of = {"current": current.params,
+                                 "previous": previous.params if previous else None}
+                    params_of.update({m.role: m.params for m in statics})
+                    weights = committee_weights(
+                        [fam.predict_proba(params_of[role], Xw) for role, _, _ in members],
+                        yw, classes)
+            rnd += 1
+            sel = _choose(strategy, min(batch, budget - used), cur_pool,
+                          [p for _, _, p in members], weights, X_pool, exclude, diversity,
+                          seed * 7919 + rnd)
+            if len(sel) == 0:
+                out.status = "pool-exhausted"
+                break
+            say(f"round {rnd}: queueing {len(sel)} point(s) chosen by {strategy}"
+                + (" + diversity" if diversity else ""))
+            ids = queue.request(X_pool[sel.indices], sel.scores, strategy=strategy, round=rnd,
+                                repair_id=rid,
+                                predictions=_predictions(members, sel.indices, classes,
+                                                         (current.id, current.ref)))
+            out.requested.extend(ids)
+
+    out.final_id, out.final_ref = current.id, current.ref
+    out.labels_used = queue.counts(rid)["labelled"]
+    if out.status != "waiting-for-labels" and out.rounds:
+        floor = max([drifted_val.get("accuracy", -1.0), out.before.get("accuracy", -1.0)])
+        meets = val is not None and _meets(out.after, target_accuracy, floor)
+        if meets and deploy and result.deployment:
+            store.deploy(current.id, result.deployment, actor=actor,
+                         reason=f"active learning for repair #{rid}: {out.labels_used} labels")
+            out.status, out.deployed = "deployed", True
+            result.status, result.deployed = "deployed", True
+            result.message = (f"active learning: deployed {current.ref} as {result.deployment} "
+                              f"after {out.labels_used} labels")
+            update_repair(store, result)
+        acc = out.after.get("accuracy")
+        out.message = (
+            f"{len(out.rounds)} round(s), {out.labels_used} label(s): {current.ref}"
+            + (f" validation accuracy {acc:.3f}" if acc is not None else "")
+            + (f", deployed as {result.deployment}" if out.deployed else
+               ("" if meets else ", below the policy: not deployed"))
+        )
+    return out
+
+
+def _register_round(store: Store, drifted: Any, parent_id: str, fit: Refit, *, rid: int,
+                    rnd: int, strategy: str, diversity: bool, n_labels: int,
+                    before: dict[str, float], after: dict[str, float], signature: Any,
+                    start_ref: str) -> tuple[str, str]:
+    """Register the round's model with a ``repair`` edge from ``parent_id``; identical
+    parameters (or parameters equal to an ancestor) reuse the existing node."""
+    mid = model_id(fit.params)
+    if mid == parent_id:
+        return mid, store.get(mid).ref
+    edge = {
+        "active_learning": True, "repair_id": rid, "round": rnd, "strategy": strategy,
+        "diversity": diversity, "labels_used": n_labels, "alpha": fit.alpha,
+        "per_tensor_alpha": fit.per_tensor_alpha, "fine_tuned": fit.fine_tuned, "lr": fit.lr,
+    }
+    try:
+        node = store.register(
+            ModelParams(fit.params, drifted.framework, drifted.architecture),
+            name=drifted.name, parents=[parent_id], transform="repair", params=edge,
+            metrics={f"val_{k}": v for k, v in after.items() if k != "n"},
+            edge_metrics={"before": before, "after": after}, signature=signature,
+            tags={"active_learning_of": start_ref, "repair_id": rid},
+        )
+    except CycleError:  # the parameters are an ancestor's (e.g. α = 0, no fine-tuning)
+        return mid, store.get(mid).ref
+    return node.id, node.ref
