@@ -312,7 +312,7 @@ def accuracy_vs_labels(
         static_pool = [family.predict_proba(p, pool) for p in statics]
         static_val = ([family.predict_proba(p, validation[0]) for p in statics]
                       if validation is not None else [])
-        current, previous = start, None
+        current = start
         cur_pool = static_pool[0]
         labelled = np.zeros(0, dtype=np.int64)
         y_lab = np.zeros(0, dtype=np.asarray(y_test).dtype)
@@ -350,7 +350,7 @@ def accuracy_vs_labels(
                         ancestor=ancestor, validation=validation, window=pool,
                         fine_tune_steps=fine_tune_steps, lrs=lrs, per_tensor=per_tensor,
                         seed=seed + r)
-            previous, current = current, fit.params
+            current = fit.params
             prev_pool, cur_pool = cur_pool, family.predict_proba(current, pool)
             if validation is not None:
                 prev_val, cur_val = cur_val, family.predict_proba(current, validation[0])
@@ -361,7 +361,6 @@ def accuracy_vs_labels(
                                      classes).accuracy)
                 val_out.append(score(cur_val, validation[1], classes).accuracy
                                if cur_val is not None else float("nan"))
-    del previous
     return LabelCurve(strategy, diversity, labels_out, acc_out, val_out,
                       float(np.mean(times)) if times else 0.0)
 
@@ -507,7 +506,9 @@ def run_active_learning(
     makes the loop queue one batch and return ``waiting-for-labels``. Calling again after the
     humans answered resumes: labels already in the queue for this repair are used first, and
     ``budget`` counts every label requested for the repair (pending + labelled). Rounds, models
-    and deployment follow the module docstring. Deterministic for a given ``seed``.
+    and deployment follow the module docstring. Deterministic for a given ``seed``. When it
+    deploys, ``result`` becomes ``status="deployed"`` and its stored repair record is updated
+    (``repaired_id`` keeps the interpolated model; the deployment history names the final one).
     """
     say = progress or (lambda _m: None)
     if result.repair_id is None:
