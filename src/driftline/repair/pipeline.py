@@ -58,6 +58,8 @@ class RepairPolicy:
     max_hops: int | None = None
     auto_deploy: bool = True
     force: bool = False
+    routing: bool = True
+    routing_mix_threshold: float = 0.9
 
     def agent_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -93,6 +95,9 @@ class RepairResult:
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+    chosen: str | None = None
+    routing: dict[str, Any] = field(default_factory=dict)
+    regime_mix: dict[str, float] = field(default_factory=dict)
     repaired_id: str | None = None
     repaired_ref: str | None = None
     deployment: str | None = None
@@ -272,15 +277,41 @@ def repair(
         result.candidates["drifted"] = before.to_dict()
         result.candidates["interpolation"] = after.to_dict()
 
+    routed = None
+    if policy.routing:
+        say("scoring lineage routing on the same data")
+        routed = _routing_candidate(store, drifted_id, search, X_win, X_val, y_val, family, result)
+    use_routing = routed is not None and _routing_wins(result, y_val is not None, policy)
+    result.chosen = "routing" if use_routing else "interpolation"
+
     rid = model_id(theta_r)
-    if rid == drifted_id:
+    if use_routing:
+        from driftline.repair.routed import register_routed
+
+        say("registering the routed model")
+        repaired = register_routed(
+            store,
+            routed,
+            name=drifted.name,
+            metrics=_jsonable(
+                {f"val_{k}": v for k, v in result.candidates["routing"].items() if k != "n"}
+            ),
+            edge_metrics=_jsonable(
+                {"before": result.before, "after": result.candidates.get("routing", {})}
+            ),
+            tags={"repair_of": drifted.ref},
+            params={"drift_report_id": result.drift_report_id},
+        )
+        if y_val is not None:
+            result.after = dict(result.candidates["routing"])
+    elif rid == drifted_id:
         result.status = "needs-labels"
         result.message = (
             f"the best alpha is 0 ({result.alpha_objective}): moving toward {goal.ref} does not "
             "help, so active learning should take over"
         )
         return _finish(store, key, result, started)
-    if rid == goal.id:
+    elif rid == goal.id:
         say(f"alpha = 1: the repair is the ancestor {goal.ref} itself (a rollback)")
         repaired = goal
     else:
@@ -291,27 +322,83 @@ def repair(
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
     meets = _meets_policy(result, policy)
-    if not search.healthy or (y_val is not None and not meets):
+    how = "routed repair" if use_routing else "lineage repair"
+    if (not search.healthy and not use_routing) or (y_val is not None and not meets):
         result.status = "needs-labels"
         result.message = (
-            "no healthy ancestor" if not search.healthy else "validation below the policy target"
+            "no healthy ancestor"
+            if not (search.healthy or use_routing)
+            else "validation below the policy target"
         ) + ": active learning should take over"
     elif y_val is None:
         result.status = "awaiting-approval"
-        result.message = "alpha chosen without labels (window entropy): approve to deploy"
+        result.message = f"{how} chosen without labels: approve to deploy {repaired.ref}"
     elif deployment and approve:
-        store.deploy(
-            repaired.id, deployment, reason=f"lineage repair of {drifted.ref}", actor=actor
-        )
+        store.deploy(repaired.id, deployment, reason=f"{how} of {drifted.ref}", actor=actor)
         result.status, result.deployed = "deployed", True
-        result.message = f"deployed {repaired.ref} as {deployment}"
+        result.message = f"deployed {repaired.ref} ({how}) as {deployment}"
     elif deployment:
         result.status = "awaiting-approval"
-        result.message = f"validation met the policy; approve to deploy {repaired.ref}"
+        result.message = f"validation met the policy; approve to deploy {repaired.ref} ({how})"
     else:
         result.status = "not-deployed"
-        result.message = "repaired model registered (no deployment named)"
+        result.message = f"{how}: {repaired.ref} registered (no deployment named)"
     return _finish(store, key, result, started)
+
+
+def _routing_candidate(
+    store: Store,
+    drifted_id: str,
+    search: AncestorSearch,
+    X_win: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    family: Predictor | Families | None,
+    result: RepairResult,
+) -> Any:
+    """Route between the drifted model and its nearest healthy (or least drifted) ancestor by
+    training-signature likelihood; score it on the validation data (or the window's entropy)."""
+    from driftline.repair.alpha import mean_entropy
+    from driftline.repair.routed import build_routed, choose_members, regime_mix_report
+
+    members = choose_members(store, drifted_id, search.rows, max_members=2)
+    if len(members) < 2:
+        return None
+    mix_members = [drifted_id] + [r.id for r in search.rows if r.has_signature]
+    result.regime_mix = regime_mix_report(store, mix_members, X_win)
+    validation = (X_val, y_val) if y_val is not None else None
+    routed = build_routed(store, members, X_win, validation, family=family)
+    if y_val is not None:
+        result.candidates["routing"] = score(
+            routed.predict_proba(X_val), y_val, routed.classes
+        ).to_dict()
+    else:
+        result.candidates["routing"] = {"window_entropy": mean_entropy(routed.predict_proba(X_win))}
+    result.routing = {
+        "members": [store.get(m).ref for m in members],
+        "temperature": float(routed.temperature),
+        "priors": [float(p) for p in routed.priors],
+        "calibration": routed.info.get("calibration"),
+    }
+    return routed
+
+
+def _routing_wins(result: RepairResult, labelled: bool, policy: RepairPolicy) -> bool:
+    """With labels: routing beats interpolation on validation accuracy (ties: log-loss).
+    Without labels: the window mixes regimes (the EM mixture proportions of the members'
+    training distributions on the window give none more than ``policy.routing_mix_threshold``),
+    where no single interpolated model can serve."""
+    routing = result.candidates.get("routing")
+    if not routing:
+        return False
+    if labelled:
+        interp = result.candidates["interpolation"]
+        return (routing["accuracy"], -routing["log_loss"]) > (
+            interp["accuracy"],
+            -interp["log_loss"],
+        )
+    priors = result.routing.get("priors") or []
+    return bool(priors) and max(priors) < policy.routing_mix_threshold
 
 
 def _register_repaired(
