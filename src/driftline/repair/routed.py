@@ -552,6 +552,11 @@ def choose_members(
     ``search_rows`` are the healthy-ancestor search's rows (``AncestorSearch``, its ``.rows``,
     or ``RepairResult.search["rows"]`` dicts); ancestors without a training signature are
     skipped.
+
+    Pass ``repaired_id`` only for a repaired model whose signature describes its training data:
+    the repair pipeline registers interpolated models with the *window* as their signature, and
+    such a member explains every regime of a mixed window and absorbs its rows (digits, 70/30:
+    routed accuracy 0.94 without it, 0.77 with it).
     """
     if max_members < 1:
         raise InvalidInputError("max_members must be >= 1")
