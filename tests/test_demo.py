@@ -1,4 +1,4 @@
-"""`driftline demo` end to end (fast mode): drift is detected, the repair beats the drifted model."""
+"""`driftline demo` end to end (fast mode): the three scenarios do what they claim."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 from rich.console import Console
 
 import driftline
+from driftline.active import LabelQueue
 from driftline.cli import main
 from driftline.demo.run import run_demo
 
@@ -14,22 +15,47 @@ from driftline.demo.run import run_demo
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     con = Console(file=io.StringIO(), width=160)
-    summary = run_demo(seed=1, fast=True, store=tmp_path / ".driftline", console=con, html_path=tmp_path / "demo.html")
+    summary = run_demo(
+        seed=1,
+        fast=True,
+        store=tmp_path / ".driftline",
+        console=con,
+        html_path=tmp_path / "demo.html",
+    )
     text = con.file.getvalue()
     assert "healthy-ancestor search" in text and "drift agent on deployment:digits" in text
-    # the stream matched the deployed model first, then drifted
-    assert [w.drift for w in summary.windows][:2] == [False, True]
-    rep = summary.repair
-    assert rep is not None and rep.status == "deployed" and rep.healthy_ancestor
     store = driftline.open(tmp_path / ".driftline")
-    assert store.get(rep.ancestor_id).ref == "digits@1"  # the upright root is the healthy one
-    accs = list(summary.test_accuracy.values())
-    assert accs[-1] > accs[0] + 0.2  # deployed after vs drifted, on held-out current digits
-    # after the repair the agent is quiet again
-    assert not any(w.drift for w in summary.windows[2:])
+    recurring, mixed, new = summary.scenarios
+
+    # 1. recurring drift: quiet, then drift, repaired from the upright root and re-deployed
+    assert [w.drift for w in recurring.windows][:2] == [False, True]
+    rep = recurring.repair
+    assert rep.status == "deployed" and rep.healthy_ancestor
+    assert store.get(rep.ancestor_id).ref == "digits@1"
+    accs = list(recurring.test_accuracy.values())
+    assert accs[-1] > accs[0] + 0.2
+    assert not any(w.drift for w in recurring.windows[2:])
+
+    # 2. mixed regimes: routing beats interpolation on validation and is deployed
+    rep = mixed.repair
+    assert rep.chosen == "routing" and rep.status == "deployed"
+    assert rep.candidates["routing"]["accuracy"] > rep.candidates["interpolation"]["accuracy"]
+    assert store.get("deployment:digits-mixed").kind == "routed"
+    mix = mixed.windows[-1].regime_mix
+    assert mix["digits@1"] > 0.3 and mix["digits@4"] > 0.3  # both regimes explain a share
+    accs = list(mixed.test_accuracy.values())
+    assert accs[-1] > accs[0] + 0.1
+
+    # 3. new regime: no healthy ancestor, active learning with the simulated oracle recovers
+    assert new.repair.needs_labels and not new.repair.healthy_ancestor
+    curve = [c["test"] for c in new.curve]
+    assert curve[-1] > curve[0] + 0.3
+    assert new.pending == 10 and len(LabelQueue(store).pending(new.repair.repair_id)) == 10
+
     html = (tmp_path / "demo.html").read_text()
-    assert "<svg" in html and "digits@1" in html and "α search" in html
+    assert html.count("<svg") >= 8 and "regime mix" in html and "accuracy versus labels" in html
     # the store is left for the CLI
     assert main(["lineage", "deployment:digits"]) == 0
     out = capsys.readouterr().out
-    assert "repair" in out and "digits-pruned@1" in out
+    assert "repair" in out and "route" in out and "digits-pruned@1" in out
+    assert main(["label", "list"]) == 0

@@ -29,6 +29,9 @@ def register_commands(app: typer.Typer) -> None:
     from driftline.cli import repair as repair_cmds
 
     repair_cmds.register_commands(app)
+    from driftline.cli import label as label_cmds
+
+    label_cmds.register_commands(app)
 
     deploy_cmds.register_commands(app)
     app.command()(demo)

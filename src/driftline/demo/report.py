@@ -1,4 +1,5 @@
-"""The demo's HTML report: drift per window, accuracy before/after, the lineage as a picture."""
+"""The demo's HTML report: drift per window, regime mix, accuracy before/after, the repairs,
+accuracy versus labels, and the lineage as a picture. Self-contained (inline SVG, no scripts)."""
 
 from __future__ import annotations
 
@@ -9,82 +10,75 @@ from driftline import render
 from driftline.demo import html
 
 if TYPE_CHECKING:
-    from driftline.demo.run import DemoSummary
+    from driftline.demo.run import DemoSummary, ScenarioRun
     from driftline.store import Store
 
 
-def write_report(store: Store, summary: DemoSummary, path: str | Path) -> Path:
-    """Write ``driftline-demo.html`` and return its path."""
-    sections: list[tuple[str, str]] = []
-    w = summary.windows
-    sections.append(
-        (
-            "Drift per window",
-            "<p>Mean PSI and KS D over the 64 pixel features of each stream window, measured against "
-            "the training signature of the model deployed at that moment, and the share of features "
-            "whose metrics crossed their thresholds (the data set drifts at 40%).</p>"
-            + html.line_chart(
-                {
-                    "mean PSI": [r.psi for r in w],
-                    "mean KS D": [r.ks for r in w],
-                    "share drifting": [r.drifted_share for r in w],
-                },
-                x=[r.index for r in w],
-                title="drift metrics per window",
-                x_label="window",
-                y_label="value",
-                hlines={"40% drifting": 0.4},
-            )
-            + html.line_chart(
-                {"deployed model accuracy": [r.accuracy for r in w]},
-                x=[r.index for r in w],
-                title="accuracy of the deployed model on each window (labels known in the simulation)",
-                x_label="window",
-                y_label="accuracy",
-            )
-            + html.table(
-                [
-                    "window",
-                    "data",
-                    "rows",
-                    "mean PSI",
-                    "mean KS",
-                    "drifting",
-                    "drift",
-                    "model",
-                    "accuracy",
-                    "action",
-                ],
-                [
-                    [
-                        r.index,
-                        r.regime,
-                        r.n,
-                        r.psi,
-                        r.ks,
-                        f"{r.drifted_share:.0%}",
-                        "yes" if r.drift else "no",
-                        r.model,
-                        r.accuracy,
-                        r.action,
-                    ]
-                    for r in w
-                ],
-            ),
-        )
+def _drift_section(run: ScenarioRun) -> str:
+    w = run.windows
+    x = [r.index for r in w]
+    out = html.line_chart(
+        {
+            "mean PSI": [r.psi for r in w],
+            "mean KS D": [r.ks for r in w],
+            "share drifting": [r.drifted_share for r in w],
+        },
+        x=x,
+        title="drift metrics per window (vs the deployed model's training signature)",
+        x_label="window",
+        y_label="value",
+        hlines={"40% drifting": 0.4},
     )
-    if summary.test_accuracy:
-        sections.append(
-            (
-                "Accuracy before and after the repair",
-                html.bar_chart(
-                    summary.test_accuracy,
-                    title="accuracy on held-out digits from today's distribution",
-                ),
-            )
+    out += html.line_chart(
+        {"deployed model": [r.accuracy for r in w]},
+        x=x,
+        title="accuracy of the deployed model on each window (labels known in the simulation)",
+        x_label="window",
+        y_label="accuracy",
+    )
+    if any(r.regime_mix for r in w):
+        out += html.stacked_bars(
+            [(f"window {r.index}", r.regime_mix) for r in w],
+            title="regime mix: which lineage member's training data explains each share of the window",
         )
-    rep = summary.repair
-    if rep is not None and rep.search:
+    out += html.table(
+        [
+            "window",
+            "data",
+            "rows",
+            "mean PSI",
+            "mean KS",
+            "drifting",
+            "drift",
+            "model",
+            "accuracy",
+            "action",
+        ],
+        [
+            [
+                r.index,
+                r.regime,
+                r.n,
+                r.psi,
+                r.ks,
+                f"{r.drifted_share:.0%}",
+                "yes" if r.drift else "no",
+                r.model,
+                r.accuracy,
+                r.action,
+            ]
+            for r in w
+        ],
+    )
+    return out
+
+
+def _repair_section(run: ScenarioRun) -> str:
+    rep = run.repair
+    if rep is None:
+        return "<p>No drift, no repair.</p>"
+    out = f"<p>Repair #{rep.repair_id}: <b>{rep.status}</b> — {rep.message}.</p>"
+    if rep.search:
         rows = [
             [
                 r["ref"],
@@ -97,33 +91,61 @@ def write_report(store: Store, summary: DemoSummary, path: str | Path) -> Path:
             ]
             for r in rep.search["rows"]
         ]
-        evals = sorted(rep.alpha_evaluations)
-        sections.append(
-            (
-                "The repair",
-                f"<p>Status <b>{rep.status}</b>: {rep.message}. α = {rep.alpha:.3f} chosen with "
-                f"{len(evals)} evaluations of the {rep.alpha_objective} on {int(rep.before.get('n', 0))} "
-                "validation labels.</p>"
-                + html.table(
-                    ["ancestor", "hops", "path", "mean PSI", "mean KS", "drifting", "healthy"], rows
-                )
-                + html.line_chart(
-                    {rep.alpha_objective or "objective": [v for _, v in evals]},
-                    x=[round(a, 3) for a, _ in evals],
-                    title="α search",
-                    x_label="α",
-                    y_label=rep.alpha_objective or "",
-                ),
-            )
+        out += html.table(
+            ["ancestor", "hops", "path", "mean PSI", "mean KS", "drifting", "healthy"], rows
         )
-    for title, inner in summary.extras.get("sections", []):
-        sections.append((title, inner))
-    focus = store.resolve("deployment:digits")
+    if rep.alpha_evaluations:
+        evals = sorted(rep.alpha_evaluations)
+        out += html.line_chart(
+            {rep.alpha_objective or "objective": [v for _, v in evals]},
+            x=[round(a, 3) for a, _ in evals],
+            title=f"α search: {len(evals)} evaluations, α = {rep.alpha:.3f}",
+            x_label="α",
+            y_label=rep.alpha_objective or "",
+        )
+    scored = {k: v["accuracy"] for k, v in rep.candidates.items() if "accuracy" in v}
+    if scored:
+        out += html.bar_chart(scored, title="candidates on the validation labels (accuracy)")
+    if rep.routing:
+        out += f"<p>Routing: members {', '.join(rep.routing['members'])}, T = {rep.routing['temperature']:.3g}, priors {', '.join(f'{p:.2f}' for p in rep.routing['priors'])} ({rep.routing.get('calibration')}).</p>"
+    return out
+
+
+def _active_section(run: ScenarioRun) -> str:
+    if not run.curve:
+        return ""
+    xs = [c["labels"] for c in run.curve]
+    out = html.line_chart(
+        {"test accuracy": [c["test"] for c in run.curve]},
+        x=xs,
+        title="accuracy versus labels (active learning, lineage query-by-committee + diversity)",
+        x_label="labels",
+        y_label="accuracy",
+    )
+    out += f"<p>{run.pending} label requests are left pending for a human: <code>driftline label</code>.</p>"
+    return out
+
+
+def write_report(store: Store, summary: DemoSummary, path: str | Path) -> Path:
+    """Write the report and return its path."""
+    sections: list[tuple[str, str]] = []
+    for i, run in enumerate(summary.scenarios, 1):
+        inner = _drift_section(run) + _repair_section(run) + _active_section(run)
+        if run.test_accuracy:
+            inner += html.bar_chart(
+                run.test_accuracy, title="accuracy on held-out digits from today's distribution"
+            )
+        sections.append((f"{i} · {run.title} (deployment:{run.deployment})", inner))
+    focus = (
+        store.resolve(f"deployment:{summary.scenarios[0].deployment}")
+        if summary.scenarios
+        else summary.lineage[0].id
+    )
     nodes, edges = store.family(focus)
     sections.append(
         (
             "The lineage",
-            "<p>Blue: the model deployed now. Red edges: repairs.</p>"
+            "<p>Blue: the model deployed as <code>digits</code>. Red edges: repairs; purple: routes.</p>"
             + render.to_svg(nodes, edges, highlight=focus),
         )
     )

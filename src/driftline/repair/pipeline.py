@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from driftline.drift import compare
+from driftline.drift import Signature, compare
 from driftline.errors import InvalidInputError
 from driftline.params import ModelParams, model_id
 from driftline.params.identity import le_bytes
@@ -40,14 +40,15 @@ class RepairPolicy:
     """What the pipeline may do and when it may deploy.
 
     The repaired model is deployed when validation labels exist, its validation accuracy is at
-    least ``target_accuracy`` (if set) and at least the drifted model's plus ``min_gain``.
+    least ``target_accuracy`` (if set) and beats the drifted model's by at least ``min_gain``
+    (default one percentage point: a repair that changes nothing measurable is not deployed).
     ``drift_share``/``thresholds`` configure the drift agent used for detection and for judging
     ancestors (``drift_share`` 0.4: a data set drifts when 40% of its features drift — suited to
     wide, redundant inputs such as pixels; None: any drifting feature).
     """
 
     target_accuracy: float | None = None
-    min_gain: float = 0.0
+    min_gain: float = 0.01
     alpha_range: tuple[float, float] = (0.0, 1.0)
     max_evals: int = 12
     per_tensor: bool = False
@@ -282,6 +283,8 @@ def repair(
         say("scoring lineage routing on the same data")
         routed = _routing_candidate(store, drifted_id, search, X_win, X_val, y_val, family, result)
     use_routing = routed is not None and _routing_wins(result, y_val is not None, policy)
+    if use_routing and y_val is not None and not _meets_policy(result, policy, "routing"):
+        use_routing = False  # active learning refines the weight-space repair, not a mixture
     result.chosen = "routing" if use_routing else "interpolation"
 
     rid = model_id(theta_r)
@@ -304,6 +307,8 @@ def repair(
         )
         if y_val is not None:
             result.after = dict(result.candidates["routing"])
+        # Monitor it against today's data, like an interpolated repair (its members keep theirs).
+        store.attach_signature(repaired.id, Signature.from_data(X_win))
     elif rid == drifted_id:
         result.status = "needs-labels"
         result.message = (
@@ -438,13 +443,14 @@ def _register_repaired(
     )
 
 
-def _meets_policy(result: RepairResult, policy: RepairPolicy) -> bool:
-    if not result.after:
+def _meets_policy(result: RepairResult, policy: RepairPolicy, candidate: str | None = None) -> bool:
+    after = result.candidates.get(candidate, {}) if candidate else result.after
+    if not after or "accuracy" not in after:
         return False
-    acc_after = result.after["accuracy"]
+    acc_after = after["accuracy"]
     if policy.target_accuracy is not None and acc_after < policy.target_accuracy:
         return False
-    return acc_after >= result.before["accuracy"] + policy.min_gain
+    return acc_after - result.before["accuracy"] >= policy.min_gain - 1e-9
 
 
 def _finish(store: Store, key: str, result: RepairResult, started: float) -> RepairResult:
