@@ -535,11 +535,16 @@ def run_active_learning(
             raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
     val = (X_val, y_val) if y_val is not None else None
     queue = LabelQueue(store)
-    start_id = result.repaired_id or drifted.id
-    start = _Member("repaired" if result.repaired_id else "drifted", store.get(start_id).ref,
-                    start_id, store.load(start_id))
     theta_d = store.load(drifted.id)
     theta_a = store.load(result.ancestor_id) if result.ancestor_id else None
+    start_id = result.repaired_id or drifted.id
+    theta_s = store.load(start_id) if start_id != drifted.id else theta_d
+    if set(theta_s) != set(theta_d):
+        # a routed (composite) repair has no single parameter set to refine: start from the
+        # drifted model; the α re-fit moves it toward the ancestor again
+        start_id, theta_s = drifted.id, theta_d
+    start = _Member("repaired" if start_id != drifted.id else "drifted", store.get(start_id).ref,
+                    start_id, theta_s)
     classes = classes_of(fam, fam.predict_proba(start.params, X_pool[:1]).shape[1])
 
     with _single_thread():
