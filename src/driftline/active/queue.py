@@ -22,6 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from driftline.errors import InvalidInputError, UnknownReferenceError
+from driftline.jsonutil import jsonable as _jsonable
 from driftline.store import Store
 from driftline.store.schema import label_requests, labels
 
@@ -91,9 +92,7 @@ def _check_value(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         raise InvalidInputError(f"a label must be finite, got {value!r}")
     if not isinstance(value, str | int | float | bool):
-        raise InvalidInputError(
-            f"a label must be a string or a number, got {type(value).__name__}"
-        )
+        raise InvalidInputError(f"a label must be a string or a number, got {type(value).__name__}")
     return value
 
 
@@ -189,8 +188,9 @@ class LabelQueue:
                 labels.c.at.label("label_at"),
             )
             .select_from(
-                label_requests.outerjoin(latest, latest.c.request_id == label_requests.c.id)
-                .outerjoin(labels, labels.c.id == latest.c.label_id)
+                label_requests.outerjoin(
+                    latest, latest.c.request_id == label_requests.c.id
+                ).outerjoin(labels, labels.c.id == latest.c.label_id)
             )
             .where(*where)
             .order_by(label_requests.c.id)
@@ -267,7 +267,9 @@ class LabelQueue:
         """Repairs that have requests."""
         with self.store.read() as conn:
             rows = conn.execute(
-                sa.select(label_requests.c.repair_id).distinct().order_by(label_requests.c.repair_id)
+                sa.select(label_requests.c.repair_id)
+                .distinct()
+                .order_by(label_requests.c.repair_id)
             ).scalars()
             return list(rows)
 
@@ -339,17 +341,3 @@ class LabelQueue:
     def cancel(self, request_id: int) -> LabelRequest:
         """Withdraw a request that is pending or skipped (status → cancelled)."""
         return self._set_status(request_id, "cancelled", ("pending", "skipped"))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from driftline.drift import Signature, compare
 from driftline.errors import InvalidInputError
+from driftline.jsonutil import jsonable as _jsonable
 from driftline.params import ModelParams, model_id
 from driftline.params.identity import le_bytes
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
@@ -119,18 +120,6 @@ class RepairResult:
         d = dict(d)
         d["alpha_evaluations"] = [tuple(x) for x in d.get("alpha_evaluations", [])]
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v
 
 
 def _digest(*arrays: np.ndarray | None) -> str:
