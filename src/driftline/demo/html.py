@@ -59,7 +59,8 @@ def line_chart(
         out.append(
             f'<line x1="{pad_l}" y1="{py(v):.1f}" x2="{width - pad_r}" y2="{py(v):.1f}" stroke="#eee"/>'
         )
-    for xv in xs:
+    ticks = xs if len(xs) <= 8 else [x_lo + (x_hi - x_lo) * k / 4 for k in range(5)]
+    for xv in ticks:
         out.append(
             f'<text x="{px(xv):.1f}" y="{height - pad_b + 14}" text-anchor="middle" fill="#555">{xv:g}</text>'
         )
