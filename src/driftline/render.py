@@ -16,6 +16,9 @@ FORMATS = ("dot", "graphml", "json", "mermaid", "svg")
 def _label(m: Model) -> str:
     acc = m.metrics.get("accuracy", m.metrics.get("acc"))
     extra = f" acc={acc:.3f}" if isinstance(acc, int | float) else ""
+    val = m.metrics.get("val_accuracy")
+    if not extra and isinstance(val, int | float):
+        extra = f" val acc={val:.3f}"
     return f"{m.ref}{extra}"
 
 
