@@ -220,6 +220,27 @@ def repair(
     result.ancestor_id = goal.id
     result.healthy_ancestor = search.healthy
 
+    if drifted.framework == "routed":
+        return _finish(
+            store,
+            key,
+            _rerouted(
+                store,
+                drifted,
+                search,
+                X_win,
+                X_val,
+                y_val,
+                family,
+                result,
+                policy,
+                deployment,
+                approve,
+                actor,
+                say,
+            ),
+            started,
+        )
     fam = family_for(drifted, family)
     theta_d = store.load(drifted_id)
     theta_a = store.load(goal.id)
@@ -338,6 +359,78 @@ def repair(
         result.status = "not-deployed"
         result.message = f"{how}: {repaired.ref} registered (no deployment named)"
     return _finish(store, key, result, started)
+
+
+def _rerouted(
+    store: Store,
+    drifted: Model,
+    search: AncestorSearch,
+    X_win: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    family: Predictor | Families | None,
+    result: RepairResult,
+    policy: RepairPolicy,
+    deployment: str | None,
+    approve: bool,
+    actor: str,
+    say: Progress,
+) -> RepairResult:
+    """A drifted *routed* model has no weight vector to interpolate: re-fit its routing (its
+    members plus the nearest healthy ancestor) to today's window and validation data."""
+    from driftline.repair.routed import build_routed, load_predictor, register_routed
+
+    members = list(drifted.architecture.get("members", []))
+    if search.chosen is not None and search.chosen.id not in members:
+        members.append(search.chosen.id)
+    say(f"re-fitting the routing over {len(members)} members")
+    routed = build_routed(
+        store, members, X_win, (X_val, y_val) if y_val is not None else None, family=family
+    )
+    result.chosen = "routing"
+    result.routing = {
+        "members": [store.get(m).ref for m in members],
+        "temperature": float(routed.temperature),
+        "priors": [float(p) for p in routed.priors],
+        "calibration": routed.info.get("calibration"),
+    }
+    if y_val is not None:
+        old = load_predictor(store, drifted.id, family)
+        result.before = score(old.predict_proba(X_val), y_val, routed.classes).to_dict()
+        result.after = score(routed.predict_proba(X_val), y_val, routed.classes).to_dict()
+        result.candidates = {"drifted": result.before, "routing": result.after}
+    if routed.routing_id == drifted.architecture.get("routing_id"):
+        result.status, result.message = "needs-labels", "re-fitting the routing changed nothing"
+        return result
+    repaired = register_routed(
+        store,
+        routed,
+        name=drifted.name,
+        tags={"repair_of": drifted.ref},
+        metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
+        edge_metrics=_jsonable({"before": result.before, "after": result.after}),
+        params={"drift_report_id": result.drift_report_id},
+    )
+    store.attach_signature(repaired.id, Signature.from_data(X_win))
+    result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
+    if y_val is None:
+        result.status, result.message = (
+            "awaiting-approval",
+            f"routing re-fitted without labels: approve to deploy {repaired.ref}",
+        )
+    elif not _meets_policy(result, policy):
+        result.status, result.message = (
+            "needs-labels",
+            "validation below the policy target: active learning should take over",
+        )
+    elif deployment and approve:
+        store.deploy(repaired.id, deployment, reason=f"re-routed {drifted.ref}", actor=actor)
+        result.status, result.deployed = "deployed", True
+        result.message = f"deployed {repaired.ref} (re-fitted routing) as {deployment}"
+    else:
+        result.status = "awaiting-approval" if deployment else "not-deployed"
+        result.message = f"re-fitted routing {repaired.ref} registered"
+    return result
 
 
 def _routing_candidate(
