@@ -1,6 +1,14 @@
 """SQL schema of a driftline store (SQLAlchemy Core), with a schema version.
 
 Timestamps are UTC seconds since the epoch (float). JSON columns hold metadata only.
+
+Every model also has ``seq``, an integer surrogate key assigned in registration order (never
+reused, never shown to users); each edge repeats its endpoints' ``seq`` in ``parent_seq`` /
+``child_seq``. Lineage walks (:mod:`driftline.store.graph`) run over these integer columns and
+their covering indexes and map ``seq`` back to the SHA-256 id only for the rows they return.
+
+Schema versions: 1 = text-keyed edges only; 2 = ``seq`` surrogate keys (a version-1 store is
+migrated in place when opened: columns added, backfilled, indexed).
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ import sqlalchemy as sa
 
 from driftline.errors import SchemaVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -33,7 +41,11 @@ models = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("name", "version", name="uq_model_name_version"),
+    sa.Index("ux_models_seq", "seq", unique=True),
+    # covering index for the last step of a walk: seq -> id, name, version without a table read
+    sa.Index("ix_models_seq_node", "seq", "id", "name", "version"),
 )
 
 tensors = sa.Table(
@@ -56,7 +68,11 @@ edges = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("data_stats", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Index("ix_edges_child_parent", "child", "parent"),
+    sa.Column("parent_seq", sa.BigInteger, nullable=False),
+    sa.Column("child_seq", sa.BigInteger, nullable=False),
+    # the walks: upward (child -> parents) and downward (parent -> children), index-only
+    sa.Index("ix_edges_child_seq", "child_seq", "parent_seq", unique=True),
+    sa.Index("ix_edges_parent_seq", "parent_seq", "child_seq", unique=True),
 )
 
 signatures = sa.Table(
@@ -145,15 +161,20 @@ labels = sa.Table(
 )
 
 
+def _stored_version(conn: sa.Connection) -> int:
+    row = conn.execute(
+        sa.select(meta.c.value).where(meta.c.key == "schema_version")
+    ).scalar_one_or_none()
+    return int(row) if row is not None else 0
+
+
 def create_or_check(engine: sa.Engine) -> None:
-    """Create the tables of a new store, or check an existing store's schema version."""
+    """Create the tables of a new store, or check an existing store's schema version and
+    migrate an older store in place."""
     with engine.begin() as conn:
         insp = sa.inspect(conn)
         if insp.has_table("driftline_meta"):
-            row = conn.execute(
-                sa.select(meta.c.value).where(meta.c.key == "schema_version")
-            ).scalar_one_or_none()
-            version = int(row) if row is not None else 0
+            version = _stored_version(conn)
             if version > SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"this store has schema version {version}, newer than this driftline "
@@ -163,12 +184,89 @@ def create_or_check(engine: sa.Engine) -> None:
                 raise SchemaVersionError(
                     "the database is not a driftline store (no schema version)"
                 )
-            metadata.create_all(conn)  # tables added in this version, if any
+            if version == SCHEMA_VERSION:
+                metadata.create_all(conn)  # tables added in this version, if any
+                return
+        else:
+            if insp.get_table_names() and not insp.has_table("models"):
+                raise SchemaVersionError(
+                    "the database already holds other tables and is not a driftline store; "
+                    "point driftline at an empty database or a new folder"
+                )
+            metadata.create_all(conn)
+            conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
-        if insp.get_table_names() and not insp.has_table("models"):
-            raise SchemaVersionError(
-                "the database already holds other tables and is not a driftline store; "
-                "point driftline at an empty database or a new folder"
+    migrate(engine)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring an older store up to :data:`SCHEMA_VERSION` in one write transaction (all or
+    nothing; concurrent openers wait, then find it done)."""
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        version = _stored_version(conn)
+        if version >= SCHEMA_VERSION:
+            return
+        if version < 2:
+            _migrate_1_to_2(conn)
+        metadata.create_all(conn)  # tables new since the store's version, if any
+        conn.execute(
+            sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
+
+
+MIGRATION_LOCK = 0x6472_6C6E_0001  # PostgreSQL advisory lock key of schema migrations
+SEQ_LOCK = 0x6472_6C6E_0002  # PostgreSQL advisory lock key of models.seq assignment
+
+
+def _migrate_1_to_2(conn: sa.Connection) -> None:
+    """Version 1 -> 2: integer surrogate keys ``models.seq``, ``edges.parent_seq/child_seq``
+    (added, backfilled, NOT NULL, indexed); the text index on ``edges (child, parent)`` goes
+    (walks and parent lookups use ``ix_edges_child_seq``). Skips steps already done."""
+    sqlite = conn.dialect.name == "sqlite"
+    insp = sa.inspect(conn)
+
+    def add(table: str, column: str) -> bool:
+        if column in {c["name"] for c in insp.get_columns(table)}:
+            return False
+        # SQLite cannot add a NOT NULL column without a default, nor alter it afterwards
+        ddl = "BIGINT NOT NULL DEFAULT 0" if sqlite else "BIGINT"
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+        return True
+
+    if add("models", "seq"):
+        if sqlite:  # registration order, and cheap: the rowid is unique and never NULL
+            conn.exec_driver_sql("UPDATE models SET seq = rowid")
+        else:
+            conn.exec_driver_sql(
+                "UPDATE models SET seq = t.rn FROM (SELECT id, row_number() OVER "
+                "(ORDER BY created_at, id) AS rn FROM models) AS t WHERE models.id = t.id"
             )
-        metadata.create_all(conn)
-        conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            conn.exec_driver_sql("ALTER TABLE models ALTER COLUMN seq SET NOT NULL")
+    added = [add("edges", "parent_seq"), add("edges", "child_seq")]
+    if any(added):
+        conn.exec_driver_sql(
+            "UPDATE edges SET "
+            "parent_seq = (SELECT m.seq FROM models m WHERE m.id = edges.parent), "
+            "child_seq = (SELECT m.seq FROM models m WHERE m.id = edges.child)"
+        )
+        if not sqlite:
+            conn.exec_driver_sql(
+                "ALTER TABLE edges ALTER COLUMN parent_seq SET NOT NULL, "
+                "ALTER COLUMN child_seq SET NOT NULL"
+            )
+    for index in (*models.indexes, *edges.indexes):
+        index.create(conn, checkfirst=True)
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_edges_child_parent")
+    if not sqlite:
+        conn.exec_driver_sql("ANALYZE models")
+        conn.exec_driver_sql("ANALYZE edges")
+    elif conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+    ).first():  # the store has planner statistics: add the new indexes'
+        for name in SEQ_INDEXES:
+            conn.exec_driver_sql(f"ANALYZE {name}")
+
+
+SEQ_INDEXES = ("ux_models_seq", "ix_models_seq_node", "ix_edges_child_seq", "ix_edges_parent_seq")
