@@ -2,6 +2,10 @@
 
 Hop counts are shortest directed distances: a parent is 1 hop away, a grandparent 2, ...
 
+Walks run over the integer surrogate keys (``edges.child_seq`` / ``edges.parent_seq``, index-only
+through ``ix_edges_child_seq`` / ``ix_edges_parent_seq``); only the rows they return are mapped
+back to ids, names and versions (``models.seq``, covering index ``ix_models_seq_node``).
+
 Unbounded walks (``ancestors``/``descendants`` without a small ``max_hops``,
 ``nearest_ancestor``, ``path``) fetch the *edges* of the ancestor (descendant) subgraph with one
 recursive CTE that visits every edge once (``UNION`` over edge rows), and the hop counts come
@@ -9,12 +13,16 @@ from a breadth-first pass over those rows in memory. A CTE that carries hop coun
 (``UNION`` over ``(id, hops)``) must keep every distinct path length to every node, which grows
 quadratically on deep lineages with merges (a depth-1000 chain with 5% merges: ~10^5 rows instead
 of ~10^3). Short bounded walks (``max_hops <= BOUNDED_WALK_MAX``) still carry hops in SQL.
+
+The fixed statements are plain SQL compiled once per dialect and run on the DBAPI cursor
+(:class:`RawQuery`): their rows are integers and strings, so SQLAlchemy's row objects and result
+processing would only add per-row overhead.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,35 +43,101 @@ class Relative:
 
 Predicate = sa.ColumnElement[bool] | Mapping[str, Any]
 
-
-def _walk(start: str, direction: str, max_hops: int | None) -> sa.CTE:
-    """Recursive CTE (id, hops) of the ancestors (``up``) or descendants (``down``) of ``start``."""
-    near, far = (
-        (edges.c.child, edges.c.parent) if direction == "up" else (edges.c.parent, edges.c.child)
-    )
-    seed = sa.select(far.label("id"), sa.literal(1).label("hops")).where(near == start)
-    if max_hops is not None and max_hops < 1:
-        seed = seed.where(sa.false())  # max_hops=0: nothing is within reach
-    walk = seed.cte(f"walk_{direction}", recursive=True)
-    step = sa.select(far, walk.c.hops + 1).join(walk, near == walk.c.id)
-    if max_hops is not None:
-        step = step.where(walk.c.hops < max_hops)
-    return walk.union(step)
+_new = object.__new__
 
 
-def relatives_query(start: str, direction: str, max_hops: int | None = None) -> sa.Select:
-    """SELECT id, hops, name, version of every ancestor/descendant, nearest first."""
-    walk = _walk(start, direction, max_hops)
-    best = (
-        sa.select(walk.c.id, sa.func.min(walk.c.hops).label("hops"))
-        .group_by(walk.c.id)
-        .subquery("best")
-    )
+def _relatives(keys: Iterable[tuple[int, str, int, str]]) -> list[Relative]:
+    """Relatives from ``(hops, name, version, id)`` tuples, in that order. Bypasses the
+    dataclass ``__init__`` (four ``object.__setattr__`` calls per frozen instance): same
+    objects, a third of the cost on walks of thousands of nodes."""
+    out = []
+    append = out.append
+    for h, n, v, i in keys:
+        r = _new(Relative)
+        d = r.__dict__
+        d["id"] = i
+        d["hops"] = h
+        d["name"] = n
+        d["version"] = v
+        append(r)
+    return out
+
+
+class RawQuery:
+    """A fixed SQL statement with ``:name`` binds, compiled once per dialect, executed on the
+    DBAPI cursor of a SQLAlchemy connection (inside its transaction, if any). Returns plain
+    tuples; only for statements whose columns need no result processing (integers, strings)
+    and whose parameters need no bind processing."""
+
+    def __init__(self, sql: str) -> None:
+        self.text = sa.text(sql)
+        self._compiled: dict[tuple[str, str], tuple[str, Sequence[str] | None]] = {}
+
+    def rows(self, conn: sa.Connection, **params: Any) -> list[tuple[Any, ...]]:
+        dialect = conn.dialect
+        key = (dialect.name, dialect.driver)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            c = self.text.compile(dialect=dialect)
+            compiled = self._compiled[key] = (str(c), c.positiontup if dialect.positional else None)
+        sql, order = compiled
+        args: Any = params if order is None else tuple(params[k] for k in order)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, args)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+
+def _near_far(direction: str) -> tuple[str, str]:
+    """Edge columns (near endpoint, far endpoint) of a walk ``up`` (to parents) or ``down``."""
+    if direction not in ("up", "down"):
+        raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+    return ("child_seq", "parent_seq") if direction == "up" else ("parent_seq", "child_seq")
+
+
+def _closure_cte(direction: str) -> str:
+    near, far = _near_far(direction)
     return (
-        sa.select(best.c.id, best.c.hops, models.c.name, models.c.version)
-        .join(models, models.c.id == best.c.id)
-        .order_by(best.c.hops, models.c.name, models.c.version, best.c.id)
+        "WITH RECURSIVE sub(near, far) AS ("
+        f"SELECT e.{near}, e.{far} FROM edges e WHERE e.{near} = :start "
+        f"UNION SELECT e.{near}, e.{far} FROM edges e JOIN sub ON e.{near} = sub.far) "
     )
+
+
+CLOSURE = {
+    d: RawQuery(
+        _closure_cte(d) + "SELECT sub.near, sub.far, m.id, m.name, m.version "
+        "FROM sub JOIN models m ON m.seq = sub.far"
+    )
+    for d in ("up", "down")
+}
+"""Rows ``(near, far, id, name, version)``: every edge of the ancestor (``up``) or descendant
+(``down``) subgraph of ``:start`` (a seq) once; ``near`` is the endpoint closer to the start,
+``far`` the relative (with its id, name and version)."""
+
+BOUNDED = {
+    d: RawQuery(
+        "WITH RECURSIVE walk(id, hops) AS ("
+        f"SELECT e.{_near_far(d)[1]}, 1 FROM edges e WHERE e.{_near_far(d)[0]} = :start "
+        f"UNION SELECT e.{_near_far(d)[1]}, walk.hops + 1 FROM edges e "
+        f"JOIN walk ON e.{_near_far(d)[0]} = walk.id WHERE walk.hops < :max_hops), "
+        "best AS (SELECT id, min(hops) AS hops FROM walk GROUP BY id) "
+        "SELECT m.id, best.hops, m.name, m.version FROM best JOIN models m ON m.seq = best.id "
+        "ORDER BY best.hops, m.name, m.version, m.id"
+    )
+    for d in ("up", "down")
+}
+"""Rows ``(id, hops, name, version)`` of the relatives within ``:max_hops`` (>= 1), in order."""
+
+IS_ANCESTOR = RawQuery(
+    "WITH RECURSIVE up(id) AS ("
+    "SELECT e.parent_seq FROM edges e WHERE e.child_seq = :of "
+    "UNION SELECT e.parent_seq FROM edges e JOIN up ON e.child_seq = up.id) "
+    "SELECT 1 FROM up WHERE up.id = :candidate LIMIT 1"
+)
+"""One row if seq ``:candidate`` is an ancestor of seq ``:of`` (used to refuse cycles)."""
 
 
 def predicate_clause(where: Predicate) -> sa.ColumnElement[bool]:
@@ -106,14 +180,26 @@ def predicate_clause(where: Predicate) -> sa.ColumnElement[bool]:
     return sa.and_(sa.true(), *clauses)
 
 
-def nearest_ancestor_query(start: str, where: Predicate, max_hops: int | None = None) -> sa.Select:
-    """SELECT the closest ancestor satisfying ``where`` (ties: name, version, id)."""
+def _walk(start: int, direction: str, max_hops: int) -> sa.CTE:
+    """Recursive CTE (seq, hops) of the relatives of seq ``start`` within ``max_hops``."""
+    near, far = (edges.c[c] for c in _near_far(direction))
+    seed = sa.select(far.label("seq"), sa.literal(1).label("hops")).where(near == start)
+    walk = seed.cte(f"walk_{direction}", recursive=True)
+    step = (
+        sa.select(far, walk.c.hops + 1).join(walk, near == walk.c.seq).where(walk.c.hops < max_hops)
+    )
+    return walk.union(step)
+
+
+def nearest_ancestor_query(start: int, where: Predicate, max_hops: int) -> sa.Select:
+    """SELECT id, hops, name, version of the closest ancestor of seq ``start`` within
+    ``max_hops`` (>= 1) satisfying ``where`` (ties: name, version, id)."""
     walk = _walk(start, "up", max_hops)
     return (
         sa.select(
             models.c.id, sa.func.min(walk.c.hops).label("hops"), models.c.name, models.c.version
         )
-        .join(models, models.c.id == walk.c.id)
+        .join(models, models.c.seq == walk.c.seq)
         .where(predicate_clause(where))
         .group_by(models.c.id, models.c.name, models.c.version)
         .order_by(sa.text("hops"), models.c.name, models.c.version, models.c.id)
@@ -121,29 +207,77 @@ def nearest_ancestor_query(start: str, where: Predicate, max_hops: int | None = 
     )
 
 
-def is_ancestor_query(candidate: str, of: str) -> sa.Select:
-    """SELECT 1 if ``candidate`` is an ancestor of ``of`` (used to refuse cycles)."""
-    up = sa.select(edges.c.parent.label("id")).where(edges.c.child == of).cte("up", recursive=True)
-    up = up.union(sa.select(edges.c.parent).join(up, edges.c.child == up.c.id))
-    return sa.select(sa.literal(1)).select_from(up).where(up.c.id == candidate).limit(1)
+def nearest_closure_query(where: Predicate) -> sa.Select:
+    """The upward closure of ``:start`` (a seq) with the ancestors satisfying ``where``.
+
+    Rows ``(near, far, NULL, NULL, NULL)``, one per edge of the ancestor subgraph, then
+    ``(NULL, seq, id, name, version)`` for every ancestor that satisfies ``where``: the
+    predicate is evaluated once per ancestor, and only the hits carry text columns.
+    """
+    near, far = edges.c.child_seq, edges.c.parent_seq
+    seed = sa.select(near.label("near"), far.label("far")).where(near == sa.bindparam("start"))
+    sub = seed.cte("sub_up", recursive=True)
+    sub = sub.union(sa.select(near, far).join(sub, near == sub.c.far))
+    null = sa.null()
+    hits = (
+        sa.select(null, models.c.seq, models.c.id, models.c.name, models.c.version)
+        .where(models.c.seq.in_(sa.select(sub.c.far)))
+        .where(predicate_clause(where))
+    )
+    return sa.union_all(sa.select(sub.c.near, sub.c.far, null, null, null), hits)
 
 
-def neighbourhood_edges_query(start: str, hops: int) -> sa.Select:
-    """Edges among the nodes within ``hops`` undirected steps of ``start`` (one statement)."""
-    seed = sa.select(sa.literal(start).label("id"), sa.literal(0).label("hops"))
+_NEAREST: dict[tuple[Any, ...], sa.Select] = {}
+
+
+def cached_nearest_closure_query(where: Predicate) -> sa.Select:
+    """:func:`nearest_closure_query`, built once per dict predicate (by keys, value types and
+    values; expressions are built each time)."""
+    if not isinstance(where, Mapping):
+        return nearest_closure_query(where)
+    try:
+        key = tuple((k, type(v), v) for k, v in where.items())
+        stmt = _NEAREST.get(key)
+    except TypeError:  # an unhashable value
+        return nearest_closure_query(where)
+    if stmt is None:
+        if len(_NEAREST) >= 256:
+            _NEAREST.clear()
+        stmt = _NEAREST[key] = nearest_closure_query(where)
+    return stmt
+
+
+def fetch_tuples(
+    conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Execute a Core statement (SQLAlchemy compiles it and processes its bind parameters) and
+    fetch plain tuples from the DBAPI cursor, without building a Row per result row. Only for
+    statements whose result columns need no processing (integers, strings)."""
+    result = conn.execute(stmt, params)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def neighbourhood_edges_query(start: int, hops: int) -> sa.Select:
+    """Edges among the nodes within ``hops`` undirected steps of seq ``start`` (one statement)."""
+    seed = sa.select(
+        sa.cast(sa.literal(start), sa.BigInteger).label("seq"), sa.literal(0).label("hops")
+    )
     near = seed.cte("near", recursive=True)
-    other = sa.case((edges.c.child == near.c.id, edges.c.parent), else_=edges.c.child)
+    other = sa.case((edges.c.child_seq == near.c.seq, edges.c.parent_seq), else_=edges.c.child_seq)
     step = (
         sa.select(other, near.c.hops + 1)
-        .join(near, sa.or_(edges.c.child == near.c.id, edges.c.parent == near.c.id))
+        .join(near, sa.or_(edges.c.child_seq == near.c.seq, edges.c.parent_seq == near.c.seq))
         .where(near.c.hops < hops)
     )
     near = near.union(step)
-    ids = sa.select(near.c.id).distinct().cte("ids")
+    seqs = sa.select(near.c.seq).distinct().cte("seqs")
     return (
         sa.select(edges)
-        .where(edges.c.parent.in_(sa.select(ids.c.id)))
-        .where(edges.c.child.in_(sa.select(ids.c.id)))
+        .where(edges.c.parent_seq.in_(sa.select(seqs.c.seq)))
+        .where(edges.c.child_seq.in_(sa.select(seqs.c.seq)))
     )
 
 
@@ -151,40 +285,15 @@ BOUNDED_WALK_MAX = 8
 """Walks bounded by at most this many hops carry hop counts in SQL; longer ones use closures."""
 
 
-def closure_query(direction: str, where: Predicate | None = None) -> sa.Select:
-    """SELECT near, far, name, version[, hit] over the edges of ``:start``'s ancestor (``up``)
-    or descendant (``down``) subgraph; ``near`` is the endpoint closer to ``:start``, ``far``
-    the relative (its name and version; ``hit`` = 1 if it satisfies ``where``).
-
-    One recursive CTE; ``UNION`` over edge rows visits each edge once. Bind ``start``.
-    """
-    near, far = (
-        (edges.c.child, edges.c.parent) if direction == "up" else (edges.c.parent, edges.c.child)
-    )
-    seed = sa.select(near.label("near"), far.label("far")).where(near == sa.bindparam("start"))
-    sub = seed.cte(f"sub_{direction}", recursive=True)
-    sub = sub.union(sa.select(near, far).join(sub, near == sub.c.far))
-    cols = [sub.c.near, sub.c.far, models.c.name, models.c.version]
-    if where is not None:
-        cols.append(sa.case((predicate_clause(where), 1), else_=0).label("hit"))
-    return sa.select(*cols).join(models, models.c.id == sub.c.far)
-
-
-_CLOSURE: dict[str, sa.Select] = {}
-
-
-def cached_closure_query(direction: str) -> sa.Select:
-    """:func:`closure_query` without a predicate, built once per direction."""
-    if direction not in _CLOSURE:
-        _CLOSURE[direction] = closure_query(direction)
-    return _CLOSURE[direction]
-
-
-def bfs_hops(rows: Iterable[Any], start: str) -> dict[str, int]:
-    """Shortest hop counts from ``start`` over closure rows (``near`` -> ``far``)."""
-    adj: dict[str, list[str]] = {}
+def bfs_hops(rows: Iterable[Sequence[Any]], start: int) -> dict[int, int]:
+    """Shortest hop counts from ``start`` (included, 0) over closure rows (``near`` -> ``far``)."""
+    adj: dict[int, list[int]] = {}
     for r in rows:
-        adj.setdefault(r[0], []).append(r[1])
+        n = r[0]
+        if n in adj:
+            adj[n].append(r[1])
+        else:
+            adj[n] = [r[1]]
     hops = {start: 0}
     queue = deque([start])
     while queue:
@@ -194,52 +303,76 @@ def bfs_hops(rows: Iterable[Any], start: str) -> dict[str, int]:
             if nxt not in hops:
                 hops[nxt] = h
                 queue.append(nxt)
-    del hops[start]
+    return hops
+
+
+def closure_hops(rows: Sequence[Sequence[Any]], start: int) -> dict[int, int]:
+    """Shortest hop counts from ``start`` (included, 0) over closure rows ``(near, far, ...)``.
+
+    The walk emits edges breadth-first in practice (SQLite's recursive queue is FIFO,
+    PostgreSQL iterates level by level), so one pass labelling each node from the first edge
+    that reaches it usually gives the distances. That is certified, not assumed: the labels are
+    shortest distances iff every edge satisfies ``hops[far] <= hops[near] + 1`` (each label is
+    the length of a real path by construction). Otherwise a plain BFS computes them.
+    """
+    hops = {start: 0}
+    get = hops.get
+    for r in rows:
+        far = r[1]
+        if far not in hops:
+            h = get(r[0])
+            if h is None:
+                return bfs_hops(rows, start)
+            hops[far] = h + 1
+    for r in rows:
+        if hops[r[1]] > hops[r[0]] + 1:
+            return bfs_hops(rows, start)
     return hops
 
 
 def relatives_from_closure(
-    rows: list[Any], start: str, max_hops: int | None = None
+    rows: Sequence[Sequence[Any]], start: int, max_hops: int | None = None
 ) -> list[Relative]:
-    """Relatives (nearest first; ties by name, version, id) from closure rows."""
-    hops = bfs_hops(rows, start)
-    seen: dict[str, Relative] = {}
-    for r in rows:
-        far = r[1]
-        if far not in seen:
-            h = hops[far]
-            if max_hops is None or h <= max_hops:
-                seen[far] = Relative(far, h, r[2], r[3])
-    return sorted(seen.values(), key=lambda x: (x.hops, x.name, x.version, x.id))
+    """Relatives (nearest first; ties by name, version, id) from :data:`CLOSURE` rows."""
+    hops = closure_hops(rows, start)
+    node = {r[1]: r for r in rows}  # one row per relative
+    keys = [(hops[far], r[3], r[4], r[2]) for far, r in node.items()]
+    if max_hops is not None:
+        keys = [k for k in keys if k[0] <= max_hops]
+    keys.sort()
+    return _relatives(keys)
 
 
 def nearest_from_closure(
-    rows: list[Any], start: str, max_hops: int | None = None
+    rows: Sequence[Sequence[Any]], start: int, max_hops: int | None = None
 ) -> Relative | None:
-    """The nearest relative whose ``hit`` column is set (ties by name, version, id)."""
-    hops = bfs_hops(rows, start)
-    best: tuple[int, str, int, str] | None = None
-    for r in rows:
-        if r[4]:
-            key = (hops[r[1]], r[2], r[3], r[1])
-            if (max_hops is None or key[0] <= max_hops) and (best is None or key < best):
-                best = key
-    return None if best is None else Relative(best[3], best[0], best[1], best[2])
+    """The nearest hit (ties by name, version, id) from :func:`nearest_closure_query` rows."""
+    hits = [r for r in rows if r[0] is None]
+    if not hits:
+        return None
+    hops = closure_hops([r for r in rows if r[0] is not None], start)
+    best = min((hops[r[1]], r[3], r[4], r[2]) for r in hits)
+    if max_hops is not None and best[0] > max_hops:
+        return None
+    return _relatives([best])[0]
 
 
-def path_from_closure(rows: list[Any], start: str, target: str) -> list[str] | None:
-    """Shortest path ``target -> ... -> start`` (downward) from ``start``'s upward closure rows;
-    among equally short choices the smallest id is taken at each step."""
-    hops = bfs_hops(rows, start)
+def path_from_closure(
+    rows: Sequence[Sequence[Any]], start: int, start_id: str, target: int
+) -> list[str] | None:
+    """Shortest path ``target -> ... -> start`` (downward, as ids) from ``start``'s upward
+    :data:`CLOSURE` rows; among equally short choices the smallest id is taken at each step."""
+    hops = closure_hops(rows, start)
     if target not in hops:
         return None
-    hops[start] = 0
-    down: dict[str, list[str]] = {}
-    for r in rows:
-        down.setdefault(r[1], []).append(r[0])
-    path = [target]
+    ids = {start: start_id}
+    down: dict[int, list[int]] = {}
+    for near, far, i, _n, _v in rows:
+        ids[far] = i
+        down.setdefault(far, []).append(near)
+    path = [ids[target]]
     node = target
     while node != start:
-        node = min(c for c in down[node] if hops.get(c) == hops[node] - 1)
-        path.append(node)
+        node = min((c for c in down[node] if hops[c] == hops[node] - 1), key=ids.__getitem__)
+        path.append(ids[node])
     return path

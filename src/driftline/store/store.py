@@ -28,7 +28,7 @@ from driftline.store import signatures as sigs
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
 from driftline.store.models import Edge, Model, TensorInfo
-from driftline.store.schema import create_or_check, edges, models, tensors
+from driftline.store.schema import SEQ_LOCK, create_or_check, edges, models, tensors
 from driftline.store.schema import deployments as deployments_table
 
 EDGE_KINDS = (
@@ -44,6 +44,10 @@ EDGE_KINDS = (
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
 _ID_RE = re.compile(r"[0-9a-f]{64}")
+_NODE_BY_ID = graph.RawQuery("SELECT id, seq FROM models WHERE id = :id")
+_EDGE_EXISTS = graph.RawQuery(
+    "SELECT 1 FROM edges WHERE child_seq = :child AND parent_seq = :parent"
+)
 
 
 def _now() -> float:
@@ -140,7 +144,12 @@ class Store:
         version) or ``deployment:NAME``."""
         if isinstance(ref, Model):
             return ref.id
-        ref = str(ref).strip()
+        return self._node(ref, conn)[0]
+
+    def _node(self, ref: str | Model, conn: sa.Connection | None = None) -> tuple[str, int]:
+        """``(id, seq)`` of a reference (see :meth:`resolve`); a full id is one indexed
+        lookup."""
+        ref = ref.id if isinstance(ref, Model) else str(ref).strip()
         if not ref:
             raise UnknownReferenceError(
                 "empty model reference; give an id, a prefix or name@version"
@@ -148,19 +157,27 @@ class Store:
         with contextlib.ExitStack() as stack:
             if conn is None:
                 conn = stack.enter_context(self.read())
+            if len(ref) == 64 and _ID_RE.fullmatch(ref):
+                rows = _NODE_BY_ID.rows(conn, id=ref)
+                if rows:
+                    return rows[0][0], rows[0][1]
+                # not an id: may still be a (64-character hex) name below
+            node = sa.select(models.c.id, models.c.seq)
             if ref.startswith("deployment:"):
                 dep = ref.split(":", 1)[1]
-                mid = conn.execute(
-                    sa.select(deployments_table.c.model_id).where(deployments_table.c.name == dep)
-                ).scalar_one_or_none()
-                if mid is None:
+                found = conn.execute(
+                    node.join(deployments_table, deployments_table.c.model_id == models.c.id).where(
+                        deployments_table.c.name == dep
+                    )
+                ).one_or_none()
+                if found is None:
                     raise UnknownReferenceError(
                         f"no deployment named {dep!r}; list them with 'driftline deployments'"
                     )
-                return mid
+                return found[0], found[1]
             if "@" in ref:
                 name, _, ver = ref.rpartition("@")
-                q = sa.select(models.c.id).where(models.c.name == name)
+                q = node.where(models.c.name == name)
                 if ver == "latest":
                     q = q.order_by(models.c.version.desc()).limit(1)
                 else:
@@ -170,41 +187,33 @@ class Store:
                         raise UnknownReferenceError(
                             f"bad reference {ref!r}: the version after '@' must be a number or 'latest'"
                         ) from exc
-                mid = conn.execute(q).scalar_one_or_none()
-                if mid is None:
+                found = conn.execute(q).one_or_none()
+                if found is None:
                     raise UnknownReferenceError(f"no model {ref!r}; see 'driftline list'")
-                return mid
-            if re.fullmatch(r"[0-9a-f]{4,64}", ref):
+                return found[0], found[1]
+            if len(ref) < 64 and re.fullmatch(r"[0-9a-f]{4,63}", ref):
                 # ids are lowercase hex: [ref, ref + "g") is exactly the ids starting with ref,
                 # as an index range (LIKE 'ref%' scans the whole table on SQLite)
-                rows = (
-                    conn.execute(
-                        sa.select(models.c.id)
-                        .where(models.c.id >= ref, models.c.id < ref + "g")
-                        .order_by(models.c.id)
-                        .limit(2)
-                    )
-                    .scalars()
-                    .all()
-                )
+                rows = conn.execute(
+                    node.where(models.c.id >= ref, models.c.id < ref + "g")
+                    .order_by(models.c.id)
+                    .limit(2)
+                ).all()
                 if len(rows) == 1:
-                    return rows[0]
+                    return rows[0][0], rows[0][1]
                 if len(rows) > 1:
                     raise AmbiguousReferenceError(
                         f"id prefix {ref!r} matches several models; give more characters"
                     )
-            mid = conn.execute(
-                sa.select(models.c.id)
-                .where(models.c.name == ref)
-                .order_by(models.c.version.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if mid is None:
+            found = conn.execute(
+                node.where(models.c.name == ref).order_by(models.c.version.desc()).limit(1)
+            ).first()
+            if found is None:
                 raise UnknownReferenceError(
                     f"no model matches {ref!r}; use a full id, a unique id prefix (>= 4 hex "
                     "characters), name@version, a name, or deployment:NAME"
                 )
-            return mid
+            return found[0], found[1]
 
     def get(self, ref: str | Model) -> Model:
         """The model node for a reference."""
@@ -259,9 +268,12 @@ class Store:
         blobs = self._put_tensors(mp.params)
         mid = model_id(mp.params)
         with self.write() as conn:
-            parent_ids = [self.resolve(p, conn) for p in parents]
-            existing = conn.execute(sa.select(models).where(models.c.id == mid)).one_or_none()
+            parent_nodes = list(dict.fromkeys(self._node(p, conn) for p in parents))
+            existing = conn.execute(
+                sa.select(models.c.seq, models.c.signature_id).where(models.c.id == mid)
+            ).one_or_none()
             if existing is None:
+                seq = _next_seq(conn)
                 version = (
                     conn.execute(
                         sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
@@ -280,6 +292,7 @@ class Store:
                         metrics=dict(metrics or {}),
                         tags=dict(tags or {}),
                         created_at=_now(),
+                        seq=seq,
                     )
                 )
                 conn.execute(
@@ -295,13 +308,22 @@ class Store:
                         for k, v in mp.params.items()
                     ],
                 )
-            elif sig_id and existing.signature_id is None:
-                conn.execute(
-                    sa.update(models).where(models.c.id == mid).values(signature_id=sig_id)
-                )
-            for pid in parent_ids:
+            else:
+                seq = existing.seq
+                if sig_id and existing.signature_id is None:
+                    conn.execute(
+                        sa.update(models).where(models.c.id == mid).values(signature_id=sig_id)
+                    )
+            for parent in parent_nodes:
                 self._add_edge(
-                    conn, pid, mid, transform, params or {}, edge_metrics or metrics or {}, stats
+                    conn,
+                    parent,
+                    (mid, seq),
+                    transform,
+                    params or {},
+                    edge_metrics or metrics or {},
+                    stats,
+                    new_child=existing is None,
                 )
         return self.get(mid)
 
@@ -335,39 +357,46 @@ class Store:
                 f"unknown edge kind {kind!r}; use one of: {', '.join(EDGE_KINDS)}"
             )
         with self.write() as conn:
-            pid, cid = self.resolve(parent, conn), self.resolve(child, conn)
-            self._add_edge(conn, pid, cid, kind, params or {}, metrics or {}, data_stats or {})
+            p, c = self._node(parent, conn), self._node(child, conn)
+            self._add_edge(conn, p, c, kind, params or {}, metrics or {}, data_stats or {})
             row = conn.execute(
-                sa.select(edges).where(edges.c.parent == pid, edges.c.child == cid)
+                sa.select(edges).where(edges.c.parent == p[0], edges.c.child == c[0])
             ).one()
         return _row_to_edge(row)
 
     def _add_edge(
         self,
         conn: sa.Connection,
-        parent: str,
-        child: str,
+        parent_node: tuple[str, int],
+        child_node: tuple[str, int],
         kind: str,
         params: Mapping[str, Any],
         metrics: Mapping[str, Any],
         data_stats: Mapping[str, Any],
+        *,
+        new_child: bool = False,
     ) -> None:
+        """Insert edge parent -> child (``(id, seq)`` pairs) unless it exists; refuse cycles.
+        ``new_child``: the child was inserted in this transaction, so it has no edges yet and
+        can be no ancestor of anything (no existence check, no walk)."""
+        (parent, pseq), (child, cseq) = parent_node, child_node
         if parent == child:
             raise CycleError(f"a model cannot be its own parent ({parent[:12]})")
-        exists = conn.execute(
-            sa.select(edges.c.kind).where(edges.c.parent == parent, edges.c.child == child)
-        ).first()
-        if exists is not None:
-            return
-        if conn.execute(graph.is_ancestor_query(child, parent)).first() is not None:
-            raise CycleError(
-                f"edge {parent[:12]} -> {child[:12]} would make a cycle: {child[:12]} is already "
-                f"an ancestor of {parent[:12]}"
-            )
+        if not new_child:
+            exists = _EDGE_EXISTS.rows(conn, parent=pseq, child=cseq)
+            if exists:
+                return
+            if graph.IS_ANCESTOR.rows(conn, candidate=cseq, of=pseq):
+                raise CycleError(
+                    f"edge {parent[:12]} -> {child[:12]} would make a cycle: {child[:12]} is "
+                    f"already an ancestor of {parent[:12]}"
+                )
         conn.execute(
             sa.insert(edges).values(
                 parent=parent,
                 child=child,
+                parent_seq=pseq,
+                child_seq=cseq,
                 kind=kind,
                 params=dict(params),
                 metrics=dict(metrics),
@@ -450,12 +479,21 @@ class Store:
             if clash is not None:
                 raise InvalidInputError(f"model {clash[:12]} is already in the store")
         outside = sorted({e["parent"] for e in edge_list if e["parent"] not in pos})
+        seq_of: dict[str, int] = {}
         for i in range(0, len(outside), chunk):
             part = outside[i : i + chunk]
-            found = set(conn.execute(sa.select(models.c.id).where(models.c.id.in_(part))).scalars())
+            found = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    sa.select(models.c.id, models.c.seq).where(models.c.id.in_(part))
+                )
+            }
             if len(found) < len(part):
                 missing = next(p for p in part if p not in found)
                 raise UnknownReferenceError(f"edge parent {str(missing)[:12]} is not in the store")
+            seq_of.update(found)
+        first = _next_seq(conn)
+        seq_of.update((nid, first + i) for nid, i in pos.items())
         names = sorted({n["name"] for n in node_list})
         version: dict[str, int] = {}
         for i in range(0, len(names), chunk):
@@ -481,6 +519,7 @@ class Store:
                     "metrics": dict(n.get("metrics") or {}),
                     "tags": dict(n.get("tags") or {}),
                     "created_at": float(n.get("created_at", now)),
+                    "seq": seq_of[n["id"]],
                 }
             )
         if rows:
@@ -496,6 +535,8 @@ class Store:
                 {
                     "parent": e["parent"],
                     "child": e["child"],
+                    "parent_seq": seq_of[e["parent"]],
+                    "child_seq": seq_of[e["child"]],
                     "kind": e["kind"],
                     "params": dict(e.get("params") or {}),
                     "metrics": dict(e.get("metrics") or {}),
@@ -574,12 +615,14 @@ class Store:
         self, ref: str | Model, direction: str, max_hops: int | None
     ) -> list[graph.Relative]:
         with self.read() as conn:
-            mid = self.resolve(ref, conn)
+            _, seq = self._node(ref, conn)
             if max_hops is not None and max_hops <= graph.BOUNDED_WALK_MAX:
-                rows = conn.execute(graph.relatives_query(mid, direction, max_hops)).all()
-                return [graph.Relative(r.id, int(r.hops), r.name, r.version) for r in rows]
-            rows = conn.execute(graph.cached_closure_query(direction), {"start": mid}).all()
-        return graph.relatives_from_closure(rows, mid, max_hops)
+                if max_hops < 1:
+                    return []
+                rows = graph.BOUNDED[direction].rows(conn, start=seq, max_hops=max_hops)
+                return graph._relatives((h, n, v, i) for i, h, n, v in rows)
+            rows = graph.CLOSURE[direction].rows(conn, start=seq)
+        return graph.relatives_from_closure(rows, seq, max_hops)
 
     def nearest_ancestor(
         self, ref: str | Model, where: graph.Predicate, max_hops: int | None = None
@@ -587,59 +630,59 @@ class Store:
         """The closest ancestor satisfying ``where`` (an expression over ``models`` columns or a
         ``{column: value}`` dict), or None."""
         with self.read() as conn:
-            mid = self.resolve(ref, conn)
+            _, seq = self._node(ref, conn)
             if max_hops is not None and max_hops <= graph.BOUNDED_WALK_MAX:
-                row = conn.execute(graph.nearest_ancestor_query(mid, where, max_hops)).first()
+                if max_hops < 1:
+                    graph.predicate_clause(where)  # still refuse a bad predicate
+                    return None
+                row = conn.execute(graph.nearest_ancestor_query(seq, where, max_hops)).first()
                 if row is None:
                     return None
                 return graph.Relative(row.id, int(row.hops), row.name, row.version)
-            rows = conn.execute(graph.closure_query("up", where), {"start": mid}).all()
-        return graph.nearest_from_closure(rows, mid, max_hops)
+            query = graph.cached_nearest_closure_query(where)
+            rows = graph.fetch_tuples(conn, query, {"start": seq})
+        return graph.nearest_from_closure(rows, seq, max_hops)
 
     def path(self, a: str | Model, b: str | Model) -> list[str] | None:
         """Shortest directed path between two models (either may be the ancestor), or None."""
         with self.read() as conn:
-            ia, ib = self.resolve(a, conn), self.resolve(b, conn)
+            (ia, sa_), (ib, sb) = self._node(a, conn), self._node(b, conn)
             if ia == ib:
                 return [ia]
-            up_query = graph.cached_closure_query("up")
-            rows = conn.execute(up_query, {"start": ib}).all()
-            down = graph.path_from_closure(rows, ib, ia)
+            up = graph.CLOSURE["up"]
+            down = graph.path_from_closure(up.rows(conn, start=sb), sb, ib, sa_)
             if down is not None:
                 return down
-            rows = conn.execute(up_query, {"start": ia}).all()
-            up = graph.path_from_closure(rows, ia, ib)
-            return None if up is None else list(reversed(up))
+            path = graph.path_from_closure(up.rows(conn, start=sa_), sa_, ia, sb)
+            return None if path is None else list(reversed(path))
 
     def subgraph(self, ref: str | Model, hops: int = 2) -> tuple[list[Model], list[Edge]]:
         """Models within ``hops`` undirected steps of ``ref`` and the edges among them."""
         with self.read() as conn:
-            mid = self.resolve(ref, conn)
-            erows = conn.execute(graph.neighbourhood_edges_query(mid, hops)).all()
-            ids = {mid} | {r.parent for r in erows} | {r.child for r in erows}
-            mrows = conn.execute(sa.select(models).where(models.c.id.in_(ids))).all()
+            _, seq = self._node(ref, conn)
+            erows = conn.execute(graph.neighbourhood_edges_query(seq, hops)).all()
+            seqs = {seq} | {r.parent_seq for r in erows} | {r.child_seq for r in erows}
+            mrows = conn.execute(sa.select(models).where(models.c.seq.in_(seqs))).all()
         nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
         return nodes, [_row_to_edge(r) for r in erows]
 
     def family(self, ref: str | Model) -> tuple[list[Model], list[Edge]]:
         """The whole family tree of ``ref``: its roots (ancestors without parents) and every
         descendant of those roots, with the edges among them."""
-        mid = self.resolve(ref)
-        up = {mid} | {r.id for r in self.ancestors(mid)}
         with self.read() as conn:
-            has_parent = set(
-                conn.execute(
-                    sa.select(edges.c.child).where(edges.c.child.in_(up)).distinct()
-                ).scalars()
-            )
-        ids = set(up)
-        for root in up - has_parent:
-            ids |= {r.id for r in self.descendants(root)}
-        with self.read() as conn:
-            mrows = conn.execute(sa.select(models).where(models.c.id.in_(ids))).all()
-            erows = conn.execute(
-                sa.select(edges).where(edges.c.child.in_(ids), edges.c.parent.in_(ids))
-            ).all()
+            _, seq = self._node(ref, conn)
+            rows = graph.CLOSURE["up"].rows(conn, start=seq)
+            up = {seq} | {r[1] for r in rows}
+            has_parent = {r[0] for r in rows}  # the closure holds every parent edge of ``up``
+            seqs = set(up)
+            for root in up - has_parent:
+                seqs.update(r[1] for r in graph.CLOSURE["down"].rows(conn, start=root))
+            mrows = conn.execute(sa.select(models).where(models.c.seq.in_(seqs))).all()
+            erows = [
+                r
+                for r in conn.execute(sa.select(edges).where(edges.c.child_seq.in_(seqs)))
+                if r.parent_seq in seqs
+            ]
         nodes = sorted((_row_to_model(r) for r in mrows), key=lambda m: (m.name, m.version))
         return nodes, sorted((_row_to_edge(r) for r in erows), key=lambda e: e.created_at)
 
@@ -737,18 +780,31 @@ class Store:
         return out
 
     def parents(self, ref: str | Model) -> list[Edge]:
-        return self._edges(ref, edges.c.child)
+        return self._edges(ref, edges.c.child_seq)
 
     def children(self, ref: str | Model) -> list[Edge]:
-        return self._edges(ref, edges.c.parent)
+        return self._edges(ref, edges.c.parent_seq)
 
     def _edges(self, ref: str | Model, column: sa.Column) -> list[Edge]:
         with self.read() as conn:
-            mid = self.resolve(ref, conn)
+            _, seq = self._node(ref, conn)
             rows = conn.execute(
-                sa.select(edges).where(column == mid).order_by(edges.c.created_at)
+                sa.select(edges).where(column == seq).order_by(edges.c.created_at)
             ).all()
         return [_row_to_edge(r) for r in rows]
+
+
+def _next_seq(conn: sa.Connection) -> int:
+    """The next free ``models.seq`` (max + 1; a batch takes consecutive values from it).
+    Writers are serialised: SQLite by ``BEGIN IMMEDIATE`` (:meth:`Store.write`), PostgreSQL by
+    a transaction-level advisory lock taken here, held until commit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SEQ_LOCK, {"k": SEQ_LOCK})
+    return (conn.execute(_MAX_SEQ).scalar() or 0) + 1
+
+
+_SEQ_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)")
+_MAX_SEQ = sa.select(sa.func.max(models.c.seq))
 
 
 def _check_name(name: str) -> None:
