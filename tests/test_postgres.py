@@ -25,7 +25,7 @@ from driftline.errors import (
 )
 from driftline.params import model_id
 from driftline.store import Store
-from driftline.store.schema import meta, models
+from driftline.store.schema import SCHEMA_VERSION, SEQ_INDEXES, meta, models
 
 pytestmark = pytest.mark.postgres
 
@@ -191,5 +191,39 @@ def test_ambiguous_prefix_and_schema_version_on_postgres(pg_url, tmp_path) -> No
     finally:
         engine = sa.create_engine(pg_url)
         with engine.begin() as conn:
-            conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
+            conn.execute(
+                sa.update(meta)
+                .where(meta.c.key == "schema_version")
+                .values(value=str(SCHEMA_VERSION))
+            )
         engine.dispose()
+
+
+def test_version_1_store_is_migrated_on_postgres(pg_url, tmp_path) -> None:
+    from test_store import downgrade_to_v1, lineage_answers, seq_consistent, small_lineage
+
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE migrate_v1")
+    admin.dispose()
+    url = pg_url.replace("/lineage?", "/migrate_v1?")
+    with Store(url, blob_dir=tmp_path / "blobs") as store:
+        ids = small_lineage(store)
+        expect = lineage_answers(store, ids)
+        downgrade_to_v1(store)
+        with store.read() as conn:
+            assert "seq" not in {c["name"] for c in sa.inspect(conn).get_columns("models")}
+    with Store(url, blob_dir=tmp_path / "blobs") as store:
+        with store.read() as conn:
+            insp = sa.inspect(conn)
+            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert not any(c["nullable"] for c in insp.get_columns("edges") if "seq" in c["name"])
+            indexes = {i["name"] for t in ("models", "edges") for i in insp.get_indexes(t)}
+            assert set(SEQ_INDEXES) <= indexes and "ix_edges_child_parent" not in indexes
+        assert seq_consistent(store)
+        assert lineage_answers(store, ids) == expect
+        e = store.register(P(6), name="merged", parents=[ids["d"], ids["a"]], transform="merge")
+        assert [r.id for r in store.ancestors(e, max_hops=1)] == [ids["a"], ids["d"]]
+        with pytest.raises(CycleError):
+            store.add_edge(e, ids["b"])
+        assert seq_consistent(store)

@@ -450,3 +450,113 @@ def test_add_nodes_bulk_refuses_existing_ids(store) -> None:
     with pytest.raises(InvalidInputError, match="already"):
         store.add_nodes_bulk([{"id": _hid(1), "name": "a"}, {"id": m.id, "name": "a"}])
     assert _counts(store) == before
+
+
+# -- schema migration ------------------------------------------------------------------------------
+
+
+def downgrade_to_v1(store: Store) -> None:
+    """Turn a store into the version-1 layout: no integer surrogate keys, the text index on
+    edges (child, parent), schema_version 1."""
+    from driftline.store.schema import SEQ_INDEXES
+
+    with store.write() as conn:
+        for name in SEQ_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("ALTER TABLE models DROP COLUMN seq")
+        conn.exec_driver_sql("ALTER TABLE edges DROP COLUMN parent_seq")
+        conn.exec_driver_sql("ALTER TABLE edges DROP COLUMN child_seq")
+        conn.exec_driver_sql("CREATE INDEX ix_edges_child_parent ON edges (child, parent)")
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
+
+
+def lineage_answers(store: Store, ids: dict[str, str]) -> tuple:
+    """Every graph query on the small lineage of :func:`small_lineage`."""
+    a, d, t, x = ids["a"], ids["d"], ids["t"], ids["x"]
+    nodes, links = store.subgraph(ids["c"], hops=2)
+    fam_nodes, fam_links = store.family(x)
+    return (
+        store.ancestors(d),
+        store.ancestors(x),
+        store.ancestors(d, max_hops=1),
+        store.descendants(a),
+        store.descendants(a, max_hops=2),
+        store.nearest_ancestor(x, {"tags.healthy": True}),
+        store.nearest_ancestor(x, {"metrics.acc": 0.8}, max_hops=3),
+        store.path(a, x),
+        store.path(x, a),
+        store.path(t, a),
+        sorted(m.id for m in nodes),
+        sorted((e.parent, e.child) for e in links),
+        sorted(m.id for m in fam_nodes),
+        sorted((e.parent, e.child) for e in fam_links),
+        sorted(e.parent for e in store.parents(d)),
+        [e.child for e in store.children(a)],
+    )
+
+
+def small_lineage(store: Store) -> dict[str, str]:
+    a = store.register(P(1), name="base", metrics={"acc": 0.9}, tags={"healthy": True})
+    b = store.register(P(2), name="base", parents=[a], metrics={"acc": 0.8})
+    c = store.register(P(3), name="base", parents=[b])
+    t = store.register(P(4), name="teacher")
+    d = store.register(P(5), name="merged", parents=[c, t], transform="merge")
+    x = _hid(42)
+    store.add_nodes_bulk([{"id": x, "name": "bulk"}], [{"parent": d.id, "child": x}])
+    return {"a": a.id, "b": b.id, "c": c.id, "t": t.id, "d": d.id, "x": x}
+
+
+def seq_consistent(store: Store) -> bool:
+    """Every model has a distinct seq and every edge repeats its endpoints' seqs."""
+    with store.read() as conn:
+        n, distinct = conn.exec_driver_sql("SELECT count(*), count(DISTINCT seq) FROM models").one()
+        bad = conn.exec_driver_sql(
+            "SELECT count(*) FROM edges e JOIN models p ON p.id = e.parent "
+            "JOIN models c ON c.id = e.child WHERE p.seq <> e.parent_seq OR c.seq <> e.child_seq"
+        ).scalar_one()
+    return n == distinct and bad == 0
+
+
+def test_version_1_store_is_migrated(tmp_path) -> None:
+    from driftline.store.schema import SCHEMA_VERSION, SEQ_INDEXES
+
+    loc = tmp_path / "s"
+    with Store(loc) as s:
+        ids = small_lineage(s)
+        expect = lineage_answers(s, ids)
+        downgrade_to_v1(s)
+    engine = sa.create_engine(f"sqlite:///{loc / 'lineage.db'}")
+    with engine.connect() as conn:
+        assert "seq" not in {c["name"] for c in sa.inspect(conn).get_columns("models")}
+    engine.dispose()
+
+    with Store(loc) as s:  # migrated in place
+        with s.read() as conn:
+            insp = sa.inspect(conn)
+            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            indexes = {i["name"] for t in ("models", "edges") for i in insp.get_indexes(t)}
+            assert set(SEQ_INDEXES) <= indexes and "ix_edges_child_parent" not in indexes
+        assert seq_consistent(s)
+        assert lineage_answers(s, ids) == expect
+        # registration continues after the backfilled seqs; cycles are still refused
+        e = s.register(P(6), name="merged", parents=[ids["d"], ids["a"]], transform="merge")
+        assert [r.id for r in s.ancestors(e, max_hops=1)] == [ids["a"], ids["d"]]
+        with pytest.raises(CycleError):
+            s.add_edge(e, ids["b"])
+        assert seq_consistent(s)
+        expect = lineage_answers(s, ids)
+    with Store(loc) as s:  # opening again is a no-op
+        assert lineage_answers(s, ids) == expect
+
+
+def test_migration_is_idempotent(tmp_path) -> None:
+    """A store whose version row says 1 but whose columns exist (an interrupted or repeated
+    upgrade) migrates without error."""
+    loc = tmp_path / "s"
+    with Store(loc) as s:
+        ids = small_lineage(s)
+        expect = lineage_answers(s, ids)
+        with s.write() as conn:
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
+    with Store(loc) as s:
+        assert lineage_answers(s, ids) == expect and seq_consistent(s)
