@@ -334,10 +334,10 @@ def explain(store: Store, mid: str) -> list[str]:
     """EXPLAIN QUERY PLAN of the ancestors statement."""
     from driftline.store import graph
 
-    stmt = graph.cached_closure_query("up")
     with store.read() as conn:
-        sql = str(stmt.compile(conn))
-        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (mid,)).all()
+        seq = store._node(mid, conn)[1]
+        sql = str(graph.CLOSURE["up"].text.compile(conn))
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (seq,)).all()
     return [str(r[-1]) for r in rows]
 
 

@@ -333,10 +333,32 @@ def closure_hops(rows: Sequence[Sequence[Any]], start: int) -> dict[int, int]:
 def relatives_from_closure(
     rows: Sequence[Sequence[Any]], start: int, max_hops: int | None = None
 ) -> list[Relative]:
-    """Relatives (nearest first; ties by name, version, id) from :data:`CLOSURE` rows."""
-    hops = closure_hops(rows, start)
-    node = {r[1]: r for r in rows}  # one row per relative
-    keys = [(hops[far], r[3], r[4], r[2]) for far, r in node.items()]
+    """Relatives (nearest first; ties by name, version, id) from :data:`CLOSURE` rows.
+
+    Same result as labelling with :func:`closure_hops` and keeping one row per relative, fused
+    into one pass over the rows (plus the certificate pass) for the common breadth-first order.
+    """
+    hops = {start: 0}
+    get = hops.get
+    keys: list[tuple[int, str, int, str]] | None = []
+    for near, far, i, n, v in rows:
+        if far not in hops:
+            h = get(near)
+            if h is None:
+                keys = None
+                break
+            h += 1
+            hops[far] = h
+            keys.append((h, n, v, i))  # type: ignore[union-attr]
+    if keys is not None:
+        for r in rows:
+            if hops[r[1]] > hops[r[0]] + 1:
+                keys = None
+                break
+    if keys is None:  # not breadth-first: label by BFS
+        hops = bfs_hops(rows, start)
+        node = {r[1]: r for r in rows}
+        keys = [(hops[far], r[3], r[4], r[2]) for far, r in node.items()]
     if max_hops is not None:
         keys = [k for k in keys if k[0] <= max_hops]
     keys.sort()
