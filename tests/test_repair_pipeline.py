@@ -197,3 +197,47 @@ def test_deploy_switch_and_rollback(store):
     assert hist[0].actor == "tester" and hist[1].previous_model_id == ms[0].id
     with pytest.raises(UnknownReferenceError):
         store.rollback("missing")
+
+
+def test_mixed_window_routes_and_a_drifted_routed_model_is_rerouted(store):
+    # two regimes whose class boundaries differ: x0 > 0 in A, x1 > 0 in B (B sits at x0 = 6)
+    rng = np.random.default_rng(0)
+
+    def regime(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(0, 1, size=(n, 2))
+        if kind == "A":
+            return X, (X[:, 0] > 0).astype(int)
+        X[:, 0] += 6.0
+        return X, (X[:, 1] > 0).astype(int)
+
+    def mix(share_a: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        na = int(share_a * n)
+        (Xa, ya), (Xb, yb) = regime("A", na), regime("B", n - na)
+        return np.vstack([Xa, Xb]), np.concatenate([ya, yb])
+
+    Xa, ya = regime("A", 2000)
+    Xb, yb = regime("B", 2000)
+    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    Xw, _ = mix(0.5, 2000)
+    Xv, yv = mix(0.5, 200)
+    first = repair(store, "clf", Xw, (Xv, yv))
+    assert first.chosen == "routing" and first.status == "deployed"
+    assert (
+        first.candidates["routing"]["accuracy"]
+        > first.candidates["interpolation"]["accuracy"] + 0.2
+    )
+    assert first.regime_mix == pytest.approx({"clf@2": 0.5, "clf@1": 0.5}, abs=0.05)
+    routed = store.get("deployment:clf")
+    assert routed.framework == "routed" and {e.kind for e in store.parents(routed)} == {"route"}
+
+    # today's data moves to 90% A: the routed model drifts against its window and is re-routed
+    Xw2, _ = mix(0.9, 2000)
+    Xv2, yv2 = mix(0.9, 200)
+    second = repair(store, "clf", Xw2, (Xv2, yv2))
+    assert second.drifted_id == routed.id and second.chosen == "routing"
+    assert sorted(second.routing["members"]) == ["clf@1", "clf@2"]
+    priors = dict(zip(second.routing["members"], second.routing["priors"], strict=True))
+    assert priors["clf@1"] == pytest.approx(0.9, abs=0.05)
+    assert second.repaired_id is not None and second.repaired_id != routed.id

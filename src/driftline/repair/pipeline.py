@@ -390,7 +390,7 @@ def _rerouted(
     )
     result.chosen = "routing"
     result.routing = {
-        "members": [store.get(m).ref for m in members],
+        "members": list(routed.member_refs),  # same order as the priors
         "temperature": float(routed.temperature),
         "priors": [float(p) for p in routed.priors],
         "calibration": routed.info.get("calibration"),
@@ -468,7 +468,7 @@ def _routing_candidate(
     else:
         result.candidates["routing"] = {"window_entropy": mean_entropy(routed.predict_proba(X_win))}
     result.routing = {
-        "members": [store.get(m).ref for m in members],
+        "members": list(routed.member_refs),  # same order as the priors
         "temperature": float(routed.temperature),
         "priors": [float(p) for p in routed.priors],
         "calibration": routed.info.get("calibration"),
