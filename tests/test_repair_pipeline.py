@@ -241,3 +241,21 @@ def test_mixed_window_routes_and_a_drifted_routed_model_is_rerouted(store):
     priors = dict(zip(second.routing["members"], second.routing["priors"], strict=True))
     assert priors["clf@1"] == pytest.approx(0.9, abs=0.05)
     assert second.repaired_id is not None and second.repaired_id != routed.id
+
+
+def test_bound_agent_saves_reports_fires_callback_and_repairs(drifted_lineage):
+    store, base, child = drifted_lineage
+    fired = []
+    agent = driftline.monitor(
+        store, "clf", window=1000, on_drift=fired.append, repair_with=blobs(0.0, 100, 4)
+    )
+    quiet, _ = blobs(1.5, 2000, 7)  # the deployed model's own regime
+    today, _ = blobs(0.0, 3000, 8)  # back to the ancestor's regime
+    reports = agent.update(quiet) + agent.update(today[:1500])
+    reports += agent.update(today[1500:2000]) + agent.update(today[2000:])
+    assert [r.drift for r in reports] == [False, False, True, False, False]
+    assert len(fired) == 1  # later windows are judged against the repaired model
+    assert len(agent.repairs) == 1 and agent.repairs[0].deployed
+    assert agent.repairs[0].ancestor_id == base.id
+    assert store.get("deployment:clf").id == agent.repairs[0].repaired_id
+    assert len(store.drift_reports(child)) == 3 + 1  # three windows + the pipeline's own check

@@ -20,7 +20,14 @@ from driftline.store import Edge, Model, Relative, Store
 
 __version__ = "0.1.0"
 
-__all__ = ["open", "Store", "Model", "Edge", "Relative", "errors", "__version__"]
+__all__ = ["open", "monitor", "Store", "Model", "Edge", "Relative", "errors", "__version__"]
+
+
+def monitor(store: Store, target: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    """A drift agent bound to a deployment or model (see :class:`driftline.monitor.BoundAgent`)."""
+    from driftline.monitor import BoundAgent
+
+    return BoundAgent(store, target, **kwargs)  # type: ignore[arg-type]
 
 
 def open(location: str | os.PathLike | None = None, **kwargs: object) -> Store:  # noqa: A001
