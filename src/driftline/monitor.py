@@ -72,7 +72,8 @@ class BoundAgent:
             leftover = self._handle(r)
             if leftover is not None:  # re-bound to a repaired model: replay the rest of the batch
                 if len(leftover):
-                    out += self.update(leftover)
+                    names = self.agent.reference.feature_names
+                    out += self.update({n: leftover[:, i] for i, n in enumerate(names)})
                 break
         return out
 
