@@ -87,7 +87,16 @@ def build(kind: str, seed: int, quick: bool) -> Setup:
     ancestor = store.load(res.ancestor_id) if res.ancestor_id else None
     ceil = MLPClassifier((64,), max_iter=300, random_state=seed).fit(sc.current_train.X,
                                                                       sc.current_train.y)
-    acc0 = float(np.mean(fam.classes[fam.predict_proba(start, sc.test.X).argmax(1)] == sc.test.y))
+    if set(start) != set(drifted):
+        # a routed (composite) repair: score it as routed, refine from the drifted model (as
+        # run_active_learning does; the α re-fit moves it toward the ancestor again)
+        from driftline.repair.routed import load_predictor
+
+        proba0 = load_predictor(store, start_id, fam).predict_proba(sc.test.X)
+        start = drifted
+    else:
+        proba0 = fam.predict_proba(start, sc.test.X)
+    acc0 = float(np.mean(fam.classes[proba0.argmax(1)] == sc.test.y))
     return Setup(fam, start, drifted, ancestor, sc, float(ceil.score(sc.test.X, sc.test.y)),
                  acc0, res.status)
 
