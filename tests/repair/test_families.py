@@ -91,6 +91,26 @@ def test_sklearn_fine_tune_reduces_loss_and_l2_pull(digits):
         fine_tune(SklearnFamily(lr_arch), lr_params, X, y, steps=1)
 
 
+def test_sklearn_fine_tune_warm_start_model_on_batch_missing_a_class(digits):
+    # an MLP stored with warm_start=True (lineage fine-tunes) used to make partial_fit refuse
+    # labels that lack a class
+    X, y, _, _ = digits
+    est = fit_quiet(MLPClassifier((16,), max_iter=5, random_state=0), X, y)
+    est.set_params(warm_start=True)
+    params, arch = estimator_to_params(est)
+    fam = SklearnFamily(arch)
+    keep = y != y[0]
+    tuned = fine_tune(fam, params, X[keep][:40], y[keep][:40], steps=3, lr=1e-2)
+    assert set(tuned) == set(params)
+    assert fam.predict_proba(tuned, X[:5]).shape == (5, len(fam.classes))
+    # with every class present (one fit() call) the loss still goes down; 0 steps is a copy
+    before = log_loss(y, fam.predict_proba(params, X), fam.classes)
+    assert log_loss(y, fam.predict_proba(fine_tune(fam, params, X, y, 10, lr=1e-2), X),
+                    fam.classes) < before - 0.1
+    same = fine_tune(fam, params, X, y, 0)
+    assert all(np.array_equal(same[k], params[k]) for k in params)
+
+
 def test_callable_family():
     fam = CallableFamily(lambda p, X: np.tile(p["w"], (len(X), 1)), classes=[0, 1])
     out = fam.predict_proba({"w": np.array([0.2, 0.8])}, np.zeros((3, 2)))

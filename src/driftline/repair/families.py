@@ -248,30 +248,44 @@ def _fine_tune_sklearn(family: SklearnFamily, params: Params, X: np.ndarray, y: 
             f"{name} has no partial_fit; fine-tune an MLPClassifier or SGDClassifier"
         )
     est = family.estimator({k: np.array(v, copy=True) for k, v in params.items()})
-    if name.startswith("MLP"):
+    mlp = name.startswith("MLP")
+    if mlp:
+        # warm_start=False: with warm_start, partial_fit refuses a batch that lacks a class
         est.set_params(learning_rate_init=lr, batch_size=min(batch_size, len(X)),
-                       random_state=seed, shuffle=True)
-    elif name.startswith("SGD"):
+                       random_state=seed, shuffle=True, warm_start=False)
+    else:
         est.set_params(eta0=lr, learning_rate="constant", random_state=seed)
+    if steps == 0:
+        return {k: np.array(v, copy=True) for k, v in params.items()}
+    if mlp and anchor is None and set(np.unique(y).tolist()) >= set(family.classes.tolist()):
+        # every class present: one fit() call runs the `steps` passes (same minibatch Adam
+        # as repeated partial_fit, without per-call validation overhead)
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        est.set_params(warm_start=True, max_iter=steps, n_iter_no_change=steps + 1, tol=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        steps = 0
     n_batches = max(1, int(np.ceil(len(X) / batch_size)))
-    current = params
+    shrink = 1.0 / (1.0 + lr * l2 * n_batches)
     for _ in range(steps):
-        if name.startswith("SGD"):
-            est.partial_fit(X, y, classes=family.classes)
-        else:
+        if mlp:
             est.partial_fit(X, y)
-        current, _ = estimator_to_params(est)
+        else:
+            est.partial_fit(X, y, classes=family.classes)
         if anchor is not None:
-            shrink = 1.0 / (1.0 + lr * l2 * n_batches)
-            current = {k: (anchor[k] + (v - anchor[k]) * shrink).astype(v.dtype)
-                       if k in anchor and np.asarray(v).dtype.kind == "f" else v
-                       for k, v in current.items()}
-            est = family.estimator(current)
-            if name.startswith("MLP"):
-                est.set_params(learning_rate_init=lr, batch_size=min(batch_size, len(X)),
-                               random_state=seed, shuffle=True)
-            elif name.startswith("SGD"):
-                est.set_params(eta0=lr, learning_rate="constant", random_state=seed)
+            # proximal step θ ← θ_0 + (θ − θ_0)·shrink, in place (the optimiser keeps its state)
+            arrays = ([(f"layers.{i}.weight", w) for i, w in enumerate(est.coefs_)]
+                      + [(f"layers.{i}.bias", b) for i, b in enumerate(est.intercepts_)]
+                      if mlp else [("coef", est.coef_), ("intercept", est.intercept_)])
+            for key, v in arrays:
+                if key in anchor and v.dtype.kind == "f":
+                    a = np.asarray(anchor[key], dtype=v.dtype).reshape(v.shape)
+                    v[...] = a + (v - a) * shrink
+    current, _ = estimator_to_params(est)
     return {k: np.asarray(v).astype(np.asarray(params[k]).dtype) if k in params else v
             for k, v in current.items()}
 
