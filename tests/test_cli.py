@@ -42,7 +42,9 @@ def test_register_lineage_and_listings(cli, tmp_path):
     for i in range(3):
         write_params(tmp_path / f"m{i}.safetensors", float(i))
     assert cli("register", "m0.safetensors", "--name", "m", "--metric", "acc=0.5")[0] == 0
-    code, out, _ = cli("register", "m1.safetensors", "-n", "m", "-p", "m@1", "--param", "lr=0.01", "--json")
+    code, out, _ = cli(
+        "register", "m1.safetensors", "-n", "m", "-p", "m@1", "--param", "lr=0.01", "--json"
+    )
     assert code == 0 and json.loads(out)["ref"] == "m@2"
     assert cli("register", "m2.safetensors", "-n", "m", "-p", "m@2", "-t", "prune")[0] == 0
     code, out, _ = cli("ancestors", "m@3", "--json")
@@ -100,7 +102,9 @@ def test_user_errors_print_one_line_and_exit_2(cli, tmp_path, args):
     cli("register", "a.safetensors", "-n", "m")
     code, out, err = cli(*args)
     assert code == 2
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.startswith("error:")
+    assert (
+        "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.startswith("error:")
+    )
 
 
 def test_cycle_and_corrupt_blob_are_refused(cli, tmp_path):
@@ -161,3 +165,62 @@ def test_deploy_and_rollback(cli, tmp_path):
     assert json.loads(out)[0]["ref"] == "m@1"
     code, out, _ = cli("deployments", "--history", "prod", "--json")
     assert [e["action"] for e in json.loads(out)] == ["deploy", "deploy", "rollback"]
+
+
+def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
+    from sklearn.linear_model import SGDClassifier
+
+    import driftline
+    from driftline.active import LabelQueue
+
+    def LogisticRegression() -> SGDClassifier:  # noqa: N802 - a logistic model that can partial_fit
+        return SGDClassifier(loss="log_loss", random_state=0)
+
+    rng = np.random.default_rng(0)
+
+    def regime(shift: float, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(0, 1, size=(n, 3))
+        X[:, 0] += shift
+        return X, (X[:, axis] > 0).astype(int)
+
+    cli("init")
+    store = driftline.open(tmp_path / ".driftline")
+    Xa, ya = regime(0.0, 1500, 1)
+    Xb, yb = regime(4.0, 1500, 1)
+    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    Xw, yw = regime(-8.0, 400, 2)  # a regime no ancestor saw, with another decision rule
+    Xv, yv = regime(-8.0, 60, 2)
+    write_csv(tmp_path / "window.csv", Xw, names=("f0", "f1", "f2"))
+    (tmp_path / "val.csv").write_text(
+        "f0,f1,f2,label\n"
+        + "".join(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f},{c}\n" for r, c in zip(Xv, yv, strict=True))
+    )
+    args = (
+        "repair",
+        "clf",
+        "--window",
+        "window.csv",
+        "--validation",
+        "val.csv",
+        "--ask",
+        "5",
+        "--json",
+    )
+    code, out, _ = cli(*args)
+    first = json.loads(out)
+    assert code == 0 and first["status"] == "needs-labels" and not first["healthy_ancestor"]
+    assert first["active_learning"]["status"] == "waiting-for-labels"
+    queue = LabelQueue(store)
+    pending = queue.pending(first["repair_id"])
+    assert len(pending) == 5
+    truth = {tuple(np.round(r, 6)): int(c) for r, c in zip(Xw, yw, strict=True)}
+    for req in pending:  # a human answers
+        queue.label(req.id, truth[tuple(np.round(req.features, 6))])
+    code, out, _ = cli(*args)
+    again = json.loads(out)
+    assert again["repair_id"] == first["repair_id"]  # same inputs: the stored repair
+    rounds = again["active_learning"]["rounds"]
+    assert rounds and rounds[0]["labels"] == 5
+    assert len(queue.pending(first["repair_id"])) == 5  # the next round waits for the human

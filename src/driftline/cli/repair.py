@@ -135,6 +135,10 @@ def repair(
         None, "--drift-share", help="share of features that must drift"
     ),
     force: bool = typer.Option(False, "--force", help="repair even without detected drift"),
+    ask: int = typer.Option(
+        20, "--ask", help="label requests per round when the repair needs labels (0: none)"
+    ),
+    budget: int = typer.Option(100, "--budget", help="total labels active learning may ask for"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Repair a drifted model from its lineage; deploy with --approve when validation allows."""
@@ -166,10 +170,48 @@ def repair(
         actor="cli",
         progress=None if as_json else (lambda m: err_console.print(f"[dim]· {m}[/dim]")),
     )
+    active = None
+    if result.needs_labels and ask > 0 and result.repair_id is not None:
+        from driftline.active import HumanOracle, run_active_learning
+
+        active = run_active_learning(
+            store,
+            result,
+            win,
+            HumanOracle(),
+            budget=budget,
+            batch=ask,
+            validation=val,
+            actor="cli",
+            deploy=approve,
+            progress=None if as_json else (lambda m: err_console.print(f"[dim]· {m}[/dim]")),
+        )
     if as_json:
-        print_json(result.to_dict())
-    else:
-        print_result(result)
+        out = result.to_dict()
+        if active is not None:
+            out["active_learning"] = active.to_dict()
+        print_json(out)
+        return
+    print_result(result)
+    if active is not None:
+        if active.rounds:
+            t = Table(
+                "round", "labels", "model", "val accuracy", title="refinement with your labels"
+            )
+            for r in active.rounds:
+                t.add_row(
+                    str(r.round),
+                    str(r.labels),
+                    r.model_ref,
+                    f"{r.after.get('accuracy', float('nan')):.3f}",
+                )
+            console.print(t)
+        console.print(f"[bold]{active.status}[/bold]: {active.message}")
+        if active.waiting:
+            console.print(
+                f"answer them with [bold]driftline label --repair {result.repair_id}[/bold] (or export "
+                "them for Label Studio), then run this command again to refine with the labels"
+            )
 
 
 def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
