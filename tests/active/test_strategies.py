@@ -20,6 +20,7 @@ from driftline.active import (
     select,
     vote_entropy,
 )
+from driftline.active.strategies import representative
 from driftline.errors import InvalidInputError
 
 PROBA = np.array(
@@ -265,6 +266,37 @@ def test_select_with_diversity_covers_clusters() -> None:
     excl = np.flatnonzero(labels == 1)
     div = select("entropy", 2, proba=proba, features=x, diversity=True, exclude=excl)
     assert set(labels[div.indices]) == {0, 2}
+
+
+# Two blobs: A = the unit square's corners and centre (indices 0-4), B = six points near
+# (10.5, 10.5) (indices 5-10). Centroids: A (0.5, 0.5) -> point 4 exactly; B (10.5, 10.517)
+# -> point 9 (10.5, 10.5) at distance 0.017 (point 10 is at 0.083).
+BLOBS = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0.5, 0.5],
+                  [10, 10], [10, 11], [11, 10], [11, 11], [10.5, 10.5], [10.5, 10.6]])
+
+
+def test_representative_by_hand() -> None:
+    # one medoid per cluster, the larger cluster (B, 6 points) first; any seed
+    for seed in range(5):
+        np.testing.assert_array_equal(representative(BLOBS, 2, seed=seed), [9, 4])
+    # medoids 4 and 9 taken: B's free centroid (10.5, 10.52) is nearest 10 (B is larger, first);
+    # A's is still (0.5, 0.5), where the four corners tie and the lowest index wins
+    np.testing.assert_array_equal(representative(BLOBS, 2, already=[4, 9], seed=1), [10, 0])
+    # k = 1: the global centroid (6.05, 6.06) is nearest (10, 10) (5.6 vs 7.1 for (1, 1))
+    np.testing.assert_array_equal(representative(BLOBS, 1, already=[4]), [5])
+    assert representative(BLOBS, 0).size == 0
+    assert sorted(representative(BLOBS, 50)) == list(range(11))  # k > pool: every point once
+
+
+def test_select_cold_start_ignores_scores() -> None:
+    # margin prefers points 0-3 (ties); the cold start picks the blob medoids regardless
+    p = np.tile([0.9, 0.1], (11, 1))
+    p[:4] = [0.5, 0.5]
+    sel = select("margin", 2, proba=p, features=BLOBS, cold_start=True)
+    np.testing.assert_array_equal(sel.indices, [9, 4])
+    np.testing.assert_allclose(sel.scores, margin(p)[[9, 4]])
+    with pytest.raises(InvalidInputError, match="needs features"):
+        select("margin", 2, proba=p, cold_start=True)
 
 
 def test_select_errors() -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "margin",
     "max_kl_to_consensus",
     "random_scores",
+    "representative",
     "select",
     "vote_entropy",
 ]
@@ -303,6 +304,67 @@ def kcenter_greedy(
     return cand[np.asarray(picked, dtype=np.int64)]
 
 
+def representative(
+    features: np.ndarray,
+    k: int,
+    already: np.ndarray | Sequence[int] | None = None,
+    *,
+    seed: int = 0,
+    iters: int = 20,
+) -> np.ndarray:
+    """A representative batch for a cold start: k-means on the free points, one medoid each.
+
+    The points not in ``already`` are clustered into ``k`` groups (k-means++ seeding from
+    ``seed``, then at most ``iters`` Lloyd steps, Euclidean on ``features``); from each cluster
+    the point nearest its centroid is returned, largest clusters first. Unlike k-center greedy,
+    which reaches for the outliers, this picks typical points that cover the data's modes (and
+    so, usually, its classes) — what a model that cannot yet be trusted should be taught first.
+    Deterministic for a given seed. Returns at most ``k`` distinct indices into ``features``.
+    """
+    x = _as_features(features)
+    n = x.shape[0]
+    if int(k) != k or k < 0:
+        raise InvalidInputError(f"k must be a non-negative integer, got {k!r}.")
+    free = np.ones(n, dtype=bool)
+    free[_as_indices(already, n, "already")] = False
+    cand = np.flatnonzero(free)
+    k = min(int(k), cand.size)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    xc = x[cand]
+    rng = np.random.default_rng(seed)
+    centers = [xc[int(rng.integers(cand.size))]]
+    mind = ((xc - centers[0]) ** 2).sum(axis=1)
+    for _ in range(k - 1):  # k-means++: next center with probability ∝ squared distance
+        total = mind.sum()
+        j = int(rng.choice(cand.size, p=mind / total)) if total > 0 else int(np.argmax(mind))
+        centers.append(xc[j])
+        mind = np.minimum(mind, ((xc - xc[j]) ** 2).sum(axis=1))
+    c = np.asarray(centers)
+    assign = np.zeros(cand.size, dtype=np.int64)
+    for it in range(iters):
+        d = (xc * xc).sum(axis=1)[:, None] - 2.0 * xc @ c.T + (c * c).sum(axis=1)[None, :]
+        new = d.argmin(axis=1)
+        if it and np.array_equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            members = assign == j
+            if members.any():
+                c[j] = xc[members].mean(axis=0)
+    sizes = np.bincount(assign, minlength=k)
+    picked: list[int] = []
+    taken = np.zeros(cand.size, dtype=bool)
+    for j in np.argsort(-sizes, kind="stable"):
+        members = np.flatnonzero((assign == j) & ~taken)
+        if members.size == 0:
+            continue
+        m = members[int(np.argmin(((xc[members] - c[j]) ** 2).sum(axis=1)))]
+        taken[m] = True
+        picked.append(int(m))
+    return cand[np.asarray(picked, dtype=np.int64)]
+
+
 # ----------------------------------------------------------------------------- selection
 
 
@@ -351,6 +413,7 @@ def select(
     seed: int = 0,
     exclude: np.ndarray | Sequence[int] | None = None,
     pool_factor: int = 10,
+    cold_start: bool = False,
 ) -> Selection:
     """Choose ``k`` pool points to label with one of :data:`STRATEGIES`.
 
@@ -360,6 +423,10 @@ def select(
     points) is never returned. Without ``diversity`` the result is the top-k by score (ties: lower
     index first). With ``diversity`` the top ``pool_factor · k`` candidates by score go through
     :func:`kcenter_greedy` on ``features``, seeded with the excluded points as existing centers.
+    With ``cold_start`` the strategy's scores are ignored for the choice (they are still
+    returned) and :func:`representative` picks a covering batch of typical points on
+    ``features``: for rounds where the model is not yet reliable (no labels yet, or low
+    validation accuracy) and its uncertainty would point at poor, atypical points.
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(
@@ -391,7 +458,18 @@ def select(
         scores = fn_c(committee, weights)
     n = scores.shape[0]
     excl = _as_indices(exclude, n, "exclude")
-    if diversity:
+    if (diversity or cold_start) and features is None:
+        raise InvalidInputError(
+            "diversity=True (or cold_start=True) needs features (n × d) to cover the pool."
+        )
+    if cold_start:
+        x = _as_features(features)
+        if x.shape[0] != n:
+            raise InvalidInputError(
+                f"features have {x.shape[0]} rows but the strategy scored {n} points."
+            )
+        idx = representative(x, k, already=excl, seed=seed)
+    elif diversity:
         if features is None:
             raise InvalidInputError("diversity=True needs features (n × d) for k-center greedy.")
         x = _as_features(features)
