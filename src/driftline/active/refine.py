@@ -8,6 +8,10 @@ One round (``r = 1, 2, ...``):
    model, the ancestor and other ancestors of the drifted model (≤ ``committee_hops`` hops).
    Member ``m`` gets weight ``w_m ∝ max(acc_m − 1/C, 0) + 0.01`` with ``acc_m`` its accuracy on
    the labels collected so far plus the validation set (uniform weights before any label).
+   **Cold start**: while there are no labels yet, or the current model's validation accuracy
+   is below ``cold_start`` (0.5 by default), the round picks a representative batch instead
+   (:func:`driftline.active.representative`: k-means medoids of the unlabelled pool): a model
+   that is mostly wrong is uncertain about the wrong points.
 2. **Ask**: queue the points (:class:`LabelQueue`); a simulated oracle answers at once, a human
    oracle later (the loop then returns ``waiting-for-labels``; call again to resume).
 3. **Re-fit α** on all labels so far (+ validation): θ(α) = θ_d + α·(θ_a − θ_d), global α by
@@ -16,7 +20,9 @@ One round (``r = 1, 2, ...``):
    gradient steps on the collected labels from θ(α), with an L2 pull toward θ(α)
    (:func:`driftline.repair.families.fine_tune`), for each learning rate in ``lrs``; the
    candidate (α-only or fine-tuned) with the best validation accuracy (then log-loss) wins.
-   Without validation data the fine-tuned candidate is kept.
+   With validation data a third candidate is a freshly initialised model trained on the labels
+   alone (``fresh``, :func:`fresh_params`): it wins when no lineage member is a useful start
+   (a truly new regime). Without validation data the fine-tuned candidate is kept.
 5. **Record**: the round's model is a lineage node with a ``repair`` edge from the previous
    round's model (params: round, strategy, labels used, α, fine-tuning; metrics: validation
    before/after).
@@ -63,6 +69,7 @@ __all__ = [
     "RoundRecord",
     "accuracy_vs_labels",
     "committee_weights",
+    "fresh_params",
     "refit",
     "run_active_learning",
 ]
@@ -99,6 +106,47 @@ class Refit:
     lr: float | None
     alpha_scores: dict[str, float]
     scores: dict[str, float]
+    origin: str = "alpha"
+
+
+def fresh_params(family: Predictor, like: Params, seed: int = 0) -> Params | None:
+    """Freshly initialised parameters with the shapes of ``like``, or None when the family
+    cannot say how to initialise them.
+
+    scikit-learn MLPs: sklearn's own Glorot-uniform scheme (weights and biases uniform in
+    ``±sqrt(f / (fan_in + fan_out))``, ``f = 2`` for logistic units, else 6); linear
+    (SGD) models: zeros; PyTorch: a new module from the family's factory (``torch.manual_seed``
+    = ``seed``, the module's own initialisers). Deterministic for a given seed."""
+    if isinstance(family, SklearnFamily):
+        name = str(family.architecture.get("estimator"))
+        if name == "SGDClassifier":
+            return {k: np.zeros_like(np.asarray(v)) for k, v in like.items()}
+        if name != "MLPClassifier":
+            return None
+        act = family.architecture.get("init", {}).get("activation", "relu")
+        rng = np.random.default_rng(seed)
+        out: Params = {}
+        i = 0
+        while f"layers.{i}.weight" in like:
+            w = np.asarray(like[f"layers.{i}.weight"])
+            b = np.asarray(like[f"layers.{i}.bias"])
+            bound = math.sqrt((2.0 if act == "logistic" else 6.0) / (w.shape[0] + w.shape[1]))
+            out[f"layers.{i}.weight"] = rng.uniform(-bound, bound, w.shape).astype(w.dtype)
+            out[f"layers.{i}.bias"] = rng.uniform(-bound, bound, b.shape).astype(b.dtype)
+            i += 1
+        return out if set(out) == set(like) else None
+    if isinstance(family, TorchFamily):
+        from driftline.params.torch_adapter import module_to_params
+
+        torch = family._torch
+        state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            params = module_to_params(family.factory())
+        finally:
+            torch.random.set_rng_state(state)
+        return params if set(params) == set(like) else None
+    return None
 
 
 def _ft_family(family: Predictor) -> Predictor:
@@ -141,6 +189,10 @@ def refit(
     per_tensor: bool = True,
     alpha_evals: int = 10,
     max_epochs: int = 30,
+    fresh: bool = True,
+    fresh_lr: float = 3e-3,
+    fresh_steps: int = 1000,
+    fresh_epochs: tuple[int, int] = (50, 200),
     seed: int = 0,
 ) -> Refit:
     """Re-fit a repair on labelled data (see the module docstring, steps 3–4).
@@ -150,6 +202,12 @@ def refit(
     updates (batch 32) per learning rate, spread over at most ``max_epochs`` epochs (each epoch
     is one ``partial_fit`` pass for scikit-learn, whose per-call overhead dominates small data;
     PyTorch takes ``fine_tune_steps`` Adam steps); 0 disables fine-tuning.
+
+    With ``fresh`` and validation data, one more candidate is a freshly initialised model
+    (:func:`fresh_params`) trained on the labels only: ``fresh_steps`` minibatch updates at
+    ``fresh_lr`` (scikit-learn: ``⌈fresh_steps / ⌈n/32⌉⌉`` epochs clipped to ``fresh_epochs``).
+    It wins only on validation, which is what happens when no lineage member is a useful start
+    (a truly new regime): there the old weights are a worse prior than a fresh initialisation.
     """
     X_lab = np.asarray(X_lab, dtype=np.float64)
     y_lab = np.asarray(y_lab)
@@ -197,6 +255,19 @@ def refit(
             s = _scores(family, cand, X_val, y_val, classes)
             if best_scores is None or _better(s, best_scores):
                 best, best_scores, best_lr = cand, s, float(lr)
+    origin = "fine-tuned" if best_lr is not None else "alpha"
+    init = (fresh_params(_ft_family(family), base, seed)
+            if short and fresh and y_val is not None and len(y_lab) > 0 else None)
+    if init is not None:
+        n_batches = max(1, math.ceil(len(y_lab) / 32))
+        lo, hi = fresh_epochs
+        n_steps = (fresh_steps if isinstance(family, TorchFamily)
+                   else min(hi, max(lo, math.ceil(fresh_steps / n_batches))))
+        cand = prepare_params(family, fine_tune(_ft_family(family), init, X_lab, y_lab, n_steps,
+                                                lr=float(fresh_lr), seed=seed), window)
+        s = _scores(family, cand, X_val, y_val, classes)
+        if best_scores is None or _better(s, best_scores):
+            best, best_scores, best_lr, origin = cand, s, float(fresh_lr), "fresh"
     return Refit(
         params=best,
         alpha=alpha,
@@ -205,6 +276,7 @@ def refit(
         lr=best_lr,
         alpha_scores={} if alpha_scores is None else alpha_scores.to_dict(),
         scores={} if best_scores is None else best_scores.to_dict(),
+        origin=origin,
     )
 
 
@@ -233,9 +305,10 @@ def _choose(
     exclude: np.ndarray,
     diversity: bool,
     seed: int,
+    cold: bool = False,
 ) -> Selection:
     kw: dict[str, Any] = {"exclude": exclude, "seed": seed, "diversity": diversity,
-                          "features": pool if diversity else None}
+                          "features": pool if diversity or cold else None, "cold_start": cold}
     if strategy.startswith("qbc"):
         return select(strategy, k, committee=list(committee), weights=weights, proba=proba, **kw)
     return select(strategy, k, proba=proba, **kw)
@@ -258,6 +331,16 @@ class LabelCurve:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _is_cold(cold_start: float | None, n_labels: int, val_accuracy: float | None) -> bool:
+    """A cold-start round: no labels yet, or the current model's validation accuracy is below
+    ``cold_start`` (None disables cold starts)."""
+    if cold_start is None:
+        return False
+    if n_labels == 0:
+        return True
+    return val_accuracy is not None and val_accuracy < cold_start
 
 
 def _schedule(checkpoints: Sequence[int], batch: int | None) -> list[int]:
@@ -292,6 +375,8 @@ def accuracy_vs_labels(
     fine_tune_steps: int = 300,
     lrs: Sequence[float] = (1e-2,),
     per_tensor: bool = True,
+    cold_start: float | None = None,
+    fresh: bool = True,
     seed: int = 0,
 ) -> LabelCurve:
     """Simulate active learning without a store: test accuracy versus the number of labels.
@@ -299,7 +384,10 @@ def accuracy_vs_labels(
     Each round selects with ``strategy`` (committee: current model, previous round's model,
     ``start``, ``drifted``, ``ancestor`` and ``committee``), labels with ``oracle(X) -> y``,
     and :func:`refit`\\ s on all labels so far. Rounds follow :func:`_schedule`; test accuracy
-    is recorded at each checkpoint (and at 0 labels for ``start``).
+    is recorded at each checkpoint (and at 0 labels for ``start``). ``cold_start``: while there
+    are no labels, or the current model's validation accuracy is below this value, a round picks
+    a representative batch (:func:`driftline.active.representative`) instead of using the
+    strategy's scores. ``fresh``: :func:`refit` may also train a freshly initialised model.
     """
     if strategy not in STRATEGIES:
         raise InvalidInputError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
@@ -339,8 +427,11 @@ def accuracy_vs_labels(
                     y_w.append(np.asarray(validation[1]))
                 weights = committee_weights([np.vstack(r) for r in rows], np.concatenate(y_w),
                                             classes)
+            cold = _is_cold(cold_start, len(labelled),
+                            score(cur_val, validation[1], classes).accuracy
+                            if cur_val is not None else None)
             sel = _choose(strategy, k, cur_pool, probas, weights, pool, labelled, diversity,
-                          seed * 7919 + r)
+                          seed * 7919 + r, cold)
             if len(sel) == 0:
                 break
             new_y = np.asarray(oracle(pool[sel.indices]))
@@ -349,7 +440,7 @@ def accuracy_vs_labels(
             fit = refit(family, start, pool[labelled], y_lab, classes=classes, drifted=drifted,
                         ancestor=ancestor, validation=validation, window=pool,
                         fine_tune_steps=fine_tune_steps, lrs=lrs, per_tensor=per_tensor,
-                        seed=seed + r)
+                        fresh=fresh, seed=seed + r)
             current = fit.params
             prev_pool, cur_pool = cur_pool, family.predict_proba(current, pool)
             if validation is not None:
@@ -371,7 +462,8 @@ def accuracy_vs_labels(
 @dataclass
 class RoundRecord:
     """One refinement round: labels used so far, the round's model, α, fine-tuning, and
-    validation scores of the previous round's model (``before``) and this one (``after``)."""
+    validation scores of the previous round's model (``before``) and this one (``after``).
+    ``origin``: which candidate won (alpha | fine-tuned | fresh)."""
 
     round: int
     labels: int
@@ -385,6 +477,7 @@ class RoundRecord:
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    origin: str = "alpha"
 
 
 @dataclass
@@ -495,6 +588,8 @@ def run_active_learning(
     per_tensor: bool = True,
     committee_hops: int = 3,
     committee_size: int = 6,
+    cold_start: float | None = 0.5,
+    fresh: bool = True,
     deploy: bool = True,
     actor: str = "driftline",
     seed: int = 0,
@@ -595,7 +690,7 @@ def run_active_learning(
                 fit = refit(fam, start.params, X_lab, y_lab, classes=classes, drifted=theta_d,
                             ancestor=theta_a, validation=val, window=X_pool,
                             target_accuracy=target_accuracy, fine_tune_steps=fine_tune_steps,
-                            lrs=lrs, per_tensor=per_tensor, seed=seed + rnd)
+                            lrs=lrs, per_tensor=per_tensor, fresh=fresh, seed=seed + rnd)
                 fitted_n = n_lab
                 before = val_scores(current.params)
                 after = fit.scores or val_scores(fit.params)
@@ -611,7 +706,8 @@ def run_active_learning(
                 previous, current = current, _Member("current", node_ref, node_id, fit.params)
                 out.rounds.append(RoundRecord(rnd, n_lab, strategy, node_id, node_ref, fit.alpha,
                                               fit.per_tensor_alpha, fit.fine_tuned, fit.lr,
-                                              before, after, time.perf_counter() - t0))
+                                              before, after, time.perf_counter() - t0,
+                                              fit.origin))
                 out.after = after
                 if target_accuracy is not None and _meets(after, target_accuracy, None):
                     out.status = "target-met"
@@ -645,14 +741,16 @@ def run_active_learning(
                         [fam.predict_proba(params_of[role], Xw) for role, _, _ in members],
                         yw, classes)
             rnd += 1
+            cold = _is_cold(cold_start, n_lab, val_scores(current.params).get("accuracy"))
             sel = _choose(strategy, min(batch, budget - used), cur_pool,
                           [p for _, _, p in members], weights, X_pool, exclude, diversity,
-                          seed * 7919 + rnd)
+                          seed * 7919 + rnd, cold)
             if len(sel) == 0:
                 out.status = "pool-exhausted"
                 break
-            say(f"round {rnd}: queueing {len(sel)} point(s) chosen by {strategy}"
-                + (" + diversity" if diversity else ""))
+            say(f"round {rnd}: queueing {len(sel)} point(s) chosen by "
+                + ("a representative cold start" if cold else strategy
+                   + (" + diversity" if diversity else "")))
             ids = queue.request(X_pool[sel.indices], sel.scores, strategy=strategy, round=rnd,
                                 repair_id=rid,
                                 predictions=_predictions(members, sel.indices, classes,
@@ -695,6 +793,7 @@ def _register_round(store: Store, drifted: Any, parent_id: str, fit: Refit, *, r
         "active_learning": True, "repair_id": rid, "round": rnd, "strategy": strategy,
         "diversity": diversity, "labels_used": n_labels, "alpha": fit.alpha,
         "per_tensor_alpha": fit.per_tensor_alpha, "fine_tuned": fit.fine_tuned, "lr": fit.lr,
+        "origin": fit.origin,
     }
     try:
         node = store.register(
