@@ -227,3 +227,34 @@ def test_version_1_store_is_migrated_on_postgres(pg_url, tmp_path) -> None:
         with pytest.raises(CycleError):
             store.add_edge(e, ids["b"])
         assert seq_consistent(store)
+
+
+def test_version_2_store_is_migrated_on_postgres(pg_url, tmp_path) -> None:
+    from test_store import chain_consistent, downgrade_to_v2, lineage_answers, small_lineage
+
+    from driftline.store.schema import CHAIN_INDEXES
+
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE migrate_v2")
+    admin.dispose()
+    url = pg_url.replace("/lineage?", "/migrate_v2?")
+    with Store(url, blob_dir=tmp_path / "blobs") as store:
+        ids = small_lineage(store)
+        store.register(P(7), name="fork", parents=[ids["a"]])
+        expect = lineage_answers(store, ids)
+        downgrade_to_v2(store)
+    with Store(url, blob_dir=tmp_path / "blobs") as store:
+        with store.read() as conn:
+            insp = sa.inspect(conn)
+            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert not any(
+                c["nullable"] for c in insp.get_columns("models") if c["name"] in ("chain", "pos")
+            )
+            indexes = {i["name"] for t in ("models", "chain_links") for i in insp.get_indexes(t)}
+            assert set(CHAIN_INDEXES) <= indexes
+        assert chain_consistent(store)
+        assert lineage_answers(store, ids) == expect
+        e = store.register(P(8), name="merged", parents=[ids["x"], ids["t"]], transform="merge")
+        assert [r.hops for r in store.ancestors(e) if r.id == ids["a"]] == [5]
+        assert chain_consistent(store)

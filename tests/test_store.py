@@ -455,11 +455,26 @@ def test_add_nodes_bulk_refuses_existing_ids(store) -> None:
 # -- schema migration ------------------------------------------------------------------------------
 
 
+def downgrade_to_v2(store: Store) -> None:
+    """Turn a store into the version-2 layout: no chain decomposition (``models.chain/pos``,
+    ``chain_links``), schema_version 2."""
+    from driftline.store.schema import CHAIN_INDEXES
+
+    with store.write() as conn:
+        for name in CHAIN_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("DROP TABLE chain_links")
+        conn.exec_driver_sql("ALTER TABLE models DROP COLUMN chain")
+        conn.exec_driver_sql("ALTER TABLE models DROP COLUMN pos")
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="2"))
+
+
 def downgrade_to_v1(store: Store) -> None:
     """Turn a store into the version-1 layout: no integer surrogate keys, the text index on
     edges (child, parent), schema_version 1."""
     from driftline.store.schema import SEQ_INDEXES
 
+    downgrade_to_v2(store)
     with store.write() as conn:
         for name in SEQ_INDEXES:
             conn.exec_driver_sql(f"DROP INDEX {name}")
@@ -514,7 +529,33 @@ def seq_consistent(store: Store) -> bool:
             "SELECT count(*) FROM edges e JOIN models p ON p.id = e.parent "
             "JOIN models c ON c.id = e.child WHERE p.seq <> e.parent_seq OR c.seq <> e.child_seq"
         ).scalar_one()
-    return n == distinct and bad == 0
+    return n == distinct and bad == 0 and chain_consistent(store)
+
+
+def chain_consistent(store: Store) -> bool:
+    """The chain decomposition matches the edges: ``(chain, pos)`` is unique, every model at
+    ``pos > 0`` has the model at ``(chain, pos - 1)`` as a parent, a chain head's ``chain`` is
+    its ``seq``, and ``chain_links`` holds exactly the other edges."""
+    with store.read() as conn:
+        node = {s: (c, p) for s, c, p in conn.exec_driver_sql("SELECT seq, chain, pos FROM models")}
+        pairs = {
+            (ps, cs) for ps, cs in conn.exec_driver_sql("SELECT parent_seq, child_seq FROM edges")
+        }
+        links = sorted(conn.exec_driver_sql("SELECT * FROM chain_links").all())
+    at = {cp: s for s, cp in node.items()}
+    if len(at) != len(node):
+        return False
+    for s, (c, p) in node.items():
+        if p == 0 and c != s:
+            return False
+        if p > 0 and (at.get((c, p - 1)), s) not in pairs:
+            return False
+    expect = sorted(
+        (*node[cs], *node[ps])
+        for ps, cs in pairs
+        if not (node[cs][0] == node[ps][0] and node[cs][1] == node[ps][1] + 1)
+    )
+    return [tuple(r) for r in links] == expect
 
 
 def test_version_1_store_is_migrated(tmp_path) -> None:
@@ -547,6 +588,75 @@ def test_version_1_store_is_migrated(tmp_path) -> None:
         expect = lineage_answers(s, ids)
     with Store(loc) as s:  # opening again is a no-op
         assert lineage_answers(s, ids) == expect
+
+
+def test_version_2_store_is_migrated(tmp_path) -> None:
+    from driftline.store.schema import CHAIN_INDEXES, SCHEMA_VERSION
+
+    loc = tmp_path / "s"
+    with Store(loc) as s:
+        ids = small_lineage(s)
+        # a chain head given a parent later, and a second child of a chain tail
+        extra = s.register(P(7), name="late")
+        s.add_edge(ids["x"], extra)
+        s.register(P(8), name="fork", parents=[ids["a"]])
+        assert seq_consistent(s)
+        expect = lineage_answers(s, ids)
+        downgrade_to_v2(s)
+    with Store(loc) as s:  # migrated in place
+        with s.read() as conn:
+            insp = sa.inspect(conn)
+            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            indexes = {i["name"] for t in ("models", "chain_links") for i in insp.get_indexes(t)}
+            assert set(CHAIN_INDEXES) <= indexes
+        assert seq_consistent(s)
+        assert lineage_answers(s, ids) == expect
+        e = s.register(P(9), name="merged", parents=[extra, ids["t"]], transform="merge")
+        assert [r.id for r in s.ancestors(e, max_hops=1)] == sorted(
+            [extra.id, ids["t"]], key=lambda i: s.get(i).name
+        )
+        assert [r.hops for r in s.ancestors(e) if r.id == ids["a"]] == [6]
+        assert seq_consistent(s)
+
+
+def test_chains_follow_registration(store) -> None:
+    """A model extends its first parent's chain while that parent is the chain's tail; a second
+    child, a merge's other parents and later edges become links. Walks agree either way."""
+    a = store.register(P(1), name="m")
+    b = store.register(P(2), name="m", parents=[a])
+    c = store.register(P(3), name="m", parents=[a])  # a already extended by b: new chain
+    d = store.register(P(4), name="m", parents=[c, b], transform="merge")  # extends c
+    x = _hid(7)
+    store.add_nodes_bulk(
+        [{"id": x, "name": "bulk"}, {"id": _hid(8), "name": "bulk"}],
+        [
+            {"parent": b.id, "child": x},
+            {"parent": x, "child": _hid(8)},
+            {"parent": d.id, "child": _hid(8)},
+        ],
+    )
+    with store.read() as conn:
+        cp = dict(
+            (i, (c_, p)) for i, c_, p in conn.exec_driver_sql("SELECT id, chain, pos FROM models")
+        )
+    assert cp[b.id][0] == cp[a.id][0] and cp[b.id][1] == 1
+    assert cp[c.id][1] == 0 and cp[d.id] == (cp[c.id][0], 1)
+    assert cp[x] == (cp[a.id][0], 2) and cp[_hid(8)] == (cp[a.id][0], 3)
+    assert seq_consistent(store)
+    assert [(r.id, r.hops) for r in store.ancestors(_hid(8))] == [
+        (x, 1),  # ties by name, version
+        (d.id, 1),
+        (b.id, 2),
+        (c.id, 2),
+        (a.id, 3),
+    ]
+    assert {r.id: r.hops for r in store.descendants(a)} == {
+        b.id: 1,
+        c.id: 1,
+        d.id: 2,
+        x: 2,
+        _hid(8): 3,
+    }
 
 
 def test_migration_is_idempotent(tmp_path) -> None:

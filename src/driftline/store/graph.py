@@ -21,6 +21,8 @@ processing would only add per-row overhead.
 
 from __future__ import annotations
 
+import heapq
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from driftline.store.schema import edges, models
+from driftline.store.schema import chain_links, edges, models
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,47 @@ BOUNDED = {
 }
 """Rows ``(id, hops, name, version)`` of the relatives within ``:max_hops`` (>= 1), in order."""
 
+
+def _chain_sql(direction: str) -> str:
+    """The chain walk from ``:start`` (a seq): CTE ``ent(chain, pos)`` of the entry points (the
+    start and every link's far endpoint reachable from it) and ``top(chain, pos)``, the extent of
+    each reached chain (its highest entry upwards, its lowest downwards)."""
+    near, far = ("child", "parent") if direction == "up" else ("parent", "child")
+    cmp, agg = ("<=", "max") if direction == "up" else (">=", "min")
+    return (
+        "WITH RECURSIVE ent(chain, pos) AS ("
+        "SELECT m.chain, m.pos FROM models m WHERE m.seq = :start "
+        f"UNION SELECT l.{far}_chain, l.{far}_pos FROM chain_links l JOIN ent "
+        f"ON l.{near}_chain = ent.chain AND l.{near}_pos {cmp} ent.pos), "
+        f"top(chain, pos) AS (SELECT chain, {agg}(pos) FROM ent GROUP BY chain) "
+    )
+
+
+def _chain_query(direction: str) -> str:
+    near, far = ("child", "parent") if direction == "up" else ("parent", "child")
+    cmp = "<=" if direction == "up" else ">="
+    return (
+        _chain_sql(direction)
+        # the first branch types the NULL columns (PostgreSQL resolves UNION types in order)
+        + "SELECT m.chain, m.pos, CAST(NULL AS VARCHAR(64)), CAST(NULL AS VARCHAR(200)), "
+        "CAST(NULL AS INTEGER), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM models m "
+        "WHERE m.seq = :start UNION ALL "
+        "SELECT m.chain, m.pos, m.id, m.name, m.version, NULL, NULL FROM top JOIN models m "
+        f"ON m.chain = top.chain AND m.pos {cmp} top.pos UNION ALL "
+        f"SELECT l.{near}_chain, l.{near}_pos, NULL, NULL, NULL, l.{far}_chain, l.{far}_pos "
+        f"FROM top JOIN chain_links l ON l.{near}_chain = top.chain AND l.{near}_pos {cmp} top.pos"
+    )
+
+
+CHAIN = {d: RawQuery(_chain_query(d)) for d in ("up", "down")}
+"""The ancestors (``up``) or descendants (``down``) of ``:start`` (a seq) by chains, in one
+statement. Rows, told apart by their NULLs: ``(chain, pos, NULL, NULL, NULL, NULL, NULL)`` of the
+start; ``(chain, pos, id, name, version, NULL, NULL)`` of every model of the reached chain
+prefixes (suffixes), the start included; ``(near_chain, near_pos, NULL, NULL, NULL, far_chain,
+far_pos)`` of every link leaving them (towards parents / children). Hop counts come from
+:class:`ChainHops`."""
+
+
 IS_ANCESTOR = RawQuery(
     "WITH RECURSIVE up(id) AS ("
     "SELECT e.parent_seq FROM edges e WHERE e.child_seq = :of "
@@ -227,23 +270,77 @@ def nearest_closure_query(where: Predicate) -> sa.Select:
     return sa.union_all(sa.select(sub.c.near, sub.c.far, null, null, null), hits)
 
 
+def nearest_chain_query(where: Predicate) -> sa.CompoundSelect:
+    """The chain walk up from ``:start`` (a seq) with the ancestors satisfying ``where``: rows
+    like :data:`CHAIN`'s ``up`` rows, but only the models satisfying ``where`` (the start may be
+    among them): the predicate is evaluated once per ancestor."""
+    links = chain_links
+    seed = sa.select(models.c.chain.label("chain"), models.c.pos.label("pos")).where(
+        models.c.seq == sa.bindparam("start")
+    )
+    ent = seed.cte("ent", recursive=True)
+    ent = ent.union(
+        sa.select(links.c.parent_chain, links.c.parent_pos).join(
+            ent, sa.and_(links.c.child_chain == ent.c.chain, links.c.child_pos <= ent.c.pos)
+        )
+    )
+    top = (
+        sa.select(ent.c.chain.label("chain"), sa.func.max(ent.c.pos).label("pos"))
+        .group_by(ent.c.chain)
+        .cte("top")
+    )
+    null = sa.null()
+    # the first branch types the NULL columns (PostgreSQL resolves UNION types in order)
+    start = sa.select(
+        models.c.chain,
+        models.c.pos,
+        sa.cast(null, models.c.id.type),
+        sa.cast(null, models.c.name.type),
+        sa.cast(null, models.c.version.type),
+        sa.cast(null, sa.BigInteger),
+        sa.cast(null, sa.BigInteger),
+    ).where(models.c.seq == sa.bindparam("start"))
+    hits = (
+        sa.select(
+            models.c.chain, models.c.pos, models.c.id, models.c.name, models.c.version, null, null
+        )
+        .select_from(top)
+        .join(models, sa.and_(models.c.chain == top.c.chain, models.c.pos <= top.c.pos))
+        .where(predicate_clause(where))
+    )
+    out = (
+        sa.select(
+            links.c.child_chain,
+            links.c.child_pos,
+            null,
+            null,
+            null,
+            links.c.parent_chain,
+            links.c.parent_pos,
+        )
+        .select_from(top)
+        .join(links, sa.and_(links.c.child_chain == top.c.chain, links.c.child_pos <= top.c.pos))
+    )
+    return sa.union_all(start, hits, out)
+
+
 _NEAREST: dict[tuple[Any, ...], sa.Select] = {}
 
 
-def cached_nearest_closure_query(where: Predicate) -> sa.Select:
-    """:func:`nearest_closure_query`, built once per dict predicate (by keys, value types and
+def cached_nearest_query(where: Predicate) -> Any:
+    """:func:`nearest_chain_query`, built once per dict predicate (by keys, value types and
     values; expressions are built each time)."""
     if not isinstance(where, Mapping):
-        return nearest_closure_query(where)
+        return nearest_chain_query(where)
     try:
         key = tuple((k, type(v), v) for k, v in where.items())
         stmt = _NEAREST.get(key)
     except TypeError:  # an unhashable value
-        return nearest_closure_query(where)
+        return nearest_chain_query(where)
     if stmt is None:
         if len(_NEAREST) >= 256:
             _NEAREST.clear()
-        stmt = _NEAREST[key] = nearest_closure_query(where)
+        stmt = _NEAREST[key] = nearest_chain_query(where)
     return stmt
 
 
@@ -398,3 +495,164 @@ def path_from_closure(
         node = min((c for c in down[node] if hops[c] == hops[node] - 1), key=ids.__getitem__)
         path.append(ids[node])
     return path
+
+
+class ChainHops:
+    """Shortest hop counts from a start ``(chain, pos)`` over :data:`CHAIN` link rows.
+
+    Inside a chain the only edges are chain edges, one hop per position; between chains only
+    links. So a shortest path is a sequence of chain runs joined by links, and Dijkstra over the
+    *entry points* (the start and the links' far endpoints) gives each entry's distance, with a
+    link ``near -> far`` reachable from an entry ``e`` of its near chain when ``near`` is at or
+    past ``e`` in the walk's direction, at cost ``|e.pos - near.pos| + 1``. A model ``(c, p)`` of
+    a reached chain is ``min(h_e + |e.pos - p|)`` over the entries ``e`` of ``c`` at or before
+    ``p`` in the walk's direction. Positions are handled as ``q = pos`` upwards and
+    ``q = -pos`` downwards, so "at or past" is always ``q <= q_e``.
+    """
+
+    __slots__ = ("keys", "qs", "sign", "single")
+
+    def __init__(
+        self,
+        links: Iterable[Sequence[Any]],
+        start: tuple[int, int],
+        direction: str,
+        max_hops: int | None = None,
+    ) -> None:
+        sign = 1 if direction == "up" else -1
+        self.sign = sign
+        out: dict[int, list[tuple[int, int, int]]] = {}  # near chain -> [(q, far chain, far pos)]
+        for r in links:
+            c = r[0]
+            item = (sign * r[1], r[5], r[6])
+            if c in out:
+                out[c].append(item)
+            else:
+                out[c] = [item]
+        for lst in out.values():
+            lst.sort()
+        dist = {start: 0}
+        done: dict[int, list[tuple[int, int]]] = {}  # chain -> [(q, h + q)] of expanded entries
+        heap = [(0, start[0], start[1])]
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            h, c, k = pop(heap)
+            if dist[(c, k)] < h:
+                continue
+            qk = sign * k
+            key = h + qk
+            seen = done.get(c)
+            if seen is None:
+                done[c] = [(qk, key)]
+            elif any(q >= qk and kk <= key for q, kk in seen):
+                continue  # an expanded entry above reaches everything this one does, as soon
+            else:
+                seen.append((qk, key))
+            for q, fc, fp in out.get(c, ()):
+                if q > qk:
+                    break
+                nh = key - q + 1
+                if max_hops is not None and nh > max_hops:
+                    continue
+                far = (fc, fp)
+                old = dist.get(far)
+                if old is None or nh < old:
+                    dist[far] = nh
+                    push(heap, (nh, fc, fp))
+        # per chain: entries by q ascending with the suffix minimum of h_e + q_e
+        single: dict[int, tuple[int, int]] = {}  # chain -> (q, h + q) of its only entry
+        qs: dict[int, list[int]] = {}
+        keys: dict[int, list[int]] = {}
+        for c, entries in done.items():
+            if len(entries) == 1:
+                single[c] = entries[0]
+                continue
+            entries.sort()
+            best = []
+            m = entries[-1][1]
+            for _q, key in reversed(entries):
+                m = key if key < m else m
+                best.append(m)
+            best.reverse()
+            qs[c] = [q for q, _ in entries]
+            keys[c] = best
+        self.single = single
+        self.qs = qs
+        self.keys = keys
+
+    def hops(self, chain: int, pos: int) -> int | None:
+        """Hops from the start to model ``(chain, pos)``, or None if not reached."""
+        q = self.sign * pos
+        one = self.single.get(chain)
+        if one is not None:
+            return one[1] - q if q <= one[0] else None
+        qs = self.qs.get(chain)
+        if qs is None:
+            return None
+        i = bisect_left(qs, q)
+        if i == len(qs):
+            return None
+        return self.keys[chain][i] - q
+
+
+def _chain_walk(
+    rows: Sequence[Sequence[Any]], direction: str, max_hops: int | None
+) -> ChainHops | None:
+    """:class:`ChainHops` of :data:`CHAIN`-shaped rows (None without a start row)."""
+    first = rows[0] if rows else None
+    if first is None or first[2] is not None or first[5] is not None:
+        first = next((r for r in rows if r[2] is None and r[5] is None), None)
+        if first is None:
+            return None
+    links = [r for r in rows if r[5] is not None]
+    return ChainHops(links, (first[0], first[1]), direction, max_hops)
+
+
+def relatives_from_chains(
+    rows: Sequence[Sequence[Any]], direction: str, max_hops: int | None = None
+) -> list[Relative]:
+    """Relatives (nearest first; ties by name, version, id) from :data:`CHAIN` rows."""
+    ch = _chain_walk(rows, direction, max_hops)
+    if ch is None:
+        return []
+    sign, single, hops = ch.sign, ch.single.get, ch.hops
+    limit = max_hops if max_hops is not None else 1 << 62
+    keys = []
+    append = keys.append
+    for c, p, i, n, v, _f, _g in rows:
+        if i is None:
+            continue
+        one = single(c)
+        if one is not None:
+            q = sign * p
+            if q > one[0]:
+                continue
+            h = one[1] - q
+        else:
+            h = hops(c, p)
+            if h is None:
+                continue
+        if 0 < h <= limit:  # hops 0: the start itself
+            append((h, n, v, i))
+    keys.sort()
+    return _relatives(keys)
+
+
+def nearest_from_chains(
+    rows: Sequence[Sequence[Any]], max_hops: int | None = None
+) -> Relative | None:
+    """The nearest hit (ties by name, version, id) from :func:`nearest_chain_query` rows."""
+    ch = _chain_walk(rows, "up", max_hops)
+    if ch is None:
+        return None
+    best = None
+    for c, p, i, n, v, _f, _g in rows:
+        if i is None:
+            continue
+        h = ch.hops(c, p)
+        if h is None or h <= 0 or (max_hops is not None and h > max_hops):
+            continue
+        key = (h, n, v, i)
+        if best is None or key < best:
+            best = key
+    return None if best is None else _relatives([best])[0]

@@ -7,17 +7,30 @@ reused, never shown to users); each edge repeats its endpoints' ``seq`` in ``par
 ``child_seq``. Lineage walks (:mod:`driftline.store.graph`) run over these integer columns and
 their covering indexes and map ``seq`` back to the SHA-256 id only for the rows they return.
 
-Schema versions: 1 = text-keyed edges only; 2 = ``seq`` surrogate keys (a version-1 store is
-migrated in place when opened: columns added, backfilled, indexed).
+Chain decomposition (version 3): every model also has a ``chain`` and a ``pos``. A model
+registered with parents extends the chain of the first parent that is still its chain's tail
+(``chain`` = the parent's, ``pos`` = the parent's + 1); otherwise it starts a chain of its own
+(``chain`` = its ``seq``, ``pos`` = 0). So ``(chain, pos - 1) -> (chain, pos)`` is always an edge
+(a *chain edge*), and the ancestors of ``(c, k)`` inside chain ``c`` are the rows ``(c, p < k)`` —
+one range of the covering index ``ix_models_chain``. Every other edge (a chain head's parents, a
+merge's other parents, edges added later) is a *link*, repeated in ``chain_links`` by its
+endpoints' ``(chain, pos)``. Lineage walks (:mod:`driftline.store.graph`) follow links only and
+read whole chain prefixes (suffixes) by range.
+
+Schema versions: 1 = text-keyed edges only; 2 = ``seq`` surrogate keys; 3 = ``chain``/``pos``
+and ``chain_links``. An older store is migrated in place when opened (columns added, backfilled,
+indexed).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
 from driftline.errors import SchemaVersionError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -42,10 +55,14 @@ models = sa.Table(
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("chain", sa.BigInteger, nullable=False),
+    sa.Column("pos", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("name", "version", name="uq_model_name_version"),
     sa.Index("ux_models_seq", "seq", unique=True),
     # covering index for the last step of a walk: seq -> id, name, version without a table read
     sa.Index("ix_models_seq_node", "seq", "id", "name", "version"),
+    # chain prefixes / suffixes by range, index-only
+    sa.Index("ix_models_chain", "chain", "pos", "seq", "id", "name", "version"),
 )
 
 tensors = sa.Table(
@@ -74,6 +91,21 @@ edges = sa.Table(
     sa.Index("ix_edges_child_seq", "child_seq", "parent_seq", unique=True),
     sa.Index("ix_edges_parent_seq", "parent_seq", "child_seq", unique=True),
 )
+
+chain_links = sa.Table(
+    "chain_links",
+    metadata,
+    sa.Column("child_chain", sa.BigInteger, nullable=False),
+    sa.Column("child_pos", sa.BigInteger, nullable=False),
+    sa.Column("parent_chain", sa.BigInteger, nullable=False),
+    sa.Column("parent_pos", sa.BigInteger, nullable=False),
+    # the walks over links: upward (by child) and downward (by parent), index-only
+    sa.Index(
+        "ux_links_child", "child_chain", "child_pos", "parent_chain", "parent_pos", unique=True
+    ),
+    sa.Index("ix_links_parent", "parent_chain", "parent_pos", "child_chain", "child_pos"),
+)
+"""The edges that are not chain edges, by their endpoints' ``(chain, pos)``."""
 
 signatures = sa.Table(
     "signatures",
@@ -210,6 +242,7 @@ def migrate(engine: sa.Engine) -> None:
             return
         if version < 2:
             _migrate_1_to_2(conn)
+        _migrate_2_to_3(conn)
         metadata.create_all(conn)  # tables new since the store's version, if any
         conn.execute(
             sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
@@ -257,7 +290,8 @@ def _migrate_1_to_2(conn: sa.Connection) -> None:
                 "ALTER COLUMN child_seq SET NOT NULL"
             )
     for index in (*models.indexes, *edges.indexes):
-        index.create(conn, checkfirst=True)
+        if index.name in SEQ_INDEXES:
+            index.create(conn, checkfirst=True)
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_edges_child_parent")
     if not sqlite:
         conn.exec_driver_sql("ANALYZE models")
@@ -270,3 +304,85 @@ def _migrate_1_to_2(conn: sa.Connection) -> None:
 
 
 SEQ_INDEXES = ("ux_models_seq", "ix_models_seq_node", "ix_edges_child_seq", "ix_edges_parent_seq")
+
+
+CHAIN_INDEXES = ("ix_models_chain", "ux_links_child", "ix_links_parent")
+
+
+def assign_chain(
+    parents: Sequence[int], chain_pos: Mapping[int, tuple[int, int]], taken: set[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """``(chain, pos)`` of a new model whose parents have seqs ``parents`` (in order): after the
+    first parent that is its chain's tail (``(chain, pos + 1)`` not in ``taken``; that position
+    is added to ``taken``), or None (the model starts a chain of its own)."""
+    for p in parents:
+        cp = chain_pos.get(p)
+        if cp is not None:
+            nxt = (cp[0], cp[1] + 1)
+            if nxt not in taken:
+                taken.add(nxt)
+                return nxt
+    return None
+
+
+def _migrate_2_to_3(conn: sa.Connection) -> None:
+    """Version 2 -> 3: ``models.chain/pos`` (added if missing, recomputed for every model in
+    ``seq`` order from the edges) and ``chain_links`` (rebuilt), indexed."""
+    sqlite = conn.dialect.name == "sqlite"
+    insp = sa.inspect(conn)
+    have = {c["name"] for c in insp.get_columns("models")}
+    for column in ("chain", "pos"):
+        if column not in have:
+            ddl = "BIGINT NOT NULL DEFAULT 0" if sqlite else "BIGINT"
+            conn.exec_driver_sql(f"ALTER TABLE models ADD COLUMN {column} {ddl}")
+    parents: dict[int, list[int]] = {}
+    for child, parent in conn.exec_driver_sql(
+        "SELECT child_seq, parent_seq FROM edges ORDER BY child_seq, created_at, parent_seq"
+    ):
+        if child in parents:
+            parents[child].append(parent)
+        else:
+            parents[child] = [parent]
+    chain_pos: dict[int, tuple[int, int]] = {}
+    taken: set[tuple[int, int]] = set()
+    rows = []
+    for (seq,) in conn.exec_driver_sql("SELECT seq FROM models ORDER BY seq"):
+        ps = parents.get(seq)
+        cp = assign_chain(ps, chain_pos, taken) if ps else None
+        if cp is None:
+            cp = (seq, 0)
+        chain_pos[seq] = cp
+        rows.append({"s": seq, "c": cp[0], "p": cp[1]})
+    del parents, chain_pos, taken
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_models_chain")
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE chain_backfill (s BIGINT PRIMARY KEY, c BIGINT, p BIGINT)"
+    )
+    if rows:
+        conn.execute(sa.text("INSERT INTO chain_backfill (s, c, p) VALUES (:s, :c, :p)"), rows)
+    del rows
+    conn.exec_driver_sql(
+        "UPDATE models SET chain = b.c, pos = b.p FROM chain_backfill b WHERE b.s = models.seq"
+    )
+    conn.exec_driver_sql("DROP TABLE chain_backfill")
+    if not sqlite:
+        conn.exec_driver_sql(
+            "ALTER TABLE models ALTER COLUMN chain SET NOT NULL, ALTER COLUMN pos SET NOT NULL"
+        )
+    chain_links.create(conn, checkfirst=True)
+    conn.execute(sa.delete(chain_links))
+    conn.exec_driver_sql(
+        "INSERT INTO chain_links (child_chain, child_pos, parent_chain, parent_pos) "
+        "SELECT c.chain, c.pos, p.chain, p.pos FROM edges e "
+        "JOIN models c ON c.seq = e.child_seq JOIN models p ON p.seq = e.parent_seq "
+        "WHERE NOT (c.chain = p.chain AND c.pos = p.pos + 1)"
+    )
+    for index in (*models.indexes, *chain_links.indexes):
+        if index.name in CHAIN_INDEXES:
+            index.create(conn, checkfirst=True)
+    if not sqlite:
+        conn.exec_driver_sql("ANALYZE models")
+        conn.exec_driver_sql("ANALYZE chain_links")
+    elif conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+        for name in CHAIN_INDEXES:
+            conn.exec_driver_sql(f"ANALYZE {name}")

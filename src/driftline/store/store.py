@@ -28,7 +28,15 @@ from driftline.store import signatures as sigs
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
 from driftline.store.models import Edge, Model, TensorInfo
-from driftline.store.schema import SEQ_LOCK, create_or_check, edges, models, tensors
+from driftline.store.schema import (
+    SEQ_LOCK,
+    assign_chain,
+    chain_links,
+    create_or_check,
+    edges,
+    models,
+    tensors,
+)
 from driftline.store.schema import deployments as deployments_table
 
 EDGE_KINDS = (
@@ -48,6 +56,8 @@ _NODE_BY_ID = graph.RawQuery("SELECT id, seq FROM models WHERE id = :id")
 _EDGE_EXISTS = graph.RawQuery(
     "SELECT 1 FROM edges WHERE child_seq = :child AND parent_seq = :parent"
 )
+_CHAIN_POS = graph.RawQuery("SELECT chain, pos FROM models WHERE seq = :seq")
+_POS_TAKEN = graph.RawQuery("SELECT 1 FROM models WHERE chain = :chain AND pos = :pos")
 
 
 def _now() -> float:
@@ -274,6 +284,7 @@ class Store:
             ).one_or_none()
             if existing is None:
                 seq = _next_seq(conn)
+                chain, pos = _new_chain_pos(conn, seq, [s for _, s in parent_nodes])
                 version = (
                     conn.execute(
                         sa.select(sa.func.max(models.c.version)).where(models.c.name == name)
@@ -293,6 +304,8 @@ class Store:
                         tags=dict(tags or {}),
                         created_at=_now(),
                         seq=seq,
+                        chain=chain,
+                        pos=pos,
                     )
                 )
                 conn.execute(
@@ -404,6 +417,13 @@ class Store:
                 created_at=_now(),
             )
         )
+        (pc, pp), (cc, cp) = _CHAIN_POS.rows(conn, seq=pseq)[0], _CHAIN_POS.rows(conn, seq=cseq)[0]
+        if not (cc == pc and cp == pp + 1):  # not the chain edge: a link
+            conn.execute(
+                sa.insert(chain_links).values(
+                    child_chain=cc, child_pos=cp, parent_chain=pc, parent_pos=pp
+                )
+            )
 
     def add_nodes_bulk(
         self,
@@ -480,20 +500,44 @@ class Store:
                 raise InvalidInputError(f"model {clash[:12]} is already in the store")
         outside = sorted({e["parent"] for e in edge_list if e["parent"] not in pos})
         seq_of: dict[str, int] = {}
+        chain_pos: dict[int, tuple[int, int]] = {}  # seq -> (chain, pos)
         for i in range(0, len(outside), chunk):
             part = outside[i : i + chunk]
             found = {
-                r[0]: r[1]
+                r[0]: (r[1], r[2], r[3])
                 for r in conn.execute(
-                    sa.select(models.c.id, models.c.seq).where(models.c.id.in_(part))
+                    sa.select(models.c.id, models.c.seq, models.c.chain, models.c.pos).where(
+                        models.c.id.in_(part)
+                    )
                 )
             }
             if len(found) < len(part):
                 missing = next(p for p in part if p not in found)
                 raise UnknownReferenceError(f"edge parent {str(missing)[:12]} is not in the store")
-            seq_of.update(found)
+            for nid, (seq, c, p) in found.items():
+                seq_of[nid] = seq
+                chain_pos[seq] = (c, p)
+        # positions already taken after the outside parents: their chains' tails
+        taken: set[tuple[int, int]] = set()
+        outside_chains = sorted({c for c, _ in chain_pos.values()})
+        for i in range(0, len(outside_chains), chunk):
+            q = (
+                sa.select(models.c.chain, sa.func.max(models.c.pos))
+                .where(models.c.chain.in_(outside_chains[i : i + chunk]))
+                .group_by(models.c.chain)
+            )
+            tail = dict(conn.execute(q).all())
+            taken.update((c, p + 1) for c, p in chain_pos.values() if p < tail.get(c, p))
         first = _next_seq(conn)
         seq_of.update((nid, first + i) for nid, i in pos.items())
+        parents_of: dict[int, list[int]] = {}
+        for e in edge_list:
+            parents_of.setdefault(seq_of[e["child"]], []).append(seq_of[e["parent"]])
+        for nid in pos:
+            seq = seq_of[nid]
+            ps = parents_of.get(seq)
+            cp = assign_chain(ps, chain_pos, taken) if ps else None
+            chain_pos[seq] = cp if cp is not None else (seq, 0)
         names = sorted({n["name"] for n in node_list})
         version: dict[str, int] = {}
         for i in range(0, len(names), chunk):
@@ -520,17 +564,26 @@ class Store:
                     "tags": dict(n.get("tags") or {}),
                     "created_at": float(n.get("created_at", now)),
                     "seq": seq_of[n["id"]],
+                    "chain": chain_pos[seq_of[n["id"]]][0],
+                    "pos": chain_pos[seq_of[n["id"]]][1],
                 }
             )
         if rows:
             conn.execute(sa.insert(models), rows)
         seen: set[tuple[str, str]] = set()
         erows = []
+        lrows = []
         for e in edge_list:
             key = (e["parent"], e["child"])
             if key in seen:
                 continue
             seen.add(key)
+            pc, pp = chain_pos[seq_of[e["parent"]]]
+            cc, cp = chain_pos[seq_of[e["child"]]]
+            if not (cc == pc and cp == pp + 1):
+                lrows.append(
+                    {"child_chain": cc, "child_pos": cp, "parent_chain": pc, "parent_pos": pp}
+                )
             erows.append(
                 {
                     "parent": e["parent"],
@@ -546,6 +599,8 @@ class Store:
             )
         if erows:
             conn.execute(sa.insert(edges), erows)
+        if lrows:
+            conn.execute(sa.insert(chain_links), lrows)
 
     def update_metrics(self, ref: str | Model, metrics: Mapping[str, Any]) -> Model:
         """Merge ``metrics`` into a model's metrics JSON."""
@@ -621,8 +676,8 @@ class Store:
                     return []
                 rows = graph.BOUNDED[direction].rows(conn, start=seq, max_hops=max_hops)
                 return graph._relatives((h, n, v, i) for i, h, n, v in rows)
-            rows = graph.CLOSURE[direction].rows(conn, start=seq)
-        return graph.relatives_from_closure(rows, seq, max_hops)
+            rows = graph.CHAIN[direction].rows(conn, start=seq)
+        return graph.relatives_from_chains(rows, direction, max_hops)
 
     def nearest_ancestor(
         self, ref: str | Model, where: graph.Predicate, max_hops: int | None = None
@@ -639,9 +694,9 @@ class Store:
                 if row is None:
                     return None
                 return graph.Relative(row.id, int(row.hops), row.name, row.version)
-            query = graph.cached_nearest_closure_query(where)
+            query = graph.cached_nearest_query(where)
             rows = graph.fetch_tuples(conn, query, {"start": seq})
-        return graph.nearest_from_closure(rows, seq, max_hops)
+        return graph.nearest_from_chains(rows, max_hops)
 
     def path(self, a: str | Model, b: str | Model) -> list[str] | None:
         """Shortest directed path between two models (either may be the ancestor), or None."""
@@ -801,6 +856,17 @@ def _next_seq(conn: sa.Connection) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(_SEQ_LOCK, {"k": SEQ_LOCK})
     return (conn.execute(_MAX_SEQ).scalar() or 0) + 1
+
+
+def _new_chain_pos(conn: sa.Connection, seq: int, parents: Sequence[int]) -> tuple[int, int]:
+    """``(chain, pos)`` of a new model (seq ``seq``) with parents ``parents`` (seqs, in order):
+    after the first parent that is its chain's tail, else a chain of its own. Called under the
+    writers' serialisation of :func:`_next_seq`."""
+    for p in parents:
+        c, k = _CHAIN_POS.rows(conn, seq=p)[0]
+        if not _POS_TAKEN.rows(conn, chain=c, pos=k + 1):
+            return c, k + 1
+    return seq, 0
 
 
 _SEQ_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)")
