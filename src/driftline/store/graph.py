@@ -6,8 +6,14 @@ Walks run over the integer surrogate keys (``edges.child_seq`` / ``edges.parent_
 through ``ix_edges_child_seq`` / ``ix_edges_parent_seq``); only the rows they return are mapped
 back to ids, names and versions (``models.seq``, covering index ``ix_models_seq_node``).
 
-Unbounded walks (``ancestors``/``descendants`` without a small ``max_hops``,
-``nearest_ancestor``, ``path``) fetch the *edges* of the ancestor (descendant) subgraph with one
+``ancestors``, ``descendants`` (without a small ``max_hops``) and ``nearest_ancestor`` walk the
+chain decomposition (:mod:`driftline.store.schema`): a recursive CTE follows only the *links*
+(edges that are not chain edges) from entry point to entry point — a few hundred rows for a
+depth-1000 lineage with merges instead of one index probe per ancestor — and the models come
+from one index range per reached chain (its prefix upwards, its suffix downwards), in the same
+statement (:data:`CHAIN`). Hop counts are computed in memory (:class:`ChainHops`).
+
+``path`` and ``family`` fetch the *edges* of the ancestor (descendant) subgraph with one
 recursive CTE that visits every edge once (``UNION`` over edge rows), and the hop counts come
 from a breadth-first pass over those rows in memory. A CTE that carries hop counts itself
 (``UNION`` over ``(id, hops)``) must keep every distinct path length to every node, which grows
@@ -250,26 +256,6 @@ def nearest_ancestor_query(start: int, where: Predicate, max_hops: int) -> sa.Se
     )
 
 
-def nearest_closure_query(where: Predicate) -> sa.Select:
-    """The upward closure of ``:start`` (a seq) with the ancestors satisfying ``where``.
-
-    Rows ``(near, far, NULL, NULL, NULL)``, one per edge of the ancestor subgraph, then
-    ``(NULL, seq, id, name, version)`` for every ancestor that satisfies ``where``: the
-    predicate is evaluated once per ancestor, and only the hits carry text columns.
-    """
-    near, far = edges.c.child_seq, edges.c.parent_seq
-    seed = sa.select(near.label("near"), far.label("far")).where(near == sa.bindparam("start"))
-    sub = seed.cte("sub_up", recursive=True)
-    sub = sub.union(sa.select(near, far).join(sub, near == sub.c.far))
-    null = sa.null()
-    hits = (
-        sa.select(null, models.c.seq, models.c.id, models.c.name, models.c.version)
-        .where(models.c.seq.in_(sa.select(sub.c.far)))
-        .where(predicate_clause(where))
-    )
-    return sa.union_all(sa.select(sub.c.near, sub.c.far, null, null, null), hits)
-
-
 def nearest_chain_query(where: Predicate) -> sa.CompoundSelect:
     """The chain walk up from ``:start`` (a seq) with the ancestors satisfying ``where``: rows
     like :data:`CHAIN`'s ``up`` rows, but only the models satisfying ``where`` (the start may be
@@ -460,20 +446,6 @@ def relatives_from_closure(
         keys = [k for k in keys if k[0] <= max_hops]
     keys.sort()
     return _relatives(keys)
-
-
-def nearest_from_closure(
-    rows: Sequence[Sequence[Any]], start: int, max_hops: int | None = None
-) -> Relative | None:
-    """The nearest hit (ties by name, version, id) from :func:`nearest_closure_query` rows."""
-    hits = [r for r in rows if r[0] is None]
-    if not hits:
-        return None
-    hops = closure_hops([r for r in rows if r[0] is not None], start)
-    best = min((hops[r[1]], r[3], r[4], r[2]) for r in hits)
-    if max_hops is not None and best[0] > max_hops:
-        return None
-    return _relatives([best])[0]
 
 
 def path_from_closure(

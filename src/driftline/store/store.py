@@ -517,7 +517,8 @@ class Store:
             for nid, (seq, c, p) in found.items():
                 seq_of[nid] = seq
                 chain_pos[seq] = (c, p)
-        # positions already taken after the outside parents: their chains' tails
+        # under the writers' lock: which outside parents are still their chains' tails
+        first = _next_seq(conn)
         taken: set[tuple[int, int]] = set()
         outside_chains = sorted({c for c, _ in chain_pos.values()})
         for i in range(0, len(outside_chains), chunk):
@@ -528,7 +529,6 @@ class Store:
             )
             tail = dict(conn.execute(q).all())
             taken.update((c, p + 1) for c, p in chain_pos.values() if p < tail.get(c, p))
-        first = _next_seq(conn)
         seq_of.update((nid, first + i) for nid, i in pos.items())
         parents_of: dict[int, list[int]] = {}
         for e in edge_list:
