@@ -588,6 +588,22 @@ def relatives_from_chains(
     if ch is None:
         return []
     sign, single, hops = ch.sign, ch.single.get, ch.hops
+    if max_hops is None and not ch.qs:
+        # every reached chain has one entry, at the end of its range: hops = key - q (the
+        # start is the one row at 0 hops)
+        base = {c: key for c, (_q, key) in ch.single.items()}
+        try:
+            if sign == 1:
+                keys = [(base[c] - p, n, v, i) for c, p, i, n, v, _f, _g in rows if i is not None]
+            else:
+                keys = [(base[c] + p, n, v, i) for c, p, i, n, v, _f, _g in rows if i is not None]
+        except KeyError:  # a chain the walk did not reach (not expected): the general path
+            pass
+        else:
+            keys.sort()
+            if keys and keys[0][0] == 0:
+                del keys[0]
+            return _relatives(keys)
     limit = max_hops if max_hops is not None else 1 << 62
     keys = []
     append = keys.append
