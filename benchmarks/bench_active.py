@@ -7,7 +7,11 @@ regime, then warm-start fine-tunes through the lineage regimes, as in the end-to
 repaired with ``driftline.repair.repair`` on the scenario's window and validation set, and the
 repaired model is refined with ``driftline.active.accuracy_vs_labels`` for every strategy on the
 same pool (``scenario.current_train``, labels from its held-out truth), with the same validation
-set and the same refit settings.
+set and the same refit settings (by default :func:`driftline.active.refit` also trains a freshly
+initialised candidate and keeps whichever scores best on validation; ``--no-fresh`` turns that
+off). Rows: random, entropy, margin, lineage QBC (vote entropy), QBC + k-center diversity,
+margin + k-center diversity, and margin + diversity with a cold start (representative k-means
+medoids while the model's validation accuracy is below 0.5).
 
 Reported per strategy (mean ± std over seeds):
 - accuracy on ``scenario.test`` after 10, 20, 50, 100, 200 labels;
@@ -39,12 +43,15 @@ import numpy as np  # noqa: E402
 
 CHECKPOINTS = (10, 20, 50, 100, 200)
 EXTRA = (400,)  # beyond the table: only to measure n95 when 200 labels are not enough
+#: (row name, strategy, diversity, cold start threshold)
 STRATEGIES = (
-    ("random", "random", False),
-    ("entropy", "entropy", False),
-    ("margin", "margin", False),
-    ("lineage QBC", "qbc_vote", False),
-    ("QBC + diversity", "qbc_vote", True),
+    ("random", "random", False, None),
+    ("entropy", "entropy", False, None),
+    ("margin", "margin", False, None),
+    ("lineage QBC", "qbc_vote", False, None),
+    ("QBC + diversity", "qbc_vote", True, None),
+    ("margin + div", "margin", True, None),
+    ("margin+div+cold", "margin", True, 0.5),
 )
 
 
@@ -112,11 +119,12 @@ def n_to_reach(labels: np.ndarray, acc: np.ndarray, goal: float) -> float:
     return float("inf")
 
 
-def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, ...]) -> None:
+def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, ...],
+        fresh: bool = True) -> None:
     from driftline.active import SimulatedOracle, accuracy_vs_labels
 
-    curves: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in STRATEGIES}
-    ceilings, starts, per_round = [], [], {name: [] for name, _, _ in STRATEGIES}
+    curves: dict[str, list[np.ndarray]] = {name: [] for name, *_ in STRATEGIES}
+    ceilings, starts, per_round = [], [], {name: [] for name, *_ in STRATEGIES}
     t_all = time.perf_counter()
     for seed in seeds:
         t0 = time.perf_counter()
@@ -126,12 +134,12 @@ def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, 
         ceilings.append(s.ceiling)
         starts.append(s.repaired_test)
         t1 = time.perf_counter()
-        for name, strat, div in STRATEGIES:
+        for name, strat, div, cold in STRATEGIES:
             c = accuracy_vs_labels(
                 s.family, s.start, sc.current_train.X, oracle, sc.test.X, sc.test.y,
                 strategy=strat, diversity=div, checkpoints=CHECKPOINTS + extra, drifted=s.drifted,
                 ancestor=s.ancestor, validation=(sc.validation.X, sc.validation.y),
-                fine_tune_steps=steps, seed=seed,
+                fine_tune_steps=steps, cold_start=cold, fresh=fresh, seed=seed,
             )
             curves[name].append(np.asarray(c.accuracy[1:]))
             per_round[name].append(c.seconds_per_round)
@@ -151,7 +159,7 @@ def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, 
     print(head + f"{'nAUC':>15}{'n95':>8}{'reached':>9}{'vs random':>11}{'s/round':>9}")
     n95_random = None
     rows = []
-    for name, _, _ in STRATEGIES:
+    for name, *_ in STRATEGIES:
         A = np.vstack(curves[name])
         mean, std = A.mean(axis=0), A.std(axis=0)
         nauc_seeds = [np.trapezoid(a[:k] / c, labels[:k]) / (labels[k - 1] - labels[0])
@@ -187,13 +195,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="fine-tune minibatch steps per round")
     ap.add_argument("--no-extra", action="store_true",
                     help="stop at 200 labels (skip the 400-label point used for n95)")
+    ap.add_argument("--no-fresh", action="store_true",
+                    help="refit without the freshly initialised candidate (the old refinement)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     n = 3 if args.quick and args.seeds == 10 else args.seeds
     seeds = list(range(n))
     kinds = ("new", "recurring") if args.scenario == "both" else (args.scenario,)
     for kind in kinds:
-        run(kind, seeds, args.quick, args.steps, () if args.no_extra else EXTRA)
+        run(kind, seeds, args.quick, args.steps, () if args.no_extra else EXTRA,
+            fresh=not args.no_fresh)
 
 
 if __name__ == "__main__":
