@@ -389,12 +389,7 @@ def _rerouted(
         store, members, X_win, (X_val, y_val) if y_val is not None else None, family=family
     )
     result.chosen = "routing"
-    result.routing = {
-        "members": list(routed.member_refs),  # same order as the priors
-        "temperature": float(routed.temperature),
-        "priors": [float(p) for p in routed.priors],
-        "calibration": routed.info.get("calibration"),
-    }
+    result.routing = _routing_summary(routed)
     if y_val is not None:
         old = load_predictor(store, drifted.id, family)
         result.before = score(old.predict_proba(X_val), y_val, routed.classes).to_dict()
@@ -434,6 +429,16 @@ def _rerouted(
     return result
 
 
+def _routing_summary(routed: Any) -> dict[str, Any]:
+    """Members (in the priors' order), temperature, priors and how they were calibrated."""
+    return {
+        "members": list(routed.member_refs),
+        "temperature": float(routed.temperature),
+        "priors": [float(p) for p in routed.priors],
+        "calibration": routed.info.get("calibration"),
+    }
+
+
 def _routing_candidate(
     store: Store,
     drifted_id: str,
@@ -467,12 +472,7 @@ def _routing_candidate(
         ).to_dict()
     else:
         result.candidates["routing"] = {"window_entropy": mean_entropy(routed.predict_proba(X_win))}
-    result.routing = {
-        "members": list(routed.member_refs),  # same order as the priors
-        "temperature": float(routed.temperature),
-        "priors": [float(p) for p in routed.priors],
-        "calibration": routed.info.get("calibration"),
-    }
+    result.routing = _routing_summary(routed)
     return routed
 
 
