@@ -168,13 +168,10 @@ def test_deploy_and_rollback(cli, tmp_path):
 
 
 def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
-    from sklearn.linear_model import SGDClassifier
+    from sklearn.linear_model import LogisticRegression  # no partial_fit: alpha re-fit only
 
     import driftline
     from driftline.active import LabelQueue
-
-    def LogisticRegression() -> SGDClassifier:  # noqa: N802 - a logistic model that can partial_fit
-        return SGDClassifier(loss="log_loss", random_state=0)
 
     rng = np.random.default_rng(0)
 

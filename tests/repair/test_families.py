@@ -35,10 +35,13 @@ def fit_quiet(est, X, y):
         return est.fit(X, y)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: MLPClassifier((16,), max_iter=30, random_state=0),
-    lambda: LogisticRegression(max_iter=200),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MLPClassifier((16,), max_iter=30, random_state=0),
+        lambda: LogisticRegression(max_iter=200),
+    ],
+)
 def test_sklearn_family_matches_estimator(digits, make):
     X, y, Xt, _ = digits
     est = fit_quiet(make(), X, y)
@@ -105,8 +108,10 @@ def test_sklearn_fine_tune_warm_start_model_on_batch_missing_a_class(digits):
     assert fam.predict_proba(tuned, X[:5]).shape == (5, len(fam.classes))
     # with every class present (one fit() call) the loss still goes down; 0 steps is a copy
     before = log_loss(y, fam.predict_proba(params, X), fam.classes)
-    assert log_loss(y, fam.predict_proba(fine_tune(fam, params, X, y, 10, lr=1e-2), X),
-                    fam.classes) < before - 0.1
+    assert (
+        log_loss(y, fam.predict_proba(fine_tune(fam, params, X, y, 10, lr=1e-2), X), fam.classes)
+        < before - 0.1
+    )
     same = fine_tune(fam, params, X, y, 0)
     assert all(np.array_equal(same[k], params[k]) for k in params)
 
@@ -170,7 +175,7 @@ def test_torch_batchnorm_reestimation_matches_numpy():
     params["0.num_batches_tracked"] = np.array(1000, dtype=np.int64)
     params["2.num_batches_tracked"] = np.array(1000, dtype=np.int64)
     rng = np.random.default_rng(1)
-    window = (rng.normal(size=(200, 6)) * [1, 2, 3, 4, 5, 6] + [5, -3, 0, 1, 2, 9])
+    window = rng.normal(size=(200, 6)) * [1, 2, 3, 4, 5, 6] + [5, -3, 0, 1, 2, 9]
     window = window.astype(np.float32)
     fam = TorchFamily(bn_net)
     new = fam.prepare(params, window)
@@ -185,8 +190,9 @@ def test_torch_batchnorm_reestimation_matches_numpy():
     assert not np.array_equal(new["0.running_mean"], params["0.running_mean"])
     assert np.array_equal(new["1.weight"], params["1.weight"])  # weights untouched
     # momentum restored on the cached module
-    assert all(m.momentum == 0.1 for m in fam._module.modules()
-               if isinstance(m, torch.nn.BatchNorm1d))
+    assert all(
+        m.momentum == 0.1 for m in fam._module.modules() if isinstance(m, torch.nn.BatchNorm1d)
+    )
 
 
 def test_torch_prepare_runs_at_every_alpha():
@@ -219,10 +225,28 @@ def test_torch_fine_tune_reduces_loss_with_pull():
     tuned = fine_tune(fam, params, X, y, steps=60, lr=1e-2, batch_size=32)
     after = log_loss(y, fam.predict_proba(tuned, X), [0, 1, 2])
     assert after < before - 0.2
-    pulled = fine_tune(fam, params, X, y, steps=60, lr=1e-2, batch_size=32, l2_pull_to=params,
-                       l2=10.0)
+    pulled = fine_tune(
+        fam, params, X, y, steps=60, lr=1e-2, batch_size=32, l2_pull_to=params, l2=10.0
+    )
 
     def dist(p):
         return sum(float(np.sum((p[k] - params[k]) ** 2)) for k in params if k.endswith("weight"))
 
     assert dist(pulled) < dist(tuned)
+
+
+def test_supports_fine_tune_names_the_families_with_gradients():
+    from driftline.repair.families import CallableFamily, supports_fine_tune
+
+    def arch(name: str) -> dict:
+        return {
+            "framework": "sklearn",
+            "estimator": name,
+            "classes": [0, 1],
+            "classes_dtype": "<i8",
+        }
+
+    assert supports_fine_tune(SklearnFamily(arch("MLPClassifier")))
+    assert supports_fine_tune(SklearnFamily(arch("SGDClassifier")))
+    assert not supports_fine_tune(SklearnFamily(arch("LogisticRegression")))
+    assert not supports_fine_tune(CallableFamily(lambda p, X: X))

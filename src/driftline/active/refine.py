@@ -56,6 +56,7 @@ from driftline.repair.families import (
     fine_tune,
     predictor_at_alpha,
     prepare_params,
+    supports_fine_tune,
 )
 from driftline.repair.pipeline import RepairResult, update_repair
 from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
@@ -240,7 +241,8 @@ def refit(
     best, best_scores, best_lr = base, alpha_scores, None
     short = (alpha_scores is None or target_accuracy is None
              or alpha_scores.accuracy < target_accuracy)
-    if short and fine_tune_steps > 0 and len(y_lab) > 0:
+    tunable = supports_fine_tune(family)  # e.g. LogisticRegression: only alpha is re-fitted
+    if short and tunable and fine_tune_steps > 0 and len(y_lab) > 0:
         ft = _ft_family(family)
         n_batches = max(1, math.ceil(len(y_lab) / 32))
         epochs = min(max_epochs, max(1, math.ceil(fine_tune_steps / n_batches)))
@@ -257,7 +259,7 @@ def refit(
                 best, best_scores, best_lr = cand, s, float(lr)
     origin = "fine-tuned" if best_lr is not None else "alpha"
     init = (fresh_params(_ft_family(family), base, seed)
-            if short and fresh and y_val is not None and len(y_lab) > 0 else None)
+            if short and tunable and fresh and y_val is not None and len(y_lab) > 0 else None)
     if init is not None:
         n_batches = max(1, math.ceil(len(y_lab) / 32))
         lo, hi = fresh_epochs

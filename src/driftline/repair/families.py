@@ -237,13 +237,25 @@ def fine_tune(
     )
 
 
+FINE_TUNABLE_SKLEARN = ("MLPClassifier", "SGDClassifier")
+
+
+def supports_fine_tune(family: Predictor) -> bool:
+    """Whether :func:`fine_tune` can take gradient steps for this family."""
+    if isinstance(family, TorchFamily):
+        return True
+    if isinstance(family, SklearnFamily):
+        return family.architecture.get("estimator") in FINE_TUNABLE_SKLEARN
+    return False
+
+
 def _fine_tune_sklearn(family: SklearnFamily, params: Params, X: np.ndarray, y: np.ndarray,
                        steps: int, anchor: Params | None, lr: float, l2: float, batch_size: int,
                        seed: int) -> Params:
     from driftline.params.sklearn import estimator_to_params
 
     name = str(family.architecture.get("estimator"))
-    if name not in ("MLPClassifier", "SGDClassifier"):
+    if name not in FINE_TUNABLE_SKLEARN:
         raise UnsupportedModelError(
             f"{name} has no partial_fit; fine-tune an MLPClassifier or SGDClassifier"
         )
