@@ -38,6 +38,7 @@ from driftline.drift.likelihood import DEFAULT_BINS, DEFAULT_FLOOR, log_likeliho
 from driftline.drift.signature import Signature
 from driftline.drift.tabular import to_columns
 from driftline.errors import InvalidInputError, SchemaMismatchError, UnknownReferenceError
+from driftline.jsonutil import jsonable
 from driftline.params import ModelParams
 from driftline.repair.families import Predictor
 from driftline.repair.predictors import Families, as_matrix, classes_of, family_for
@@ -417,7 +418,7 @@ def register_routed(
         "routing_id": routed.routing_id,
         "classes": routed.classes.tolist(),
         "feature_names": routed.feature_names,
-        "info": _jsonable(routed.info),
+        "info": jsonable(routed.info, keep_inf=True),
     }
     edge = {
         "temperature": _arch_value(routed.temperature),
@@ -430,24 +431,12 @@ def register_routed(
         name=name,
         parents=list(routed.member_ids),
         transform="route",
-        params=_jsonable(edge),
+        params=jsonable(edge, keep_inf=True),
         metrics=metrics,
         edge_metrics=edge_metrics,
         tags=tags,
         signature=Signature.merge_all(routed.signatures),
     )
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return _arch_value(v) if not math.isnan(v) else None
-    return v
 
 
 def is_routed(model: Model) -> bool:

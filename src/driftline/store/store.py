@@ -19,6 +19,7 @@ from driftline.errors import (
     InvalidInputError,
     UnknownReferenceError,
 )
+from driftline.jsonutil import jsonable as _jsonable
 from driftline.params import ModelParams, Params, as_model_params, model_id
 from driftline.params.identity import le_bytes
 from driftline.params.io import numpy_dtype, save_safetensors
@@ -879,18 +880,3 @@ def _check_name(name: str) -> None:
             f"bad model name {name!r}: use letters, digits, '.', '_', '-' or '/', starting with a "
             "letter or digit"
         )
-
-
-def _jsonable(value: Any) -> Any:
-    """Make numpy scalars/arrays JSON-serialisable."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
