@@ -13,13 +13,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from driftline.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
+    "CHURN_FEATURES",
+    "CHURN_MODEL_INPUTS",
     "DigitsScenario",
+    "churn_table",
     "Regime",
     "load_digits_images",
     "mixed_regime_scenario",
@@ -226,3 +233,64 @@ def new_regime_scenario(seed: int = 0, *, kind: str = "invert",
                      n_finetune=n_finetune, current_angles=(angle,), current_weights=(1.0,),
                      n_window=n_window, n_val=n_val, n_test=n_test, healthy=(),
                      current_desc=f"new regime: {kind}", **opts[kind])
+
+
+# ----------------------------------------------------------------------------- churn tables
+#: the churn table's columns: role -> names (what ``driftline example churn`` documents)
+CHURN_FEATURES = ("signup_date", "tenure_months", "monthly_charges", "support_calls", "age",
+                  "plan", "region", "autopay")
+CHURN_MODEL_INPUTS = ("tenure_months", "monthly_charges", "support_calls")
+CHURN_REGIMES = ("base", "promo", "today")
+
+
+def churn_table(n: int = 2000, *, regime: str = "base", seed: int = 0) -> pd.DataFrame:
+    """A generated customer-churn table as users have it (pandas):
+
+    ``customer_id`` (string id, unique), ``signup_date`` (datetime), ``tenure_months`` (int),
+    ``monthly_charges`` (float), ``support_calls`` (int), ``age`` (float with missing values),
+    ``plan`` (category: basic / standard / premium), ``region`` (string), ``autopay`` (bool) and
+    the label ``churned`` (0/1).
+
+    Regimes: ``"base"`` (the original customers: churn rises with monthly charges), ``"promo"``
+    (a promotion season: charges 25 lower, churn driven by support calls), ``"today"`` (base-like
+    customers again, plus drift: charges +8, a new plan ``"student"`` on 15% of rows, and 25% of
+    ``age`` missing instead of 5%).
+    """
+    import pandas as pd
+
+    if regime not in CHURN_REGIMES:
+        raise InvalidInputError(f"unknown churn regime {regime!r}; use {', '.join(CHURN_REGIMES)}")
+    if n < 1:
+        raise InvalidInputError(f"n must be >= 1, got {n}")
+    rng = np.random.default_rng([seed, CHURN_REGIMES.index(regime)])
+    tenure = rng.integers(1, 72, n)
+    plans = np.array(["basic", "standard", "premium"])
+    plan = plans[rng.choice(3, n, p=[0.5, 0.3, 0.2])].astype(object)
+    base_charge = np.select([plan == "basic", plan == "standard"], [45.0, 70.0], 95.0)
+    charges = base_charge + rng.normal(0, 12, n)
+    calls = rng.poisson(1.5, n)
+    if regime == "promo":
+        charges -= 25.0
+        logit = -2.2 + 0.9 * calls - 0.01 * tenure
+    else:
+        logit = -1.0 + 0.07 * (charges - 70.0) - 0.03 * tenure + 0.1 * calls
+    if regime == "today":
+        charges += 8.0
+        plan[rng.random(n) < 0.15] = "student"
+    churned = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
+    age = rng.normal(42, 12, n).round()
+    age[rng.random(n) < (0.25 if regime == "today" else 0.05)] = np.nan
+    start = np.datetime64("2020-01-01") + rng.integers(0, 4 * 365, n).astype("timedelta64[D]")
+    ids = rng.permutation(10**6)[:n] + (CHURN_REGIMES.index(regime) + 1) * 10**6
+    return pd.DataFrame({
+        "customer_id": [f"C{i:07d}" for i in ids],
+        "signup_date": pd.to_datetime(start),
+        "tenure_months": tenure.astype(np.int64),
+        "monthly_charges": charges.round(2),
+        "support_calls": calls.astype(np.int64),
+        "age": age,
+        "plan": plan.astype(str),
+        "region": rng.choice(np.array(["north", "south", "east", "west"]), n),
+        "autopay": rng.random(n) < 0.6,
+        "churned": churned,
+    })

@@ -58,6 +58,7 @@ from driftline.repair.families import (
     prepare_params,
     supports_fine_tune,
 )
+from driftline.repair.model_input import input_names, window_signature, window_table
 from driftline.repair.pipeline import RepairResult, update_repair
 from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import Params, interpolate, layer_groups, repair_vector
@@ -618,9 +619,10 @@ def run_active_learning(
     drifted = store.get(result.drifted_id)
     fam = family_for(drifted, family)
     try:
-        feature_names = store.signature(drifted.id).feature_names
+        drifted_sig = store.signature(drifted.id)
     except Exception:  # no signature: take the pool as a plain array
-        feature_names = None
+        drifted_sig = None
+    feature_names = input_names(drifted, drifted_sig)
     X_pool = as_matrix(pool, feature_names)
     if len(X_pool) == 0:
         raise InvalidInputError("the pool of unlabelled points is empty")
@@ -696,10 +698,8 @@ def run_active_learning(
                 fitted_n = n_lab
                 before = val_scores(current.params)
                 after = fit.scores or val_scores(fit.params)
-                if window_sig is None:
-                    from driftline.drift import Signature
-
-                    window_sig = Signature.from_data(X_pool)
+                if window_sig is None:  # named columns and roles, as the drifted model's
+                    window_sig = window_signature(window_table(pool, drifted_sig), drifted_sig)
                 node_id, node_ref = _register_round(
                     store, drifted, current.id, fit, rid=rid, rnd=rnd, strategy=strategy,
                     diversity=diversity, n_labels=n_lab, before=before, after=after,

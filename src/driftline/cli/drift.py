@@ -9,6 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from driftline.cli import roles as R
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import InvalidInputError
 
@@ -30,6 +31,12 @@ def signature(
         None, "--categorical", help="declare a column categorical"
     ),
     drop: list[str] = typer.Option(None, "--drop", help="leave out a column (e.g. the label)"),
+    target: str = R.TARGET,
+    prediction: list[str] = R.PREDICTION,
+    id: list[str] = R.ID,
+    timestamp: list[str] = R.TIMESTAMP,
+    ignore: list[str] = R.IGNORE,
+    no_auto_roles: bool = R.NO_AUTO,
     as_json: bool = typer.Option(False, "--json", help="print the per-feature summary as JSON"),
 ) -> None:
     """Summarise a data set into a mergeable signature (file and/or attached to a model)."""
@@ -37,14 +44,16 @@ def signature(
 
     if output is None and attach is None and not as_json:
         raise InvalidInputError("say where the signature goes: -o FILE, --attach REF, or --json")
-    sig = Signature.from_data(_table(data, drop), categorical=categorical or None)
+    spec = R.role_spec(target, prediction, id, timestamp, ignore, no_auto_roles)
+    sig = Signature.from_data(_table(data, drop), categorical=categorical or None, roles=spec)
     if output is not None:
         output.write_bytes(sig.to_bytes())
     if attach is not None:
         store = open_store()
         store.attach_signature(attach, sig)
     if as_json:
-        print_json({"id": sig.id, "n_rows": sig.n_rows, "features": sig.summary()})
+        print_json({"id": sig.id, "n_rows": sig.n_rows, "features": sig.summary(),
+                    "roles": {c: d.to_dict() for c, d in sig.roles.items()}})
         return
     size = len(sig.to_bytes())
     console.print(
@@ -52,6 +61,7 @@ def signature(
         + (f" → {output}" if output else "")
         + (f", attached to {attach}" if attach else "")
     )
+    R.print_roles(sig, console)
 
 
 def drift(
@@ -64,15 +74,22 @@ def drift(
     ),
     rule: str = typer.Option("effect", "--rule", help="effect | bonferroni | bh"),
     drop: list[str] = typer.Option(None, "--drop", help="leave out a column (e.g. the label)"),
+    target: str = R.TARGET,
+    prediction: list[str] = R.PREDICTION,
+    id: list[str] = R.ID,
+    timestamp: list[str] = R.TIMESTAMP,
+    ignore: list[str] = R.IGNORE,
     save: bool = typer.Option(True, "--save/--no-save", help="store the report"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Compare data with a model's training signature; exit 0 (no drift) or 1 (drift)."""
+    """Compare data with a model's training signature; exit 0 (no drift) or 1 (drift).
+
+    Roles recorded in the signature apply; the role flags add columns that are not tested."""
     from driftline.drift import compare, report_table
 
     store = open_store()
     model = store.get(ref)
-    kw = {"rule": rule}
+    kw: dict = {"rule": rule, "roles": R.role_spec(target, prediction, id, timestamp, ignore)}
     if drift_share is not None:
         kw["drift_share"] = drift_share
     report = compare(store.signature(model.id), _table(data, drop), **kw)
@@ -99,6 +116,11 @@ def agent(
         None, "--drift-share", help="share of features that must drift"
     ),
     batch_rows: int = typer.Option(10_000, "--batch-rows", help="rows read per batch"),
+    target: str = R.TARGET,
+    prediction: list[str] = R.PREDICTION,
+    id: list[str] = R.ID,
+    timestamp: list[str] = R.TIMESTAMP,
+    ignore: list[str] = R.IGNORE,
     save: bool = typer.Option(True, "--save/--no-save", help="store each window's report"),
     as_json: bool = typer.Option(False, "--json", help="one JSON report per line"),
 ) -> None:
@@ -107,7 +129,7 @@ def agent(
 
     store = open_store()
     model = store.get(ref)
-    kw = {}
+    kw: dict = {"roles": R.role_spec(target, prediction, id, timestamp, ignore)}
     if drift_share is not None:
         kw["drift_share"] = drift_share
     agent_ = DriftAgent(

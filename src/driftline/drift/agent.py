@@ -39,6 +39,7 @@ from driftline.drift.metrics import (
     prepare_reference,
 )
 from driftline.drift.report import DriftReport, FeatureDrift, SchemaIssue
+from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
 from driftline.drift.signature import Signature
 from driftline.drift.tabular import Columns, as_categorical, as_numeric, column_kind, to_columns
 from driftline.errors import InvalidInputError
@@ -125,6 +126,7 @@ class DriftAgent:
         step_seconds: float | None = None,
         feature_names: list[str] | None = None,
         psi_bins: int = DEFAULT_PSI_BINS,
+        roles: RoleSpec | None = None,
     ) -> None:
         if mode not in ("tumbling", "sliding"):
             raise InvalidInputError(f"mode must be 'tumbling' or 'sliding', got {mode!r}")
@@ -141,8 +143,14 @@ class DriftAgent:
             )
         self.reference = reference
         self.reference_id = reference.id
+        #: non-feature columns: never schema drift; target / prediction give label drift
+        self.roles = window_roles(reference, roles)
         self.refs: dict[str, FeatureReference] = {
             k: prepare_reference(f, psi_bins) for k, f in reference.features.items()
+            if k not in self.roles
+        }
+        self.role_refs: dict[str, FeatureReference] = {
+            k: prepare_reference(f, psi_bins) for k, f in reference.role_features.items()
         }
         self.mode = mode
         self.rule = rule
@@ -174,7 +182,7 @@ class DriftAgent:
         self.window = window
         self.rows_seen = 0
         self.windows_emitted = 0
-        self._panes: list[_Pane] = [_Pane(self.refs, 0, 0)]
+        self._panes: list[_Pane] = [_Pane(self._all_refs, 0, 0)]
         self._time_key: int | None = None
 
     # ------------------------------------------------------------------ streaming
@@ -242,6 +250,8 @@ class DriftAgent:
         pane.times(None if t is None else t[a:b])
         for name, win in pane.windows.items():
             col = cols.get(name)
+            if col is None and name in self.role_refs:
+                continue  # an unlabelled window: no label drift, no schema issue
             if col is None:
                 pane.note(name, "missing_column", "column absent from the batch", rows)
                 continue
@@ -259,8 +269,12 @@ class DriftAgent:
             else:
                 win.add(col)
         for name in cols:
-            if name not in pane.windows:
+            if name not in pane.windows and name not in self.roles:
                 pane.note(name, "extra_column", "column not in the reference (ignored)", rows)
+
+    @property
+    def _all_refs(self) -> dict[str, FeatureReference]:
+        return {**self.refs, **self.role_refs}
 
     @staticmethod
     def _coerce(col: np.ndarray, kind: str) -> np.ndarray | None:
@@ -276,14 +290,14 @@ class DriftAgent:
         closing = self._panes[-1]
         if self.mode == "tumbling":
             out.append(self._build([closing], complete=True))
-            self._panes = [_Pane(self.refs, self.rows_seen, new_key)]
+            self._panes = [_Pane(self._all_refs, self.rows_seen, new_key)]
             return out
         live = [p for p in self._panes if p.key > closing.key - self.n_panes]
         full = (len(live) >= self.n_panes) if not self.by_time else True
         if full and closing.n_rows > 0:
             out.append(self._build(live, complete=True))
         keep = [p for p in live if p.key > new_key - self.n_panes]
-        self._panes = [*keep, _Pane(self.refs, self.rows_seen, new_key)]
+        self._panes = [*keep, _Pane(self._all_refs, self.rows_seen, new_key)]
         return out
 
     def report(self) -> DriftReport:
@@ -300,7 +314,7 @@ class DriftAgent:
             return None
         r = self._build(self._panes[-1:] if self.mode == "tumbling" else self._panes,
                         complete=False)
-        self._panes = [_Pane(self.refs, self.rows_seen, self._panes[-1].key + 1)]
+        self._panes = [_Pane(self._all_refs, self.rows_seen, self._panes[-1].key + 1)]
         if self.on_report is not None:
             self.on_report(r)
         return r
@@ -316,7 +330,7 @@ class DriftAgent:
             wins = panes[0].windows
         else:
             wins = {}
-            for name, ref in self.refs.items():
+            for name, ref in self._all_refs.items():
                 w = new_window(ref)
                 for p in panes:
                     w.absorb(p.windows[name])  # type: ignore[arg-type]
@@ -329,7 +343,10 @@ class DriftAgent:
                 else:
                     issues[key] = SchemaIssue(i.feature, i.issue, i.detail, i.rows)
         feats: dict[str, FeatureDrift] = {}
+        label_drift: dict[str, FeatureDrift] = {}
         for name, w in wins.items():
+            if name in self.role_refs and w.n == 0:
+                continue  # the window carried no labels / predictions
             th = self.thresholds_for(name)
             m = w.metrics()
             fired = []
@@ -342,7 +359,8 @@ class DriftAgent:
                 if (abs(v) if metric in _ABS_METRICS else v) > thr:
                     fired.append(metric)
             kind = "numeric" if isinstance(w.ref, NumericReference) else "categorical"
-            feats[name] = FeatureDrift(name, kind, m, th, fired)
+            (label_drift if name in self.role_refs else feats)[name] = FeatureDrift(
+                name, kind, m, th, fired)
         if self.rule != "effect":
             self._apply_tests(feats)
         n_feats = len(feats)
@@ -350,7 +368,7 @@ class DriftAgent:
         if self.drift_share is not None:
             required = max(required, math.ceil(self.drift_share * n_feats))
         n_drifted = sum(1 for f in feats.values() if f.drift)
-        issue_list = list(issues.values())
+        issue_list = list(issues.values()) + unseen_label_issues(label_drift, self.roles)
         schema = self.schema_issues_drift and any(
             i.issue in ("missing_column", "type_changed") for i in issue_list)
         times = [p.t_min for p in panes if p.t_min is not None]
@@ -366,6 +384,7 @@ class DriftAgent:
             n_drifted=n_drifted, required=required, rule=self.rule, alpha=self.alpha,
             complete=complete, start_time=min(times) if times else None,
             end_time=max(times_hi) if times_hi else None, schema_issues=issue_list,
+            label_drift=label_drift, roles=dict(self.roles),
         )
 
     def _apply_tests(self, feats: dict[str, FeatureDrift]) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: metrics shown in tables, in order
-TABLE_METRICS = ("psi", "ks", "kl", "js", "wasserstein", "chi2_p", "missing_change")
+TABLE_METRICS = ("psi", "ks", "kl", "js", "wasserstein", "chi2_p", "unseen", "missing_change")
 SCHEMA_DRIFT_ISSUES = ("missing_column", "type_changed")
 
 
@@ -55,6 +55,11 @@ class DriftReport:
     start_time: float | None = None
     end_time: float | None = None
     schema_issues: list[SchemaIssue] = field(default_factory=list)
+    #: target / prediction columns the window carried, against the training distribution
+    #: (reported beside the input verdict, not part of it)
+    label_drift: dict[str, FeatureDrift] = field(default_factory=dict)
+    #: non-feature columns of the window and their roles (id, timestamp, target, ...): not tested
+    roles: dict[str, str] = field(default_factory=dict)
 
     @property
     def fired(self) -> dict[str, list[str]]:
@@ -76,29 +81,34 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN and inf become None / strings)."""
         d = asdict(self)
-        d["features"] = {
-            k: {**v, "metrics": {m: _js(x) for m, x in v["metrics"].items()},
-                "thresholds": {m: _js(x) for m, x in v["thresholds"].items()}}
-            for k, v in d["features"].items()
-        }
+        for key in ("features", "label_drift"):
+            d[key] = {
+                k: {**v, "metrics": {m: _js(x) for m, x in v["metrics"].items()},
+                    "thresholds": {m: _js(x) for m, x in v["thresholds"].items()}}
+                for k, v in d[key].items()
+            }
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DriftReport:
-        feats = {
-            k: FeatureDrift(
-                name=v["name"], kind=v["kind"],
-                metrics={m: _unjs(x) for m, x in v["metrics"].items()},
-                thresholds={m: _unjs(x) for m, x in v["thresholds"].items()},
-                fired=list(v["fired"]),
-            )
-            for k, v in d["features"].items()
-        }
+        def drifts(src: dict[str, Any]) -> dict[str, FeatureDrift]:
+            return {
+                k: FeatureDrift(
+                    name=v["name"], kind=v["kind"],
+                    metrics={m: _unjs(x) for m, x in v["metrics"].items()},
+                    thresholds={m: _unjs(x) for m, x in v["thresholds"].items()},
+                    fired=list(v["fired"]),
+                )
+                for k, v in src.items()
+            }
+
+        feats = drifts(d["features"])
         issues = [SchemaIssue(**i) for i in d.get("schema_issues", [])]
         keys = {k: d[k] for k in ("reference_id", "window_index", "start_row", "end_row",
                                   "n_rows", "drift", "n_drifted", "required", "rule", "alpha",
                                   "complete", "start_time", "end_time") if k in d}
-        return cls(features=feats, schema_issues=issues, **keys)
+        return cls(features=feats, schema_issues=issues, label_drift=drifts(
+            d.get("label_drift", {})), roles=dict(d.get("roles", {})), **keys)
 
 
 def _js(x: float | None) -> float | str | None:
@@ -144,11 +154,14 @@ def report_table(report: DriftReport) -> Any:
     t.add_column("kind")
     t.add_column("n", justify="right")
     labels = {"psi": "PSI", "ks": "KS D", "kl": "KL", "js": "JS", "wasserstein": "W/σ",
-              "chi2_p": "χ² p", "missing_change": "Δmissing"}
+              "chi2_p": "χ² p", "unseen": "unseen", "missing_change": "Δmissing"}
     for m in TABLE_METRICS:
         t.add_column(labels[m], justify="right")
     t.add_column("verdict")
-    for name, f in report.features.items():
+    rows = [(n, f, f.kind) for n, f in report.features.items()]
+    rows += [(n, f, f"{report.roles.get(n, 'target')} ({f.kind})")
+             for n, f in report.label_drift.items()]
+    for name, f, kind in rows:
         cells = []
         for m in TABLE_METRICS:
             v = f.metrics.get(m)
@@ -157,8 +170,12 @@ def report_table(report: DriftReport) -> Any:
                 m == "chi2_p" and "chi2_p" in f.fired)
             cells.append(f"[bold red]{s}[/]" if fired else s)
         n = f.metrics.get("n", math.nan)
-        t.add_row(name, f.kind, "–" if math.isnan(n) else f"{int(n)}", *cells,
+        t.add_row(name, kind, "–" if math.isnan(n) else f"{int(n)}", *cells,
                   "[red]drift[/]" if f.drift else "[green]ok[/]")
+    for name, role in report.roles.items():
+        if name not in report.label_drift:
+            t.add_row(name, f"[dim]{role}[/]", "", *[""] * len(TABLE_METRICS),
+                      "[dim]not tested[/]")
     for i in report.schema_issues:
         t.add_row(i.feature, "[yellow]schema[/]", str(i.rows), *[""] * len(TABLE_METRICS),
                   f"[yellow]{i.issue}[/]: {i.detail}")

@@ -24,8 +24,24 @@ from typing import Any
 
 import numpy as np
 
+from driftline.drift.roles import (
+    RoleAssignment,
+    RoleDecision,
+    RoleSpec,
+    assign_roles,
+    roles_from_header,
+    roles_to_header,
+    split_columns,
+)
 from driftline.drift.sketch import QuantileSketch
-from driftline.drift.tabular import Columns, column_kind, n_rows, to_columns
+from driftline.drift.tabular import (
+    Columns,
+    as_categorical,
+    as_numeric,
+    column_kind,
+    n_rows,
+    to_columns,
+)
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
 OTHER = "__other__"
@@ -235,6 +251,10 @@ class Signature:
         self.n_rows = int(n_rows)
         self.max_categories = int(max_categories)
         self._declared: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+        #: non-feature columns (target, prediction, id, timestamp, ignored) and why
+        self.roles: dict[str, RoleDecision] = {}
+        #: summaries of the target / prediction columns (label and prediction drift)
+        self.role_features: dict[str, FeatureSummary] = {}
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -242,11 +262,21 @@ class Signature:
         cls, data: Any, *, feature_names: list[str] | None = None,
         categorical: Iterable[str] | None = None, numeric: Iterable[str] | None = None,
         max_categories: int = DEFAULT_MAX_CATEGORIES, batch_rows: int = 262_144,
+        roles: RoleSpec | None = None, target: str | None = None,
+        prediction: Iterable[str] | str | None = None, id: Iterable[str] | str | None = None,
+        timestamp: Iterable[str] | str | None = None, ignore: Iterable[str] | str | None = None,
     ) -> Signature:
-        """Summarise a whole table (any input :func:`to_columns` accepts)."""
+        """Summarise a whole table (any input :func:`to_columns` accepts).
+
+        Column roles come from ``roles`` or the ``target`` / ``prediction`` / ``id`` /
+        ``timestamp`` / ``ignore`` keywords, plus safe auto-detection
+        (:func:`driftline.drift.roles.assign_roles`); only feature columns are drift-tested.
+        """
         sig = cls(max_categories=max_categories)
         sig._declared = (frozenset(categorical or ()), frozenset(numeric or ()))
         cols = to_columns(data, feature_names, categorical=categorical, numeric=numeric)
+        spec = roles or RoleSpec.of(target, prediction, id, timestamp, ignore)
+        sig.set_roles(assign_roles(cols, spec))
         n = n_rows(cols)
         if n == 0:
             sig._add_columns(cols)
@@ -277,7 +307,22 @@ class Signature:
         self._add_columns(cols)
         return self
 
+    def set_roles(self, assignment: RoleAssignment) -> None:
+        """Record the non-feature columns (before any rows are added)."""
+        if self.n_rows:
+            raise InvalidInputError("set column roles before adding rows")
+        self.roles = dict(assignment.decisions)
+
+    @property
+    def target(self) -> str | None:
+        """Name of the target (label) column recorded at training, if any."""
+        return next((c for c, d in self.roles.items() if d.role == "target"), None)
+
     def _add_columns(self, cols: Columns) -> None:
+        if self.roles:
+            feats = [c for c in cols if c not in self.roles]
+            cols, summarised = split_columns(cols, RoleAssignment(feats, self.roles))
+            self._add_role_columns(summarised)
         if self.features:
             missing = [k for k in self.features if k not in cols]
             extra = [k for k in cols if k not in self.features]
@@ -301,6 +346,19 @@ class Signature:
             feat.update(col)
         self.n_rows += n_rows(cols)
 
+    def _add_role_columns(self, cols: Columns) -> None:
+        for name, col in cols.items():
+            feat = self.role_features.get(name)
+            if feat is None and _is_class_label(self.roles[name].role, col):
+                col = as_categorical(col)  # class labels: counts per class, unseen labels show
+            if feat is None:
+                feat = (NumericSummary() if column_kind(col) == "numeric"
+                        else CategoricalSummary(max_categories=self.max_categories))
+                self.role_features[name] = feat
+            elif feat.kind != column_kind(col):
+                col = as_categorical(col) if feat.kind == "categorical" else as_numeric(col, name)
+            feat.update(col)
+
     def merge(self, other: Signature) -> Signature:
         """Signature of the union of both tables (same features and kinds required)."""
         if not self.features:
@@ -321,8 +379,11 @@ class Signature:
                     "in the other"
                 )
             feats[name] = a.merge(b)  # type: ignore[arg-type]
-        return Signature(feats, self.n_rows + other.n_rows,
-                         max(self.max_categories, other.max_categories))
+        out = Signature(feats, self.n_rows + other.n_rows,
+                        max(self.max_categories, other.max_categories))
+        out.roles = {**other.roles, **self.roles}
+        out.role_features = _merge_summaries(self.role_features, other.role_features)
+        return out
 
     @classmethod
     def merge_all(cls, signatures: Iterable[Signature]) -> Signature:
@@ -352,18 +413,13 @@ class Signature:
 
     # ------------------------------------------------------------------ serialisation
     def _header_and_blobs(self) -> tuple[dict[str, Any], list[bytes]]:
-        feats = []
         blobs: list[bytes] = []
-        for name, f in self.features.items():
-            h = f.header()
-            h["name"] = name
-            if isinstance(f, NumericSummary):
-                b = f.sketch.to_bytes()
-                h["sketch_bytes"] = len(b)
-                blobs.append(b)
-            feats.append(h)
+        feats = _summary_headers(self.features, blobs)
         head = {"format": 1, "n_rows": self.n_rows, "max_categories": self.max_categories,
                 "features": feats}
+        if self.roles:  # absent for role-less signatures, so their ids do not change
+            head["roles"] = roles_to_header(self.roles)
+            head["role_features"] = _summary_headers(self.role_features, blobs)
         return head, blobs
 
     def to_bytes(self) -> bytes:
@@ -384,18 +440,14 @@ class Signature:
         except ValueError as exc:
             raise InvalidInputError(f"corrupt signature header: {exc}") from exc
         p += hl
-        feats: dict[str, FeatureSummary] = {}
-        for h in head["features"]:
-            if h["kind"] == "numeric":
-                nb = int(h["sketch_bytes"])
-                sk = QuantileSketch.from_bytes(data[p : p + nb])
-                p += nb
-                feats[h["name"]] = NumericSummary.from_header(h, sk)
-            else:
-                feats[h["name"]] = CategoricalSummary.from_header(h)
+        feats, p = _summaries_from_bytes(head["features"], data, p)
+        role_feats, p = _summaries_from_bytes(head.get("role_features", []), data, p)
         if p != len(data):
             raise InvalidInputError("corrupt signature: trailing or missing bytes")
-        return cls(feats, int(head["n_rows"]), int(head["max_categories"]))
+        sig = cls(feats, int(head["n_rows"]), int(head["max_categories"]))
+        sig.roles = roles_from_header(head.get("roles"))
+        sig.role_features = role_feats
+        return sig
 
     @property
     def id(self) -> str:
@@ -405,24 +457,33 @@ class Signature:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict; sketches are base64 of their bytes."""
         head, _ = self._header_and_blobs()
-        for h, (name, f) in zip(head["features"], self.features.items(), strict=True):
-            h.pop("sketch_bytes", None)
-            if isinstance(f, NumericSummary):
-                h["sketch"] = base64.b64encode(f.sketch.to_bytes()).decode()
-            assert h["name"] == name
+        for key, summaries in (("features", self.features), ("role_features",
+                                                              self.role_features)):
+            for h, (name, f) in zip(head.get(key, []), summaries.items(), strict=True):
+                h.pop("sketch_bytes", None)
+                if isinstance(f, NumericSummary):
+                    h["sketch"] = base64.b64encode(f.sketch.to_bytes()).decode()
+                assert h["name"] == name
         head["id"] = self.id
         return head
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Signature:
-        feats: dict[str, FeatureSummary] = {}
-        for h in d["features"]:
-            if h["kind"] == "numeric":
-                sk = QuantileSketch.from_bytes(base64.b64decode(h["sketch"]))
-                feats[h["name"]] = NumericSummary.from_header(h, sk)
-            else:
-                feats[h["name"]] = CategoricalSummary.from_header(h)
-        return cls(feats, int(d["n_rows"]), int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
+        def summaries(hs: list[Mapping[str, Any]]) -> dict[str, FeatureSummary]:
+            out: dict[str, FeatureSummary] = {}
+            for h in hs:
+                if h["kind"] == "numeric":
+                    sk = QuantileSketch.from_bytes(base64.b64decode(h["sketch"]))
+                    out[h["name"]] = NumericSummary.from_header(h, sk)
+                else:
+                    out[h["name"]] = CategoricalSummary.from_header(h)
+            return out
+
+        sig = cls(summaries(d["features"]), int(d["n_rows"]),
+                  int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
+        sig.roles = roles_from_header(d.get("roles"))
+        sig.role_features = summaries(d.get("role_features", []))
+        return sig
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-feature scalar statistics (for tables, edge ``data_stats`` and reports)."""
@@ -438,3 +499,48 @@ class Signature:
                 out[name] = {"count": f.count, "missing": f.missing,
                              "categories": len(f.counts)}
         return out
+
+
+def _summary_headers(summaries: Mapping[str, FeatureSummary], blobs: list[bytes]) -> list[dict]:
+    """Header entries of summaries; numeric sketches' bytes are appended to ``blobs``."""
+    out = []
+    for name, f in summaries.items():
+        h = f.header()
+        h["name"] = name
+        if isinstance(f, NumericSummary):
+            b = f.sketch.to_bytes()
+            h["sketch_bytes"] = len(b)
+            blobs.append(b)
+        out.append(h)
+    return out
+
+
+def _summaries_from_bytes(
+    headers: list[Mapping[str, Any]], data: bytes, p: int
+) -> tuple[dict[str, FeatureSummary], int]:
+    out: dict[str, FeatureSummary] = {}
+    for h in headers:
+        if h["kind"] == "numeric":
+            nb = int(h["sketch_bytes"])
+            out[h["name"]] = NumericSummary.from_header(h, QuantileSketch.from_bytes(data[p : p + nb]))
+            p += nb
+        else:
+            out[h["name"]] = CategoricalSummary.from_header(h)
+    return out, p
+
+
+def _merge_summaries(
+    a: Mapping[str, FeatureSummary], b: Mapping[str, FeatureSummary]
+) -> dict[str, FeatureSummary]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out[k].merge(v) if k in out and out[k].kind == v.kind else v  # type: ignore[arg-type]
+    return out
+
+
+def _is_class_label(role: str, col: np.ndarray) -> bool:
+    """A numeric target whose values are all integers is a class label (kept as categories)."""
+    if role != "target" or col.dtype.kind != "f":
+        return False
+    x = col[np.isfinite(col)]
+    return bool(x.size) and bool(np.all(x == np.round(x))) and np.unique(x).size <= 100

@@ -28,6 +28,7 @@ from driftline.params.identity import le_bytes
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
 from driftline.repair.ancestors import AncestorSearch, find_healthy_ancestor
 from driftline.repair.families import Predictor, predictor_at_alpha, prepare_params
+from driftline.repair.model_input import input_names, window_signature, window_table
 from driftline.repair.predictors import Families, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import interpolate, layer_groups, repair_vector, sparsify, vector_stats
 from driftline.store import Model, Store
@@ -172,10 +173,13 @@ def repair(
     drifted_id, deployment = resolve_target(store, target)
     drifted = store.get(drifted_id)
     sig = store.signature(drifted_id)
-    X_win = as_matrix(window, sig.feature_names)
-    X_val = y_val = None
+    table = window_table(window, sig)  # drift checks see named columns, the model its inputs
+    names = input_names(drifted, sig)
+    X_win = as_matrix(table, names)
+    X_val = y_val = val_table = None
     if validation is not None:
-        X_val = as_matrix(validation[0], sig.feature_names)
+        val_table = window_table(validation[0], sig)
+        X_val = as_matrix(val_table, names)
         y_val = np.asarray(validation[1])
         if len(y_val) != len(X_val):
             raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
@@ -200,7 +204,7 @@ def repair(
 
     result = RepairResult(status="no-drift", drifted_id=drifted_id, deployment=deployment)
     say(f"checking {drifted.ref} against its training signature")
-    report = compare(sig, X_win, **policy.agent_kwargs())
+    report = compare(sig, table, **policy.agent_kwargs())
     result.drift_report_id = store.save_drift_report(drifted_id, report, deployment)
     if not report.drift and not policy.force:
         result.message = (
@@ -210,7 +214,7 @@ def repair(
 
     say("searching the lineage for a healthy ancestor")
     search = find_healthy_ancestor(
-        store, drifted_id, X_win, max_hops=policy.max_hops, agent_kwargs=policy.agent_kwargs()
+        store, drifted_id, table, max_hops=policy.max_hops, agent_kwargs=policy.agent_kwargs()
     )
     result.search = search.to_dict()
     goal = search.target
@@ -229,8 +233,8 @@ def repair(
                 store,
                 drifted,
                 search,
-                X_win,
-                X_val,
+                table,
+                val_table,
                 y_val,
                 family,
                 result,
@@ -292,7 +296,9 @@ def repair(
     routed = None
     if policy.routing:
         say("scoring lineage routing on the same data")
-        routed = _routing_candidate(store, drifted_id, search, X_win, X_val, y_val, family, result)
+        routed = _routing_candidate(
+            store, drifted_id, search, table, val_table, y_val, family, result
+        )
     use_routing = routed is not None and _routing_wins(result, y_val is not None, policy)
     if use_routing and y_val is not None and not _meets_policy(result, policy, "routing"):
         use_routing = False  # active learning refines the weight-space repair, not a mixture
@@ -319,7 +325,7 @@ def repair(
         if y_val is not None:
             result.after = dict(result.candidates["routing"])
         # Monitor it against today's data, like an interpolated repair (its members keep theirs).
-        store.attach_signature(repaired.id, Signature.from_data(X_win))
+        store.attach_signature(repaired.id, window_signature(table, sig))
     elif rid == drifted_id:
         result.status = "needs-labels"
         result.message = (
@@ -333,7 +339,8 @@ def repair(
     else:
         say("registering the repaired model")
         repaired = _register_repaired(
-            store, drifted, goal, theta_r, result, policy, search.healthy, X_win
+            store, drifted, goal, theta_r, result, policy, search.healthy,
+            window_signature(table, sig),
         )
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
@@ -366,8 +373,8 @@ def _rerouted(
     store: Store,
     drifted: Model,
     search: AncestorSearch,
-    X_win: np.ndarray,
-    X_val: np.ndarray | None,
+    X_win: Any,
+    X_val: Any,
     y_val: np.ndarray | None,
     family: Predictor | Families | None,
     result: RepairResult,
@@ -407,7 +414,7 @@ def _rerouted(
         edge_metrics=_jsonable({"before": result.before, "after": result.after}),
         params={"drift_report_id": result.drift_report_id},
     )
-    store.attach_signature(repaired.id, Signature.from_data(X_win))
+    store.attach_signature(repaired.id, window_signature(X_win, store.signature(drifted.id)))
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
     if y_val is None:
         result.status, result.message = (
@@ -443,8 +450,8 @@ def _routing_candidate(
     store: Store,
     drifted_id: str,
     search: AncestorSearch,
-    X_win: np.ndarray,
-    X_val: np.ndarray | None,
+    X_win: Any,
+    X_val: Any,
     y_val: np.ndarray | None,
     family: Predictor | Families | None,
     result: RepairResult,
@@ -502,7 +509,7 @@ def _register_repaired(
     result: RepairResult,
     policy: RepairPolicy,
     healthy: bool,
-    X_win: np.ndarray,
+    window_sig: Signature,
 ) -> Model:
     """The repaired model as a new node with ``repair`` edges from the drifted model and the
     ancestor; the window's signature becomes its training signature."""
@@ -527,7 +534,7 @@ def _register_repaired(
         metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
         edge_metrics=_jsonable({"before": result.before, "after": result.after}),
         tags={"repair_of": drifted.ref},
-        data=X_win,
+        signature=window_sig,
     )
 
 

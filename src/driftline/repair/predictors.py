@@ -65,21 +65,7 @@ def score(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> Scores:
 
 def as_matrix(data: Any, feature_names: list[str] | None = None) -> np.ndarray:
     """A 2-D float array from any table :func:`driftline.drift.to_columns` accepts, with columns
-    in ``feature_names`` order when given."""
-    if isinstance(data, np.ndarray):
-        if data.ndim != 2:
-            raise InvalidInputError(f"expected a 2-D array of rows, got shape {data.shape}")
-        return data.astype(np.float64, copy=False)
-    from driftline.drift import to_columns
+    in ``feature_names`` order when given (see :mod:`driftline.repair.model_input`)."""
+    from driftline.repair.model_input import model_matrix
 
-    cols = to_columns(data)
-    names = feature_names or list(cols)
-    missing = [n for n in names if n not in cols]
-    if missing:
-        raise InvalidInputError(
-            f"data lacks the model's feature column(s): {', '.join(missing[:5])}"
-        )
-    try:
-        return np.column_stack([np.asarray(cols[n], dtype=np.float64) for n in names])
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"model inputs must be numeric: {exc}") from exc
+    return model_matrix(data, feature_names)

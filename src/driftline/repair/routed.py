@@ -470,9 +470,10 @@ def _load(
         out: BoundModel | RoutedModel = _load_routed(store, model, params, family, memo)
     else:
         fam = family_for(model, family)
-        names = None
-        if model.signature_id is not None:
-            names = store.signature(model.signature_id).feature_names
+        from driftline.repair.model_input import input_names
+
+        sig = store.signature(model.signature_id) if model.signature_id is not None else None
+        names = input_names(model, sig)
         n_cols = _n_columns(fam, params, names)
         out = BoundModel(model.id, model.ref, fam, params, classes_of(fam, n_cols), names)
     memo[mid] = out

@@ -1,0 +1,106 @@
+"""A window is a table all the way through: the one place where it becomes a model's input.
+
+Contract:
+
+* :func:`window_table` keeps the window as named columns (a bare 2-D array gets the reference
+  signature's feature names, in order, as before);
+* :func:`input_names` is the model's recorded input schema: the column names it was fitted on
+  (scikit-learn ``feature_names_in_``, stored at registration) or else its training signature's
+  feature columns (roles excluded) in signature order;
+* :func:`model_matrix` puts exactly those columns, by name and in that order, into a matrix;
+  a missing column is a :class:`SchemaMismatchError` naming it, extra columns (ids, the label,
+  columns the model does not use) are ignored;
+* :func:`named_input` hands an estimator fitted on a DataFrame a DataFrame with its fitted names
+  (so scikit-learn sees the names it knows); a Pipeline with a ColumnTransformer gets the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from driftline.drift.tabular import Columns, to_columns
+from driftline.errors import InvalidInputError, SchemaMismatchError
+
+
+def window_table(data: Any, signature: Any = None) -> Columns:
+    """``data`` as named columns; a 2-D array's columns are named after ``signature``'s
+    features when the widths agree (else ``f0, f1, ...``)."""
+    names = None
+    if isinstance(data, np.ndarray) and data.ndim == 2 and signature is not None:
+        feats = signature.feature_names
+        names = feats if len(feats) == data.shape[1] else None
+    return to_columns(data, names)
+
+
+def input_names(model: Any, signature: Any = None) -> list[str] | None:
+    """The model's input columns, in its order (see module docstring); None if unknown."""
+    fitted = (getattr(model, "architecture", None) or {}).get("feature_names_in")
+    if fitted:
+        return [str(n) for n in fitted]
+    return list(signature.feature_names) if signature is not None else None
+
+
+def model_matrix(data: Any, names: list[str] | None) -> np.ndarray:
+    """A float matrix of ``names`` taken from ``data`` by name (a 2-D array passes through).
+
+    Raises :class:`SchemaMismatchError` for missing columns and :class:`InvalidInputError` for a
+    column that is not numeric (say which and what to do)."""
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2:
+            raise InvalidInputError(f"expected a 2-D array of rows, got shape {data.shape}")
+        if names is not None and data.shape[1] != len(names):
+            raise SchemaMismatchError(
+                f"the model takes {len(names)} columns ({', '.join(names[:5])}...) but the array "
+                f"has {data.shape[1]}; pass a table with named columns"
+            )
+        return data.astype(np.float64, copy=False)
+    cols = data if _is_columns(data) else to_columns(data)
+    names = list(names) if names is not None else list(cols)
+    missing = [n for n in names if n not in cols]
+    if missing:
+        raise SchemaMismatchError(
+            f"the data lacks the model's feature column(s) {', '.join(missing[:8])}; "
+            f"it has {', '.join(list(cols)[:12])}"
+        )
+    out = np.empty((len(cols[names[0]]) if names else 0, len(names)), dtype=np.float64)
+    for j, n in enumerate(names):
+        col = cols[n]
+        if col.dtype.kind != "f":
+            raise InvalidInputError(
+                f"column {n!r} holds text/categories but the model takes numbers there: encode "
+                "it inside the model (e.g. a scikit-learn Pipeline) or leave it out of the fit"
+            )
+        out[:, j] = col
+    return out
+
+
+def _is_columns(data: Any) -> bool:
+    return isinstance(data, dict) and all(
+        isinstance(v, np.ndarray) and v.ndim == 1 for v in data.values()
+    )
+
+
+def named_input(estimator: Any, X: Any) -> Any:
+    """``X`` for ``estimator``: a pandas DataFrame with its ``feature_names_in_`` when it was
+    fitted on named columns and ``X`` is a matrix of that width; otherwise ``X`` unchanged."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != len(names):
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=[str(n) for n in names], copy=False)
+
+
+def window_signature(table: Columns, reference: Any) -> Any:
+    """The signature of a window with the reference's column roles (for a repaired model's
+    training signature); role columns absent from the window are left out."""
+    from driftline.drift import Signature
+    from driftline.drift.roles import RoleAssignment
+
+    sig = Signature(max_categories=getattr(reference, "max_categories", 256))
+    decisions = {c: d for c, d in getattr(reference, "roles", {}).items() if c in table}
+    sig.set_roles(RoleAssignment([c for c in table if c not in decisions], decisions))
+    sig.update(table)
+    return sig
