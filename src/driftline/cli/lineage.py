@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from driftline import render
+from driftline.cli import roles as R
 from driftline.cli.common import (
     STATE,
     console,
@@ -38,15 +39,24 @@ def register(
     data: Path = typer.Option(
         None, "--data", help="training data (CSV/Parquet/JSONL): stores its signature"
     ),
+    target: str = R.TARGET,
+    prediction: list[str] = R.PREDICTION,
+    id: list[str] = R.ID,
+    timestamp: list[str] = R.TIMESTAMP,
+    ignore: list[str] = R.IGNORE,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Register a model version from a parameter file."""
     store = open_store()
     kwargs = {}
     if data is not None:
+        from driftline.drift import Signature
         from driftline.drift.tabular import read_table
 
         kwargs["data"] = read_table(data)
+        kwargs["signature"] = Signature.from_data(
+            kwargs["data"], roles=R.role_spec(target, prediction, id, timestamp, ignore)
+        )
     model = store.register(
         path,
         name=name,

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from driftline.cli import roles as R
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.cli.common import console as default_console
 from driftline.errors import InvalidInputError
@@ -139,19 +140,36 @@ def repair(
         20, "--ask", help="label requests per round when the repair needs labels (0: none)"
     ),
     budget: int = typer.Option(100, "--budget", help="total labels active learning may ask for"),
+    target_column: str = R.TARGET,
+    prediction: list[str] = R.PREDICTION,
+    id: list[str] = R.ID,
+    timestamp: list[str] = R.TIMESTAMP,
+    ignore: list[str] = R.IGNORE,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Repair a drifted model from its lineage; deploy with --approve when validation allows."""
+    """Repair a drifted model from its lineage; deploy with --approve when validation allows.
+
+    The label column of --validation is --label-column / --target, else the target recorded in
+    the model's training signature, else one of label/y/target/class."""
     from driftline.drift import read_table
+    from driftline.drift.roles import check_labels, drop_role_columns
     from driftline.repair import RepairPolicy
     from driftline.repair import repair as run_repair
+    from driftline.repair.pipeline import resolve_target
 
     store = open_store()
+    sig = store.signature(resolve_target(store, target)[0])
+    spec = R.role_spec(target_column, prediction, id, timestamp, ignore)
+    label_column = label_column or target_column or sig.target
     val = read_labelled(validation, label_column) if validation else None
     win = read_table(window)
+    if val is not None:
+        check_labels(sig, val[1], str(validation))
+        drop_role_columns(val[0], sig, spec)
     if val is not None and label_column is None:
         for c in LABEL_COLUMNS:
             win.pop(c, None)
+    drop_role_columns(win, sig, spec)
     policy = RepairPolicy(
         target_accuracy=target_accuracy,
         per_tensor=per_tensor,

@@ -246,3 +246,31 @@ def unseen_label_issues(label_drift: Mapping[str, Any], roles: Mapping[str, str]
                                    f"{share:.1%} of labels were never seen in training",
                                    round(share * n)))
     return out
+
+
+def check_labels(signature: Any, labels: Any, where: str = "the labels") -> None:
+    """Raise :class:`InvalidInputError` when ``labels`` hold classes the training target never
+    had (only for a categorical target recorded in ``signature``)."""
+    target = getattr(signature, "target", None)
+    summary = getattr(signature, "role_features", {}).get(target) if target else None
+    if summary is None or summary.kind != "categorical":
+        return
+    from driftline.drift.tabular import as_categorical
+
+    seen = set(summary.counts)
+    vals = as_categorical(np.asarray(labels))
+    unseen = sorted({v for v in vals if v is not None and v not in seen})
+    if unseen:
+        raise InvalidInputError(
+            f"{where}: label(s) {', '.join(unseen[:5])} of {target!r} never occur in the training "
+            f"data (it has {', '.join(sorted(seen)[:10])}); fix the labels or retrain"
+        )
+
+
+def drop_role_columns(cols: dict[str, Any], signature: Any, spec: RoleSpec | None) -> None:
+    """Drop, in place, the columns ``spec`` declares as non-features that are not features of
+    ``signature`` (a declared id / timestamp / ignored column never reaches drift tests)."""
+    feats = set(getattr(signature, "feature_names", ()))
+    for name in (spec.declared() if spec is not None else {}):
+        if name not in feats:
+            cols.pop(name, None)

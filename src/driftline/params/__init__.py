@@ -54,6 +54,11 @@ def as_model_params(obj: Any) -> ModelParams:
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
         params = load_params_file(path)
+        from driftline.params.file_meta import file_architecture
+
+        recorded = file_architecture(path)  # a file that says which model it is
+        if recorded is not None:
+            return ModelParams(params, *recorded)
         framework = "torch" if path.suffix.lower() in {".pt", ".pth", ".bin", ".ckpt"} else "numpy"
         return ModelParams(params, framework, {})
     if isinstance(obj, Mapping) and obj and all(isinstance(v, np.ndarray) for v in obj.values()):

@@ -21,6 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from driftline.drift import Signature, compare
+from driftline.drift.roles import check_labels
 from driftline.errors import InvalidInputError
 from driftline.jsonutil import jsonable as _jsonable
 from driftline.params import ModelParams, model_id
@@ -181,6 +182,7 @@ def repair(
         val_table = window_table(validation[0], sig)
         X_val = as_matrix(val_table, names)
         y_val = np.asarray(validation[1])
+        check_labels(sig, y_val, "validation")
         if len(y_val) != len(X_val):
             raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
     key = hashlib.sha256(
