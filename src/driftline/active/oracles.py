@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from driftline.active.queue import LabelQueue, LabelRequest, point_hash
+from driftline.active.records import is_image, record_of, record_text
 from driftline.errors import DriftlineError, InvalidInputError
 
 __all__ = [
@@ -221,15 +222,7 @@ def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
     reqs = _export_rows(queue, repair_id)
     path = Path(path)
     if fmt == "csv":
-        width = max((r.features.size for r in reqs), default=0)
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow([*_FIXED_COLUMNS, *(f"f{j}" for j in range(width))])
-            for r in reqs:
-                feats = [repr(float(v)) for v in r.features]
-                w.writerow([r.id, "" if r.repair_id is None else r.repair_id, r.round, r.strategy,
-                            repr(r.score), "" if r.predicted is None else r.predicted, "",
-                            r.point_hash, *feats, *([""] * (width - len(feats)))])
+        _write_csv(path, reqs)
     else:
         with path.open("w", encoding="utf-8") as fh:
             for r in reqs:
@@ -237,8 +230,33 @@ def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
                      "strategy": r.strategy, "score": r.score, "predicted": r.predicted,
                      "label": None, "point_hash": r.point_hash, "predictions": r.predictions,
                      "features": r.features.tolist()}
+                rec = record_of(r)
+                if rec is not None:
+                    d["record"] = rec  # original column names and raw values
                 fh.write(json.dumps(d) + "\n")
     return len(reqs)
+
+
+def _write_csv(path: Path, reqs: Sequence[LabelRequest]) -> None:
+    """Fixed columns, then the record's original columns (raw values) when the requests have
+    one, else the model inputs ``f0..``."""
+    names: dict[str, None] = {}
+    for r in reqs:
+        names.update(dict.fromkeys(record_of(r) or {}))
+    width = 0 if names else max((r.features.size for r in reqs), default=0)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([*_FIXED_COLUMNS, *names, *(f"f{j}" for j in range(width))])
+        for r in reqs:
+            if names:
+                rec = record_of(r) or {}
+                cells = ["" if rec.get(k) is None else rec[k] for k in names]
+            else:
+                cells = [repr(float(v)) for v in r.features]
+                cells += [""] * (width - len(cells))
+            w.writerow([r.id, "" if r.repair_id is None else r.repair_id, r.round, r.strategy,
+                        repr(r.score), "" if r.predicted is None else r.predicted, "",
+                        r.point_hash, *cells])
 
 
 def _apply(queue: LabelQueue, summary: ImportSummary, rid: Any, value: Any, annotator: str,
@@ -369,11 +387,13 @@ def digit_data_uri(features: np.ndarray | Sequence[float], scale: int = 4) -> st
 # ----------------------------------------------------------------------------- Label Studio
 
 
-def label_studio_config(classes: Iterable[Any], image: bool = True) -> str:
+def label_studio_config(classes: Iterable[Any], image: bool = True, table: bool = False) -> str:
     """A Label Studio labelling config matching the exported tasks (choices named "label" on
-    the "image" or "text" object)."""
+    the "image" or "text" object; ``table``: the record shown as a table of its columns)."""
     obj = '<Image name="image" value="$image" zoom="true"/>' if image else \
         '<Text name="text" value="$text"/>'
+    if table and not image:
+        obj = '<Table name="record" value="$record"/>\n  ' + obj
     to = "image" if image else "text"
     choices = "\n".join(f'    <Choice value="{c}"/>' for c in classes)
     return (f"<View>\n  {obj}\n  <Choices name=\"label\" toName=\"{to}\" choice=\"single\" "
@@ -381,8 +401,8 @@ def label_studio_config(classes: Iterable[Any], image: bool = True) -> str:
 
 
 def _task(req: LabelRequest) -> dict[str, Any]:
-    is_image = req.features.size == 64
-    to_name = "image" if is_image else "text"
+    image = is_image(req)
+    to_name = "image" if image else "text"
     data: dict[str, Any] = {
         "request_id": req.id,
         "repair_id": req.repair_id,
@@ -390,9 +410,12 @@ def _task(req: LabelRequest) -> dict[str, Any]:
         "uncertainty": req.score,
         "strategy": req.strategy,
         "features": req.features.tolist(),
-        "text": ", ".join(f"f{j}={v:.4g}" for j, v in enumerate(req.features.tolist())),
+        "text": record_text(req),
     }
-    if is_image:
+    rec = record_of(req)
+    if rec is not None:
+        data["record"] = rec  # Label Studio's <Table> shows it with the original names
+    if image:
         data["image"] = digit_data_uri(req.features)
     task: dict[str, Any] = {
         "data": data,

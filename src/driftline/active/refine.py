@@ -45,6 +45,7 @@ import numpy as np
 
 from driftline.active.oracles import Oracle, SimulatedOracle
 from driftline.active.queue import LabelQueue, point_hash
+from driftline.active.records import attach_records
 from driftline.active.strategies import STRATEGIES, Selection, select
 from driftline.errors import CycleError, InvalidInputError, UnsupportedModelError
 from driftline.params import ModelParams, model_id
@@ -755,8 +756,10 @@ def run_active_learning(
                    + (" + diversity" if diversity else "")))
             ids = queue.request(X_pool[sel.indices], sel.scores, strategy=strategy, round=rnd,
                                 repair_id=rid,
-                                predictions=_predictions(members, sel.indices, classes,
-                                                         (current.id, current.ref)))
+                                predictions=attach_records(
+                                    _predictions(members, sel.indices, classes,
+                                                 (current.id, current.ref)),
+                                    pool, sel.indices))
             out.requested.extend(ids)
 
     out.final_id, out.final_ref = current.id, current.ref

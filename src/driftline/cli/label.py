@@ -22,6 +22,7 @@ from driftline.active.oracles import (
     label_studio_config,
 )
 from driftline.active.queue import STATUSES, LabelQueue, LabelRequest
+from driftline.active.records import is_image, record_of
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import DriftlineError, InvalidInputError
 from driftline.store.deployments import default_actor
@@ -67,7 +68,13 @@ def _show(store: Any, req: LabelRequest, position: int, total: int) -> None:
     console.rule(f"request #{req.id}  ({position}/{total})  repair {rid}  round {req.round}  "
                  f"{req.strategy} score {req.score:.3f}")
     side = int(round(np.sqrt(req.features.size)))
-    if req.features.size == 64 and side * side == 64:
+    rec = record_of(req)
+    if rec is not None:  # the row as the user knows it: original names, raw values
+        t = Table("column", "value", title="record")
+        for name, v in rec.items():
+            t.add_row(name, "–" if v is None else str(v))
+        console.print(t)
+    elif is_image(req) and side * side == 64:
         border = "+" + "-" * (2 * side) + "+"
         console.print(border, markup=False, highlight=False)
         for line in shade_rows(req.features):
@@ -176,9 +183,10 @@ def export_cmd(
         classes = next((r.predictions.get("classes") for r in reqs
                         if r.predictions.get("classes")), None)
         if classes is not None:
-            image = all(r.features.size == 64 for r in reqs)
+            image = all(is_image(r) for r in reqs)
+            table = any(record_of(r) is not None for r in reqs)
             cfg = output.with_name(output.stem + ".label_config.xml")
-            cfg.write_text(label_studio_config(classes, image=image), encoding="utf-8")
+            cfg.write_text(label_studio_config(classes, image=image, table=table), encoding="utf-8")
             console.print(f"wrote {n} task(s) to {output} (labelling config: {cfg}); import the "
                           f"annotated JSON export with 'driftline label import FILE'")
             return

@@ -151,8 +151,8 @@ def repair(
 
     The label column of --validation is --label-column / --target, else the target recorded in
     the model's training signature, else one of label/y/target/class."""
-    from driftline.drift import read_table
     from driftline.drift.roles import check_labels, drop_role_columns
+    from driftline.drift.tabular import read_frame
     from driftline.repair import RepairPolicy
     from driftline.repair import repair as run_repair
     from driftline.repair.pipeline import resolve_target
@@ -162,14 +162,13 @@ def repair(
     spec = R.role_spec(target_column, prediction, id, timestamp, ignore)
     label_column = label_column or target_column or sig.target
     val = read_labelled(validation, label_column) if validation else None
-    win = read_table(window)
+    win = read_frame(window)  # raw values, so label requests show the record as it is
     if val is not None:
         check_labels(sig, val[1], str(validation))
-        drop_role_columns(val[0], sig, spec)
+        val = (drop_role_columns(val[0], sig, spec), val[1])
     if val is not None and label_column is None:
-        for c in LABEL_COLUMNS:
-            win.pop(c, None)
-    drop_role_columns(win, sig, spec)
+        win = win.drop(columns=[c for c in LABEL_COLUMNS if c in win.columns])
+    win = drop_role_columns(win, sig, spec)
     policy = RepairPolicy(
         target_accuracy=target_accuracy,
         per_tensor=per_tensor,

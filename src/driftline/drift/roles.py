@@ -267,10 +267,12 @@ def check_labels(signature: Any, labels: Any, where: str = "the labels") -> None
         )
 
 
-def drop_role_columns(cols: dict[str, Any], signature: Any, spec: RoleSpec | None) -> None:
-    """Drop, in place, the columns ``spec`` declares as non-features that are not features of
-    ``signature`` (a declared id / timestamp / ignored column never reaches drift tests)."""
+def drop_role_columns(table: Any, signature: Any, spec: RoleSpec | None) -> Any:
+    """``table`` (a column dict or a pandas DataFrame) without the columns ``spec`` declares
+    as non-features that are not features of ``signature`` (a declared id / timestamp /
+    ignored column never reaches drift tests)."""
     feats = set(getattr(signature, "feature_names", ()))
-    for name in (spec.declared() if spec is not None else {}):
-        if name not in feats:
-            cols.pop(name, None)
+    drop = [n for n in (spec.declared() if spec is not None else {}) if n not in feats]
+    if hasattr(table, "drop") and hasattr(table, "columns"):
+        return table.drop(columns=[c for c in drop if c in table.columns])
+    return {k: v for k, v in table.items() if k not in drop}

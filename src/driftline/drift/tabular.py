@@ -452,3 +452,35 @@ def iter_batches(
         else:
             with open(f, "rb") as fh:
                 yield from _iter_lines(fh, batch_rows, fmt)
+
+
+def read_frame(path: str | os.PathLike[str]) -> Any:
+    """Read a CSV / Parquet / JSON-lines file (or a folder of them) as a pandas DataFrame with
+    its raw types (timestamps, integers, booleans, strings), for showing records as the user
+    knows them; :func:`to_columns` of it equals :func:`read_table` of the same files."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frames = []
+    for f in _files_of(Path(path)):
+        fmt = _format_of(f)
+        try:
+            if fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                frames.append(pq.read_table(f).to_pandas(date_as_object=False))
+            elif fmt == "csv":
+                import pyarrow.csv as pcsv
+
+                opts = pcsv.ConvertOptions(strings_can_be_null=True)
+                frames.append(pcsv.read_csv(pa.BufferReader(f.read_bytes()),
+                                            convert_options=opts).to_pandas(date_as_object=False))
+            else:
+                rows = [json.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
+                frames.append(pd.DataFrame(rows))
+        except Exception as exc:  # pyarrow raises many types for malformed files
+            raise InvalidInputError(f"cannot read {f}: {exc}") from exc
+    if len(frames) > 1 and any(list(fr.columns) != list(frames[0].columns) for fr in frames):
+        raise SchemaMismatchError(f"files in {path} have different columns; make every file "
+                                  "share one schema")
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
