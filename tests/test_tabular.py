@@ -1,0 +1,165 @@
+"""A churn table (numbers, categories, booleans, dates, missing values, an id and a label) goes
+through signature -> drift -> agent -> repair -> label export/import -> refinement -> deploy,
+through the API and the CLI, with the model receiving its columns by name."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.active import HumanOracle, run_active_learning
+from driftline.active.oracles import export_label_studio, export_requests, import_labels
+from driftline.active.queue import LabelQueue
+from driftline.cli import main
+from driftline.datasets import CHURN_MODEL_INPUTS
+from driftline.demo.churn import TARGET, churn_tables, register_churn_lineage
+from driftline.drift import DriftAgent
+from driftline.errors import InvalidInputError, SchemaMismatchError
+from driftline.repair import RepairPolicy, repair
+from driftline.repair.model_input import model_matrix, named_input
+from driftline.store import Store
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return churn_tables(0)
+
+
+@pytest.fixture()
+def lineage(tmp_path, tables):
+    store = Store(str(tmp_path / "store"), create=True)
+    models = register_churn_lineage(store, tables)
+    store.deploy(models[2].id, "churn")
+    return store, models
+
+
+def _truth(tables) -> dict[str, int]:
+    return dict(zip(tables.today["customer_id"], tables.today[TARGET].tolist(), strict=True))
+
+
+def test_model_input_by_name():
+    cols = {"b": np.array([1.0, 2.0]), "a": np.array([3.0, 4.0]), "c": np.array(["x", "y"],
+                                                                              dtype=object)}
+    np.testing.assert_array_equal(model_matrix(cols, ["a", "b"]), [[3.0, 1.0], [4.0, 2.0]])
+    with pytest.raises(SchemaMismatchError, match="tenure"):
+        model_matrix(cols, ["a", "tenure"])
+    with pytest.raises(InvalidInputError, match="'c' holds text"):
+        model_matrix(cols, ["a", "c"])
+
+    class Fitted:
+        feature_names_in_ = np.array(["a", "b"], dtype=object)
+
+    df = named_input(Fitted(), np.zeros((3, 2)))
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["a", "b"]
+
+
+def test_api_end_to_end(lineage, tables, tmp_path):
+    store, (m1, m2, m3) = lineage
+    assert m1.architecture["feature_names_in"] == list(CHURN_MODEL_INPUTS)
+    sig = store.signature(m3.id)
+    assert sig.target == TARGET and sig.roles["customer_id"].role == "id"
+    window = tables.today.drop(columns=[TARGET])
+    # the agent: drift in monthly_charges against churn@3, nothing about role columns
+    agent = DriftAgent(sig, window=500)
+    reports = agent.update(window)
+    assert len(reports) == 4 and all(r.drift and not r.schema_issues for r in reports)
+    assert all("monthly_charges" in r.drifted_features for r in reports)
+    val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
+        res = repair(store, "churn", window, val, policy=RepairPolicy(target_accuracy=0.95),
+                     approve=True)
+    assert res.status == "needs-labels" and res.ancestor_id == m1.id and res.healthy_ancestor
+    assert res.after["accuracy"] > res.before["accuracy"] + 0.1
+    stored = store.drift_reports(m3.id)[-1]["report"]
+    assert set(stored["features"]) == set(sig.feature_names) and not stored["schema_issues"]
+    # active learning queues records; the label file carries the customer's raw record
+    al = run_active_learning(store, res, window, HumanOracle(), budget=20, batch=20,
+                             validation=val)
+    assert al.status == "waiting-for-labels" and len(al.requested) == 20
+    q = LabelQueue(store)
+    export_requests(q, tmp_path / "tasks.csv", "csv")
+    with (tmp_path / "tasks.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"customer_id", "plan", "signup_date", "autopay"} <= set(rows[0])
+    assert "f0" not in rows[0] and rows[0]["plan"] in ("basic", "standard", "premium", "student")
+    assert export_label_studio(q, tmp_path / "tasks.json") == 20
+    truth = _truth(tables)
+    with (tmp_path / "ann.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "label": truth[r["customer_id"]]})
+    assert import_labels(q, tmp_path / "ann.csv").labelled == 20
+    # refinement with the labels, then deploy (no target accuracy in this round)
+    al = run_active_learning(store, res, window, HumanOracle(), budget=20, batch=20,
+                             validation=val)
+    assert al.rounds and al.rounds[0].labels == 20 and al.status == "deployed"
+    assert store.resolve("deployment:churn") == al.final_id != m3.id
+    # a clean window (the deployed model's own training distribution) is no drift
+    res2 = repair(store, "churn", churn_tables(9).base.drop(columns=[TARGET]), None)
+    assert res2.status == "no-drift", res2.message
+
+
+def test_bad_windows_are_clear_errors_and_store_nothing(lineage, tables):
+    store, (_, _, m3) = lineage
+    before = len(store.drift_reports(m3.id))
+    window = tables.today.drop(columns=[TARGET, "tenure_months"])
+    with pytest.raises(SchemaMismatchError, match="tenure_months"):
+        repair(store, "churn", window)
+    labels = tables.labelled[TARGET].to_numpy().copy()
+    labels[:3] = 5
+    with pytest.raises(InvalidInputError, match="never occur"):
+        repair(store, "churn", tables.today, (tables.labelled.drop(columns=[TARGET]), labels))
+    bad = tables.today.assign(monthly_charges="n/a")
+    with pytest.raises(InvalidInputError, match="monthly_charges"):
+        repair(store, "churn", bad)
+    assert len(store.drift_reports(m3.id)) == before
+    assert store.resolve("deployment:churn") == m3.id
+
+
+@pytest.fixture()
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out + err
+
+    return run
+
+
+def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
+    assert cli("example", "churn", "ex")[0] == 0
+    ex = Path("ex")
+    assert cli("init")[0] == 0
+    assert cli("register", str(ex / "model.safetensors"), "--name", "churn", "--data",
+               str(ex / "train.csv"), "--target", "churned")[0] == 0
+    assert cli("deploy", "churn@1", "--as", "churn")[0] == 0
+    today = pd.read_csv(ex / "today.csv")
+    today.drop(columns=["support_calls"]).to_csv("missing.csv", index=False)
+    code, out = cli("repair", "churn", "--window", "missing.csv")
+    assert code == 2 and "support_calls" in out and len(out.strip().splitlines()) == 1
+    lab = pd.read_csv(ex / "labelled.csv")
+    lab.assign(churned=np.where(np.arange(len(lab)) < 2, 9, lab.churned)).to_csv(
+        "badlabels.csv", index=False)
+    code, out = cli("repair", "churn", "--window", str(ex / "today.csv"), "--validation",
+                    "badlabels.csv")
+    assert code == 2 and "9" in out and len(out.strip().splitlines()) == 1
+    code, out = cli("signature", str(ex / "train.csv"), "--attach", "churn@1", "--target", "nope")
+    assert code == 2 and "nope" in out
+    # an all-empty column and a type change are schema verdicts in the drift report
+    today.assign(age=np.nan).to_csv("empty.csv", index=False)
+    code, out = cli("drift", "churn@1", "empty.csv")
+    assert code == 1 and "age" in out
+    today.assign(tenure_months="many").to_csv("typed.csv", index=False)
+    code, out = cli("drift", "churn@1", "typed.csv", "--no-save")
+    assert code == 1 and "type_changed" in out
+    assert cli("deployments")[0] == 0
