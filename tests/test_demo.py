@@ -1,4 +1,4 @@
-"""`driftline demo` end to end (fast mode): the three scenarios do what they claim."""
+"""`driftline demo` end to end (fast mode): the four scenarios do what they claim."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     text = con.file.getvalue()
     assert "healthy-ancestor search" in text and "drift agent on deployment:digits" in text
     store = driftline.open(tmp_path / ".driftline")
-    recurring, mixed, new = summary.scenarios
+    recurring, mixed, new, tab = summary.scenarios
 
     # 1. recurring drift: quiet, then drift, repaired from the upright root and re-deployed
     assert [w.drift for w in recurring.windows][:2] == [False, True]
@@ -52,7 +52,21 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert curve[-1] > curve[0] + 0.3
     assert new.pending == 10 and len(LabelQueue(store).pending(new.repair.repair_id)) == 10
 
+    # 4. a churn table: drift flagged on named columns, churn@1 is healthy, records labelled
+    assert [w.drift for w in tab.windows][:2] == [False, True]
+    assert tab.repair.status == "deployed" and tab.repair.healthy_ancestor
+    assert store.get(tab.repair.ancestor_id).ref == "churn@1"
+    stored = store.drift_reports("churn@3")[-1]["report"]
+    assert "monthly_charges" in [k for k, f in stored["features"].items() if f["fired"]]
+    assert not stored["schema_issues"] and stored["roles"]["customer_id"] == "id"
+    accs = list(tab.test_accuracy.values())
+    assert accs[-1] > accs[0] + 0.05
+    assert tab.records and tab.records[0]["record"]["customer_id"].startswith("C")
+    assert {"plan", "signup_date", "autopay"} <= set(tab.records[0]["record"])
+    assert tab.pending == 5
+
     html = (tmp_path / "demo.html").read_text()
+    assert "a churn table" in html and "customer_id" in html and "annotator saw" in html
     assert html.count("<svg") >= 8 and "regime mix" in html and "accuracy versus labels" in html
     # the store is left for the CLI
     assert main(["lineage", "deployment:digits"]) == 0

@@ -163,3 +163,13 @@ def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
     code, out = cli("drift", "churn@1", "typed.csv", "--no-save")
     assert code == 1 and "type_changed" in out
     assert cli("deployments")[0] == 0
+
+
+def test_demo_tabular_scenario_alone(cli):
+    code, out = cli("demo", "--scenario", "tabular", "--fast", "--html", "t.html")
+    assert code == 0, out
+    assert "tabular data" in out and "what the annotator saw" in out and "C" in out
+    html = Path("t.html").read_text()
+    assert "a churn table" in html and "customer_id" in html
+    code, out = cli("demo", "--scenario", "nope")
+    assert code == 2 and "nope" in out

@@ -253,7 +253,7 @@ def churn_table(n: int = 2000, *, regime: str = "base", seed: int = 0) -> pd.Dat
 
     Regimes: ``"base"`` (the original customers: churn rises with monthly charges), ``"promo"``
     (a promotion season: charges 25 lower, churn driven by support calls), ``"today"`` (base-like
-    customers again, with some drift: charges +3, a new plan ``"student"`` on 2% of rows, and 7%
+    customers again, with some drift: charges +3, a new plan ``"student"`` on 1% of rows, and 7%
     of ``age`` missing instead of 5%).
     """
     import pandas as pd
@@ -276,7 +276,7 @@ def churn_table(n: int = 2000, *, regime: str = "base", seed: int = 0) -> pd.Dat
         logit = -1.0 + 0.07 * (charges - 70.0) - 0.03 * tenure + 0.1 * calls
     if regime == "today":
         charges += 3.0
-        plan[rng.random(n) < 0.02] = "student"
+        plan[rng.random(n) < 0.01] = "student"
     churned = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
     age = rng.normal(42, 12, n).round()
     age[rng.random(n) < (0.07 if regime == "today" else 0.05)] = np.nan

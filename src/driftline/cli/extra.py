@@ -11,13 +11,18 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="random seed (same seed, same run)"),
     fast: bool = typer.Option(False, "--fast", help="smaller models and stream (for tests)"),
     html: str = typer.Option("driftline-demo.html", "--html", help="report path ('' to skip)"),
+    scenario: list[str] = typer.Option(
+        None, "--scenario", help="recurring | mixed | new | tabular (repeatable; default: all)"
+    ),
 ) -> None:
     """Run the end-to-end scenario: lineage, drift, healthy-ancestor repair, re-deploy."""
     from driftline.cli.common import open_store
     from driftline.demo.run import run_demo
 
+    kw = {"scenarios": tuple(scenario)} if scenario else {}
     run_demo(
-        seed=seed, fast=fast, store=open_store(create=True), html_path=html or None, console=console
+        seed=seed, fast=fast, store=open_store(create=True), html_path=html or None,
+        console=console, **kw,
     )
 
 

@@ -36,6 +36,7 @@ from driftline.datasets import (
 )
 from driftline.demo.lineage import accuracy, train_lineage
 from driftline.drift import DriftAgent
+from driftline.errors import InvalidInputError
 from driftline.repair import RepairPolicy, RepairResult, repair
 from driftline.repair.ancestors import summarize
 from driftline.repair.routed import load_predictor, regime_mix_report
@@ -76,6 +77,8 @@ class ScenarioRun:
     active: Any = None
     curve: list[dict[str, Any]] = field(default_factory=list)
     pending: int = 0
+    #: label requests as the annotator saw them (tabular data: the original records)
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -165,11 +168,14 @@ def watch(
     validation: tuple[np.ndarray, np.ndarray] | None,
     con: Console,
     mix_members: list[str],
-    on_needs_labels: Callable[[RepairResult, np.ndarray], None] | None = None,
+    on_needs_labels: Callable[[RepairResult, Any], None] | None = None,
+    policy: RepairPolicy = POLICY,
+    on_repaired: Callable[[RepairResult, Any], None] | None = None,
+    window_rows: int = WINDOW_ROWS,
 ) -> None:
     """Run a drift agent on ``run.deployment`` window by window; repair on drift."""
     current = store.get(f"deployment:{run.deployment}")
-    agent = _agent(store, current)
+    agent = _agent(store, current, policy, window_rows)
     table = Table(
         "window",
         "data",
@@ -210,7 +216,7 @@ def watch(
                 run.deployment,
                 X,
                 validation,
-                policy=POLICY,
+                policy=policy,
                 actor="demo",
                 progress=lambda msg: con.print(f"  [dim]· {msg}[/dim]"),
             )
@@ -220,8 +226,10 @@ def watch(
             print_result(result, con)
             if result.needs_labels and on_needs_labels is not None:
                 on_needs_labels(result, X)
+            elif on_repaired is not None:
+                on_repaired(result, X)
             current = store.get(f"deployment:{run.deployment}")
-            agent = _agent(store, current)
+            agent = _agent(store, current, policy, window_rows)
             rec.action = f"{result.status} → {current.ref}"
         run.windows.append(rec)
         table.add_row(
@@ -238,9 +246,11 @@ def watch(
     con.print(table)
 
 
-def _agent(store: Store, model: Model) -> DriftAgent:
+def _agent(store: Store, model: Model, policy: RepairPolicy = POLICY,
+           window_rows: int = WINDOW_ROWS) -> DriftAgent:
     """A tumbling-window agent on the model's training signature."""
-    return DriftAgent(store.signature(model.id), window=WINDOW_ROWS, drift_share=POLICY.drift_share)
+    return DriftAgent(store.signature(model.id), window=window_rows,
+                      drift_share=policy.drift_share)
 
 
 def _result_table(con: Console, run: ScenarioRun, test: Any) -> None:
@@ -420,7 +430,7 @@ def run_demo(
     store: Store | str | Path | None = None,
     html_path: str | Path | None = "driftline-demo.html",
     console: Console | None = None,
-    scenarios: tuple[str, ...] = ("recurring", "mixed", "new"),
+    scenarios: tuple[str, ...] = ("recurring", "mixed", "new", "tabular"),
 ) -> DemoSummary:
     """Run the scenarios end to end; print each step; write the HTML report."""
     started = time.perf_counter()
@@ -428,6 +438,14 @@ def run_demo(
     st = store if isinstance(store, Store) else Store(store)
     summary = DemoSummary(seed=seed, store=str(st.root or st.url))
     sc = recurring_drift_scenario(seed)
+    steps = {"recurring": recurring, "mixed": mixed, "new": new_regime}
+    unknown = [s for s in scenarios if s not in (*steps, "tabular")]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown scenario(s) {', '.join(unknown)}; use {', '.join((*steps, 'tabular'))}"
+        )
+    if not any(s in steps for s in scenarios):
+        return _finish_demo(st, summary, scenarios, seed, fast, con, html_path, started)
     con.rule("[bold]driftline demo[/bold] · lineage-guided repair on rotated digits")
     con.print(
         "A root model learns upright digits; descendants are fine-tuned on digits rotated "
@@ -447,18 +465,30 @@ def run_demo(
     newest = lineage[-2]  # the last fine-tune (the pruned branch is registered after it)
     st.deploy(newest, DEPLOYMENT, reason="demo: newest fine-tune", actor="demo")
     con.print(f"deployed [bold]{newest.ref}[/bold] as deployment:{DEPLOYMENT}")
-    steps = {"recurring": recurring, "mixed": mixed, "new": new_regime}
     for name in scenarios:
-        summary.scenarios.append(steps[name](st, lineage, seed, fast, con))
+        if name in steps:
+            summary.scenarios.append(steps[name](st, lineage, seed, fast, con))
+    return _finish_demo(st, summary, scenarios, seed, fast, con, html_path, started)
+
+
+def _finish_demo(st: Store, summary: DemoSummary, scenarios: tuple[str, ...], seed: int,
+                 fast: bool, con: Console, html_path: str | Path | None,
+                 started: float) -> DemoSummary:
+    """Run the tabular scenario if asked, then the timing and the HTML report."""
+    if "tabular" in scenarios:
+        from driftline.demo.tabular import tabular
+
+        summary.scenarios.append(tabular(st, seed, fast, con))
     summary.seconds = time.perf_counter() - started
+    dep = summary.scenarios[0].deployment if summary.scenarios else DEPLOYMENT
     if html_path:
         from driftline.demo.report import write_report
 
         summary.html = str(write_report(st, summary, html_path))
         con.print(f"wrote [bold]{summary.html}[/bold]")
     con.print(
-        f"done in {summary.seconds:.1f} s. Explore: [bold]driftline lineage deployment:{DEPLOYMENT}[/bold], "
-        "driftline repairs, driftline deployments --history digits, driftline label"
+        f"done in {summary.seconds:.1f} s. Explore: [bold]driftline lineage deployment:{dep}[/bold], "
+        f"driftline repairs, driftline deployments --history {dep}, driftline label"
     )
     return summary
 
