@@ -157,3 +157,17 @@ def test_declared_roles_at_compare_time_are_not_tested(sig):
     r = compare(sig, w, roles=RoleSpec.of(ignore="batch_no"))
     assert not r.schema_issues and r.roles["batch_no"] == "ignored"
     assert not math.isnan(r.features["plan"].metrics["psi"])
+
+
+def test_prediction_drift_is_reported_beside_the_input_verdict():
+    rng = np.random.default_rng(3)
+    n = 2000
+    train = {"x": rng.normal(size=n), "score": rng.beta(2, 5, n)}
+    s = Signature.from_data(train)  # "score" is detected as a prediction column
+    assert s.roles["score"].role == ColumnRole.PREDICTION and s.feature_names == ["x"]
+    same = compare(s, {"x": rng.normal(size=n), "score": rng.beta(2, 5, n)})
+    moved = compare(s, {"x": rng.normal(size=n), "score": rng.beta(5, 2, n)})
+    assert not same.label_drift["score"].drift and moved.label_drift["score"].drift
+    assert not moved.drift  # the input verdict is about features only
+    assert moved.label_drift["score"].metrics["psi"] > 1.0 > 0.1 > same.label_drift[
+        "score"].metrics["psi"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -48,7 +49,7 @@ def register(
 ) -> None:
     """Register a model version from a parameter file."""
     store = open_store()
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if data is not None:
         from driftline.drift import Signature
         from driftline.drift.tabular import read_table
