@@ -173,3 +173,21 @@ def test_demo_tabular_scenario_alone(cli):
     assert "a churn table" in html and "customer_id" in html
     code, out = cli("demo", "--scenario", "nope")
     assert code == 2 and "nope" in out
+
+
+def test_table_embedding_covers_every_column_type():
+    from driftline.drift import Signature
+    from driftline.repair.model_input import table_embedding
+
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 6.0], "c": ["a", "b", "a", "b"],
+                          "flag": [True, False, True, True]})
+    sig = Signature.from_data(train)
+    pool = pd.DataFrame({"x": [2.0, np.nan], "c": ["b", "new"], "flag": [False, True]})
+    emb = table_embedding(pool, sig)
+    mean, sd = train.x.mean(), train.x.std(ddof=1)
+    h = 1 / np.sqrt(2)
+    # x: z-score, missing indicator | c: a, b, unseen | flag: False, True, unseen
+    expected = np.array([[(2.0 - mean) / sd, 0, 0, h, 0, h, 0, 0],
+                         [0, 1, 0, 0, h, 0, h, 0]])
+    np.testing.assert_allclose(emb, expected)
+    assert table_embedding(np.zeros((2, 3)), sig) is None

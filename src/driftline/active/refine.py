@@ -59,7 +59,12 @@ from driftline.repair.families import (
     prepare_params,
     supports_fine_tune,
 )
-from driftline.repair.model_input import input_names, window_signature, window_table
+from driftline.repair.model_input import (
+    input_names,
+    table_embedding,
+    window_signature,
+    window_table,
+)
 from driftline.repair.pipeline import RepairResult, update_repair
 from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import Params, interpolate, layer_groups, repair_vector
@@ -625,6 +630,10 @@ def run_active_learning(
         drifted_sig = None
     feature_names = input_names(drifted, drifted_sig)
     X_pool = as_matrix(pool, feature_names)
+    # distances for diversity / cold start over every column of a named pool, not only the
+    # model's inputs (categories, booleans and dates included)
+    X_div = table_embedding(pool, drifted_sig)
+    X_div = X_pool if X_div is None else X_div
     if len(X_pool) == 0:
         raise InvalidInputError("the pool of unlabelled points is empty")
     X_val = y_val = None
@@ -746,7 +755,7 @@ def run_active_learning(
             rnd += 1
             cold = _is_cold(cold_start, n_lab, val_scores(current.params).get("accuracy"))
             sel = _choose(strategy, min(batch, budget - used), cur_pool,
-                          [p for _, _, p in members], weights, X_pool, exclude, diversity,
+                          [p for _, _, p in members], weights, X_div, exclude, diversity,
                           seed * 7919 + rnd, cold)
             if len(sel) == 0:
                 out.status = "pool-exhausted"

@@ -104,3 +104,39 @@ def window_signature(table: Columns, reference: Any) -> Any:
     sig.set_roles(RoleAssignment([c for c in table if c not in decisions], decisions))
     sig.update(table)
     return sig
+
+
+def table_embedding(pool: Any, signature: Any) -> np.ndarray | None:
+    """Every feature column of a named pool as numbers, for distances (active learning's
+    diversity and cold-start steps); None for a bare array (it is used as it is).
+
+    Numeric (and datetime) features: ``z = (x − mean) / std`` with the training signature's
+    moments, missing -> 0 plus a missing indicator; categorical (and boolean, string)
+    features: one-hot over the signature's categories plus one "unseen" cell, scaled by
+    ``1/√2`` so that changing a category moves a point by 1, like one standard deviation.
+    """
+    if isinstance(pool, np.ndarray) or signature is None or not signature.features:
+        return None
+    from driftline.drift.signature import OTHER, NumericSummary
+    from driftline.drift.tabular import as_categorical, as_numeric
+
+    cols = window_table(pool, signature)
+    blocks: list[np.ndarray] = []
+    for name, summary in signature.features.items():
+        if name not in cols:
+            continue
+        if isinstance(summary, NumericSummary):
+            x = as_numeric(cols[name], name)
+            sd = summary.std if summary.std == summary.std and summary.std > 0 else 1.0
+            miss = ~np.isfinite(x)
+            blocks.append(np.where(miss, 0.0, (x - summary.mean) / sd))
+            blocks.append(miss.astype(np.float64))
+            continue
+        labels = [k for k in summary.counts if k != OTHER]
+        pos = {k: j for j, k in enumerate(labels)}
+        onehot = np.zeros((len(cols[name]), len(labels) + 1))
+        for i, v in enumerate(as_categorical(cols[name])):
+            if v is not None:
+                onehot[i, pos.get(v, len(labels))] = 1.0 / np.sqrt(2.0)
+        blocks.extend(onehot.T)
+    return np.column_stack(blocks) if blocks else None
