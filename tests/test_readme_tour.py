@@ -58,7 +58,8 @@ def test_readme_cli_tour_runs_in_order(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
     outputs: dict[str, tuple[int, str]] = {}
-    for line in tour_commands():
+    cmds = tour_commands()
+    for line in cmds:
         for part in line.split("&&"):
             argv = shlex.split(part)
             if argv[0] == "cd":
@@ -88,3 +89,5 @@ def test_readme_cli_tour_runs_in_order(tmp_path, monkeypatch, capsys):
         "approve" in outputs["driftline repair churn --window today.csv"][1]
     imported = outputs["driftline label import annotated.csv"][1]
     assert re.search(r"\b20\b", imported), imported
+    final = outputs[cmds[-1]][1]
+    assert "refinement with your labels" in final and "deployed" in final, final
