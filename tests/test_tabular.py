@@ -61,6 +61,11 @@ def test_model_input_by_name():
 def test_api_end_to_end(lineage, tables, tmp_path):
     store, (m1, m2, m3) = lineage
     assert m1.architecture["feature_names_in"] == list(CHURN_MODEL_INPUTS)
+    schema = {f["name"]: f for f in m1.architecture["input_schema"]["features"]}
+    assert schema["plan"]["categories"] == ["basic", "premium", "standard"]
+    assert schema["signup_date"]["dtype"].startswith("datetime64") and schema["autopay"][
+        "dtype"] == "bool" and schema["tenure_months"]["dtype"] == "int64"
+    assert m1.architecture["input_schema"]["roles"] == {"customer_id": "id", "churned": "target"}
     sig = store.signature(m3.id)
     assert sig.target == TARGET and sig.roles["customer_id"].role == "id"
     window = tables.today.drop(columns=[TARGET])
@@ -143,6 +148,9 @@ def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
     assert cli("register", str(ex / "model.safetensors"), "--name", "churn", "--data",
                str(ex / "train.csv"), "--target", "churned")[0] == 0
     assert cli("deploy", "churn@1", "--as", "churn")[0] == 0
+    arch = Store(".driftline").get("churn@1").architecture
+    assert arch["feature_names_in"] == list(CHURN_MODEL_INPUTS)  # from the .safetensors header
+    assert {f["name"] for f in arch["input_schema"]["features"]} >= {"plan", "signup_date"}
     today = pd.read_csv(ex / "today.csv")
     today.drop(columns=["support_calls"]).to_csv("missing.csv", index=False)
     code, out = cli("repair", "churn", "--window", "missing.csv")

@@ -52,12 +52,15 @@ def register(
     kwargs: dict[str, Any] = {}
     if data is not None:
         from driftline.drift import Signature
-        from driftline.drift.tabular import read_table
+        from driftline.drift.roles import input_schema
+        from driftline.drift.tabular import read_frame
 
-        kwargs["data"] = read_table(data)
+        kwargs["data"] = read_frame(data)
         kwargs["signature"] = Signature.from_data(
             kwargs["data"], roles=R.role_spec(target, prediction, id, timestamp, ignore)
         )
+        kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"],
+                                                               kwargs["signature"])}
     model = store.register(
         path,
         name=name,

@@ -73,6 +73,7 @@ def register_churn_lineage(store: Any, tables: ChurnTables, name: str = "churn")
     """Register churn@1 (base) -> @2 (promo) -> @3 (more promo), each with its training
     signature (target ``churned`` recorded, ``customer_id`` detected as an id)."""
     from driftline.drift import Signature
+    from driftline.drift.roles import input_schema
 
     m1 = fit_churn_model(tables.base)
     m2 = fit_churn_model(tables.promo, warm_from=m1)
@@ -84,6 +85,7 @@ def register_churn_lineage(store: Any, tables: ChurnTables, name: str = "churn")
         out.append(store.register(
             est, name=name, parents=[out[-1]] if out else [], transform="finetune",
             params={"season": season}, data=data, signature=sig,
+            architecture={"input_schema": input_schema(data, sig)},
             metrics={"accuracy": float(est.score(data[list(CHURN_MODEL_INPUTS)], data[TARGET]))},
         ))
     return out

@@ -276,3 +276,23 @@ def drop_role_columns(table: Any, signature: Any, spec: RoleSpec | None) -> Any:
     if hasattr(table, "drop") and hasattr(table, "columns"):
         return table.drop(columns=[c for c in drop if c in table.columns])
     return {k: v for k, v in table.items() if k not in drop}
+
+
+def input_schema(table: Any, signature: Any) -> dict[str, Any]:
+    """A model's input schema as registered: every feature's name, raw dtype (as read, e.g.
+    ``int64``, ``datetime64[s]``, ``bool``, ``str``), kind and, for categorical features, the
+    training categories; plus the role columns (JSON-able, stored in the model's architecture).
+    """
+    dtypes = {}
+    if hasattr(table, "dtypes") and hasattr(table, "columns"):  # pandas / polars
+        dtypes = {str(c): str(t) for c, t in zip(table.columns, table.dtypes, strict=True)}
+    elif isinstance(table, Mapping):
+        dtypes = {str(c): str(np.asarray(v).dtype) for c, v in table.items()}
+    feats = []
+    for name, f in signature.features.items():
+        entry: dict[str, Any] = {"name": name, "kind": f.kind, "dtype": dtypes.get(name)}
+        if f.kind == "categorical":
+            entry["categories"] = sorted(f.counts)
+        feats.append(entry)
+    return {"features": feats,
+            "roles": {c: d.role.value for c, d in signature.roles.items()}}
