@@ -12,8 +12,7 @@ Auto-detection (``RoleSpec.auto``, on by default) only decides what it can decid
 every decision carries its reason (printed by the CLI, stored in the signature):
 
 * target: a column named ``label`` or ``target`` (case-insensitive; not ``y``, often a
-  coordinate), only when no
-  target was declared and exactly one such column exists;
+  coordinate), only when no target was declared and exactly one such column exists;
 * prediction: a column named ``prediction``, ``predicted``, ``pred`` or ``score``;
 * timestamp: a column named ``timestamp``, ``ts``, ``event_time`` or ``event_timestamp``;
 * id: a categorical column whose non-missing values are nearly all distinct (distinct share
@@ -101,9 +100,6 @@ class RoleSpec:
             out[name] = role
         return out
 
-    def is_empty(self) -> bool:
-        return not (self.target or self.prediction or self.id or self.timestamp or self.ignore)
-
 
 def _names(v: Iterable[str] | str | None) -> tuple[str, ...]:
     if v is None:
@@ -138,15 +134,6 @@ class RoleAssignment:
 
     def columns_with(self, *roles: ColumnRole) -> list[str]:
         return [c for c, d in self.decisions.items() if d.role in roles]
-
-    @property
-    def target(self) -> str | None:
-        t = self.columns_with(ColumnRole.TARGET)
-        return t[0] if t else None
-
-    def lines(self) -> list[str]:
-        """One human line per non-feature column (what the CLI prints)."""
-        return [f"{c}: {d.role.value} ({d.reason})" for c, d in self.decisions.items()]
 
 
 def _id_like(name: str, col: np.ndarray) -> str | None:
