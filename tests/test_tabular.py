@@ -81,6 +81,9 @@ def test_api_end_to_end(lineage, tables, tmp_path):
                      approve=True)
     assert res.status == "needs-labels" and res.ancestor_id == m1.id and res.healthy_ancestor
     assert res.after["accuracy"] > res.before["accuracy"] + 0.1
+    # routing likelihoods over every feature column (categories, booleans, dates included)
+    assert "routing" in res.candidates and set(res.regime_mix) <= {m.ref for m in (m1, m2, m3)}
+    assert sum(res.regime_mix.values()) == pytest.approx(1.0)
     stored = store.drift_reports(m3.id)[-1]["report"]
     assert set(stored["features"]) == set(sig.feature_names) and not stored["schema_issues"]
     # active learning queues records; the label file carries the customer's raw record
@@ -199,3 +202,20 @@ def test_table_embedding_covers_every_column_type():
                          [0, 1, 0, 0, h, 0, h, 0]])
     np.testing.assert_allclose(emb, expected)
     assert table_embedding(np.zeros((2, 3)), sig) is None
+
+
+def test_every_table_format_gives_the_model_the_same_inputs(tables, tmp_path):
+    import polars as pl
+    import pyarrow as pa
+
+    from driftline.drift import read_table
+    from driftline.drift.tabular import read_frame
+
+    df = tables.today
+    df.to_csv(tmp_path / "w.csv", index=False)
+    df.to_parquet(tmp_path / "w.parquet")
+    names = list(CHURN_MODEL_INPUTS)
+    ref = df[names].to_numpy(dtype=float)
+    for x in (df, pl.from_pandas(df), pa.Table.from_pandas(df), read_table(tmp_path / "w.csv"),
+              read_table(tmp_path / "w.parquet"), read_frame(tmp_path / "w.csv")):
+        np.testing.assert_array_equal(model_matrix(x, names), ref)
