@@ -166,6 +166,11 @@ def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
     assert code == 2 and "9" in out and len(out.strip().splitlines()) == 1
     code, out = cli("signature", str(ex / "train.csv"), "--attach", "churn@1", "--target", "nope")
     assert code == 2 and "nope" in out
+    pd.read_csv(ex / "train.csv").assign(notes=np.nan).to_csv("emptycol.csv", index=False)
+    code, out = cli("signature", "emptycol.csv", "--attach", "churn@1", "--target", "churned")
+    assert code == 2 and "--ignore notes" in out and len(out.strip().splitlines()) == 1
+    assert cli("signature", "emptycol.csv", "--attach", "churn@1", "--target", "churned",
+               "--ignore", "notes")[0] == 0
     # an all-empty column and a type change are schema verdicts in the drift report
     today.assign(age=np.nan).to_csv("empty.csv", index=False)
     code, out = cli("drift", "churn@1", "empty.csv")

@@ -41,11 +41,13 @@ def signature(
 ) -> None:
     """Summarise a data set into a mergeable signature (file and/or attached to a model)."""
     from driftline.drift import Signature
+    from driftline.drift.roles import check_no_empty_features
 
     if output is None and attach is None and not as_json:
         raise InvalidInputError("say where the signature goes: -o FILE, --attach REF, or --json")
     spec = R.role_spec(target, prediction, id, timestamp, ignore, no_auto_roles)
     sig = Signature.from_data(_table(data, drop), categorical=categorical or None, roles=spec)
+    check_no_empty_features(sig)
     if output is not None:
         output.write_bytes(sig.to_bytes())
     if attach is not None:

@@ -52,13 +52,14 @@ def register(
     kwargs: dict[str, Any] = {}
     if data is not None:
         from driftline.drift import Signature
-        from driftline.drift.roles import input_schema
+        from driftline.drift.roles import check_no_empty_features, input_schema
         from driftline.drift.tabular import read_frame
 
         kwargs["data"] = read_frame(data)
         kwargs["signature"] = Signature.from_data(
             kwargs["data"], roles=R.role_spec(target, prediction, id, timestamp, ignore)
         )
+        check_no_empty_features(kwargs["signature"])
         kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"],
                                                                kwargs["signature"])}
     model = store.register(

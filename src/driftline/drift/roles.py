@@ -283,3 +283,14 @@ def input_schema(table: Any, signature: Any) -> dict[str, Any]:
         feats.append(entry)
     return {"features": feats,
             "roles": {c: d.role.value for c, d in signature.roles.items()}}
+
+
+def check_no_empty_features(signature: Any) -> None:
+    """Raise :class:`InvalidInputError` naming feature columns that are empty in every row of
+    the training data (nothing to compare a window with)."""
+    empty = [n for n, f in signature.features.items() if f.total and f.count == 0]
+    if empty:
+        raise InvalidInputError(
+            f"column(s) {', '.join(empty)} are empty in every row of the training data; leave "
+            f"them out with --ignore {' --ignore '.join(empty)}"
+        )
