@@ -48,8 +48,10 @@ def test_model_input_by_name():
     np.testing.assert_array_equal(model_matrix(cols, ["a", "b"]), [[3.0, 1.0], [4.0, 2.0]])
     with pytest.raises(SchemaMismatchError, match="tenure"):
         model_matrix(cols, ["a", "tenure"])
-    with pytest.raises(InvalidInputError, match="'c' holds text"):
-        model_matrix(cols, ["a", "c"])
+    mixed = model_matrix(cols, ["a", "c"])  # text for a model that encodes it itself
+    assert mixed.dtype == object and mixed[:, 1].tolist() == ["x", "y"]
+    flags = {"f": np.array(["True", None, "False"], dtype=object)}
+    np.testing.assert_array_equal(model_matrix(flags, ["f"])[:, 0], [1.0, np.nan, 0.0])
 
     class Fitted:
         feature_names_in_ = np.array(["a", "b"], dtype=object)
@@ -224,3 +226,31 @@ def test_every_table_format_gives_the_model_the_same_inputs(tables, tmp_path):
     for x in (df, pl.from_pandas(df), pa.Table.from_pandas(df), read_table(tmp_path / "w.csv"),
               read_table(tmp_path / "w.parquet"), read_frame(tmp_path / "w.csv")):
         np.testing.assert_array_equal(model_matrix(x, names), ref)
+
+
+def test_a_pipeline_fitted_on_a_table_gets_its_columns_by_name(tables):
+    """What a scikit-learn Pipeline with a ColumnTransformer receives from the adapter: the
+    columns it was fitted on, by name, text included (its registration is another issue's)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from driftline.drift import Signature
+    from driftline.repair.model_input import window_table
+
+    cols = ["tenure_months", "monthly_charges", "plan", "autopay"]
+    pipe = make_pipeline(
+        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])],
+                          remainder="passthrough"),
+        LogisticRegression(max_iter=2000),
+    ).fit(tables.base[cols], tables.base[TARGET])
+    sig = Signature.from_data(tables.base, target=TARGET)
+    window = tables.today.drop(columns=[TARGET]).sample(frac=1.0, axis=1, random_state=0)
+    X = model_matrix(window_table(window, sig), list(pipe.feature_names_in_))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = pipe.predict_proba(named_input(pipe, X))
+    np.testing.assert_allclose(got, pipe.predict_proba(tables.today[cols]))
+    with pytest.raises(InvalidInputError, match="type changed"):
+        window_table(window.assign(monthly_charges="n/a"), sig)

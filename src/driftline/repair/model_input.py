@@ -20,18 +20,50 @@ from typing import Any
 
 import numpy as np
 
-from driftline.drift.tabular import Columns, to_columns
+from driftline.drift.tabular import (
+    Columns,
+    as_categorical,
+    as_numeric,
+    column_kind,
+    to_columns,
+)
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
 
 def window_table(data: Any, signature: Any = None) -> Columns:
     """``data`` as named columns; a 2-D array's columns are named after ``signature``'s
-    features when the widths agree (else ``f0, f1, ...``)."""
+    features when the widths agree (else ``f0, f1, ...``). Feature columns take the kind they
+    had in training: numbers stay numbers (a column that now holds text is a clear error),
+    categories stay categories."""
     names = None
     if isinstance(data, np.ndarray) and data.ndim == 2 and signature is not None:
         feats = signature.feature_names
         names = feats if len(feats) == data.shape[1] else None
-    return to_columns(data, names)
+    cols = to_columns(data, names)
+    for name, f in (signature.features.items() if signature is not None else ()):
+        col = cols.get(name)
+        if col is None or column_kind(col) == f.kind:
+            continue
+        if f.kind == "categorical":
+            cols[name] = as_categorical(col)
+            continue
+        try:
+            cols[name] = as_numeric(col, name)
+        except InvalidInputError:
+            bad = next(v for v in col if v is not None and not _is_number(v))
+            raise InvalidInputError(
+                f"column {name!r} held numbers in the training data but this data holds {bad!r}: "
+                "its type changed; fix the data (or retrain with the new type)"
+            ) from None
+    return cols
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def input_names(model: Any, signature: Any = None) -> list[str] | None:
@@ -43,10 +75,13 @@ def input_names(model: Any, signature: Any = None) -> list[str] | None:
 
 
 def model_matrix(data: Any, names: list[str] | None) -> np.ndarray:
-    """A float matrix of ``names`` taken from ``data`` by name (a 2-D array passes through).
+    """The matrix of ``names`` taken from ``data`` by name (a 2-D array passes through).
 
-    Raises :class:`SchemaMismatchError` for missing columns and :class:`InvalidInputError` for a
-    column that is not numeric (say which and what to do)."""
+    Numeric columns are floats and boolean ones 0/1 (NaN for missing). A column of text (a
+    model that encodes categories itself, e.g. a scikit-learn Pipeline fitted on a DataFrame)
+    makes the matrix an ``object`` array of floats, strings and None, which
+    :func:`named_input` hands to the estimator as a DataFrame with its fitted names.
+    Raises :class:`SchemaMismatchError` for missing columns (naming them)."""
     if isinstance(data, np.ndarray):
         if data.ndim != 2:
             raise InvalidInputError(f"expected a 2-D array of rows, got shape {data.shape}")
@@ -55,7 +90,7 @@ def model_matrix(data: Any, names: list[str] | None) -> np.ndarray:
                 f"the model takes {len(names)} columns ({', '.join(names[:5])}...) but the array "
                 f"has {data.shape[1]}; pass a table with named columns"
             )
-        return data.astype(np.float64, copy=False)
+        return data if data.dtype == object else data.astype(np.float64, copy=False)
     cols = data if _is_columns(data) else to_columns(data)
     names = list(names) if names is not None else list(cols)
     missing = [n for n in names if n not in cols]
@@ -64,16 +99,23 @@ def model_matrix(data: Any, names: list[str] | None) -> np.ndarray:
             f"the data lacks the model's feature column(s) {', '.join(missing[:8])}; "
             f"it has {', '.join(list(cols)[:12])}"
         )
-    out = np.empty((len(cols[names[0]]) if names else 0, len(names)), dtype=np.float64)
-    for j, n in enumerate(names):
-        col = cols[n]
-        if col.dtype.kind != "f":
-            raise InvalidInputError(
-                f"column {n!r} holds text/categories but the model takes numbers there: encode "
-                "it inside the model (e.g. a scikit-learn Pipeline) or leave it out of the fit"
-            )
-        out[:, j] = col
+    parts = [_model_column(cols[n]) for n in names]
+    rows = len(cols[names[0]]) if names else 0
+    dtype = object if any(p.dtype == object for p in parts) else np.float64
+    out = np.empty((rows, len(names)), dtype=dtype)
+    for j, p in enumerate(parts):
+        out[:, j] = p
     return out
+
+
+def _model_column(col: np.ndarray) -> np.ndarray:
+    """A float column as it is; ``"True"/"False"`` categories as 1.0 / 0.0; text unchanged."""
+    if col.dtype.kind == "f":
+        return col
+    values = {v for v in col if v is not None}
+    if values <= {"True", "False"}:
+        return np.array([np.nan if v is None else float(v == "True") for v in col])
+    return col
 
 
 def _is_columns(data: Any) -> bool:
@@ -90,7 +132,8 @@ def named_input(estimator: Any, X: Any) -> Any:
         return X
     import pandas as pd
 
-    return pd.DataFrame(X, columns=[str(n) for n in names], copy=False)
+    df = pd.DataFrame(X, columns=[str(n) for n in names], copy=False)
+    return df.infer_objects() if X.dtype == object else df
 
 
 def window_signature(table: Columns, reference: Any) -> Any:
