@@ -5,6 +5,7 @@ through the API and the CLI, with the model receiving its columns by name."""
 from __future__ import annotations
 
 import csv
+import json
 import warnings
 from pathlib import Path
 
@@ -99,6 +100,12 @@ def test_api_end_to_end(lineage, tables, tmp_path):
     assert {"customer_id", "plan", "signup_date", "autopay"} <= set(rows[0])
     assert "f0" not in rows[0] and rows[0]["plan"] in ("basic", "standard", "premium", "student")
     assert export_label_studio(q, tmp_path / "tasks.json") == 20
+    task = json.loads((tmp_path / "tasks.json").read_text())[0]["data"]
+    assert "image" not in task and task["record"]["customer_id"].startswith("C")
+    assert "customer_id=C" in task["text"] and "plan=" in task["text"]
+    export_requests(q, tmp_path / "tasks.jsonl", "jsonl")
+    line = json.loads((tmp_path / "tasks.jsonl").read_text().splitlines()[0])
+    assert line["record"]["signup_date"].startswith("20") and "tenure_months" in line["record"]
     truth = _truth(tables)
     with (tmp_path / "ann.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
