@@ -261,3 +261,21 @@ def test_a_pipeline_fitted_on_a_table_gets_its_columns_by_name(tables):
     np.testing.assert_allclose(got, pipe.predict_proba(tables.today[cols]))
     with pytest.raises(InvalidInputError, match="type changed"):
         window_table(window.assign(monthly_charges="n/a"), sig)
+
+
+def test_terminal_labeller_shows_the_record(cli, monkeypatch):
+    import io
+
+    assert cli("example", "churn", "ex")[0] == 0
+    assert cli("init")[0] == 0
+    assert cli("register", "ex/model.safetensors", "--name", "churn", "--data", "ex/train.csv",
+               "--target", "churned")[0] == 0
+    assert cli("deploy", "churn@1", "--as", "churn")[0] == 0
+    code, out = cli("repair", "churn", "--window", "ex/today.csv", "--force", "--ask", "3",
+                    "--validation", "ex/labelled.csv")
+    assert code == 0 and "3 label request(s)" in out, out
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\nq\n"))
+    code, out = cli("label")
+    assert code == 0 and "record" in out and "customer_id" in out and "signup_date" in out
+    assert "premium" in out or "basic" in out or "standard" in out
+    assert "saved" in out and "f0" not in out
