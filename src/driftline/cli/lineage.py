@@ -76,6 +76,8 @@ def register(
         print_json(model.to_dict())
     else:
         console.print(f"registered [bold]{model.ref}[/bold] {model.id}")
+        if "signature" in kwargs:
+            R.print_roles(kwargs["signature"], console)
 
 
 def list_models(

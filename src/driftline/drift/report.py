@@ -174,8 +174,8 @@ def report_table(report: DriftReport) -> Any:
                   "[red]drift[/]" if f.drift else "[green]ok[/]")
     for name, role in report.roles.items():
         if name not in report.label_drift:
-            t.add_row(name, f"[dim]{role}[/]", "", *[""] * len(TABLE_METRICS),
-                      "[dim]not tested[/]")
+            why = "not in this window" if role in ("target", "prediction") else "not tested"
+            t.add_row(name, f"[dim]{role}[/]", "", *[""] * len(TABLE_METRICS), f"[dim]{why}[/]")
     for i in report.schema_issues:
         t.add_row(i.feature, "[yellow]schema[/]", str(i.rows), *[""] * len(TABLE_METRICS),
                   f"[yellow]{i.issue}[/]: {i.detail}")
