@@ -136,6 +136,9 @@ def test_bad_windows_are_clear_errors_and_store_nothing(lineage, tables):
     bad = tables.today.assign(monthly_charges="n/a")
     with pytest.raises(InvalidInputError, match="monthly_charges"):
         repair(store, "churn", bad)
+    empty = tables.today.assign(monthly_charges=np.nan)  # all empty: the model cannot take it
+    with pytest.raises(InvalidInputError, match=r"monthly_charges \(2000 rows\)"):
+        repair(store, "churn", empty)
     assert len(store.drift_reports(m3.id)) == before
     assert store.resolve("deployment:churn") == m3.id
 
@@ -184,6 +187,11 @@ def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
     today.assign(age=np.nan).to_csv("empty.csv", index=False)
     code, out = cli("drift", "churn@1", "empty.csv")
     assert code == 1 and "age" in out
+    today.assign(monthly_charges=np.nan).to_csv("nocharges.csv", index=False)
+    n_reports = len(Store(".driftline").drift_reports("churn@1"))
+    code, out = cli("repair", "churn", "--window", "nocharges.csv")
+    assert code == 2 and "monthly_charges (" in out and len(out.strip().splitlines()) == 1
+    assert len(Store(".driftline").drift_reports("churn@1")) == n_reports
     today.assign(tenure_months="many").to_csv("typed.csv", index=False)
     code, out = cli("drift", "churn@1", "typed.csv", "--no-save")
     assert code == 1 and "type_changed" in out

@@ -85,9 +85,10 @@ class SklearnFamily:
         return params_to_estimator(params, self.architecture)
 
     def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
-        from driftline.repair.model_input import named_input
+        from driftline.repair.model_input import check_missing_inputs, named_input
 
         est = self.estimator(params)
+        check_missing_inputs(est, X)  # one clear line, not the estimator's traceback
         X = named_input(est, X)  # the names it was fitted on, when it was fitted on a table
         if hasattr(est, "predict_proba"):
             try:

@@ -183,3 +183,45 @@ def table_embedding(pool: Any, signature: Any) -> np.ndarray | None:
                 onehot[i, pos.get(v, len(labels))] = 1.0 / np.sqrt(2.0)
         blocks.extend(onehot.T)
     return np.column_stack(blocks) if blocks else None
+
+
+def check_missing_inputs(estimator: Any, X: Any) -> None:
+    """Raise :class:`InvalidInputError` naming the input columns with missing values when the
+    estimator cannot take them (scikit-learn's ``allow_nan`` tag), instead of its traceback."""
+    try:
+        from sklearn.utils import get_tags
+
+        allow = bool(get_tags(estimator).input_tags.allow_nan)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return
+    if allow:
+        return
+    arr = np.asarray(X)
+    if arr.dtype == object:
+        miss = np.vectorize(lambda v: v is None or (isinstance(v, float) and v != v),
+                            otypes=[bool])(arr) if arr.size else np.zeros(arr.shape, bool)
+    else:
+        miss = ~np.isfinite(arr)
+    if not miss.any():
+        return
+    names = [str(n) for n in getattr(estimator, "feature_names_in_", [])] or [
+        f"f{j}" for j in range(arr.shape[1])]
+    per_col = miss.sum(axis=0)
+    bad = [f"{names[j]} ({int(c)} rows)" for j, c in enumerate(per_col) if c]
+    raise InvalidInputError(
+        f"missing values in the model's input column(s) {', '.join(bad[:8])}, and "
+        f"{type(estimator).__name__} cannot take missing values: impute them (e.g. a "
+        "Pipeline with SimpleImputer) or drop those rows"
+    )
+
+
+def preflight(store: Any, model: Any, family: Any, X: Any) -> None:
+    """Before anything is stored: a scikit-learn model that cannot take missing values gets
+    none (:func:`check_missing_inputs` on the window it is about to be repaired for)."""
+    if getattr(model, "framework", None) != "sklearn" or X is None:
+        return
+    from driftline.repair.predictors import family_for
+
+    build = getattr(family_for(model, family), "estimator", None)
+    if build is not None:
+        check_missing_inputs(build(store.load(model.id)), X)

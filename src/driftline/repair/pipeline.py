@@ -29,7 +29,12 @@ from driftline.params.identity import le_bytes
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
 from driftline.repair.ancestors import AncestorSearch, find_healthy_ancestor
 from driftline.repair.families import Predictor, predictor_at_alpha, prepare_params
-from driftline.repair.model_input import input_names, window_signature, window_table
+from driftline.repair.model_input import (
+    input_names,
+    preflight,
+    window_signature,
+    window_table,
+)
 from driftline.repair.predictors import Families, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import interpolate, layer_groups, repair_vector, sparsify, vector_stats
 from driftline.store import Model, Store
@@ -185,6 +190,8 @@ def repair(
         check_labels(sig, y_val, "validation")
         if len(y_val) != len(X_val):
             raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
+    for X in (X_win, X_val):
+        preflight(store, drifted, family, X)  # a clear error before anything is stored
     key = hashlib.sha256(
         json.dumps(
             [drifted_id, _digest(X_win, X_val, y_val), policy.to_dict()],
