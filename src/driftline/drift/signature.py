@@ -235,6 +235,7 @@ class Signature:
         self.n_rows = int(n_rows)
         self.max_categories = int(max_categories)
         self._declared: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+        self._calibration: dict[str, Any] | None = None  # drift.calibration; None = compute
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -278,6 +279,7 @@ class Signature:
         return self
 
     def _add_columns(self, cols: Columns) -> None:
+        self._calibration = None  # the null calibration follows the data
         if self.features:
             missing = [k for k in self.features if k not in cols]
             extra = [k for k in cols if k not in self.features]
@@ -364,6 +366,9 @@ class Signature:
             feats.append(h)
         head = {"format": 1, "n_rows": self.n_rows, "max_categories": self.max_categories,
                 "features": feats}
+        from driftline.drift.calibration import calibration_header
+
+        head.update(calibration_header(self))
         return head, blobs
 
     def to_bytes(self) -> bytes:
@@ -395,7 +400,8 @@ class Signature:
                 feats[h["name"]] = CategoricalSummary.from_header(h)
         if p != len(data):
             raise InvalidInputError("corrupt signature: trailing or missing bytes")
-        return cls(feats, int(head["n_rows"]), int(head["max_categories"]))
+        return _with_calibration(cls(feats, int(head["n_rows"]), int(head["max_categories"])),
+                                 head)
 
     @property
     def id(self) -> str:
@@ -422,7 +428,8 @@ class Signature:
                 feats[h["name"]] = NumericSummary.from_header(h, sk)
             else:
                 feats[h["name"]] = CategoricalSummary.from_header(h)
-        return cls(feats, int(d["n_rows"]), int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
+        return _with_calibration(
+            cls(feats, int(d["n_rows"]), int(d.get("max_categories", DEFAULT_MAX_CATEGORIES))), d)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-feature scalar statistics (for tables, edge ``data_stats`` and reports)."""
@@ -438,3 +445,11 @@ class Signature:
                 out[name] = {"count": f.count, "missing": f.missing,
                              "categories": len(f.counts)}
         return out
+
+
+def _with_calibration(sig: Signature, head: Mapping[str, Any]) -> Signature:
+    """Attach the stored null calibration (see :mod:`driftline.drift.calibration`)."""
+    from driftline.drift.calibration import read_calibration
+
+    sig._calibration = read_calibration(head)
+    return sig
