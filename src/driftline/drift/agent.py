@@ -400,7 +400,7 @@ class DriftAgent:
             w, cal = wins[name], self.calibrations[name]
             t = (numeric_test(w, cal, cs) if isinstance(w, NumericWindow)
                  else categorical_test(w, cal, cs))  # type: ignore[arg-type]
-            mat = bool(t.pop("material"))
+            mat = bool(t["material"])
             f.metrics.update(t)
             f.thresholds.update({"alpha": cs.alpha, "family_alpha": cs.family_alpha})
             f.thresholds.update({k: cs.floor(k) for k in ("ks_all", "tv", "unseen_excess")

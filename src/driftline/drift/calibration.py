@@ -26,10 +26,12 @@ Tests and their nulls (``n`` window rows, ``N`` reference rows, both counting mi
   labels the reference never saw in the pooled cell; two-sample variance correction
   ``χ²' = χ² / (1 + n/N)``; ``p = χ²_{df}.sf(χ²')``. Materiality: total-variation distance
   ``TV = ½ Σ |p_cur − p_ref|``.
-* **unseen values** (categorical, when the reference vocabulary is known: fewer labels than the
-  cap) — Good–Turing: the chance that a new row carries a label the training data never
-  showed is ``m₀ = f₁ / N`` (``f₁`` labels seen once). With ``k`` unseen rows in the window,
-  ``p = Binom(n, m₀⁺).sf(k − 1)`` with ``m₀⁺ = (f₁ + 2√f₁ + 1) / N`` (two standard errors up).
+* **unseen values** (categorical) — Good–Turing: the chance that a new row carries a label the
+  training data never showed is ``m₀ = f₁ / N`` (``f₁`` labels seen once). When the counts are
+  capped (top-k + ``"__other__"``), ``f₁``, ``N`` and the unseen rows ``k`` of the window are
+  taken on the signature's hash sample of the vocabulary (labels with hash < τ, see
+  :class:`~driftline.drift.sketch.LabelSample`); otherwise on the whole vocabulary.
+  ``p = Binom(n, m₀⁺).sf(k − 1)``, ``m₀⁺ = (f₁ + 2√f₁ + 1) / N`` (two standard errors up).
   Materiality: ``k/n − m₀ >= 0.01``. A categorical feature with both tests uses ``2 min(p)``.
 
 Nothing here needs the raw training data: κ comes from the sketch's weighted points, the rest
@@ -75,6 +77,7 @@ class FeatureCalibration:
     rank_error: float = 0.0
     discrete: bool = False
     singletons: int | None = None  # Good–Turing f1; None when the vocabulary is not known
+    vocab_rows: int | None = None  # rows behind f1 (all rows, or the hash sample's rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -82,8 +85,10 @@ class FeatureCalibration:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureCalibration:
         s = d.get("singletons")
+        v = d.get("vocab_rows")
         return cls(str(d["kind"]), float(d.get("kappa", 1.0)), float(d.get("rank_error", 0.0)),
-                   bool(d.get("discrete", False)), None if s is None else int(s))
+                   bool(d.get("discrete", False)), None if s is None else int(s),
+                   None if v is None else int(v))
 
 
 @dataclass(frozen=True)
@@ -155,12 +160,16 @@ def calibrate_numeric(s: NumericSummary) -> FeatureCalibration:
 
 
 def calibrate_categorical(s: CategoricalSummary) -> FeatureCalibration:
-    """Good–Turing singleton count when the whole vocabulary is stored (no other-bucket)."""
+    """Good–Turing ``f₁`` and its rows: whole vocabulary if stored, else the hash sample."""
     from driftline.drift.signature import OTHER
 
-    known = OTHER not in s.counts
-    f1 = sum(1 for c in s.counts.values() if c == 1) if known else None
-    return FeatureCalibration("categorical", singletons=f1)
+    if OTHER not in s.counts:
+        f1 = sum(1 for c in s.counts.values() if c == 1)
+        return FeatureCalibration("categorical", singletons=f1, vocab_rows=s.count)
+    if s.sample is None or s.sample.rows == 0:
+        return FeatureCalibration("categorical")
+    return FeatureCalibration("categorical", singletons=s.sample.singletons,
+                              vocab_rows=s.sample.rows)
 
 
 def calibrate(signature: Signature) -> dict[str, FeatureCalibration]:
@@ -282,6 +291,41 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- per-window tests
+def _label_cells(win: CategoricalWindow) -> tuple[np.ndarray, np.ndarray, int]:
+    """Reference cells: every label, then missing; window cells add unseen labels at the end."""
+    _, r, c = win.cells()
+    known = len(win.ref.counts)
+    return (np.concatenate([r[:known], [win.ref.missing]]),
+            np.concatenate([c[:known], [win.missing], c[known:]]), known)
+
+
+def _sampled_cells(win: CategoricalWindow) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cells free of top-k selection bias for a capped feature.
+
+    Top-k counts are biased upward near the cut (labels were kept *because* their count was
+    high), so only labels far above the cut (count >= c_k + 4 sqrt(c_k) + 4) keep their own cell;
+    the hash-sampled labels (chosen by hash, not count) keep theirs; the remaining rows form one
+    cell, then missing. Unseen sampled labels are left to the unseen-value test.
+    """
+    from driftline.drift.signature import OTHER
+
+    ref = win.ref
+    kept = [v for k, v in ref.counts.items() if k != OTHER]
+    ck = min(kept) if kept else 0
+    conf = [k for k, v in ref.counts.items() if k != OTHER and v >= ck + 4 * math.sqrt(ck) + 4]
+    cs = set(conf)
+    samp = [k for k in ref.sample_counts if k not in cs]
+    r_lab = [float(ref.counts[k]) for k in conf] + [float(ref.sample_counts[k]) for k in samp]
+    c_lab = ([float(win.counts.get(k, 0)) for k in conf]
+             + [float(win.sampled_counts.get(k, 0)) for k in samp])
+    r_rest = max(ref.count - sum(r_lab), 0.0)
+    c_rest = max(win.n - sum(c_lab) - win.sampled_unseen, 0.0)
+    r = np.array([*r_lab, r_rest, ref.missing])
+    c = np.array([*c_lab, c_rest, win.missing])
+    return r, c, r.size - 1
+
+
+
 def numeric_test(win: NumericWindow, cal: FeatureCalibration,
                  settings: CalibrationSettings) -> dict[str, float]:
     """Calibrated metrics of a numeric window: ``ks_all``, ``p_cal``, ``material``."""
@@ -294,10 +338,8 @@ def numeric_test(win: NumericWindow, cal: FeatureCalibration,
 def categorical_test(win: CategoricalWindow, cal: FeatureCalibration,
                      settings: CalibrationSettings) -> dict[str, float]:
     """Calibrated metrics of a categorical window: ``tv``, ``unseen_excess``, ``p_cal``."""
-    labels, r, c = win.cells()
-    known = len(win.ref.counts)
-    r = np.concatenate([r[:known], [win.ref.missing]])
-    c = np.concatenate([c[:known], [win.missing], c[known:]])
+    r, c, known = (_sampled_cells(win) if win.ref.sample_tau is not None
+                   else _label_cells(win))
     n, nr = float(c.sum()), float(r.sum())
     if n <= 0 or nr <= 0:
         return {"tv": math.nan, "p_cal": math.nan, "material": 0.0}
@@ -307,13 +349,15 @@ def categorical_test(win: CategoricalWindow, cal: FeatureCalibration,
     p = chi_square_pvalue_calibrated(stat, df, nr, n)
     material = tv >= settings.floor("tv")
     out = {"tv": tv, "chi2_pooled": stat, "chi2_df": float(df)}
-    if cal.singletons is not None and win.ref.count > 0:
-        k = float(c[known + 1:].sum())
-        n_present = float(win.n)
-        pu = unseen_pvalue(k, n_present, win.ref.count, cal.singletons)
-        excess = k / n_present - cal.singletons / win.ref.count if n_present else math.nan
+    if cal.singletons is not None and cal.vocab_rows:
+        if win.ref.sample_tau is None:
+            k, n_present = float(c[known + 1:].sum()), float(win.n)
+        else:
+            k, n_present = float(win.sampled_unseen), float(win.sampled_rows)
+        pu = unseen_pvalue(k, n_present, cal.vocab_rows, cal.singletons)
+        excess = k / n_present - cal.singletons / cal.vocab_rows if n_present else math.nan
         out.update(unseen_excess=excess, p_unseen=pu)
-        if not math.isnan(pu):
+        if not math.isnan(pu) and n_present > 0:
             unseen_sig = pu < p and excess >= settings.floor("unseen_excess")
             p = min(2.0 * min(p, pu), 1.0)
             material = material or unseen_sig

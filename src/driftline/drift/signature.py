@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from driftline.drift.sketch import QuantileSketch
+from driftline.drift.sketch import LabelSample, QuantileSketch
 from driftline.drift.tabular import Columns, column_kind, n_rows, to_columns
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
@@ -166,6 +166,8 @@ class CategoricalSummary:
     counts: dict[str, int] = field(default_factory=dict)
     missing: int = 0
     max_categories: int = DEFAULT_MAX_CATEGORIES
+    #: hash sample of the vocabulary (Good–Turing unseen mass); None in pre-sample signatures
+    sample: LabelSample | None = field(default_factory=LabelSample)
 
     kind = "categorical"
 
@@ -190,6 +192,8 @@ class CategoricalSummary:
         labels, cnt = np.unique(arr[~miss].astype(str), return_counts=True)
         for lab, c in zip(labels.tolist(), cnt.tolist(), strict=True):
             self.counts[lab] = self.counts.get(lab, 0) + int(c)
+        if self.sample is not None:
+            self.sample.update(labels.tolist(), cnt.tolist())
         self._cap()
 
     def _cap(self) -> None:
@@ -206,20 +210,26 @@ class CategoricalSummary:
         counts = dict(self.counts)
         for k, c in other.counts.items():
             counts[k] = counts.get(k, 0) + c
+        sample = (self.sample.merge(other.sample)
+                  if self.sample is not None and other.sample is not None else None)
         out = CategoricalSummary(counts, self.missing + other.missing,
-                                 max(self.max_categories, other.max_categories))
+                                 max(self.max_categories, other.max_categories), sample)
         out._cap()
         return out
 
     def header(self) -> dict[str, Any]:
-        return {"kind": "categorical", "missing": self.missing,
-                "max_categories": self.max_categories,
-                "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+        h = {"kind": "categorical", "missing": self.missing,
+             "max_categories": self.max_categories,
+             "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+        if self.sample is not None:
+            h["sample"] = self.sample.to_dict()
+        return h
 
     @classmethod
     def from_header(cls, h: Mapping[str, Any]) -> CategoricalSummary:
+        sample = LabelSample.from_dict(h["sample"]) if "sample" in h else None
         return cls({str(k): int(v) for k, v in h["counts"].items()}, int(h["missing"]),
-                   int(h["max_categories"]))
+                   int(h["max_categories"]), sample)
 
 
 FeatureSummary = NumericSummary | CategoricalSummary
