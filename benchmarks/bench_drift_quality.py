@@ -224,6 +224,91 @@ def _evidently_rule() -> Callable[[object, dict[str, np.ndarray]], dict[str, boo
     return run
 
 
+# --------------------------------------------------------------------------- CBPE
+def _nannyml_cbpe(ref_proba: np.ndarray, ref_y: np.ndarray,
+                  win_proba: np.ndarray) -> float | None:
+    """NannyML's CBPE accuracy estimate for one window (None when nannyml is not installed)."""
+    try:
+        import nannyml as nml
+        import pandas as pd
+    except ImportError:
+        return None
+    k = ref_proba.shape[1]
+    cols = {c: f"p{c}" for c in range(k)}
+
+    def frame(p: np.ndarray, y: np.ndarray | None) -> object:
+        d = {f"p{c}": p[:, c] for c in range(k)}
+        d["y_pred"] = p.argmax(axis=1)
+        if y is not None:
+            d["y_true"] = y
+        return pd.DataFrame(d)
+
+    est = nml.CBPE(y_pred_proba=cols, y_pred="y_pred", y_true="y_true", metrics=["accuracy"],
+                   problem_type="classification_multiclass", chunk_number=1)
+    est.fit(frame(ref_proba, ref_y))
+    res = est.estimate(frame(win_proba, None)).filter(period="analysis").to_df()
+    return float(res[("accuracy", "value")].iloc[0])
+
+
+def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> None:
+    """CBPE estimate vs realised accuracy on the repair benchmark's covariate-shift windows.
+
+    ``reference="own"``: calibrate on held-out digits of the model's own training regime;
+    ``"lineage"``: on held-out digits of every lineage regime (equal shares), so that today's
+    windows (mixtures of those regimes) are a covariate shift of the calibration data.
+    """
+    from driftline.datasets import mixed_regime_scenario, recurring_drift_scenario, rotated_digits
+    from driftline.demo.lineage import train_lineage
+    from driftline.drift.performance import CBPE
+    from driftline.params.sklearn import params_to_estimator
+
+    specs = {
+        "recurring 95/5": lambda s: recurring_drift_scenario(s),
+        "mixed 70/30": lambda s: mixed_regime_scenario(s, 0.7),
+        "mixed 50/50": lambda s: mixed_regime_scenario(s, 0.5),
+        "overlapping": lambda s: recurring_drift_scenario(
+            s, lineage_angles=(10.0, 20.0, 30.0), current_angles=(0.0, 20.0),
+            current_weights=(0.5, 0.5)),
+    }
+    rows: list[tuple[str, int, str, float, float, float | None]] = []
+    for seed in range(seeds):
+        for name, make in specs.items():
+            sc = make(seed)
+            members = train_lineage(sc, seed=seed, prune_fraction=0.0)
+            for member in (members[0], members[-1]):  # the root and the deployed model
+                est = params_to_estimator(member.params.params, member.params.architecture)
+                held = np.concatenate([sc.validation.index, sc.test.index])
+                angles = ([float(member.regime.angles[0])] if reference == "own" else
+                          sorted({float(m.regime.angles[0]) for m in members}))
+                parts = [rotated_digits(a, indices=held) for a in angles]  # unseen digits
+                Xr = np.concatenate([p[0] for p in parts])
+                yr = np.concatenate([p[1] for p in parts])
+                pr = est.predict_proba(Xr)
+                cbpe = CBPE.fit(pr, yr, est.classes_)
+                for part in (sc.window, sc.test):
+                    pw = est.predict_proba(part.X)
+                    realised = float(np.mean(est.predict(part.X) == part.y))
+                    nml_est = _nannyml_cbpe(pr, yr, pw)
+                    rows.append((name, seed, member.regime.name, realised, cbpe.estimate(pw),
+                                 nml_est))
+    err = np.array([abs(r[4] - r[3]) for r in rows])
+    tbl = Table(title=f"CBPE ({reference} calibration) on covariate-shift windows: {len(rows)} "
+                      f"windows ({seeds} seeds × "
+                      f"{len(specs)} scenarios × root/deployed model × window/test)")
+    for h in ("scenario", "model regime", "realised acc", "driftline CBPE", "|error|",
+              "NannyML CBPE", "|error|"):
+        tbl.add_column(h, justify="right")
+    for name, _seed, reg, real, est_, nml_ in rows[: 4 * len(specs)]:
+        tbl.add_row(name, reg, f"{real:.3f}", f"{est_:.3f}", f"{abs(est_ - real):.3f}",
+                    "–" if nml_ is None else f"{nml_:.3f}",
+                    "–" if nml_ is None else f"{abs(nml_ - real):.3f}")
+    console.print(tbl)
+    nml_err = [abs(r[5] - r[3]) for r in rows if r[5] is not None]
+    peer = f"NannyML {np.mean(nml_err):.4f}" if nml_err else "NannyML not installed"
+    console.print(f"CBPE mean absolute error over {len(rows)} windows: driftline {err.mean():.4f} "
+                  f"(max {err.max():.3f}); {peer} · target ≤ 0.03")
+
+
 # --------------------------------------------------------------------------- run
 def _rates(flags: list[dict[str, bool]]) -> dict[str, float]:
     return {s.name: float(np.mean([f.get(s.name, False) for f in flags])) if flags else math.nan
@@ -238,7 +323,14 @@ def main() -> None:
     ap.add_argument("--sizes", type=str, default=None, help="comma-separated window sizes")
     ap.add_argument("--evidently-trials", type=int, default=10)
     ap.add_argument("--no-scipy", action="store_true")
+    ap.add_argument("--cbpe", type=int, default=0, metavar="SEEDS",
+                    help="only the CBPE section, on this many seeds of the repair scenarios")
+    ap.add_argument("--cbpe-reference", choices=("own", "lineage"), default="lineage",
+                    help="CBPE calibration data: the model's own regime or every lineage regime")
     args = ap.parse_args()
+    if args.cbpe:
+        cbpe_benchmark(Console(width=max(Console().width, 140)), args.cbpe, args.cbpe_reference)
+        return
     trials = args.trials or (10 if args.quick else 50)
     n_ref = args.ref_rows or (50_000 if args.quick else 200_000)
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes

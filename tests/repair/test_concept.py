@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest  # noqa: F401
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 import driftline
