@@ -95,3 +95,42 @@ def test_cbpe_follows_accuracy_under_covariate_shift():
     assert np.mean(errs) < 0.03
     back = CBPE.from_dict(est.to_dict())
     assert back.estimate(model.predict_proba(xv)) == est.estimate(model.predict_proba(xv))
+
+
+def test_lineage_cbpe_follows_regime_mix_where_plain_cbpe_cannot():
+    """A model right on regime A and over-confidently wrong on regime B (labels flipped)."""
+    from driftline.drift import Signature
+    from driftline.drift.likelihood import log_likelihood
+    from driftline.drift.performance import LineageCBPE
+
+    rng = np.random.default_rng(3)
+
+    def regime(shift, n, flip):
+        x = rng.normal(shift, 1.0, (n, 2))
+        y = (x[:, 0] - shift > 0).astype(int)
+        return x, (1 - y) if flip else y
+
+    xa, ya = regime(0.0, 3000, False)
+    xb, yb = regime(6.0, 3000, True)
+    model = LogisticRegression().fit(np.vstack([xa - 0.0, xb - 6.0]), np.concatenate([ya, 1 - yb]))
+
+    def proba(x, shift):  # the model sees centred inputs (a stand-in for any fixed model)
+        return model.predict_proba(x - shift)
+
+    sigs = [Signature.from_data(xa), Signature.from_data(xb)]
+    va, vya = regime(0.0, 1000, False)
+    vb, vyb = regime(6.0, 1000, True)
+    lc = LineageCBPE.fit([(proba(va, 0.0), vya), (proba(vb, 6.0), vyb)])
+    plain = CBPE.fit(proba(va, 0.0), vya)
+    for share_b in (0.05, 0.3, 0.7):
+        nb = int(2000 * share_b)
+        wa, wya = regime(0.0, 2000 - nb, False)
+        wb, wyb = regime(6.0, nb, True)
+        p = np.vstack([proba(wa, 0.0), proba(wb, 6.0)])
+        y = np.concatenate([wya, wyb])
+        x = np.vstack([wa, wb])
+        realised = float(np.mean(p.argmax(axis=1) == y))
+        ll = np.column_stack([log_likelihood(s, x) for s in sigs])
+        assert abs(lc.estimate(p, ll) - realised) < 0.03
+        if share_b >= 0.3:
+            assert abs(plain.estimate(p) - realised) > 0.2  # confidence alone is fooled

@@ -309,3 +309,46 @@ class CBPE:
     def from_dict(cls, d: Mapping[str, Any]) -> CBPE:
         return cls(list(d.get("x", [])), list(d.get("y", [])),
                    float(d.get("reference_accuracy", math.nan)), int(d.get("n", 0)))
+
+
+@dataclass
+class LineageCBPE:
+    """CBPE per data regime, mixed by each row's regime posterior (lineage-aware CBPE).
+
+    Plain CBPE assumes the confidence calibration of the reference holds on today's rows; it
+    breaks when today's rows come from regimes the model was not calibrated on (a fine-tuned
+    model is over-confident on the regime it forgot). When the lineage provides, for each
+    regime ``r``, a training signature (its per-row log-likelihood ``ℓ_r(x)``, as routing uses)
+    and labelled held-out rows, fit one calibration map ``g_r`` per regime and estimate
+
+        acĉ = (1/n) Σ_i Σ_r π_r(x_i) g_r(max_k p_ik),   π_r(x) ∝ w_r exp(ℓ_r(x)),
+
+    with the window's regime shares ``w`` by EM (50 iterations from uniform).
+    """
+
+    parts: list[CBPE] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, per_regime: list[tuple[np.ndarray, np.ndarray]],
+            classes: np.ndarray | None = None) -> LineageCBPE:
+        """``per_regime``: (probabilities, labels) of held-out rows of each regime."""
+        if not per_regime:
+            raise InvalidInputError("LineageCBPE.fit needs labelled rows of at least one regime")
+        return cls([CBPE.fit(p, y, classes) for p, y in per_regime])
+
+    def estimate(self, proba: np.ndarray, loglik: np.ndarray, iterations: int = 50) -> float:
+        """Estimated accuracy; ``loglik[i, r] = ℓ_r(x_i)`` (one column per fitted regime)."""
+        ll = np.asarray(loglik, np.float64)
+        p = np.asarray(proba, np.float64)
+        if ll.shape != (len(p), len(self.parts)) or len(p) == 0:
+            raise InvalidInputError(f"loglik must be (rows, {len(self.parts)}) for a non-empty "
+                                    f"window, got {ll.shape}")
+        z = ll - ll.max(axis=1, keepdims=True)
+        lik = np.exp(z)
+        w = np.full(len(self.parts), 1.0 / len(self.parts))
+        for _ in range(iterations):
+            post = lik * w
+            post /= post.sum(axis=1, keepdims=True)
+            w = post.mean(axis=0)
+        g = np.column_stack([part.confidence(p) for part in self.parts])
+        return float(np.mean(np.sum(post * g, axis=1)))
