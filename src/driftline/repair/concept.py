@@ -12,9 +12,11 @@ labels the pipeline therefore also asks *is the deployed model performing?*
   performance_alpha`` (exact binomial, :func:`~driftline.drift.performance.performance_drift`)
   and by at least ``min_performance_drop``. Inputs not drifting + performance down = **concept
   drift: inputs unchanged, performance down**.
-* **Healthy means performing**: every ancestor is scored on the labels; an ancestor is healthy
-  when its accuracy is at least the reference accuracy minus ``min_performance_drop``; the
-  target is the best-scoring member (accuracy, then log-loss, then fewer hops).
+* **Healthy means performing, not only similar inputs**: every ancestor is scored on the
+  labels; an ancestor is healthy when its training data still looks like today's (the input
+  test) *and* its accuracy is at least the reference accuracy minus ``min_performance_drop``;
+  the target is the best-scoring healthy member (accuracy, then log-loss, then fewer hops), else
+  the best-scoring member overall (and active learning takes over).
 * **Gate** (``policy.min_estimated_drop``): when inputs drift, repair only if the accuracy
   drop — measured on labels, or estimated without them (reference metric minus the window's
   confidence estimate) — reaches the floor; otherwise the result is ``harmless-drift``.
@@ -110,16 +112,20 @@ def rescore_on_labels(store: Store, search: AncestorSearch, X_win: np.ndarray, X
             scored = score(proba, y_val, classes).to_dict()
         except DriftlineError:
             pass
-        healthy = scored is not None and scored["accuracy"] >= reference - min_drop
-        rows.append(dataclasses.replace(row, healthy=healthy, label_score=scored))
+        performing = scored is not None and scored["accuracy"] >= reference - min_drop
+        rows.append(dataclasses.replace(row, healthy=row.healthy and performing,
+                                        label_score=scored))
     out = AncestorSearch(search.drifted_id, rows)
     scored_rows = [r for r in rows if r.label_score is not None]
     if not scored_rows:
         return search
-    best = min(scored_rows, key=lambda r: (-r.label_score["accuracy"],  # type: ignore[index]
-                                           r.label_score["log_loss"], r.hops))  # type: ignore[index]
-    out.fallback = best
-    out.chosen = best if best.healthy else None
+
+    def rank(r: Any) -> tuple[float, float, int]:
+        return (-r.label_score["accuracy"], r.label_score["log_loss"], r.hops)
+
+    healthy = [r for r in scored_rows if r.healthy]
+    out.chosen = min(healthy, key=rank) if healthy else None
+    out.fallback = min(scored_rows, key=rank)
     return out
 
 
