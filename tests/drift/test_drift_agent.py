@@ -106,13 +106,14 @@ def test_thresholds_per_feature_and_share(ref):
     rng = np.random.default_rng(6)
     b = _batch(rng, 5000, shift=0.5)
     assert compare(ref, b).drifted_features == ["a"]
-    r = compare(ref, b, per_feature_thresholds={"a": {"psi": None, "ks": None, "kl": None,
-                                                      "js": None, "wasserstein": None}})
+    r = compare(ref, b, rule="effect",
+                per_feature_thresholds={"a": {"psi": None, "ks": None, "kl": None,
+                                              "js": None, "wasserstein": None}})
     assert not r.drift and "psi" not in r.features["a"].thresholds
     r = compare(ref, b, drift_share=0.5)
     assert r.n_drifted == 1 and r.required == 2 and not r.drift
-    r = compare(ref, b, thresholds={"psi": 10.0, "ks": 10.0, "kl": 10.0, "js": 10.0,
-                                    "wasserstein": 10.0})
+    r = compare(ref, b, rule="effect", thresholds={"psi": 10.0, "ks": 10.0, "kl": 10.0,
+                                                   "js": 10.0, "wasserstein": 10.0})
     assert not r.drift
     with pytest.raises(InvalidInputError):
         DriftAgent(ref, thresholds={"bogus": 1.0})
@@ -150,9 +151,13 @@ def test_compare_any_input_and_score(ref):
     r = compare(ref, rows)
     assert r.n_rows == 300 and r.features["a"].metrics["n"] == 300
     assert drift_score(r) == pytest.approx(max(r.metric("psi").values()))
-    empty = compare(ref, {"a": np.empty(0), "b": np.empty(0), "c": np.empty(0, object)})
-    assert empty.n_rows == 0 and not empty.drift
-    assert math.isnan(empty.features["a"].metrics["ks"])
+    none = {"a": np.empty(0), "b": np.empty(0), "c": np.empty(0, object)}
+    with pytest.raises(InvalidInputError, match="0 rows"):  # never "no drift" for no rows
+        compare(ref, none)
+    agent = DriftAgent(ref, window=None)
+    agent.update(none)
+    empty = agent.report()
+    assert empty.n_rows == 0 and math.isnan(empty.features["a"].metrics["ks"])
 
 
 def test_agent_never_mutates_caller_arrays():

@@ -72,7 +72,7 @@ def test_alarm_within_two_windows_of_change(reference, change, feature):
 
 def test_small_mean_shift_is_not_flagged_by_effect_rule(reference):
     rng = np.random.default_rng(3)
-    agent = DriftAgent(reference)
+    agent = DriftAgent(reference, rule="effect")
     reports, alarms = _first_alarm(agent, rng, 2, {"shift": 0.05}, n_after=5)
     assert alarms == []
     # ... but the test-based rule at a large window does (p-values flag small effects)

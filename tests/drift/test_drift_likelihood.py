@@ -60,3 +60,36 @@ def test_missing_feature_is_an_error():
     sig = Signature.from_data({"x": [1.0, 2.0], "y": [1.0, 3.0]})
     with pytest.raises(SchemaMismatchError):
         log_likelihood(sig, {"x": [1.0]})
+
+
+def test_multivariate_score_is_calibrated_and_pools_small_changes():
+    from scipy import stats as st
+
+    from driftline.drift import Signature, compare
+    from driftline.drift.likelihood import (
+        expected_log_likelihood,
+        log_likelihood,
+        multivariate_drift,
+    )
+
+    rng = np.random.default_rng(7)
+    ref = rng.normal(size=(100_000, 20))
+    ref[:, 0] = rng.poisson(3, 100_000)
+    sig = Signature.from_data(ref)
+    # E_ref[l] from the summaries is the in-sample mean log-likelihood of the reference rows,
+    # and within sampling noise (sd(l) sqrt(2/N) ~ 0.014) of fresh rows' mean
+    assert expected_log_likelihood(sig) == pytest.approx(log_likelihood(sig, ref).mean(), abs=2e-3)
+    fresh = rng.normal(size=(100_000, 20))
+    fresh[:, 0] = rng.poisson(3, 100_000)
+    assert expected_log_likelihood(sig) == pytest.approx(log_likelihood(sig, fresh).mean(), abs=0.06)
+    ps = []
+    for _ in range(40):
+        w = rng.normal(size=(2000, 20))
+        w[:, 0] = rng.poisson(3, 2000)
+        ps.append(multivariate_drift(sig, w).p_value)
+    assert st.kstest(ps, "uniform").pvalue > 0.01  # p-values ~ U(0, 1) on stationary windows
+    wide = rng.normal(0.0, 1.05, size=(5000, 20))  # every spread +5%: small per column
+    wide[:, 0] = rng.poisson(3, 5000)
+    mv = multivariate_drift(sig, wide)
+    assert mv.p_value < 1e-6 and mv.score > 0
+    assert len(compare(sig, wide).drifted_features) <= 2  # the columns barely move one by one

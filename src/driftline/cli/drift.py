@@ -74,7 +74,9 @@ def drift(
     drift_share: float = typer.Option(
         None, "--drift-share", help="share of features that must drift"
     ),
-    rule: str = typer.Option("effect", "--rule", help="effect | bonferroni | bh"),
+    rule: str = typer.Option(
+        "calibrated", "--rule", help="calibrated (default) | effect | bonferroni | bh"
+    ),
     drop: list[str] = typer.Option(None, "--drop", help="leave out a column (e.g. the label)"),
     target: str = R.TARGET,
     prediction: list[str] = R.PREDICTION,
@@ -189,6 +191,8 @@ def agent(
         tail = agent_.flush()
         if tail is not None:
             emit(tail)
+    if agent_.rows_seen == 0:  # never report an empty stream as "no drift"
+        raise InvalidInputError(f"{source}: 0 rows read, so there is no window to judge")
     if not as_json:
         console.print(table)
     raise typer.Exit(1 if any_drift else 0)

@@ -4,6 +4,11 @@ Defaults (chosen so that 5,000-row windows stay silent on stationary data and fl
 shift at once; see tests/drift/test_detection.py):
 
 * window = 5,000 rows, tumbling;
+* rule ``"calibrated"`` (default): a feature drifts when its calibrated p-value (null estimated
+  from the training data, stored in the signature) is below ``calibration.alpha`` (1 %) and
+  an effect size clears the materiality floor; the data-set verdict counts features that also
+  survive Holm at ``calibration.family_alpha`` (1 %), so it controls the family-wise error rate.
+  See :mod:`driftline.drift.calibration`;
 * rule ``"effect"``: a feature drifts if any metric exceeds its threshold — PSI 0.2, KS D 0.1,
   KL 0.1, JS distance 0.1, Wasserstein / σ 0.25, |missing-rate change| 0.05 (``mean_shift`` is
   reported, threshold off). At 5,000 rows the stationary noise is about PSI 0.002, D 0.02;
@@ -29,6 +34,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from driftline.drift.calibration import (
+    CalibrationSettings,
+    FeatureCalibration,
+    calibration_of,
+    categorical_test,
+    holm,
+    numeric_test,
+)
 from driftline.drift.metrics import (
     DEFAULT_PSI_BINS,
     FeatureReference,
@@ -55,7 +68,8 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "mean_shift": None,
 }
 _ABS_METRICS = ("missing_change", "mean_shift")
-Rule = Literal["effect", "bonferroni", "bh"]
+Rule = Literal["calibrated", "effect", "bonferroni", "bh"]
+RULES = ("calibrated", "effect", "bonferroni", "bh")
 
 
 def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
@@ -115,8 +129,9 @@ class DriftAgent:
         step: int | None = None,
         thresholds: Mapping[str, float | None] | None = None,
         per_feature_thresholds: Mapping[str, Mapping[str, float | None]] | None = None,
-        rule: Rule = "effect",
+        rule: Rule = "calibrated",
         alpha: float = 0.05,
+        calibration: CalibrationSettings | None = None,
         min_drifted_features: int = 1,
         drift_share: float | None = None,
         schema_issues_drift: bool = True,
@@ -130,8 +145,9 @@ class DriftAgent:
     ) -> None:
         if mode not in ("tumbling", "sliding"):
             raise InvalidInputError(f"mode must be 'tumbling' or 'sliding', got {mode!r}")
-        if rule not in ("effect", "bonferroni", "bh"):
-            raise InvalidInputError(f"rule must be 'effect', 'bonferroni' or 'bh', got {rule!r}")
+        if rule not in RULES:
+            raise InvalidInputError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
+        _check_settings(thresholds, per_feature_thresholds, drift_share, alpha)
         if window is not None and window < 1:
             raise InvalidInputError(f"window must be a positive row count, got {window}")
         if window_seconds is not None and (time_column is None or window_seconds <= 0):
@@ -154,7 +170,10 @@ class DriftAgent:
         }
         self.mode = mode
         self.rule = rule
-        self.alpha = float(alpha)
+        self.calibration = calibration or CalibrationSettings()
+        self.calibrations: dict[str, FeatureCalibration] = (
+            calibration_of(reference) if rule == "calibrated" else {})
+        self.alpha = self.calibration.alpha if rule == "calibrated" else float(alpha)
         self.thresholds = {**DEFAULT_THRESHOLDS, **dict(thresholds or {})}
         self.per_feature = {k: dict(v) for k, v in (per_feature_thresholds or {}).items()}
         self.min_drifted = int(min_drifted_features)
@@ -349,19 +368,24 @@ class DriftAgent:
                 continue  # the window carried no labels / predictions
             th = self.thresholds_for(name)
             m = w.metrics()
-            fired = []
+            fired: list[str] = []
+            if self.rule == "calibrated" and name not in self.role_refs:
+                th = {}  # role columns (label / prediction drift) keep the effect thresholds
             for metric, thr in th.items():
                 v = m.get(metric)
                 if v is None or math.isnan(v):
                     continue
-                if self.rule != "effect" and metric != "missing_change":
+                effect = self.rule == "effect" or name in self.role_refs
+                if not effect and metric != "missing_change":
                     continue
                 if (abs(v) if metric in _ABS_METRICS else v) > thr:
                     fired.append(metric)
             kind = "numeric" if isinstance(w.ref, NumericReference) else "categorical"
             (label_drift if name in self.role_refs else feats)[name] = FeatureDrift(
                 name, kind, m, th, fired)
-        if self.rule != "effect":
+        if self.rule == "calibrated":
+            self._apply_calibrated(feats, wins)
+        elif self.rule != "effect":
             self._apply_tests(feats)
         n_feats = len(feats)
         required = self.min_drifted
@@ -387,6 +411,31 @@ class DriftAgent:
             label_drift=label_drift, roles=dict(self.roles),
         )
 
+    def _apply_calibrated(self, feats: dict[str, FeatureDrift],
+                          wins: Mapping[str, FeatureWindow]) -> None:
+        """Calibrated p-values and floors per feature, Holm across features (FWER)."""
+        cs = self.calibration
+        names, ps, material = [], [], []
+        for name, f in feats.items():
+            w, cal = wins[name], self.calibrations[name]
+            t = (numeric_test(w, cal, cs) if isinstance(w, NumericWindow)
+                 else categorical_test(w, cal, cs))  # type: ignore[arg-type]
+            mat = bool(t["material"])
+            f.metrics.update(t)
+            f.thresholds.update({"alpha": cs.alpha, "family_alpha": cs.family_alpha})
+            f.thresholds.update({k: cs.floor(k) for k in ("ks_all", "tv", "unseen_excess")
+                                 if k in t})
+            if not math.isnan(t["p_cal"]):
+                names.append(name)
+                ps.append(t["p_cal"])
+                material.append(mat)
+        adj = holm(np.array(ps))
+        for name, p, pa, mat in zip(names, ps, adj.tolist(), material, strict=True):
+            f = feats[name]
+            f.metrics["p_adj"] = pa
+            if mat and p < cs.alpha and pa < cs.family_alpha:
+                f.fired.append(_fired_label(f))
+
     def _apply_tests(self, feats: dict[str, FeatureDrift]) -> None:
         names, ps = [], []
         for name, f in feats.items():
@@ -404,9 +453,43 @@ class DriftAgent:
                 f.fired.append(key)
 
 
+def _fired_label(f: FeatureDrift) -> str:
+    """Name the calibrated alarm by what moved most: missing share, unseen values or shape."""
+    m = f.metrics
+    miss = abs(m.get("missing_change", 0.0) or 0.0)
+    if f.kind == "numeric":
+        ks = m.get("ks")
+        ks = 0.0 if ks is None or math.isnan(ks) else ks  # NaN when no value is present
+        return "missing_change" if miss > ks else "ks_all"
+    if (m.get("p_unseen", 1.0) < m.get("p_cal", 1.0)) and m.get("unseen_excess", 0.0) > 0:
+        return "unseen_excess"
+    return "missing_change" if miss >= 0.5 * (m.get("tv") or 0.0) else "tv"
+
+
+def _check_settings(thresholds: Mapping[str, float | None] | None,
+                    per_feature: Mapping[str, Mapping[str, float | None]] | None,
+                    drift_share: float | None, alpha: float) -> None:
+    """Refuse settings that would silently disable or always fire an alarm."""
+    if drift_share is not None and not (isinstance(drift_share, int | float)
+                                        and 0.0 < drift_share <= 1.0):
+        raise InvalidInputError(f"drift_share must be in (0, 1], got {drift_share!r}")
+    if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
+        raise InvalidInputError(f"alpha must be in (0, 1), got {alpha!r}")
+    groups = [("", thresholds or {})] + [(f" of feature {k!r}", v)
+                                         for k, v in (per_feature or {}).items()]
+    for where, th in groups:
+        for k, v in th.items():
+            if v is not None and not (isinstance(v, int | float) and math.isfinite(v)):
+                raise InvalidInputError(f"threshold {k}{where} must be a finite number or "
+                                        f"None (off), got {v!r}")
+
+
 def compare(reference: Signature, data: Any, **agent_kwargs: Any) -> DriftReport:
     """One-shot comparison of a whole data set with a reference (a single window)."""
     agent_kwargs.setdefault("window", None)
     agent = DriftAgent(reference, **agent_kwargs)
     agent.update(data)
+    if agent.rows_seen == 0:
+        raise InvalidInputError("the window has 0 rows: nothing to compare (an empty window is "
+                                "not 'no drift'); pass at least one row")
     return agent.report()

@@ -34,7 +34,7 @@ Tested tolerance against ``scipy.stats.wasserstein_distance`` on the raw data: 0
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special, stats
@@ -315,11 +315,16 @@ class CategoricalReference:
 
     counts: dict[str, int]
     missing: float
+    #: vocabulary hash sample (labels with hash < tau) when the counts are capped, else None
+    sample_tau: float | None = None
+    sample_counts: dict[str, int] = field(default_factory=dict)
 
     kind = "categorical"
 
     @classmethod
     def from_summary(cls, s: CategoricalSummary) -> CategoricalReference:
+        if OTHER in s.counts and s.sample is not None:
+            return cls(dict(s.counts), float(s.missing), s.sample.tau, dict(s.sample.counts))
         return cls(dict(s.counts), float(s.missing))
 
     @property
@@ -334,12 +339,15 @@ class CategoricalReference:
 class CategoricalWindow:
     """Window state of one categorical feature: label counts and missing count."""
 
-    __slots__ = ("ref", "counts", "missing")
+    __slots__ = ("ref", "counts", "missing", "sampled_rows", "sampled_unseen", "sampled_counts")
 
     def __init__(self, ref: CategoricalReference) -> None:
         self.ref = ref
         self.counts: dict[str, int] = {}
         self.missing = 0
+        self.sampled_rows = 0     # rows whose label hash < ref.sample_tau
+        self.sampled_unseen = 0   # ... of which the label is not in the reference's sample
+        self.sampled_counts: dict[str, int] = {}  # ... of which the label is in it, per label
 
     @property
     def n(self) -> int:
@@ -355,12 +363,30 @@ class CategoricalWindow:
         labels, cnt = np.unique(arr[~miss].astype(str), return_counts=True)
         known = self.ref.counts
         fold = self.ref.has_other
-        for lab, c in zip(labels.tolist(), cnt.tolist(), strict=True):
+        labs, cs = labels.tolist(), cnt.tolist()
+        for lab, c in zip(labs, cs, strict=True):
             key = lab if (lab in known or not fold) else OTHER
             self.counts[key] = self.counts.get(key, 0) + int(c)
+        if self.ref.sample_tau is not None:
+            from driftline.drift.sketch import label_hashes
+
+            inside = label_hashes(labs) < self.ref.sample_tau
+            seen, sc = self.ref.sample_counts, self.sampled_counts
+            for lab, c, ok in zip(labs, cs, inside.tolist(), strict=True):
+                if not ok:
+                    continue
+                self.sampled_rows += int(c)
+                if lab in seen:
+                    sc[lab] = sc.get(lab, 0) + int(c)
+                else:
+                    self.sampled_unseen += int(c)
 
     def absorb(self, other: CategoricalWindow) -> None:
         self.missing += other.missing
+        self.sampled_rows += other.sampled_rows
+        self.sampled_unseen += other.sampled_unseen
+        for k, c in other.sampled_counts.items():
+            self.sampled_counts[k] = self.sampled_counts.get(k, 0) + c
         for k, c in other.counts.items():
             self.counts[k] = self.counts.get(k, 0) + c
 

@@ -145,7 +145,8 @@ def report_table(report: DriftReport) -> Any:
     """A ``rich.table.Table``: one row per feature, fired metrics in bold red, and a verdict."""
     from rich.table import Table
 
-    verdict = "[bold red]DRIFT[/]" if report.drift else "[bold green]no drift[/]"
+    verdict = ("[bold yellow]EMPTY window (no rows, no verdict)[/]" if report.n_rows == 0
+               else "[bold red]DRIFT[/]" if report.drift else "[bold green]no drift[/]")
     span = f"rows {report.start_row}–{report.end_row}"
     title = f"window {report.window_index} · {span} · {report.n_rows} rows · {verdict}"
     t = Table(title=title, caption=(f"{report.n_drifted} drifting feature(s), "

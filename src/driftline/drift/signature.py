@@ -33,7 +33,7 @@ from driftline.drift.roles import (
     roles_to_header,
     split_columns,
 )
-from driftline.drift.sketch import QuantileSketch
+from driftline.drift.sketch import LabelSample, QuantileSketch
 from driftline.drift.tabular import (
     Columns,
     as_categorical,
@@ -182,6 +182,8 @@ class CategoricalSummary:
     counts: dict[str, int] = field(default_factory=dict)
     missing: int = 0
     max_categories: int = DEFAULT_MAX_CATEGORIES
+    #: hash sample of the vocabulary (Good–Turing unseen mass); None in pre-sample signatures
+    sample: LabelSample | None = field(default_factory=LabelSample)
 
     kind = "categorical"
 
@@ -206,6 +208,8 @@ class CategoricalSummary:
         labels, cnt = np.unique(arr[~miss].astype(str), return_counts=True)
         for lab, c in zip(labels.tolist(), cnt.tolist(), strict=True):
             self.counts[lab] = self.counts.get(lab, 0) + int(c)
+        if self.sample is not None:
+            self.sample.update(labels.tolist(), cnt.tolist())
         self._cap()
 
     def _cap(self) -> None:
@@ -222,20 +226,26 @@ class CategoricalSummary:
         counts = dict(self.counts)
         for k, c in other.counts.items():
             counts[k] = counts.get(k, 0) + c
+        sample = (self.sample.merge(other.sample)
+                  if self.sample is not None and other.sample is not None else None)
         out = CategoricalSummary(counts, self.missing + other.missing,
-                                 max(self.max_categories, other.max_categories))
+                                 max(self.max_categories, other.max_categories), sample)
         out._cap()
         return out
 
     def header(self) -> dict[str, Any]:
-        return {"kind": "categorical", "missing": self.missing,
-                "max_categories": self.max_categories,
-                "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+        h = {"kind": "categorical", "missing": self.missing,
+             "max_categories": self.max_categories,
+             "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+        if self.sample is not None:
+            h["sample"] = self.sample.to_dict()
+        return h
 
     @classmethod
     def from_header(cls, h: Mapping[str, Any]) -> CategoricalSummary:
+        sample = LabelSample.from_dict(h["sample"]) if "sample" in h else None
         return cls({str(k): int(v) for k, v in h["counts"].items()}, int(h["missing"]),
-                   int(h["max_categories"]))
+                   int(h["max_categories"]), sample)
 
 
 FeatureSummary = NumericSummary | CategoricalSummary
@@ -255,6 +265,7 @@ class Signature:
         self.roles: dict[str, RoleDecision] = {}
         #: summaries of the target / prediction columns (label and prediction drift)
         self.role_features: dict[str, FeatureSummary] = {}
+        self._calibration: dict[str, Any] | None = None  # drift.calibration; None = compute
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -319,6 +330,7 @@ class Signature:
         return next((c for c, d in self.roles.items() if d.role == "target"), None)
 
     def _add_columns(self, cols: Columns) -> None:
+        self._calibration = None  # the null calibration follows the data
         if self.roles:
             feats = [c for c in cols if c not in self.roles]
             cols, summarised = split_columns(cols, RoleAssignment(feats, self.roles))
@@ -420,6 +432,9 @@ class Signature:
         if self.roles:  # absent for role-less signatures, so their ids do not change
             head["roles"] = roles_to_header(self.roles)
             head["role_features"] = _summary_headers(self.role_features, blobs)
+        from driftline.drift.calibration import calibration_header
+
+        head.update(calibration_header(self))
         return head, blobs
 
     def to_bytes(self) -> bytes:
@@ -447,7 +462,7 @@ class Signature:
         sig = cls(feats, int(head["n_rows"]), int(head["max_categories"]))
         sig.roles = roles_from_header(head.get("roles"))
         sig.role_features = role_feats
-        return sig
+        return _with_calibration(sig, head)
 
     @property
     def id(self) -> str:
@@ -483,7 +498,7 @@ class Signature:
                   int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
         sig.roles = roles_from_header(d.get("roles"))
         sig.role_features = summaries(d.get("role_features", []))
-        return sig
+        return _with_calibration(sig, d)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per-feature scalar statistics (for tables, edge ``data_stats`` and reports)."""
@@ -544,3 +559,11 @@ def _is_class_label(role: str, col: np.ndarray) -> bool:
         return False
     x = col[np.isfinite(col)]
     return bool(x.size) and bool(np.all(x == np.round(x))) and np.unique(x).size <= 100
+
+
+def _with_calibration(sig: Signature, head: Mapping[str, Any]) -> Signature:
+    """Attach the stored null calibration (see :mod:`driftline.drift.calibration`)."""
+    from driftline.drift.calibration import read_calibration
+
+    sig._calibration = read_calibration(head)
+    return sig

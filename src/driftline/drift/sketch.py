@@ -252,3 +252,89 @@ def _compress(v: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
     right = gw - c_incl[med_idx]
     err = float(np.max(np.maximum(left, right))) if starts.size else 0.0
     return v[med_idx].copy(), gw.astype(np.float64), err
+
+
+# --------------------------------------------------------------------------- label sample
+DEFAULT_SAMPLE_LABELS = 1024
+
+
+def label_hashes(labels: list[str]) -> np.ndarray:
+    """Stable hash of each label in ``[0, 1)``: CRC-32 of its UTF-8 bytes / 2³²."""
+    import zlib
+
+    return np.fromiter((zlib.crc32(s.encode("utf-8", "surrogatepass")) for s in labels),
+                       dtype=np.float64, count=len(labels)) / 4294967296.0
+
+
+class LabelSample:
+    """Every label whose hash is below ``tau``, with its exact count (a "distinct sample").
+
+    Labels are kept by hash, not by frequency, so the sample is an unbiased sample of the
+    *vocabulary*: among sampled labels, the share of rows whose label occurs once estimates the
+    Good–Turing unseen mass ``f₁ / N``, and a window row with a hash below ``tau`` whose label is
+    not in the sample is certainly a label the training data never had. At most ``capacity``
+    labels are kept (``tau`` shrinks to the smallest dropped hash). Merging unions the counts
+    below the smaller ``tau``; the result equals the sample of the concatenated data.
+    """
+
+    __slots__ = ("capacity", "tau", "counts")
+
+    def __init__(self, capacity: int = DEFAULT_SAMPLE_LABELS, tau: float = 1.0,
+                 counts: dict[str, int] | None = None) -> None:
+        self.capacity = int(capacity)
+        self.tau = float(tau)
+        self.counts: dict[str, int] = dict(counts or {})
+
+    def update(self, labels: list[str], counts: list[int]) -> None:
+        """Add unique labels with their counts (one batch)."""
+        h = label_hashes(labels)
+        for lab, c, hv in zip(labels, counts, h.tolist(), strict=True):
+            if hv < self.tau:
+                self.counts[lab] = self.counts.get(lab, 0) + int(c)
+        self._cap()
+
+    def _cap(self) -> None:
+        if len(self.counts) <= self.capacity:
+            return
+        labs = list(self.counts)
+        h = label_hashes(labs)
+        order = np.argsort(h, kind="stable")
+        self.tau = float(h[order[self.capacity]])
+        self.counts = {labs[i]: self.counts[labs[i]] for i in order[: self.capacity]
+                       if h[i] < self.tau}
+
+    def merge(self, other: LabelSample) -> LabelSample:
+        tau = min(self.tau, other.tau)
+        counts: dict[str, int] = {}
+        for src in (self.counts, other.counts):
+            for k, c in src.items():
+                counts[k] = counts.get(k, 0) + c
+        if tau < 1.0 and counts:
+            labs = list(counts)
+            keep = label_hashes(labs) < tau
+            counts = {k: counts[k] for k, ok in zip(labs, keep.tolist(), strict=True) if ok}
+        out = LabelSample(max(self.capacity, other.capacity), tau, counts)
+        out._cap()
+        return out
+
+    @property
+    def rows(self) -> int:
+        """Rows of the summarised data whose label is sampled."""
+        return int(sum(self.counts.values()))
+
+    @property
+    def singletons(self) -> int:
+        """Sampled labels seen exactly once (Good–Turing ``f₁`` of the sample)."""
+        return sum(1 for c in self.counts.values() if c == 1)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"capacity": self.capacity, "tau": self.tau,
+                "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> LabelSample:
+        counts = d.get("counts") or {}
+        assert isinstance(counts, dict)
+        return cls(int(d.get("capacity", DEFAULT_SAMPLE_LABELS)),  # type: ignore[call-overload]
+                   float(d.get("tau", 1.0)),  # type: ignore[arg-type]
+                   {str(k): int(v) for k, v in counts.items()})

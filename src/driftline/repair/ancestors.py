@@ -36,6 +36,7 @@ class AncestorRow:
     drifted_share: float
     healthy: bool
     has_signature: bool = True
+    label_score: dict[str, float] | None = None  # accuracy / log-loss on validation labels
 
     @property
     def rank_key(self) -> tuple[float, float]:

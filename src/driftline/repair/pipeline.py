@@ -70,6 +70,17 @@ class RepairPolicy:
     force: bool = False
     routing: bool = True
     routing_mix_threshold: float = 0.9
+    #: labels: the deployed model is "performing" unless below its reference accuracy with
+    #: p < performance_alpha and by >= min_performance_drop (see repair.concept)
+    performance_alpha: float = 0.01
+    min_performance_drop: float = 0.05
+    #: repair drifting inputs only when the (estimated) accuracy drop reaches this; None = always
+    min_estimated_drop: float | None = None
+    #: how an ancestor's training data is judged against today's window: "effect" (default:
+    #: materially similar, every effect size below its threshold; a calibrated test at large n
+    #: also flags small real differences that do not make a poor starting point) or any agent
+    #: rule ("calibrated", "bonferroni", "bh"). Detection always uses the agent's default rule.
+    ancestor_rule: str = "effect"
 
     def agent_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -115,6 +126,8 @@ class RepairResult:
     repair_id: int | None = None
     message: str = ""
     seconds: float = 0.0
+    performance: dict[str, Any] = field(default_factory=dict)
+    concept_drift: bool = False
 
     @property
     def needs_labels(self) -> bool:
@@ -215,7 +228,13 @@ def repair(
     say(f"checking {drifted.ref} against its training signature")
     report = compare(sig, table, **policy.agent_kwargs())
     result.drift_report_id = store.save_drift_report(drifted_id, report, deployment)
-    if not report.drift and not policy.force:
+    check = _performance_check(store, drifted, X_win, X_val, y_val, family, policy, report.drift)
+    if check is not None:
+        result.performance, result.concept_drift = check.to_dict(), check.concept_drift
+    gated = report.drift and _harmless(store, drifted, X_win, family, check, policy, result)
+    if gated and not policy.force:
+        return _finish(store, key, result, started)
+    if not report.drift and not policy.force and not result.concept_drift:
         result.message = (
             f"no drift: {len(report.drifted_features)} of {len(report.features)} features moved"
         )
@@ -223,8 +242,14 @@ def repair(
 
     say("searching the lineage for a healthy ancestor")
     search = find_healthy_ancestor(
-        store, drifted_id, table, max_hops=policy.max_hops, agent_kwargs=policy.agent_kwargs()
+        store, drifted_id, table, max_hops=policy.max_hops,
+        agent_kwargs={**policy.agent_kwargs(), "rule": policy.ancestor_rule},
     )
+    if check is not None and y_val is not None:
+        from driftline.repair.concept import rescore_on_labels
+
+        search = rescore_on_labels(store, search, X_win, X_val, y_val, family,
+                                   check.reference_accuracy, policy.min_performance_drop)
     result.search = search.to_dict()
     goal = search.target
     if goal is None:
@@ -557,8 +582,42 @@ def _meets_policy(result: RepairResult, policy: RepairPolicy, candidate: str | N
     return acc_after - result.before["accuracy"] >= policy.min_gain - 1e-9
 
 
+def _performance_check(store: Store, drifted: Model, X_win: np.ndarray, X_val: Any, y_val: Any,
+                       family: Predictor | Families | None, policy: RepairPolicy,
+                       inputs_drift: bool) -> Any:
+    """Score the deployed model on the labels (repair.concept); marks concept drift."""
+    if y_val is None:
+        return None
+    from driftline.repair.concept import check_performance
+
+    return check_performance(store, drifted, X_win, X_val, y_val, family,
+                             alpha=policy.performance_alpha,
+                             min_drop=policy.min_performance_drop, inputs_drift=inputs_drift)
+
+
+def _harmless(store: Store, drifted: Model, X_win: np.ndarray,
+              family: Predictor | Families | None, check: Any, policy: RepairPolicy,
+              result: RepairResult) -> bool:
+    """The policy gate: drift whose (estimated) accuracy drop is below the floor is harmless."""
+    if policy.min_estimated_drop is None:
+        return False
+    from driftline.repair.concept import HARMLESS, estimated_drop
+
+    drop = estimated_drop(store, drifted, X_win, family, check)
+    if drop is None or drop >= policy.min_estimated_drop:
+        return False
+    result.status = HARMLESS
+    result.message = (f"inputs drift but the accuracy drop is {drop:.3f} < "
+                      f"{policy.min_estimated_drop}: no repair")
+    return True
+
+
 def _finish(store: Store, key: str, result: RepairResult, started: float) -> RepairResult:
     result.seconds = time.perf_counter() - started
+    if result.concept_drift and not result.message.startswith("concept"):
+        from driftline.repair.concept import CONCEPT_DRIFT
+
+        result.message = f"{CONCEPT_DRIFT}; {result.message}"
     with store.write() as conn:
         res = conn.execute(
             sa.insert(repairs).values(
