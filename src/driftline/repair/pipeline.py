@@ -63,6 +63,7 @@ class RepairPolicy:
     force: bool = False
     routing: bool = True
     routing_mix_threshold: float = 0.9
+    regression_loss: str = "mse"  # or "mae": α and decisions for regressors
 
     def agent_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -108,6 +109,7 @@ class RepairResult:
     repair_id: int | None = None
     message: str = ""
     seconds: float = 0.0
+    capability: dict[str, Any] = field(default_factory=dict)
 
     @property
     def needs_labels(self) -> bool:
@@ -242,6 +244,15 @@ def repair(
             ),
             started,
         )
+    from driftline.repair.capability import Capability, Context, plan_repair, run_candidate_table
+
+    plan = plan_repair(store, drifted, goal.id, family)
+    result.capability = plan.to_dict()
+    if plan.capability is Capability.CANDIDATE_TABLE:  # trees, boosters, regressors, ...
+        ctx = Context(store, drifted, store.get(goal.id), search, X_win, X_val, y_val, family,
+                      policy, plan, say)
+        return _finish(store, key, run_candidate_table(ctx, result, deployment, approve, actor),
+                       started)
     fam = family_for(drifted, family)
     theta_d = store.load(drifted_id)
     theta_a = store.load(goal.id)

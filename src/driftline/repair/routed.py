@@ -468,11 +468,20 @@ def _load(
     params = store.load(mid)
     if is_routed(model):
         out: BoundModel | RoutedModel = _load_routed(store, model, params, family, memo)
+    elif model.framework == "blend":  # output-space repair (driftline.repair.output_space)
+        from driftline.repair.output_space import load_blend
+
+        out = load_blend(model, params, lambda i: _load(store, i, family, memo))  # type: ignore[assignment]
     else:
         fam = family_for(model, family)
         names = None
         if model.signature_id is not None:
             names = store.signature(model.signature_id).feature_names
+        if getattr(fam, "task", "classifier") == "regressor":
+            from driftline.repair.output_space import RegressorModel
+
+            memo[mid] = RegressorModel(model.id, model.ref, fam, params, names)
+            return memo[mid]
         n_cols = _n_columns(fam, params, names)
         out = BoundModel(model.id, model.ref, fam, params, classes_of(fam, n_cols), names)
     memo[mid] = out
