@@ -73,7 +73,7 @@ def _is_pickle(head: bytes) -> bool:
 
 def refuse_pickle(path: Path, head: bytes) -> None:
     """Raise for pickle files, by name or by content, without parsing them."""
-    if path.suffix.lower() in PICKLE_SUFFIXES or _is_pickle(head):
+    if path.suffix.lower() in PICKLE_SUFFIXES or (head and _is_pickle(head)):
         raise InvalidInputError(
             f"{path.name} is a pickle file; driftline never unpickles (it can run arbitrary "
             "code). Save the model with skops.io.dump (.skops), its native format (LightGBM "
@@ -89,8 +89,10 @@ def read_file(path: str | os.PathLike) -> tuple[Params, str, dict[str, Any]] | N
     with p.open("rb") as fh:
         head = fh.read(16)
     suffix = p.suffix.lower()
-    if suffix not in {".pt", ".pth", ".bin", ".ckpt"}:  # torch zips are read weights-only
-        refuse_pickle(p, head)
+    # by content only where a parser would otherwise see the bytes: tensor files have their own
+    # pickle-free readers (safetensors' header length can start with 0x80; torch: weights_only)
+    tensor_file = suffix in {".safetensors", ".npz", ".pt", ".pth", ".bin", ".ckpt"}
+    refuse_pickle(p, b"" if tensor_file else head)
     if suffix == ".skops":
         from driftline.params.skops_format import estimator_to_parts, load_skops_file
 
