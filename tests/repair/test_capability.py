@@ -145,6 +145,14 @@ def test_mae_policy_and_mixed_regressor_blend(store):
     # on a 50/50 mix the drifted model is wrong on half the rows; the blend serves both
     assert res.repaired_id and res.status == "deployed", res.message
     assert _test_score(store, res.repaired_id, sc) > _test_score(store, drifted.id, sc)
+    # regression routing: a gated mixture of the two members' predictions
+    assert res.chosen == "routing", res.candidates
+    model = load_predictor(store, res.repaired_id)
+    w = model.gate.weights(sc.test.X)
+    np.testing.assert_allclose(w.sum(axis=0), 1.0)
+    expected = w[0] * model.members[0].predict(sc.test.X) + w[1] * model.members[1].predict(
+        sc.test.X)
+    np.testing.assert_allclose(model.predict(sc.test.X), expected)
 
 
 def test_distilled_child_with_other_shapes_is_repaired_in_output_space(store):

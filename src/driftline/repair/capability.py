@@ -255,7 +255,7 @@ def _continued_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c,
 def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
     """The lineage mixture (classifiers), temperature fitted on the fit half."""
     if ctx.plan.task != "classifier":
-        return []
+        return _gated_regression_row(ctx, fit, choose)
     from driftline.repair.routed import build_routed, choose_members
 
     members = choose_members(ctx.store, ctx.drifted.id, ctx.search.rows, max_members=3)
@@ -270,6 +270,24 @@ def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candi
     X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
     return [Candidate("routing", score(routed.predict_proba(X_c), y_c, routed.classes).to_dict(),
                       info={"routed": routed})]
+
+
+def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
+    """Regressors: a gated mixture of the drifted model and the ancestor (gates from their
+    training signatures' likelihoods, EM priors on the window, T fitted on the fit half)."""
+    from driftline.repair.output_space import fit_gate
+
+    store = ctx.store
+    if ctx.drifted.signature_id is None or ctx.ancestor.signature_id is None:
+        return []
+    m = _Members(ctx)
+    sigs = [store.signature(ctx.drifted.id), store.signature(ctx.ancestor.id)]
+    X_f, y_f, X_c = ctx.X_val[fit], ctx.y_val[fit], ctx.X_val[choose]
+    gate = fit_gate(sigs, ctx.X_win, [m.drifted(X_f), m.ancestor(X_f)], X_f, y_f,
+                    getattr(ctx.policy, "regression_loss", "mse"))
+    pred = np.sum(gate.weights(X_c) * np.stack([m.drifted(X_c), m.ancestor(X_c)]), axis=0)
+    return [Candidate("routing", scores_of("regressor", pred, ctx.y_val[choose], None),
+                      info={"gate": gate, "temperature": gate.temperature})]
 
 
 def choose(task: str, rows: list[Candidate], loss: str = "mse") -> Candidate:
@@ -308,6 +326,13 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
         return register_blend(ctx.store, ctx.drifted, ctx.ancestor, float(row.alpha or 0.0),
                               task=ctx.plan.task, metrics=metrics, edge_metrics=edge_metrics,
                               edge_params=edge, data=ctx.X_win)
+    if row.name == "routing" and "gate" in row.info:  # gated regression mixture
+        from driftline.repair.output_space import register_blend
+
+        edge["temperature"] = row.info["temperature"]
+        return register_blend(ctx.store, ctx.drifted, ctx.ancestor, 0.0, task=ctx.plan.task,
+                              metrics=metrics, edge_metrics=edge_metrics, edge_params=edge,
+                              data=ctx.X_win, gate=row.info["gate"])
     if row.name == "routing":
         from driftline.drift import Signature
         from driftline.repair.routed import register_routed

@@ -471,7 +471,8 @@ def _load(
     elif model.framework == "blend":  # output-space repair (driftline.repair.output_space)
         from driftline.repair.output_space import load_blend
 
-        out = load_blend(model, params, lambda i: _load(store, i, family, memo))  # type: ignore[assignment]
+        out = load_blend(model, params, lambda i: _load(store, i, family, memo),  # type: ignore[assignment]
+                         lambda i: _training_signature(store, i))
     else:
         fam = family_for(model, family)
         names = None
