@@ -189,8 +189,9 @@ class BoosterModel:
         return p
 
     def predict(self, X: Any) -> np.ndarray:
-        if self.meta.get("task") == "classifier":
-            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        classes = self.classes_
+        if classes is not None:
+            return classes[np.argmax(self.predict_proba(X), axis=1)]
         return self.raw(X)
 
 

@@ -174,7 +174,7 @@ def split_labels(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return idx[: n // 2], idx[n // 2:]
 
 
-def alpha_for(task: str, at: Callable[[float, np.ndarray], np.ndarray], X: np.ndarray,
+def alpha_for(task: str, at: Callable[[Any, np.ndarray], np.ndarray], X: np.ndarray,
               y: np.ndarray, classes: np.ndarray | None, policy: Any) -> tuple[float, str, list]:
     """The pipeline's α search on the fit half: calibrated log-loss or the regression loss."""
     lo, hi = policy.alpha_range
@@ -316,7 +316,7 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
 
     metrics = {f"val_{k}": v for k, v in row.scores.items() if k != "n"}
     edge_metrics = {"before": before, "after": row.scores}
-    edge = {"method": row.name, "capability": ctx.plan.capability.value,
+    edge: dict[str, Any] = {"method": row.name, "capability": ctx.plan.capability.value,
             "ancestor": ctx.ancestor.ref}
     if row.name == "rollback":
         return ctx.ancestor

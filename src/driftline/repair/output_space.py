@@ -95,7 +95,7 @@ class BlendModel:
 def blend_params(drifted_id: str, ancestor_id: str, alpha: float,
                  gate: Gate | None = None) -> dict[str, np.ndarray]:
     ids = (drifted_id + ancestor_id).encode("ascii")
-    out = {"blend.members": np.frombuffer(ids, dtype=np.uint8).copy(),
+    out: dict[str, np.ndarray] = {"blend.members": np.frombuffer(ids, dtype=np.uint8).copy(),
            "blend.alpha": np.array([float(alpha)], dtype=np.float64)}
     if gate is not None:
         out["blend.log_priors"] = np.asarray(gate.log_priors, dtype=np.float64)
