@@ -213,3 +213,18 @@ def test_split_labels_is_a_partition():
     assert len(set(fit) & set(choose)) == 0 and len(fit) + len(choose) == 100
     fit, choose = split_labels(6)
     assert sorted(fit) == sorted(choose) == list(range(6))
+
+
+def test_xgboost_continued_training_and_repair(store):
+    xgb = pytest.importorskip("xgboost")
+    sc = _small("sensor")
+    root = xgb.XGBClassifier(n_estimators=30, max_depth=3).fit(sc.regime_a.X, sc.regime_a.y)
+    child = xgb.train({"objective": "binary:logistic", "max_depth": 3},
+                      xgb.DMatrix(sc.regime_b.X, sc.regime_b.y), 30, xgb_model=root.get_booster())
+    a, drifted = _lineage(store, "xgb", root, child, sc)
+    fam, params = family_for(a), store.load(a.id)
+    new = continue_training(fam, params, sc.regime_b.X[:300], sc.regime_b.y[:300])
+    trees = sorted(k for k in params if ".tree." in k)
+    assert len([k for k in new if ".tree." in k]) == len(trees) + 20
+    assert all(np.array_equal(new[k], params[k]) for k in trees)
+    _repair_and_check(store, "xgb", sc, drifted)
