@@ -344,5 +344,7 @@ def test_sklearn_unfitted_and_unsupported_refused() -> None:
         estimator_to_params(MLPClassifier())
     from sklearn.tree import DecisionTreeClassifier
 
-    with pytest.raises(UnsupportedModelError):
+    with pytest.raises(InvalidInputError, match="fit"):
         as_model_params(DecisionTreeClassifier())
+    with pytest.raises(UnsupportedModelError, match="CallableFamily"):
+        as_model_params(object())

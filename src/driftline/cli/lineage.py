@@ -30,7 +30,10 @@ def init() -> None:
 
 
 def register(
-    path: Path = typer.Argument(..., help=".safetensors, .npz or PyTorch .pt state dict"),
+    path: Path = typer.Argument(
+        ...,
+        help=".safetensors, .npz, PyTorch .pt, .skops, .onnx, LightGBM .txt, XGBoost .json/.ubj",
+    ),
     name: str = typer.Option(..., "--name", "-n", help="model name; versions count up per name"),
     parent: list[str] = typer.Option(None, "--parent", "-p", help="parent model reference"),
     transform: str = typer.Option("finetune", "--transform", "-t", help="|".join(EDGE_KINDS)),
@@ -45,9 +48,15 @@ def register(
     id: list[str] = R.ID,
     timestamp: list[str] = R.TIMESTAMP,
     ignore: list[str] = R.IGNORE,
+    architecture: str = typer.Option(
+        None, "--architecture", help="for tensor files: JSON (or @file.json) naming the "
+        "architecture, e.g. the 'framework'/'estimator' a sklearn model was stored with",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Register a model version from a parameter file."""
+    """Register a model version from a model or parameter file (never unpickles)."""
+    from driftline.cli.register_file import read_model_file
+
     store = open_store()
     kwargs: dict[str, Any] = {}
     if data is not None:
@@ -63,7 +72,7 @@ def register(
         kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"],
                                                                kwargs["signature"])}
     model = store.register(
-        path,
+        read_model_file(path, architecture),
         name=name,
         parents=parent or [],
         transform=transform,
@@ -74,6 +83,11 @@ def register(
     )
     if as_json:
         print_json(model.to_dict())
+    elif model.name != name or (model.tags.get("aliases") or [{}])[-1].get("name") == name:
+        console.print(
+            f"identical content is already registered as [bold]{model.ref}[/bold] {model.id}; "
+            f"recorded '{name}' as an alias with its metrics and tags"
+        )
     else:
         console.print(f"registered [bold]{model.ref}[/bold] {model.id}")
         if "signature" in kwargs:

@@ -11,6 +11,13 @@ from typing import Any
 import numpy as np
 
 from driftline.errors import UnsupportedModelError
+from driftline.params.formats import (
+    FORMAT_FRAMEWORK,
+    is_structured,
+    read_file,
+    read_object,
+    unsupported_message,
+)
 from driftline.params.identity import Params, model_id, tensor_hash, validate_params
 from driftline.params.io import (
     load_npz,
@@ -20,6 +27,7 @@ from driftline.params.io import (
     save_safetensors,
 )
 from driftline.params.sklearn import estimator_to_params, is_sklearn_estimator, params_to_estimator
+from driftline.params.structured import meta_of
 
 __all__ = [
     "Params",
@@ -53,7 +61,14 @@ def as_model_params(obj: Any) -> ModelParams:
         return obj
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
+        structured = read_file(path)
+        if structured is not None:
+            return ModelParams(*structured)
         params = load_params_file(path)
+        if is_structured(params):  # an exported structured model: its parts name the format
+            meta = meta_of(params)
+            framework = FORMAT_FRAMEWORK.get(str(meta["format"]), "numpy")
+            return ModelParams(params, framework, {"framework": framework, **meta})
         from driftline.params.file_meta import file_architecture
 
         recorded = file_architecture(path)  # a file that says which model it is
@@ -68,6 +83,9 @@ def as_model_params(obj: Any) -> ModelParams:
     if is_sklearn_estimator(obj):
         params, arch = estimator_to_params(obj)
         return ModelParams(params, "sklearn", arch)
+    structured = read_object(obj)
+    if structured is not None:
+        return ModelParams(*structured)
     from driftline.params.torch_adapter import is_torch_object
 
     if is_torch_object(obj):
@@ -77,7 +95,4 @@ def as_model_params(obj: Any) -> ModelParams:
             return ModelParams(state_dict_to_params(obj), "torch", {})
         arch = {"framework": "torch", "class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
         return ModelParams(module_to_params(obj), "torch", arch)
-    raise UnsupportedModelError(
-        f"cannot read parameters from a {type(obj).__name__}: pass a dict of numpy arrays, a "
-        ".safetensors/.npz/.pt path, a fitted scikit-learn estimator or a PyTorch module"
-    )
+    raise UnsupportedModelError(unsupported_message(type(obj).__name__))

@@ -105,6 +105,10 @@ def params_to_estimator(params: Params, architecture: dict[str, Any]) -> Any:
     import sklearn.neural_network as nn
     from sklearn.preprocessing import LabelBinarizer
 
+    from driftline.params.formats import is_structured, restore
+
+    if is_structured(params):  # Pipelines, trees, boosters, ONNX: rebuilt from their parts
+        return restore(params)
     name = architecture.get("estimator")
     if architecture.get("framework") != "sklearn" or name not in SUPPORTED:
         raise UnsupportedModelError(

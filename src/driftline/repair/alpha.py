@@ -29,7 +29,9 @@ __all__ = [
     "log_loss",
     "mean_entropy",
     "per_tensor_alpha",
+    "regression_loss",
     "search_alpha",
+    "search_alpha_regression",
 ]
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618...
@@ -315,3 +317,37 @@ def per_tensor_alpha(
         alphas=to_tensors(group_alpha), group_alphas=dict(group_alpha), value=current,
         start_value=start, n_evals=n_evals, objective=name,
     )
+
+
+REGRESSION_LOSSES = ("mse", "mae")
+
+
+def regression_loss(y: np.ndarray, pred: np.ndarray, loss: str = "mse") -> float:
+    """MSE = (1/n) Σ (y_i − ŷ_i)²  or  MAE = (1/n) Σ |y_i − ŷ_i|."""
+    if loss not in REGRESSION_LOSSES:
+        raise InvalidInputError(f"regression loss must be one of {REGRESSION_LOSSES}, got {loss!r}")
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1)
+    if len(y) != len(pred) or len(y) == 0:
+        raise InvalidInputError(f"{len(y)} targets for {len(pred)} predictions")
+    err = y - pred
+    return float(np.mean(err * err)) if loss == "mse" else float(np.mean(np.abs(err)))
+
+
+def search_alpha_regression(
+    predict_at_alpha: Callable[[float, np.ndarray], np.ndarray],
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    loss: str = "mse",
+    lo: float = 0.0,
+    hi: float = 1.0,
+    max_evals: int = 12,
+) -> AlphaSearchResult:
+    """Global α minimising validation ``loss`` (MSE or MAE) of ``predict_at_alpha(α, X_val)``:
+    the same grid + golden-section search as :func:`search_alpha`."""
+    if len(y_val) != len(X_val) or len(X_val) == 0:
+        raise InvalidInputError(f"{len(y_val)} validation targets for {len(X_val)} rows")
+    res = golden_section(lambda a: regression_loss(y_val, predict_at_alpha(a, X_val), loss),
+                         lo, hi, max_evals=max_evals)
+    return AlphaSearchResult(res.alpha, res.value, res.evaluations, objective=loss)

@@ -81,6 +81,7 @@ class RepairPolicy:
     #: also flags small real differences that do not make a poor starting point) or any agent
     #: rule ("calibrated", "bonferroni", "bh"). Detection always uses the agent's default rule.
     ancestor_rule: str = "effect"
+    regression_loss: str = "mse"  # or "mae": α and decisions for regressors
 
     def agent_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -128,6 +129,7 @@ class RepairResult:
     seconds: float = 0.0
     performance: dict[str, Any] = field(default_factory=dict)
     concept_drift: bool = False
+    capability: dict[str, Any] = field(default_factory=dict)
 
     @property
     def needs_labels(self) -> bool:
@@ -280,6 +282,15 @@ def repair(
             ),
             started,
         )
+    from driftline.repair.capability import Capability, Context, plan_repair, run_candidate_table
+
+    plan = plan_repair(store, drifted, goal.id, family)
+    result.capability = plan.to_dict()
+    if plan.capability is Capability.CANDIDATE_TABLE:  # trees, boosters, regressors, ...
+        ctx = Context(store, drifted, store.get(goal.id), search, X_win, X_val, y_val, family,
+                      policy, plan, say)
+        return _finish(store, key, run_candidate_table(ctx, result, deployment, approve, actor),
+                       started)
     fam = family_for(drifted, family)
     theta_d = store.load(drifted_id)
     theta_a = store.load(goal.id)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from driftline.errors import InvalidInputError, UnsupportedModelError
-from driftline.repair.families import Predictor, SklearnFamily
+from driftline.repair.families import ModelFamily, Predictor, SklearnFamily
 from driftline.store import Model
 
 Families = Mapping[str, Predictor]
@@ -22,12 +22,19 @@ def family_for(model: Model, family: Predictor | Families | None = None) -> Pred
         return family
     if isinstance(family, Mapping) and model.name in family:
         return family[model.name]
-    if model.framework == "sklearn":
+    if model.framework == "sklearn" and _classic_classifier(model.architecture):
         return SklearnFamily(model.architecture)
+    if model.framework in ("sklearn", "lightgbm", "xgboost", "onnx"):
+        return ModelFamily(model.architecture, model.framework)
     raise UnsupportedModelError(
         f"model {model.ref} ({model.framework}) needs a model family to predict: pass "
         "family=TorchFamily(factory) for PyTorch, or CallableFamily(fn) for anything else"
     )
+
+
+def _classic_classifier(arch: Mapping[str, Any]) -> bool:
+    """A linear/MLP classifier stored tensor by tensor (the original adapter, fine-tunable)."""
+    return "format" not in arch and "classes" in arch
 
 
 def classes_of(family: Predictor, n_columns: int) -> np.ndarray:

@@ -468,12 +468,22 @@ def _load(
     params = store.load(mid)
     if is_routed(model):
         out: BoundModel | RoutedModel = _load_routed(store, model, params, family, memo)
+    elif model.framework == "blend":  # output-space repair (driftline.repair.output_space)
+        from driftline.repair.output_space import load_blend
+
+        out = load_blend(model, params, lambda i: _load(store, i, family, memo),  # type: ignore[assignment]
+                         lambda i: _training_signature(store, i))
     else:
         fam = family_for(model, family)
         from driftline.repair.model_input import input_names
 
         sig = store.signature(model.signature_id) if model.signature_id is not None else None
         names = input_names(model, sig)
+        if getattr(fam, "task", "classifier") == "regressor":
+            from driftline.repair.output_space import RegressorModel
+
+            memo[mid] = RegressorModel(model.id, model.ref, fam, params, names)
+            return memo[mid]
         n_cols = _n_columns(fam, params, names)
         out = BoundModel(model.id, model.ref, fam, params, classes_of(fam, n_cols), names)
     memo[mid] = out

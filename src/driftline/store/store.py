@@ -26,6 +26,7 @@ from driftline.params.io import numpy_dtype, save_safetensors
 from driftline.store import deployments as deps
 from driftline.store import graph
 from driftline.store import signatures as sigs
+from driftline.store.aliases import record_alias
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
 from driftline.store.models import Edge, Model, TensorInfo
@@ -324,6 +325,8 @@ class Store:
                 )
             else:
                 seq = existing.seq
+                # same content, new name or metadata: recorded as an alias, never dropped
+                record_alias(conn, mid, name, metrics, tags)
                 if sig_id and existing.signature_id is None:
                     conn.execute(
                         sa.update(models).where(models.c.id == mid).values(signature_id=sig_id)
