@@ -32,6 +32,7 @@ import numpy as np
 
 from driftline.active.queue import LabelQueue, LabelRequest, point_hash
 from driftline.errors import DriftlineError, InvalidInputError
+from driftline.safefile import atomic_writer, write_atomic
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -222,7 +223,7 @@ def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
     path = Path(path)
     if fmt == "csv":
         width = max((r.features.size for r in reqs), default=0)
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_writer(path, "w") as fh:
             w = csv.writer(fh)
             w.writerow([*_FIXED_COLUMNS, *(f"f{j}" for j in range(width))])
             for r in reqs:
@@ -231,7 +232,7 @@ def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
                             repr(r.score), "" if r.predicted is None else r.predicted, "",
                             r.point_hash, *feats, *([""] * (width - len(feats)))])
     else:
-        with path.open("w", encoding="utf-8") as fh:
+        with atomic_writer(path, "w") as fh:
             for r in reqs:
                 d = {"request_id": r.id, "repair_id": r.repair_id, "round": r.round,
                      "strategy": r.strategy, "score": r.score, "predicted": r.predicted,
@@ -417,7 +418,7 @@ def export_label_studio(queue: LabelQueue, path: str | Path,
                         repair_id: int | None = None) -> int:
     """Write the pending requests as a Label Studio tasks JSON list; return the task count."""
     tasks = [_task(r) for r in _export_rows(queue, repair_id)]
-    Path(path).write_text(json.dumps(tasks, indent=1), encoding="utf-8")
+    write_atomic(path, json.dumps(tasks, indent=1))
     return len(tasks)
 
 

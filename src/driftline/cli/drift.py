@@ -11,6 +11,7 @@ from rich.table import Table
 
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import InvalidInputError
+from driftline.safefile import write_atomic
 
 
 def _table(path: Path, drop: list[str] | None = None) -> dict:
@@ -39,7 +40,7 @@ def signature(
         raise InvalidInputError("say where the signature goes: -o FILE, --attach REF, or --json")
     sig = Signature.from_data(_table(data, drop), categorical=categorical or None)
     if output is not None:
-        output.write_bytes(sig.to_bytes())
+        write_atomic(output, sig.to_bytes())
     if attach is not None:
         store = open_store()
         store.attach_signature(attach, sig)

@@ -24,6 +24,7 @@ from driftline.active.oracles import (
 from driftline.active.queue import STATUSES, LabelQueue, LabelRequest
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import DriftlineError, InvalidInputError
+from driftline.safefile import write_atomic
 from driftline.store.deployments import default_actor
 
 label_app = typer.Typer(
@@ -178,7 +179,7 @@ def export_cmd(
         if classes is not None:
             image = all(r.features.size == 64 for r in reqs)
             cfg = output.with_name(output.stem + ".label_config.xml")
-            cfg.write_text(label_studio_config(classes, image=image), encoding="utf-8")
+            write_atomic(cfg, label_studio_config(classes, image=image))
             console.print(f"wrote {n} task(s) to {output} (labelling config: {cfg}); import the "
                           f"annotated JSON export with 'driftline label import FILE'")
             return
