@@ -42,6 +42,10 @@ from driftline.cli import extra as _extra  # noqa: E402  (commands from later mo
 
 _extra.register_commands(app)
 
+from driftline.cli import maintenance as _maintenance  # noqa: E402
+
+_maintenance.register_commands(app)
+
 
 _COMMAND: Any = None
 

@@ -56,6 +56,7 @@ RANGES: dict[str, Range] = {
     "--hops": NON_NEGATIVE,
     "--repair": POSITIVE,
     "--seed": Range(0, 2**32 - 1),
+    "--grace": Range(0.0),
 }
 """Ranges of numeric options by name (every command); others are only finite / 64-bit."""
 

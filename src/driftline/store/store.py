@@ -280,6 +280,7 @@ class Store:
         stats = {**stats, **(data_stats or {})}
         blobs = self._put_tensors(mp.params)
         with self.write() as conn:
+            self._ensure_blobs(mp.params, blobs)  # under the lock: gc may have removed them
             parent_nodes = list(dict.fromkeys(self._node(p, conn) for p in parents))
             existing = conn.execute(
                 sa.select(models.c.seq, models.c.signature_id).where(models.c.id == mid)
@@ -349,6 +350,13 @@ class Store:
         if data is None and signature is None:
             return None, {}
         return sigs.attach_training_data(self, data, signature, parents)
+
+    def _ensure_blobs(self, params: Params, keys: Mapping[str, str]) -> None:
+        """Re-write any of ``keys`` that is gone (``gc`` deletes only while holding the write
+        lock, so once the caller holds it the blobs it checked stay)."""
+        for name, key in keys.items():
+            if not self.blobs.exists(key):
+                self.blobs.put(le_bytes(params[name]))
 
     def _put_tensors(self, params: Params) -> dict[str, str]:
         out = {}
