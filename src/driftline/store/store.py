@@ -117,10 +117,10 @@ class Store:
         else:
             self.root = Path(loc)
             db = self.root / DB_FILE
-            must_exist = db.exists()
-            if must_exist and not db.is_file():
+            if db.exists() and not db.is_file():
                 raise DamagedStoreError(f"{db} is not a regular file; restore it from backup")
-            if not must_exist and not create:
+            must_exist = _holds_store(self.root, blob_dir)
+            if not db.exists() and not create:
                 raise UnknownReferenceError(
                     f"no driftline store at {self.root}; run 'driftline init' (or set DRIFTLINE_STORE)"
                 )
@@ -856,6 +856,15 @@ class Store:
                 sa.select(edges).where(column == seq).order_by(edges.c.created_at)
             ).all()
         return [_row_to_edge(r) for r in rows]
+
+
+def _holds_store(root: Path, blob_dir: str | os.PathLike | None) -> bool:
+    """Whether the folder holds a used store, whose database must not be recreated: it has
+    stored blobs. (A store's tables are committed before its first blob is written, so an
+    empty database beside blobs was emptied; one without blobs may be a new database that a
+    concurrent first opener is creating right now.)"""
+    blobs = Path(blob_dir) if blob_dir else root / "blobs"
+    return blobs.is_dir() and any(blobs.iterdir())
 
 
 def _tensor(data: bytes, info: TensorInfo, ref: str) -> np.ndarray:
