@@ -228,7 +228,8 @@ def _state(conn: sa.Connection, must_exist: bool) -> str:
     if "driftline_meta" not in names:
         if must_exist and not names:
             raise DamagedStoreError(
-                "the store's database is empty (no driftline tables): it was truncated or "
+                "the store's database is damaged: it is empty (no driftline tables) beside stored "
+                "blobs, so it was truncated or "
                 "replaced; restore lineage.db from backup (or delete it and run 'driftline init' "
                 "for a new store)"
             )
