@@ -95,8 +95,9 @@ def crash(store_loc: str, seed: int, journal: str) -> None:
     from driftline.store import Store
 
     j = Journal(journal)
-    store = Store(store_loc)
+    store = Store(store_loc, create=False)
     rng = np.random.default_rng(seed)
+    j.log(op="ready")
     k = 0
     while True:
         tag = f"{seed}-{k}"
@@ -127,8 +128,42 @@ def blobs(shift: float, n: int, rng: np.random.Generator) -> tuple[np.ndarray, n
     return X, y
 
 
+def zygote() -> None:
+    """Import everything once, then fork one crash worker per ``run SEED JOURNAL STORE`` line
+    on stdin (answering its pid) and reap it on ``wait`` (answering how it ended), so each of
+    the crash test's runs starts in milliseconds instead of paying the imports again."""
+    import sklearn.linear_model  # noqa: F401
+
+    import driftline.drift  # noqa: F401
+    import driftline.repair  # noqa: F401
+    import driftline.store  # noqa: F401
+
+    print("ready", flush=True)
+    pid = 0
+    for line in sys.stdin:
+        cmd, *args = line.split()
+        if cmd == "run":
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    crash(args[2], int(args[0]), args[1])
+                except BaseException:
+                    traceback.print_exc()
+                    code = 1
+                os._exit(code)
+            print(pid, flush=True)
+        elif cmd == "wait":
+            _, status = os.waitpid(pid, 0)
+            print(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status),
+                  flush=True)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
+    if mode == "zygote":
+        zygote()
+        raise SystemExit(0)
     if mode == "concurrency":
         concurrency(args[0], int(args[1]), float(args[2]), args[3])
     elif mode == "crash":
