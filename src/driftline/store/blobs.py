@@ -53,7 +53,7 @@ class BlobStore:
         if self._touch_if_intact(target, key):
             return key
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -119,11 +119,12 @@ class BlobStore:
             return float("inf")
 
     def temporaries(self, older_than_seconds: float) -> list[str]:
-        """Names (relative to the root) of leftover temporary files older than the limit."""
+        """Names (relative to the root) of leftover temporary files: older than the limit and
+        not from a process still running here (``.tmp-PID-*``; a live writer's file is kept)."""
         now, out = time.time(), []
         for f in self.root.glob(f"*/{TMP_PREFIX}*"):
             try:
-                if now - f.stat().st_mtime > older_than_seconds:
+                if now - f.stat().st_mtime > older_than_seconds and not _writer_alive(f.name):
                     out.append(f.relative_to(self.root).as_posix())
             except FileNotFoundError:  # renamed into place meanwhile
                 continue
@@ -134,6 +135,20 @@ class BlobStore:
         if not path.name.startswith(TMP_PREFIX) or path.parent.parent != self.root:
             raise ValueError(f"{name!r} is not a temporary blob file")
         path.unlink(missing_ok=True)
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary file's name (``.tmp-PID-…``) still runs."""
+    pid = name[len(TMP_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, OverflowError):  # gone, or no valid pid
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
 
 
 def _sha256_file(path: Path) -> str:

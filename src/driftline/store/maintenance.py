@@ -165,13 +165,13 @@ def _dangling(conn: sa.Connection) -> list[str]:
 def gc(store: Store, grace_seconds: float = DEFAULT_GRACE_SECONDS, *, dry_run: bool = False) -> GcReport:
     """Remove unreferenced blobs and temporary files older than ``grace_seconds``."""
     out = GcReport(dry_run=dry_run)
-    old = [k for k in store.blobs.keys() if store.blobs.age(k) > grace_seconds]
+    keys = list(store.blobs.keys())
     with store.write() as conn:  # writers wait: nothing gets referenced while we decide
         referenced = {r[0] for r in conn.execute(sa.select(tensors.c.blob).distinct())}
-        for key in old:
+        for key in keys:
             if key in referenced:
                 continue
-            if store.blobs.age(key) <= grace_seconds:  # re-put meanwhile
+            if store.blobs.age(key) <= grace_seconds:  # written or re-put recently
                 out.young_orphans += 1
                 continue
             out.removed_blobs.append(key)
