@@ -81,7 +81,7 @@ def test_gc_beside_writers_never_removes_a_referenced_blob(tmp_path):
             with Store(tmp_path / "store") as own:
                 i = 0
                 while not stop.is_set():
-                    params = P(100 * k + i % 7)
+                    params = P(100_000 * k + i)  # a new model: its blobs are new
                     own.blobs.put(params["w"].tobytes())  # an orphan gc may remove...
                     ids.append(own.register(params, name=f"w{k}").id)  # ...then referenced
                     i += 1
