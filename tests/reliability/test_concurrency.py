@@ -43,7 +43,7 @@ def run_workers(location: str, blob_dir: Path, tmp: Path, n: int, seconds: float
 
 
 def check_store(location: str, blob_dir: Path, records: list[dict]) -> None:
-    from tests.reliability.worker import params
+    from reliability.worker import params  # tests/ is on sys.path (tests/conftest.py)
 
     errors = [r for r in records if r["op"] == "error"]
     assert errors == [], errors[:5]
