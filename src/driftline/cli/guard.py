@@ -101,7 +101,7 @@ def guard_numbers(command: Any) -> Any:
     return command
 
 
-def _exceptions(name: str) -> tuple[type[BaseException], ...]:
+def _exceptions(name: str) -> tuple[type[Exception], ...]:
     """Click's exception class ``name`` and Typer's vendored copy of it, where present."""
     mods = [click.exceptions]
     with contextlib.suppress(ImportError):
@@ -111,10 +111,10 @@ def _exceptions(name: str) -> tuple[type[BaseException], ...]:
     return tuple(getattr(m, name) for m in mods if hasattr(m, name))
 
 
-NO_ARGS = _exceptions("NoArgsIsHelpError")
-USAGE = _exceptions("UsageError")
-ABORT = (*_exceptions("Abort"), typer.Abort)
-CLICK_ERROR = _exceptions("ClickException")
+NO_ARGS: tuple[type[Exception], ...] = _exceptions("NoArgsIsHelpError")
+USAGE: tuple[type[Exception], ...] = _exceptions("UsageError")
+ABORT: tuple[type[Exception], ...] = (*_exceptions("Abort"), typer.Abort)
+CLICK_ERROR: tuple[type[Exception], ...] = _exceptions("ClickException")
 
 
 def error_line(exc: BaseException, limit: int = 600) -> str:

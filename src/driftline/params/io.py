@@ -13,6 +13,7 @@ import os
 import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def load_npz(path: str | os.PathLike) -> Params:
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: np.array(f[k]) for k in f.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InvalidInputError(f"cannot read {path} as .npz without pickle: {exc}") from exc
 
 
