@@ -81,6 +81,9 @@ def concurrency_case(store_location: str, tmp_path: Path, seconds: float) -> Non
     records = run_workers(store_location, blob_dir, tmp_path, 8, seconds)
     assert sum(r["op"] == "history" for r in records) > 8
     check_store(store_location, blob_dir, records)
+    counts = {op: sum(r["op"] == op for r in records)
+              for op in ("model", "signature", "history", "report", "error")}
+    print(f"\n8 writers for {seconds:g} s on {store_location.split(':')[0]}: {counts}")
 
 
 def test_eight_writers(store_location, tmp_path) -> None:
