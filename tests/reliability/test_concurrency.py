@@ -83,7 +83,8 @@ def concurrency_case(store_location: str, tmp_path: Path, seconds: float) -> Non
     check_store(store_location, blob_dir, records)
     counts = {op: sum(r["op"] == op for r in records)
               for op in ("model", "signature", "history", "report", "error")}
-    print(f"\n8 writers for {seconds:g} s on {store_location.split(':')[0]}: {counts}")
+    backend = "postgresql" if "://" in store_location else "sqlite"
+    print(f"\n8 writers for {seconds:g} s on {backend}: {counts}")
 
 
 def test_eight_writers(store_location, tmp_path) -> None:
