@@ -201,6 +201,8 @@ def import_cmd(
     if fmt is not None and fmt not in _FORMATS:
         raise InvalidInputError(f"unknown format {fmt!r}; use one of: {', '.join(_FORMATS)}")
     summary = import_labels(LabelQueue(open_store()), path, fmt, annotator)
+    if summary.errors and not (summary.labelled or summary.unchanged or summary.unknown):
+        raise InvalidInputError(f"no row of {path} could be read: {summary.errors[0]}")
     if as_json:
         print_json(summary.to_dict())
         return
