@@ -6,11 +6,6 @@ Skipped unless ``/usr/lib/postgresql/15/bin/initdb`` exists and ``psycopg`` is i
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,59 +27,10 @@ pytestmark = pytest.mark.postgres
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def pg_url(request) -> str:
-    """Start a private PostgreSQL 15 cluster (Unix socket only); yield a URL to a fresh db."""
-    if not (PG_BIN / "initdb").is_file():
-        pytest.skip(f"PostgreSQL 15 is not installed ({PG_BIN / 'initdb'} is missing)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed: pip install 'driftline[postgres]'")
-    as_root = os.geteuid() == 0
-    if as_root and shutil.which("runuser") is None:
-        pytest.skip("running as root but runuser is missing (PostgreSQL refuses to run as root)")
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    base = Path(tempfile.mkdtemp(prefix="driftline-pg-"))
-    if as_root:
-        shutil.chown(base, "postgres", "postgres")
-    data, port = base / "data", _free_port()
-
-    def run(*cmd: str) -> None:
-        out = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            log = (base / "log").read_text() if (base / "log").exists() else ""
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}\n{log}")
-
-    def stop() -> None:
-        subprocess.run(
-            [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-    request.addfinalizer(stop)
-    run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
-    run(
-        str(PG_BIN / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(base / "log"),
-        "-w",
-        "-o",
-        f"-k {base} -p {port} -c listen_addresses='' -c fsync=off",
-        "start",
-    )
-    run(str(PG_BIN / "createdb"), "-h", str(base), "-p", str(port), "-U", "postgres", "lineage")
-    return f"postgresql+psycopg://postgres@/lineage?host={base}&port={port}"
+def pg_url(pg_server) -> str:
+    """A fresh database on the session's PostgreSQL 15 server (tests/conftest.py)."""
+    return pg_server.new_database("lineage")
 
 
 def P(i: int) -> dict[str, np.ndarray]:
@@ -199,14 +145,10 @@ def test_ambiguous_prefix_and_schema_version_on_postgres(pg_url, tmp_path) -> No
         engine.dispose()
 
 
-def test_version_1_store_is_migrated_on_postgres(pg_url, tmp_path) -> None:
+def test_version_1_store_is_migrated_on_postgres(pg_url, pg_server, tmp_path) -> None:
     from test_store import downgrade_to_v1, lineage_answers, seq_consistent, small_lineage
 
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql("CREATE DATABASE migrate_v1")
-    admin.dispose()
-    url = pg_url.replace("/lineage?", "/migrate_v1?")
+    url = pg_server.new_database("migrate_v1")
     with Store(url, blob_dir=tmp_path / "blobs") as store:
         ids = small_lineage(store)
         expect = lineage_answers(store, ids)
@@ -229,16 +171,12 @@ def test_version_1_store_is_migrated_on_postgres(pg_url, tmp_path) -> None:
         assert seq_consistent(store)
 
 
-def test_version_2_store_is_migrated_on_postgres(pg_url, tmp_path) -> None:
+def test_version_2_store_is_migrated_on_postgres(pg_url, pg_server, tmp_path) -> None:
     from test_store import chain_consistent, downgrade_to_v2, lineage_answers, small_lineage
 
     from driftline.store.schema import CHAIN_INDEXES
 
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql("CREATE DATABASE migrate_v2")
-    admin.dispose()
-    url = pg_url.replace("/lineage?", "/migrate_v2?")
+    url = pg_server.new_database("migrate_v2")
     with Store(url, blob_dir=tmp_path / "blobs") as store:
         ids = small_lineage(store)
         store.register(P(7), name="fork", parents=[ids["a"]])

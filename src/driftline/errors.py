@@ -50,3 +50,8 @@ class SchemaMismatchError(DriftlineError, ValueError):
 
 class OptionalDependencyError(DriftlineError, ImportError):
     """An optional extra (e.g. ``driftline[torch]``) is needed for this operation."""
+
+
+class DamagedStoreError(DriftlineError):
+    """The store's database or blobs are damaged (missing tables, unreadable rows, a model
+    whose tensors do not hash to its id); run ``driftline fsck`` and restore from backup."""

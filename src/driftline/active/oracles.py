@@ -33,6 +33,7 @@ import numpy as np
 from driftline.active.queue import LabelQueue, LabelRequest, point_hash
 from driftline.active.records import is_image, record_of, record_text
 from driftline.errors import DriftlineError, InvalidInputError
+from driftline.safefile import atomic_writer, write_atomic
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -224,7 +225,7 @@ def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
     if fmt == "csv":
         _write_csv(path, reqs)
     else:
-        with path.open("w", encoding="utf-8") as fh:
+        with atomic_writer(path, "w") as fh:
             for r in reqs:
                 d = {"request_id": r.id, "repair_id": r.repair_id, "round": r.round,
                      "strategy": r.strategy, "score": r.score, "predicted": r.predicted,
@@ -244,7 +245,7 @@ def _write_csv(path: Path, reqs: Sequence[LabelRequest]) -> None:
     for r in reqs:
         names.update(dict.fromkeys(record_of(r) or {}))
     width = 0 if names else max((r.features.size for r in reqs), default=0)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_writer(path, "w") as fh:
         w = csv.writer(fh)
         w.writerow([*_FIXED_COLUMNS, *names, *(f"f{j}" for j in range(width))])
         for r in reqs:
@@ -440,7 +441,7 @@ def export_label_studio(queue: LabelQueue, path: str | Path,
                         repair_id: int | None = None) -> int:
     """Write the pending requests as a Label Studio tasks JSON list; return the task count."""
     tasks = [_task(r) for r in _export_rows(queue, repair_id)]
-    Path(path).write_text(json.dumps(tasks, indent=1), encoding="utf-8")
+    write_atomic(path, json.dumps(tasks, indent=1))
     return len(tasks)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
+from typing import Any
 
-import sqlalchemy.exc
 import typer
+from rich.markup import escape
 
 from driftline.cli import lineage as lineage_cmds
 from driftline.cli.common import STATE, err_console
+from driftline.cli.guard import ABORT, CLICK_ERROR, NO_ARGS, USAGE, error_line, guard_numbers
 from driftline.errors import DriftlineError
 
 app = typer.Typer(
@@ -23,11 +25,15 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    store: Path = typer.Option(
-        None, "--store", "-s", envvar="DRIFTLINE_STORE", help="store folder or database URL"
+    store: str = typer.Option(
+        None,
+        "--store",
+        "-s",
+        envvar="DRIFTLINE_STORE",
+        help="store folder, or a database URL (postgresql+psycopg://user@host/db)",
     ),
 ) -> None:
-    STATE["store"] = str(store) if store is not None else None
+    STATE["store"] = store or None
 
 
 lineage_cmds.register_commands(app)
@@ -36,25 +42,60 @@ from driftline.cli import extra as _extra  # noqa: E402  (commands from later mo
 
 _extra.register_commands(app)
 
+from driftline.cli import maintenance as _maintenance  # noqa: E402
+
+_maintenance.register_commands(app)
+
+
+_COMMAND: Any = None
+
+
+def command() -> Any:
+    """The Click command behind ``app``, built once, numeric options range-checked."""
+    global _COMMAND
+    if _COMMAND is None:
+        _COMMAND = guard_numbers(typer.main.get_command(app))
+    return _COMMAND
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return its exit code. User errors print one line and give 2."""
+    """Run the command line; return its exit code. Every error, usage errors included, prints
+    one line on stderr and gives 2 (a :class:`DriftlineError` its own code); set
+    ``DRIFTLINE_DEBUG=1`` to see the traceback of an unexpected error."""
     try:
-        app(args=argv, prog_name="driftline")
+        # without standalone mode an Exit(code) comes back as the return value
+        rv = command().main(args=argv, prog_name="driftline", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except NO_ARGS as exc:
+        print(exc.format_message())  # type: ignore[attr-defined]
+        return 0
+    except USAGE as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "driftline"
+        return _fail(f"{error_line(exc.format_message())} (see '{where} --help')")  # type: ignore[attr-defined]
+    except ABORT:
+        return _fail("aborted")
+    except CLICK_ERROR as exc:
+        return _fail(error_line(exc.format_message()), exc.exit_code)  # type: ignore[attr-defined]
     except DriftlineError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        return exc.exit_code
-    except (OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {first}", soft_wrap=True)
-        return 2
+        return _fail(error_line(exc), exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except Exception as exc:
+        if os.environ.get("DRIFTLINE_DEBUG"):
+            raise
+        return _fail(f"{type(exc).__name__}: {error_line(exc) or 'no details'}")
     return 0
+
+
+def _fail(message: str, code: int = 2) -> int:
+    err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    return code
 
 
 def entry() -> None:

@@ -33,7 +33,7 @@ def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
             raise InvalidInputError(f"{what} {item!r} must look like key=value")
         try:
             out[key] = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or beyond Python's int/depth limits)
             out[key] = raw
     return out
 

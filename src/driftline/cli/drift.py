@@ -12,6 +12,7 @@ from rich.table import Table
 from driftline.cli import roles as R
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import InvalidInputError
+from driftline.safefile import write_atomic
 
 
 def _table(path: Path, drop: list[str] | None = None) -> dict:
@@ -49,7 +50,7 @@ def signature(
     sig = Signature.from_data(_table(data, drop), categorical=categorical or None, roles=spec)
     check_no_empty_features(sig)
     if output is not None:
-        output.write_bytes(sig.to_bytes())
+        write_atomic(output, sig.to_bytes())
     if attach is not None:
         store = open_store()
         store.attach_signature(attach, sig)

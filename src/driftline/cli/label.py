@@ -25,6 +25,7 @@ from driftline.active.queue import STATUSES, LabelQueue, LabelRequest
 from driftline.active.records import is_image, record_of
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import DriftlineError, InvalidInputError
+from driftline.safefile import write_atomic
 from driftline.store.deployments import default_actor
 
 label_app = typer.Typer(
@@ -186,7 +187,7 @@ def export_cmd(
             image = all(is_image(r) for r in reqs)
             table = any(record_of(r) is not None for r in reqs)
             cfg = output.with_name(output.stem + ".label_config.xml")
-            cfg.write_text(label_studio_config(classes, image=image, table=table), encoding="utf-8")
+            write_atomic(cfg, label_studio_config(classes, image=image, table=table))
             console.print(f"wrote {n} task(s) to {output} (labelling config: {cfg}); import the "
                           f"annotated JSON export with 'driftline label import FILE'")
             return
@@ -208,6 +209,8 @@ def import_cmd(
     if fmt is not None and fmt not in _FORMATS:
         raise InvalidInputError(f"unknown format {fmt!r}; use one of: {', '.join(_FORMATS)}")
     summary = import_labels(LabelQueue(open_store()), path, fmt, annotator)
+    if summary.errors and not (summary.labelled or summary.unchanged or summary.unknown):
+        raise InvalidInputError(f"no row of {path} could be read: {summary.errors[0]}")
     if as_json:
         print_json(summary.to_dict())
         return

@@ -20,13 +20,16 @@ from driftline.cli.common import (
     short_metrics,
     when,
 )
+from driftline.safefile import write_atomic
 from driftline.store import EDGE_KINDS, Model
+from driftline.store.engine import redact
 
 
 def init() -> None:
     """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE)."""
     store = open_store(create=True)
-    console.print(f"Initialised driftline store at [bold]{store.root or store.url}[/bold]")
+    where = store.root or redact(store.url)
+    console.print(f"Initialised driftline store at [bold]{where}[/bold]")
 
 
 def register(
@@ -258,7 +261,7 @@ def graph(
     nodes, edges = store.subgraph(focus, hops) if hops is not None else store.family(focus)
     text = render.render(fmt, nodes, edges, highlight=focus)
     if output:
-        output.write_text(text)
+        write_atomic(output, text)
         console.print(f"wrote {output}")
     else:
         print(text, end="")

@@ -150,6 +150,10 @@ class DriftAgent:
         _check_settings(thresholds, per_feature_thresholds, drift_share, alpha)
         if window is not None and window < 1:
             raise InvalidInputError(f"window must be a positive row count, got {window}")
+        if step is not None and not step >= 1:  # also refuses NaN; step <= 0 never advanced
+            raise InvalidInputError(f"step must be a positive row count, got {step}")
+        if step_seconds is not None and not step_seconds > 0:
+            raise InvalidInputError(f"step_seconds must be > 0, got {step_seconds}")
         if window_seconds is not None and (time_column is None or window_seconds <= 0):
             raise InvalidInputError("window_seconds needs a time_column and must be > 0")
         unknown = set(thresholds or {}) - set(DEFAULT_THRESHOLDS)

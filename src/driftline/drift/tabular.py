@@ -379,10 +379,22 @@ def _read_file(path: Path) -> Columns:
 def read_table(path: str | os.PathLike[str]) -> Columns:
     """Read a CSV / Parquet / JSON-lines file, or a folder of them (sorted by name)."""
     files = _files_of(Path(path))
-    return concat_columns([_read_file(f) for f in files])
+    table = concat_columns([_read_file(f) for f in files])
+    if not table:  # e.g. an empty JSON-lines file: no columns to compare or summarise
+        raise InvalidInputError(f"{path} holds no columns; give a table with named columns")
+    return table
 
 
 def _parse_text_chunk(data: bytes, fmt: str, header: bytes | None) -> Columns:
+    try:
+        return _parse_text(data, fmt, header)
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # pyarrow / json raise many types for malformed rows
+        raise InvalidInputError(f"cannot parse {fmt} rows: {' '.join(str(exc).split())}") from exc
+
+
+def _parse_text(data: bytes, fmt: str, header: bytes | None) -> Columns:
     import pyarrow as pa
 
     if fmt == "csv":

@@ -13,6 +13,7 @@ import os
 import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import safetensors
 
 from driftline.errors import InvalidInputError
 from driftline.params.identity import Params, dtype_name, le_bytes, validate_params
+from driftline.safefile import write_atomic
 
 _ST_TO_NP: dict[str, np.dtype] = {
     "F64": np.dtype("float64"),
@@ -101,12 +103,11 @@ def save_safetensors(
     path: str | os.PathLike,
     metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``params`` to a ``.safetensors`` file atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(safetensors_bytes(params, metadata))
-    os.replace(tmp, path)
-    return path
+    """Write ``params`` to a ``.safetensors`` file atomically: validated and serialised
+    first, then written through :func:`driftline.safefile.write_atomic` (unique O_EXCL
+    temporary, fsync, rename; directories, devices and symlinks are refused)."""
+    data = safetensors_bytes(params, metadata)
+    return write_atomic(path, data)
 
 
 def load_safetensors(path: str | os.PathLike) -> Params:
@@ -128,7 +129,7 @@ def load_npz(path: str | os.PathLike) -> Params:
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: np.array(f[k]) for k in f.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InvalidInputError(f"cannot read {path} as .npz without pickle: {exc}") from exc
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from driftline.errors import InvalidInputError, UnknownReferenceError
+from driftline.store.names import NAME_MAX, check_name, check_text
 from driftline.store.schema import deployment_history, deployments
 
 
@@ -46,8 +47,9 @@ def switch(
     conn: sa.Connection, name: str, model_id: str, *, action: str, reason: str, actor: str
 ) -> DeploymentEvent:
     """Point ``name`` at ``model_id`` and append the history row (inside ``conn``'s transaction)."""
-    if not name or len(name) > 200 or ":" in name:
-        raise InvalidInputError(f"bad deployment name {name!r}: use a short name without ':'")
+    check_name(name, "deployment name")
+    check_text(reason, "reason")
+    check_text(actor, "actor", NAME_MAX)
     now = time.time()
     prev = conn.execute(
         sa.select(deployments.c.model_id).where(deployments.c.name == name)

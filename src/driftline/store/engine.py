@@ -1,14 +1,28 @@
-"""Opening the SQL database behind a store: SQLite (WAL) by path, PostgreSQL by URL."""
+"""Opening the SQL database behind a store: SQLite (WAL) by path, PostgreSQL by URL.
+
+Writers are serialised on both backends, so a read that decides a write (the next version
+of a name, a deployment's previous model, "does this id exist yet") is never stale:
+SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by a transaction-level advisory lock taken when a
+write transaction begins (released at commit or rollback). JSON columns are written as
+strict JSON (NaN and ±inf become null) so both backends accept the same values, and JSON
+that does not parse on the way back is reported as a damaged store.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
+from driftline.errors import DamagedStoreError
+from driftline.jsonutil import jsonable
+
 DEFAULT_DIR = ".driftline"
 DB_FILE = "lineage.db"
+WRITE_LOCK = 0x6472_6C6E_0003  # PostgreSQL advisory lock key held by every write transaction
 
 
 def is_url(location: str) -> bool:
@@ -20,11 +34,32 @@ def default_location() -> str:
     return os.environ.get("DRIFTLINE_STORE") or DEFAULT_DIR
 
 
+def json_dumps(value: Any) -> str:
+    """Strict JSON for a JSON column: numpy values converted, NaN/±inf stored as null."""
+    return json.dumps(jsonable(value), allow_nan=False, default=str)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Parse a JSON column; text that is not JSON means the database was damaged."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise DamagedStoreError(
+            f"the store's database holds invalid JSON ({type(exc).__name__}); "
+            "run 'driftline fsck' and restore the database from backup"
+        ) from exc
+
+
 def make_engine(url: str) -> sa.Engine:
-    """SQLAlchemy engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE writes."""
+    """SQLAlchemy engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE
+    writes, PostgreSQL an advisory write lock (see the module docstring)."""
+    kwargs: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, pool_pre_ping=True, **kwargs)
+        if engine.dialect.name == "postgresql":
+            _lock_postgres_writes(engine)
+        return engine
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -49,5 +84,20 @@ def make_engine(url: str) -> sa.Engine:
     return engine
 
 
+def _lock_postgres_writes(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        if conn.get_execution_options().get("write"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
 def sqlite_url(folder: Path) -> str:
     return f"sqlite:///{(folder / DB_FILE).resolve()}"
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: show it as given
+        return url

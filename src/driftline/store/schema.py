@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
-from driftline.errors import SchemaVersionError
+from driftline.errors import DamagedStoreError, SchemaVersionError
 
 SCHEMA_VERSION = 3
 
@@ -197,38 +197,90 @@ def _stored_version(conn: sa.Connection) -> int:
     row = conn.execute(
         sa.select(meta.c.value).where(meta.c.key == "schema_version")
     ).scalar_one_or_none()
-    return int(row) if row is not None else 0
+    if row is None:
+        return 0
+    try:
+        return int(row)
+    except ValueError as exc:
+        raise DamagedStoreError(
+            f"the store's schema version {row[:40]!r} is not a number: the database is damaged; "
+            "restore it from backup"
+        ) from exc
 
 
-def create_or_check(engine: sa.Engine) -> None:
+CORE_TABLES = (
+    "driftline_meta",
+    "models",
+    "tensors",
+    "edges",
+    "signatures",
+    "deployments",
+    "deployment_history",
+    "drift_reports",
+)
+"""Tables every driftline store has had since schema version 1: one missing means damage."""
+
+
+def _state(conn: sa.Connection, must_exist: bool) -> str:
+    """``"ok"``, ``"new"`` (empty database: create), ``"tables"`` (tables added by this
+    version are missing: create them) or ``"old"`` (migrate); damage raises."""
+    names = set(sa.inspect(conn).get_table_names())
+    if "driftline_meta" not in names:
+        if must_exist and not names:
+            raise DamagedStoreError(
+                "the store's database is damaged: it is empty (no driftline tables) beside stored "
+                "blobs, so it was truncated or "
+                "replaced; restore lineage.db from backup (or delete it and run 'driftline init' "
+                "for a new store)"
+            )
+        if names and "models" not in names:
+            raise SchemaVersionError(
+                "the database already holds other tables and is not a driftline store; "
+                "point driftline at an empty database or a new folder"
+            )
+        return "new"
+    version = _stored_version(conn)
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"this store has schema version {version}, newer than this driftline "
+            f"understands ({SCHEMA_VERSION}); upgrade driftline (pip install -U driftline)"
+        )
+    if version < 1:
+        raise SchemaVersionError("the database is not a driftline store (no schema version)")
+    missing = [t for t in CORE_TABLES if t not in names]
+    if missing:
+        raise DamagedStoreError(
+            f"the store is damaged: table(s) {', '.join(missing)} are missing; restore the "
+            "database from backup"
+        )
+    if version < SCHEMA_VERSION:
+        return "old"
+    return "tables" if set(metadata.tables) - names else "ok"
+
+
+def create_or_check(engine: sa.Engine, *, must_exist: bool = False) -> None:
     """Create the tables of a new store, or check an existing store's schema version and
-    migrate an older store in place."""
-    with engine.begin() as conn:
-        insp = sa.inspect(conn)
-        if insp.has_table("driftline_meta"):
-            version = _stored_version(conn)
-            if version > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"this store has schema version {version}, newer than this driftline "
-                    f"understands ({SCHEMA_VERSION}); upgrade driftline (pip install -U driftline)"
-                )
-            if version < 1:
-                raise SchemaVersionError(
-                    "the database is not a driftline store (no schema version)"
-                )
-            if version == SCHEMA_VERSION:
-                metadata.create_all(conn)  # tables added in this version, if any
-                return
-        else:
-            if insp.get_table_names() and not insp.has_table("models"):
-                raise SchemaVersionError(
-                    "the database already holds other tables and is not a driftline store; "
-                    "point driftline at an empty database or a new folder"
-                )
+    migrate an older store in place. ``must_exist``: the database should already hold a
+    store (an empty one is reported as damaged, never silently recreated).
+
+    Checked first without a lock; creation happens in a write transaction (SQLite
+    ``BEGIN IMMEDIATE``, PostgreSQL's advisory write lock) that checks again, so concurrent
+    first openers create the tables once."""
+    with engine.connect() as conn:
+        state = _state(conn, must_exist)
+    if state == "ok":
+        return
+    if state == "old":
+        migrate(engine)
+        return
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        state = _state(conn, must_exist)
+        if state in ("new", "tables"):
             metadata.create_all(conn)
+        if state == "new":
             conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            return
-    migrate(engine)
+    if state == "old":
+        migrate(engine)
 
 
 def migrate(engine: sa.Engine) -> None:

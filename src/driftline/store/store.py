@@ -16,11 +16,12 @@ import sqlalchemy as sa
 from driftline.errors import (
     AmbiguousReferenceError,
     CycleError,
+    DamagedStoreError,
     InvalidInputError,
     UnknownReferenceError,
 )
 from driftline.jsonutil import jsonable as _jsonable
-from driftline.params import ModelParams, Params, as_model_params, model_id
+from driftline.params import ModelParams, Params, as_model_params, model_id, validate_params
 from driftline.params.identity import le_bytes
 from driftline.params.io import numpy_dtype, save_safetensors
 from driftline.store import deployments as deps
@@ -28,13 +29,14 @@ from driftline.store import graph
 from driftline.store import signatures as sigs
 from driftline.store.aliases import record_alias
 from driftline.store.blobs import BlobStore
-from driftline.store.engine import default_location, is_url, make_engine, sqlite_url
+from driftline.store.engine import DB_FILE, default_location, is_url, redact, sqlite_url
+from driftline.store.integrity import open_engine, verify_manifest
 from driftline.store.models import Edge, Model, TensorInfo
+from driftline.store.names import check_name
 from driftline.store.schema import (
     SEQ_LOCK,
     assign_chain,
     chain_links,
-    create_or_check,
     edges,
     models,
     tensors,
@@ -52,7 +54,6 @@ EDGE_KINDS = (
     "route",
     "other",
 )
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
 _ID_RE = re.compile(r"[0-9a-f]{64}")
 _NODE_BY_ID = graph.RawQuery("SELECT id, seq FROM models WHERE id = :id")
 _EDGE_EXISTS = graph.RawQuery(
@@ -109,25 +110,29 @@ class Store:
         create: bool = True,
     ) -> None:
         loc = str(location) if location is not None else default_location()
+        must_exist = False
         if is_url(loc):
             self.url = loc
             self.root = None
             blobs = blob_dir or os.environ.get("DRIFTLINE_BLOBS") or Path(".driftline") / "blobs"
         else:
             self.root = Path(loc)
-            if not (self.root / "lineage.db").is_file() and not create:
+            db = self.root / DB_FILE
+            if db.exists() and not db.is_file():
+                raise DamagedStoreError(f"{db} is not a regular file; restore it from backup")
+            must_exist = _holds_store(self.root, blob_dir)
+            if not db.exists() and not create:
                 raise UnknownReferenceError(
                     f"no driftline store at {self.root}; run 'driftline init' (or set DRIFTLINE_STORE)"
                 )
             self.root.mkdir(parents=True, exist_ok=True)
             self.url = sqlite_url(self.root)
             blobs = blob_dir or self.root / "blobs"
-        self.engine = make_engine(self.url)
-        create_or_check(self.engine)
+        self.engine = open_engine(self.url, must_exist=must_exist)
         self.blobs = BlobStore(blobs)
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root) if self.root else self.url!r})"
+        return f"Store({str(self.root) if self.root else redact(self.url)!r})"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -193,12 +198,7 @@ class Store:
                 if ver == "latest":
                     q = q.order_by(models.c.version.desc()).limit(1)
                 else:
-                    try:
-                        q = q.where(models.c.version == int(ver))
-                    except ValueError as exc:
-                        raise UnknownReferenceError(
-                            f"bad reference {ref!r}: the version after '@' must be a number or 'latest'"
-                        ) from exc
+                    q = q.where(models.c.version == _version_number(ref, ver))
                 found = conn.execute(q).one_or_none()
                 if found is None:
                     raise UnknownReferenceError(f"no model {ref!r}; see 'driftline list'")
@@ -272,14 +272,16 @@ class Store:
                 f"unknown transform {transform!r}; use one of: {', '.join(EDGE_KINDS)}"
             )
         mp = as_model_params(model)
+        validate_params(mp.params)  # fully, before anything is written
+        mid = model_id(mp.params)
         arch = dict(mp.architecture)
         if architecture:
             arch.update(architecture)
         sig_id, stats = self._attach_data(data, signature, parents)
         stats = {**stats, **(data_stats or {})}
         blobs = self._put_tensors(mp.params)
-        mid = model_id(mp.params)
         with self.write() as conn:
+            self._ensure_blobs(mp.params, blobs)  # under the lock: gc may have removed them
             parent_nodes = list(dict.fromkeys(self._node(p, conn) for p in parents))
             existing = conn.execute(
                 sa.select(models.c.seq, models.c.signature_id).where(models.c.id == mid)
@@ -351,6 +353,13 @@ class Store:
         if data is None and signature is None:
             return None, {}
         return sigs.attach_training_data(self, data, signature, parents)
+
+    def _ensure_blobs(self, params: Params, keys: Mapping[str, str]) -> None:
+        """Re-write any of ``keys`` that is gone (``gc`` deletes only while holding the write
+        lock, so once the caller holds it the blobs it checked stay)."""
+        for name, key in keys.items():
+            if not self.blobs.exists(key):
+                self.blobs.put(le_bytes(params[name]))
 
     def _put_tensors(self, params: Params) -> dict[str, str]:
         out = {}
@@ -629,6 +638,7 @@ class Store:
         """The model's tensors (only ``names`` when given), each verified against its hash."""
         model = self.get(ref)
         infos = self.manifest(model.id)
+        verify_manifest(model, infos)
         if names is not None:
             wanted = list(names)
             known = {i.name for i in infos}
@@ -641,9 +651,7 @@ class Store:
         out: Params = {}
         for info in infos:
             data = self.blobs.get(info.blob, context=f"model {model.ref}, tensor {info.name!r}")
-            out[info.name] = (
-                np.frombuffer(data, dtype=numpy_dtype(info.dtype)).reshape(info.shape).copy()
-            )
+            out[info.name] = _tensor(data, info, model.ref)
         return out
 
     def load_model_params(self, ref: str | Model) -> ModelParams:
@@ -853,6 +861,28 @@ class Store:
         return [_row_to_edge(r) for r in rows]
 
 
+def _holds_store(root: Path, blob_dir: str | os.PathLike | None) -> bool:
+    """Whether the folder holds a used store, whose database must not be recreated: it has
+    stored blobs. (A store's tables are committed before its first blob is written, so an
+    empty database beside blobs was emptied; one without blobs may be a new database that a
+    concurrent first opener is creating right now.)"""
+    blobs = Path(blob_dir) if blob_dir else root / "blobs"
+    return blobs.is_dir() and any(blobs.iterdir())
+
+
+def _tensor(data: bytes, info: TensorInfo, ref: str) -> np.ndarray:
+    """A tensor from its verified blob bytes and its manifest row (a manifest that does not
+    fit the bytes means the database was tampered with)."""
+    try:
+        return np.frombuffer(data, dtype=numpy_dtype(info.dtype)).reshape(info.shape).copy()
+    except (TypeError, ValueError) as exc:
+        raise DamagedStoreError(
+            f"model {ref}, tensor {info.name!r}: the manifest (dtype {info.dtype}, shape "
+            f"{list(info.shape)}) does not fit its blob; run 'driftline fsck' and restore the "
+            "database from backup"
+        ) from exc
+
+
 def _next_seq(conn: sa.Connection) -> int:
     """The next free ``models.seq`` (max + 1; a batch takes consecutive values from it).
     Writers are serialised: SQLite by ``BEGIN IMMEDIATE`` (:meth:`Store.write`), PostgreSQL by
@@ -877,9 +907,15 @@ _SEQ_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)")
 _MAX_SEQ = sa.select(sa.func.max(models.c.seq))
 
 
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > 200:
-        raise InvalidInputError(
-            f"bad model name {name!r}: use letters, digits, '.', '_', '-' or '/', starting with a "
-            "letter or digit"
+def _version_number(ref: str, ver: str) -> int:
+    """The version after '@' as a positive 64-bit integer (anything else matches no model)."""
+    if not (ver.isascii() and ver.isdigit() and 0 < len(ver) <= 19 and int(ver) < 2**63):
+        raise UnknownReferenceError(
+            f"bad reference {ref[:80]!r}: the version after '@' must be a positive number or "
+            "'latest'"
         )
+    return int(ver)
+
+
+def _check_name(name: str) -> None:
+    check_name(name, "model name")

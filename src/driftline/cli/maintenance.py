@@ -1,0 +1,53 @@
+"""``driftline fsck`` and ``driftline gc``: verify a store, and clean up after crashes."""
+
+from __future__ import annotations
+
+import typer
+
+from driftline.cli.common import console, open_store, print_json
+from driftline.store.maintenance import DEFAULT_GRACE_SECONDS, fsck, gc
+
+
+def fsck_cmd(
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Verify every blob, every model's id and every reference; exit 1 if the store is damaged."""
+    report = fsck(open_store())
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for problem in report.damaged:
+            console.print(f"[red]damaged:[/red] {problem}", soft_wrap=True, markup=False)
+        console.print(
+            f"checked {report.models_checked} model(s) and {report.blobs_checked} blob(s): "
+            f"{len(report.damaged)} problem(s), {len(report.orphan_blobs)} orphan blob(s), "
+            f"{len(report.temporaries)} temporary file(s)"
+            + ("" if report.ok else "; restore the damaged parts from backup")
+            + ("; 'driftline gc' removes orphans" if report.orphan_blobs or report.temporaries else "")
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def gc_cmd(
+    grace: float = typer.Option(
+        DEFAULT_GRACE_SECONDS, "--grace", help="only remove files older than this (seconds)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what would go, remove nothing"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Remove unreferenced blobs and stale temporary files (safe while others write)."""
+    report = gc(open_store(), grace, dry_run=dry_run)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(
+        f"{verb} {len(report.removed_blobs)} unreferenced blob(s) and "
+        f"{len(report.removed_temporaries)} temporary file(s); kept {report.young_orphans} "
+        f"recent one(s) (younger than {grace:g} s)"
+    )
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.command("fsck")(fsck_cmd)
+    app.command("gc")(gc_cmd)

@@ -1,0 +1,31 @@
+"""Shared fixtures: a PostgreSQL 15 server for the tests that run on both backends."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pgserver import PgServer, PgUnavailable  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session (skips the test when none can be started)."""
+    try:
+        server = PgServer.start()
+    except PgUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_location(request, tmp_path) -> str:
+    """A fresh store location on each backend: a folder (SQLite) or a database URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store")
+    return request.getfixturevalue("pg_server").new_database()
