@@ -50,3 +50,7 @@ class SchemaMismatchError(DriftlineError, ValueError):
 
 class OptionalDependencyError(DriftlineError, ImportError):
     """An optional extra (e.g. ``driftline[torch]``) is needed for this operation."""
+
+
+class BlobStoreError(DriftlineError):
+    """The blob store (local folder or object store) cannot be reached, read or written."""

@@ -26,8 +26,13 @@ def _root(
     store: Path = typer.Option(
         None, "--store", "-s", envvar="DRIFTLINE_STORE", help="store folder or database URL"
     ),
+    blobs: str = typer.Option(
+        None, "--blobs", help="tensor blobs: folder or fsspec URL (s3://bucket/prefix), recorded "
+        "in the store's database on first use",
+    ),
 ) -> None:
     STATE["store"] = str(store) if store is not None else None
+    STATE["blobs"] = blobs
 
 
 lineage_cmds.register_commands(app)

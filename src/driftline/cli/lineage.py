@@ -24,7 +24,8 @@ from driftline.store import EDGE_KINDS, Model
 def init() -> None:
     """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE)."""
     store = open_store(create=True)
-    console.print(f"Initialised driftline store at [bold]{store.root or store.url}[/bold]")
+    console.print(f"Initialised driftline store at [bold]{store.root or store.url}[/bold]"
+                  f" (blobs: {store.blobs.location})")
 
 
 def register(
