@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import sqlalchemy.exc
 import typer
@@ -23,7 +22,7 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    store: Path = typer.Option(
+    store: str = typer.Option(  # str, not Path: a Path would fold the '//' of a database URL
         None, "--store", "-s", envvar="DRIFTLINE_STORE", help="store folder or database URL"
     ),
     blobs: str = typer.Option(
