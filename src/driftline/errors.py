@@ -54,3 +54,7 @@ class OptionalDependencyError(DriftlineError, ImportError):
 
 class BlobStoreError(DriftlineError):
     """The blob store (local folder or object store) cannot be reached, read or written."""
+
+
+class ComputeEngineError(DriftlineError):
+    """The distributed engine (a Dask scheduler) cannot be reached or failed."""
