@@ -271,8 +271,10 @@ def _read_file(path: str, fs: Any, columns: list[str] | None) -> Any:
     """One Parquet file as a pandas DataFrame (the partition unit, in Dask and in-process)."""
     import pyarrow.parquet as pq
 
-    with fs.open(path, "rb") as fh:
-        return pq.read_table(fh, columns=columns).to_pandas()
+    local = "file" in fs.protocol if isinstance(fs.protocol, tuple) else fs.protocol == "file"
+    # local files: Arrow's own reader (memory-mapped, parallel); others through fsspec
+    table = pq.read_table(path, columns=columns, filesystem=None if local else fs)
+    return table.to_pandas()
 
 
 def read_parquet_dask(location: str | os.PathLike, columns: Sequence[str] | None = None,
