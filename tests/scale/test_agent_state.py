@@ -167,3 +167,23 @@ def test_window_sums_do_not_depend_on_batching(reference) -> None:
         ws.append(m["wasserstein"])
     assert means == pytest.approx([np.nanmean(x)] * 4, rel=1e-12)
     assert ws == pytest.approx([ws[0]] * 4, rel=1e-9)
+
+
+def test_row_count_windows_merge_by_window_index(reference) -> None:
+    """Row-count windows: window k of the merge is window k of every host (even load)."""
+    rng = np.random.default_rng(5)
+    data = table(rng, 4000)
+    data.pop("t")
+    a, b = HostAgent(reference, host="a", window=1000), HostAgent(reference, host="b", window=1000)
+    states_a = a.update(rows(data, np.arange(0, 2000)))
+    states_b = b.update(rows(data, np.arange(2000, 4000)))
+    merger = WindowMerger(reference, hosts=["a", "b"])
+    got = []
+    for sa, sb in zip(states_a, states_b, strict=True):
+        got += merger.add(sa.to_bytes()) + merger.add(sb.to_bytes())
+    assert [r.window_index for r in got] == [0, 1]
+    for k, r in enumerate(got):
+        one = DriftAgent(reference, window=None)
+        one.update(rows(data, np.arange(1000 * k, 1000 * k + 1000)))
+        one.update(rows(data, np.arange(2000 + 1000 * k, 3000 + 1000 * k)))
+        assert_same_report(r, one.report())
