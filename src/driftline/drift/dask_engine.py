@@ -17,8 +17,8 @@ were. The in-process twins do the same steps in one process:
 A Parquet data set (a folder, a glob, or an fsspec URL such as ``s3://bucket/data/*.parquet``) is
 read one file per partition, files sorted by name. Before any work, every file's schema is read
 (footer only) and a file whose columns or column kinds differ from the first is named in a
-:class:`SchemaMismatchError`. Without ``scheduler`` Dask's local threaded scheduler runs the
-graph; with an address (``tcp://host:8786``) a ``distributed.Client`` does, and an unreachable
+:class:`SchemaMismatchError`. Without ``scheduler`` Dask's default scheduler runs the graph
+(the active ``distributed.Client`` if any, else threads on this machine); with an address (``tcp://host:8786``) a ``distributed.Client`` does, and an unreachable
 scheduler is one :class:`ComputeEngineError` line.
 """
 
@@ -187,9 +187,10 @@ def drift_from_dask(reference: Signature, ddf: Any, *, scheduler: str | None = N
 
 @contextlib.contextmanager
 def _scheduler(address: str | None) -> Iterator[dict[str, Any]]:
-    """``dask.compute`` keywords: the local threaded scheduler, or a distributed client."""
+    """``dask.compute`` keywords: Dask's default (an active ``distributed.Client`` if there is
+    one, else threads on this machine), or a client of the scheduler at ``address``."""
     if address is None:
-        yield {"scheduler": "threads"}
+        yield {}
         return
     try:
         from distributed import Client
