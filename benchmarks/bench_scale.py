@@ -135,7 +135,7 @@ def run_dask(folder: Path, workers: int) -> dict:
     from driftline.drift.dask_engine import signature_for_location
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      memory_limit=None, dashboard_address=None) as cluster, \
+                      memory_limit=None, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(workers)
         idle = client.run(_peak_mb)

@@ -52,7 +52,7 @@ def write_parts(folder: Path, df, n_parts: int = N_PARTS) -> Path:
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as c:
+                                  dashboard_address=":0") as c:
         yield c.scheduler_address
 
 
