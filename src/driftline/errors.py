@@ -55,3 +55,11 @@ class OptionalDependencyError(DriftlineError, ImportError):
 class DamagedStoreError(DriftlineError):
     """The store's database or blobs are damaged (missing tables, unreadable rows, a model
     whose tensors do not hash to its id); run ``driftline fsck`` and restore from backup."""
+
+
+class BlobStoreError(DriftlineError):
+    """The blob store (local folder or object store) cannot be reached, read or written."""
+
+
+class ComputeEngineError(DriftlineError):
+    """The distributed engine (a Dask scheduler) cannot be reached or failed."""

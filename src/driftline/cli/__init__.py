@@ -25,15 +25,20 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    store: str = typer.Option(
+    store: str = typer.Option(  # str, not Path: a Path would fold the '//' of a database URL
         None,
         "--store",
         "-s",
         envvar="DRIFTLINE_STORE",
         help="store folder, or a database URL (postgresql+psycopg://user@host/db)",
     ),
+    blobs: str = typer.Option(
+        None, "--blobs", help="tensor blobs: folder or fsspec URL (s3://bucket/prefix), recorded "
+        "in the store's database on first use",
+    ),
 ) -> None:
     STATE["store"] = store or None
+    STATE["blobs"] = blobs
 
 
 lineage_cmds.register_commands(app)

@@ -21,7 +21,7 @@ STATE: dict[str, Any] = {"store": None}
 
 def open_store(create: bool = False) -> Store:
     """The store named by ``--store`` / ``$DRIFTLINE_STORE`` / ``./.driftline``."""
-    return Store(STATE["store"], create=create)
+    return Store(STATE["store"], create=create, blob_dir=STATE.get("blobs"))
 
 
 def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -24,8 +25,22 @@ def _table(path: Path, drop: list[str] | None = None) -> dict:
     return cols
 
 
+class Engine(StrEnum):
+    """Where a data set is summarised: this process, or per partition on Dask."""
+
+    local = "local"
+    dask = "dask"
+
+
+_ENGINE = typer.Option(Engine.local, "--engine", help="local, or dask: Parquet partitions "
+                       "summarised on Dask and merged in order")
+_SCHEDULER = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); "
+                          "default: threads on this machine")
+
+
 def signature(
-    data: Path = typer.Argument(..., help="CSV, Parquet or JSON-lines file, or a folder of them"),
+    data: str = typer.Argument(..., help="CSV, Parquet or JSON-lines file, or a folder of them "
+                               "(--engine dask: Parquet folder, glob or s3:// URL)"),
     output: Path = typer.Option(None, "--output", "-o", help="write the signature bytes here"),
     attach: str = typer.Option(None, "--attach", help="set it as this model's training signature"),
     categorical: list[str] = typer.Option(
@@ -39,6 +54,8 @@ def signature(
     ignore: list[str] = R.IGNORE,
     no_auto_roles: bool = R.NO_AUTO,
     as_json: bool = typer.Option(False, "--json", help="print the per-feature summary as JSON"),
+    engine: Engine = _ENGINE,
+    scheduler: str = _SCHEDULER,
 ) -> None:
     """Summarise a data set into a mergeable signature (file and/or attached to a model)."""
     from driftline.drift import Signature
@@ -47,7 +64,14 @@ def signature(
     if output is None and attach is None and not as_json:
         raise InvalidInputError("say where the signature goes: -o FILE, --attach REF, or --json")
     spec = R.role_spec(target, prediction, id, timestamp, ignore, no_auto_roles)
-    sig = Signature.from_data(_table(data, drop), categorical=categorical or None, roles=spec)
+    if engine is Engine.dask:
+        from driftline.drift.dask_engine import signature_for_location
+
+        sig = signature_for_location(data, drop=drop or (), categorical=categorical or None,
+                                     scheduler=scheduler)
+    else:
+        sig = Signature.from_data(_table(Path(data), drop), categorical=categorical or None,
+                                  roles=spec)
     check_no_empty_features(sig)
     if output is not None:
         write_atomic(output, sig.to_bytes())
@@ -71,7 +95,8 @@ def drift(
     ref: str = typer.Argument(
         ..., help="model reference (its training signature is the reference)"
     ),
-    data: Path = typer.Argument(..., help="current data: CSV, Parquet or JSON lines"),
+    data: str = typer.Argument(..., help="current data: CSV, Parquet or JSON lines "
+                               "(--engine dask: Parquet folder, glob or s3:// URL)"),
     drift_share: float = typer.Option(
         None, "--drift-share", help="share of features that must drift"
     ),
@@ -86,6 +111,8 @@ def drift(
     ignore: list[str] = R.IGNORE,
     save: bool = typer.Option(True, "--save/--no-save", help="store the report"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    engine: Engine = _ENGINE,
+    scheduler: str = _SCHEDULER,
 ) -> None:
     """Compare data with a model's training signature; exit 0 (no drift) or 1 (drift).
 
@@ -97,7 +124,13 @@ def drift(
     kw: dict = {"rule": rule, "roles": R.role_spec(target, prediction, id, timestamp, ignore)}
     if drift_share is not None:
         kw["drift_share"] = drift_share
-    report = compare(store.signature(model.id), _table(data, drop), **kw)
+    if engine is Engine.dask:
+        from driftline.drift.dask_engine import drift_for_location
+
+        report = drift_for_location(store.signature(model.id), data, drop=drop or (),
+                                    scheduler=scheduler, **kw)
+    else:
+        report = compare(store.signature(model.id), _table(Path(data), drop), **kw)
     if save:
         store.save_drift_report(model.id, report)
     if as_json:

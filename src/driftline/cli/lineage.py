@@ -29,7 +29,7 @@ def init() -> None:
     """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE)."""
     store = open_store(create=True)
     where = store.root or redact(store.url)
-    console.print(f"Initialised driftline store at [bold]{where}[/bold]")
+    console.print(f"Initialised driftline store at [bold]{where}[/bold] (blobs: {store.blobs.location})")
 
 
 def register(

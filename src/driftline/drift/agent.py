@@ -342,6 +342,31 @@ class DriftAgent:
             self.on_report(r)
         return r
 
+    # ------------------------------------------------------------------ across hosts
+    def state(self, host: str = "") -> Any:
+        """Serialisable, mergeable state of the open window (a
+        :class:`~driftline.drift.agent_state.WindowState`; ``.to_bytes()`` to ship it)."""
+        from driftline.drift.agent_state import pane_state
+
+        return pane_state(self, self._panes[-1], host=host)
+
+    def load_state(self, state: Any) -> None:
+        """Resume from a saved :meth:`state` (object or bytes): it becomes the open window."""
+        from driftline.drift.agent_state import WindowState, state_to_pane
+
+        if not isinstance(state, WindowState):
+            state = WindowState.from_bytes(state, self.refs, self.reference_id)
+        self._panes = [state_to_pane(self, state)]
+        self.rows_seen = state.start_row + state.n_rows
+
+    def merge(self, states: Any) -> DriftReport:
+        """One report for one window from several hosts' states (objects or bytes)."""
+        from driftline.drift.agent_state import WindowState, merge_states, report_from_state
+
+        loaded = [s if isinstance(s, WindowState)
+                  else WindowState.from_bytes(s, self.refs, self.reference_id) for s in states]
+        return report_from_state(self, merge_states(loaded))
+
     # ------------------------------------------------------------------ decisions
     def thresholds_for(self, feature: str) -> dict[str, float]:
         """Effective thresholds of a feature (globals overridden per feature; None = off)."""

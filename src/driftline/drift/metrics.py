@@ -225,14 +225,17 @@ class NumericWindow:
         eq = xf[np.minimum(lt, n - 1)] == v  # only values equal to a point need 'right'
         if eq.any():
             le[eq] = np.searchsorted(xf, v[eq], side="right")
-        d = xf - self.ref.shift
+        # a trailing 0 makes index n valid for reduceat: a segment ending at n keeps d[n-1]
+        d = np.empty(n + 1)
+        np.subtract(xf, self.ref.shift, out=d[:n])
+        d[n] = 0.0
         # prefix sums at every lt_j / le_j via one segmented reduction (no full cumsum)
         m = v.size
         b = np.empty(2 * m + 1, np.int64)
         b[0] = 0
         b[1::2] = lt
         b[2::2] = le
-        seg = np.add.reduceat(d, np.minimum(b, n - 1))
+        seg = np.add.reduceat(d, b)
         valid = np.empty(2 * m + 1, dtype=bool)
         np.greater(b[1:], b[:-1], out=valid[:-1])
         valid[-1] = b[-1] < n
@@ -243,7 +246,7 @@ class NumericWindow:
         self.sle += pref[1 : 2 * m : 2]
         self.n += n
         self.s1 += float(pref[-1])
-        self.s2 += float(np.einsum("i,i->", d, d))
+        self.s2 += float(np.einsum("i,i->", d[:n], d[:n]))
 
     def absorb(self, other: NumericWindow) -> None:
         """Add another window's state (same reference) into this one."""

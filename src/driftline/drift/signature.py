@@ -308,6 +308,14 @@ class Signature:
             sig.update(b, feature_names=feature_names)
         return sig
 
+    @classmethod
+    def from_dask(cls, ddf: Any, **kwargs: Any) -> Signature:
+        """One signature per Dask partition, merged in partition order: bit-identical to the
+        one-pass :func:`driftline.drift.dask_engine.from_partitions` over the same partitions."""
+        from driftline.drift.dask_engine import signature_from_dask
+
+        return signature_from_dask(ddf, **kwargs)
+
     def update(self, batch: Any, *, feature_names: list[str] | None = None) -> Signature:
         """Add a batch in place; its columns must match the features seen so far."""
         cat, num = self._declared

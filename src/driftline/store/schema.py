@@ -208,6 +208,17 @@ def _stored_version(conn: sa.Connection) -> int:
         ) from exc
 
 
+def get_setting(conn: sa.Connection, key: str) -> str | None:
+    """A store-wide setting kept in ``driftline_meta`` (e.g. ``blobs_url``), or None."""
+    return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+
+
+def set_setting(conn: sa.Connection, key: str, value: str) -> None:
+    """Record a store-wide setting (insert or replace) in ``driftline_meta``."""
+    conn.execute(sa.delete(meta).where(meta.c.key == key))
+    conn.execute(sa.insert(meta).values(key=key, value=value))
+
+
 CORE_TABLES = (
     "driftline_meta",
     "models",

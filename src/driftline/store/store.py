@@ -28,6 +28,7 @@ from driftline.store import deployments as deps
 from driftline.store import graph
 from driftline.store import signatures as sigs
 from driftline.store.aliases import record_alias
+from driftline.store.blob_config import open_blob_store
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import DB_FILE, default_location, is_url, redact, sqlite_url
 from driftline.store.integrity import open_engine, verify_manifest
@@ -98,8 +99,11 @@ class Store:
     """A driftline store. ``Store()`` opens ``$DRIFTLINE_STORE`` or ``./.driftline``.
 
     ``location`` is a folder (SQLite ``lineage.db`` + ``blobs/``) or a database URL
-    (``postgresql+psycopg://...``), in which case ``blob_dir`` (or ``$DRIFTLINE_BLOBS``, or
-    ``./.driftline/blobs``) holds the tensors.
+    (``postgresql+psycopg://...``). ``blob_dir`` is a folder or an fsspec URL
+    (``s3://bucket/prefix``); the first one given is recorded in the database and every later
+    client finds it there (see :mod:`driftline.store.blob_config`). Without one: the recorded
+    location, else ``$DRIFTLINE_BLOBS`` (database URLs), else ``blobs/`` beside the database
+    (``./.driftline/blobs`` for database URLs).
     """
 
     def __init__(
@@ -111,10 +115,14 @@ class Store:
     ) -> None:
         loc = str(location) if location is not None else default_location()
         must_exist = False
+        if blob_dir is None and is_url(loc):
+            blob_dir = os.environ.get("DRIFTLINE_BLOBS")
+        # an explicit blob location is probed before anything is written (fails with one line)
+        explicit = BlobStore(blob_dir) if blob_dir is not None else None
         if is_url(loc):
             self.url = loc
             self.root = None
-            blobs = blob_dir or os.environ.get("DRIFTLINE_BLOBS") or Path(".driftline") / "blobs"
+            blobs = Path(".driftline") / "blobs"
         else:
             self.root = Path(loc)
             db = self.root / DB_FILE
@@ -127,9 +135,9 @@ class Store:
                 )
             self.root.mkdir(parents=True, exist_ok=True)
             self.url = sqlite_url(self.root)
-            blobs = blob_dir or self.root / "blobs"
+            blobs = self.root / "blobs"
         self.engine = open_engine(self.url, must_exist=must_exist)
-        self.blobs = BlobStore(blobs)
+        self.blobs = open_blob_store(self.engine, explicit, blobs)
 
     def __repr__(self) -> str:
         return f"Store({str(self.root) if self.root else redact(self.url)!r})"
