@@ -35,3 +35,6 @@ def register_commands(app: typer.Typer) -> None:
 
     deploy_cmds.register_commands(app)
     app.command()(demo)
+    from driftline.cli import serve as serve_cmds  # serve, token, report
+
+    serve_cmds.register_commands(app)
