@@ -3,13 +3,13 @@ approve), background jobs, the label queue (list, answer, export), tokens, metri
 
 from __future__ import annotations
 
+import pathlib
 import tempfile
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from driftline.errors import InvalidInputError
 from driftline.jsonutil import jsonable
@@ -24,6 +24,9 @@ READ = Depends(require(Role.READ))
 WRITE = Depends(require(Role.WRITE))
 ADMIN = Depends(require(Role.ADMIN))
 Hops = Query(None, ge=1, le=10_000)
+MAX_ID = 2**53  # ids beyond this are not ids (and would overflow SQL integers)
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+RepairFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def _ctx(request: Request) -> Any:
@@ -102,7 +105,7 @@ def drift_reports(
 
 @router.get("/drift-reports/{report_id}", tags=["drift"],
             summary="One report with per-feature reference-vs-window distributions")
-def drift_report(report_id: int, request: Request, _t: Any = READ) -> Any:
+def drift_report(report_id: Id, request: Request, _t: Any = READ) -> Any:
     return views.report_view(_ctx(request).store, report_id)
 
 
@@ -116,7 +119,7 @@ def repairs(request: Request, _t: Any = READ) -> Any:
 
 @router.get("/repairs/{repair_id}", tags=["repairs"],
             summary="One repair: ancestor table, alpha curve, candidates, before and after")
-def repair_detail(repair_id: int, request: Request, _t: Any = READ) -> Any:
+def repair_detail(repair_id: Id, request: Request, _t: Any = READ) -> Any:
     return views.repair_view(_ctx(request).store, repair_id)
 
 
@@ -159,7 +162,7 @@ def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
 
 @router.post("/repairs/{repair_id}/approve", tags=["repairs"],
              summary="Deploy a repair that waits for approval (atomic hot swap)")
-def approve(repair_id: int, request: Request, _t: Any = WRITE) -> Any:
+def approve(repair_id: Id, request: Request, _t: Any = WRITE) -> Any:
     from driftline.repair.pipeline import approve_repair
 
     ctx = _ctx(request)
@@ -170,7 +173,7 @@ def approve(repair_id: int, request: Request, _t: Any = WRITE) -> Any:
 
 
 @router.get("/jobs/{job_id}", tags=["repairs"], summary="A background job's status and result")
-def job(job_id: int, request: Request, _t: Any = READ) -> Any:
+def job(job_id: Id, request: Request, _t: Any = READ) -> Any:
     return jsonable(_ctx(request).jobs.get(job_id).to_dict())
 
 
@@ -179,7 +182,7 @@ Status = Query(None, pattern="^(pending|labelled|skipped|cancelled)$")
 
 
 @router.get("/labels", tags=["labels"], summary="Label requests (newest label each)")
-def labels(request: Request, status: str | None = Status, repair_id: int | None = None,
+def labels(request: Request, status: str | None = Status, repair_id: RepairFilter = None,
            limit: int = Query(200, ge=1, le=10_000), _t: Any = READ) -> Any:
     from driftline.active import LabelQueue
 
@@ -188,7 +191,7 @@ def labels(request: Request, status: str | None = Status, repair_id: int | None 
 
 
 @router.get("/labels/counts", tags=["labels"], summary="Requests per status")
-def label_counts(request: Request, repair_id: int | None = None, _t: Any = READ) -> Any:
+def label_counts(request: Request, repair_id: RepairFilter = None, _t: Any = READ) -> Any:
     from driftline.active import LabelQueue
 
     return LabelQueue(_ctx(request).store).counts(repair_id)
@@ -201,13 +204,13 @@ EXPORT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson",
 @router.get("/labels/export", tags=["labels"], summary="Pending requests as CSV, JSONL or "
             "Label Studio tasks")
 def export_labels(request: Request, format: str = Query("csv", pattern="^(csv|jsonl|label-studio)$"),
-                  repair_id: int | None = None, _t: Any = READ) -> Response:
+                  repair_id: RepairFilter = None, _t: Any = READ) -> Response:
     from driftline.active import LabelQueue
     from driftline.active.oracles import export_label_studio, export_requests
 
     q = LabelQueue(_ctx(request).store)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "export"
+        path = pathlib.Path(tmp) / "export"
         if format == "label-studio":
             export_label_studio(q, path, repair_id=repair_id)
         else:
@@ -216,14 +219,14 @@ def export_labels(request: Request, format: str = Query("csv", pattern="^(csv|js
 
 
 @router.get("/labels/{request_id}", tags=["labels"], summary="One label request")
-def label_request(request_id: int, request: Request, _t: Any = READ) -> Any:
+def label_request(request_id: Id, request: Request, _t: Any = READ) -> Any:
     from driftline.active import LabelQueue
 
     return views.label_row(LabelQueue(_ctx(request).store).get(request_id))
 
 
 @router.post("/labels/{request_id}", tags=["labels"], summary="Answer a label request")
-def answer(request_id: int, body: LabelBody, request: Request, _t: Any = WRITE) -> Any:
+def answer(request_id: Id, body: LabelBody, request: Request, _t: Any = WRITE) -> Any:
     from driftline.active import LabelQueue
 
     return views.label_row(LabelQueue(_ctx(request).store).label(request_id, body.label,
@@ -231,7 +234,7 @@ def answer(request_id: int, body: LabelBody, request: Request, _t: Any = WRITE) 
 
 
 @router.post("/labels/{request_id}/skip", tags=["labels"], summary="Skip a label request")
-def skip(request_id: int, request: Request, _t: Any = WRITE) -> Any:
+def skip(request_id: Id, request: Request, _t: Any = WRITE) -> Any:
     from driftline.active import LabelQueue
 
     return views.label_row(LabelQueue(_ctx(request).store).skip(request_id))
@@ -251,7 +254,7 @@ def new_token(body: TokenBody, request: Request, _t: Any = ADMIN) -> Any:
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke a token")
-def delete_token(token_id: int, request: Request, _t: Any = ADMIN) -> Any:
+def delete_token(token_id: Id, request: Request, _t: Any = ADMIN) -> Any:
     return revoke_token(_ctx(request).store.engine, token_id).to_dict()
 
 
