@@ -24,7 +24,7 @@ def distribution(name: str, kind: str, bins: Sequence[Mapping[str, Any]]) -> dic
     y = {"field": "share", "type": "quantitative", "title": "share of rows",
          "scale": {"zero": True}, "axis": {"format": ".0%"}}
     if kind == "numeric":
-        return _base(f"{name}: reference vs window", bins, height=160, mark={
+        return _base(f"{name}: reference vs window", bins, width=360, height=150, mark={
             "type": "rect", "opacity": 0.45, "stroke": None},
             encoding={"x": {"field": "x0", "type": "quantitative", "title": name,
                             "scale": {"zero": False}},
@@ -32,7 +32,7 @@ def distribution(name: str, kind: str, bins: Sequence[Mapping[str, Any]]) -> dic
                       "tooltip": [{"field": "source"}, {"field": "x0", "format": ".3g"},
                                   {"field": "x1", "format": ".3g"},
                                   {"field": "share", "format": ".1%"}]})
-    return _base(f"{name}: reference vs window", bins, height=160, mark="bar",
+    return _base(f"{name}: reference vs window", bins, width=360, height=150, mark="bar",
                  encoding={"x": {"field": "category", "type": "nominal", "title": name},
                            "xOffset": {"field": "source"}, "y": y, "color": color})
 
@@ -40,7 +40,7 @@ def distribution(name: str, kind: str, bins: Sequence[Mapping[str, Any]]) -> dic
 def feature_bars(features: Sequence[Mapping[str, Any]], top: int = 30) -> dict[str, Any]:
     """PSI and KS per feature, each on its own axis (most drifted first)."""
     rows = [{"feature": f["name"], "metric": m, "value": f["metrics"].get(m),
-             "drift": bool(f["fired"])}
+             "drift": m in f["fired"]}
             for f in features[:top] for m in ("psi", "ks") if f["metrics"].get(m) is not None]
     return _base("drift per feature", rows, width=WIDTH // 2 - 20, height=max(120, 12 * top),
                  mark="bar", encoding={
@@ -52,6 +52,9 @@ def feature_bars(features: Sequence[Mapping[str, Any]], top: int = 30) -> dict[s
                                "scale": {"domain": [False, True],
                                          "range": ["#8d99ae", "#e63946"]}}},
                  resolve={"scale": {"x": "independent"}})
+
+
+TIME_AXIS = {"format": "%H:%M:%S", "labelAngle": -30}
 
 
 def _event_rules(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -73,7 +76,8 @@ def timeline(windows: Sequence[Mapping[str, Any]], cells: Sequence[Mapping[str, 
     c = [{**x, "t": x["at"] * 1000} for x in cells]
     score = {"layer": [
         {"data": {"values": w}, "mark": {"type": "line", "point": True},
-         "encoding": {"x": {"field": "t", "type": "temporal", "title": "time"},
+         "encoding": {"x": {"field": "t", "type": "temporal", "title": "time",
+                            "axis": TIME_AXIS},
                       "y": {"field": "score", "type": "quantitative", "title": "max PSI",
                             "scale": {"zero": True}},
                       "tooltip": [{"field": "id", "title": "report"}, {"field": "drift"},
@@ -102,7 +106,8 @@ def performance(perf: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str,
     return {"$schema": SCHEMA, "title": "accuracy per served model", "width": WIDTH,
             "height": 140, "layer": [
                 {"data": {"values": rows}, "mark": {"type": "point", "filled": True, "size": 80},
-                 "encoding": {"x": {"field": "t", "type": "temporal", "title": "time"},
+                 "encoding": {"x": {"field": "t", "type": "temporal", "title": "time",
+                                    "axis": TIME_AXIS},
                               "y": {"field": "accuracy", "type": "quantitative",
                                     "scale": {"domain": [0, 1]}, "axis": {"format": ".0%"}},
                               "shape": {"field": "kind", "type": "nominal"},
@@ -138,9 +143,10 @@ def candidates(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def before_after(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Validation metrics before and after (row counts left out: another scale)."""
     rows = [{"metric": k, "when": w, "value": v}
             for w, d in (("before", before), ("after", after)) for k, v in d.items()
-            if isinstance(v, int | float)]
+            if isinstance(v, int | float) and not isinstance(v, bool) and k not in ("n", "rows")]
     return _base("before and after", rows, height=140, mark="bar", encoding={
         "x": {"field": "metric", "type": "nominal", "title": None},
         "xOffset": {"field": "when", "sort": ["before", "after"]},

@@ -29,9 +29,12 @@ from driftline.store import Store, serving
 log = logging.getLogger("driftline.serve")
 
 
-def record_window(store: Store, report_id: int, window: Any) -> str:
-    """Save the signature of a report's window rows (any table) beside drift report
-    ``report_id``; returns the signature id."""
+def record_window(store: Store, report_id: int, window: Any,
+                  names: list[str] | None = None) -> str:
+    """Save the signature of a report's window rows beside drift report ``report_id`` (any
+    table, or a matrix whose columns are ``names``); returns the signature id."""
+    if names is not None:
+        window = {n: np.asarray(window)[:, i] for i, n in enumerate(names)}
     sid = store.put_signature(Signature.from_data(window))
     serving.save_window_signature(store.engine, report_id, sid)
     return sid
@@ -179,7 +182,7 @@ class AgentHub:
         hi = min(max(report.end_row - st.offset, 0), len(buf))
         lo = max(hi - report.n_rows, 0)
         if hi > lo:
-            record_window(self.store, rid, {n: buf[lo:hi, i] for i, n in enumerate(names)})
+            record_window(self.store, rid, buf[lo:hi], names)
         st.rows, st.offset = [buf[hi:]], st.offset + hi
         st.reports.append(rid)
         st.last_report = {"id": rid, "drift": bool(report.drift), "n_rows": report.n_rows,
