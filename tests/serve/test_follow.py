@@ -46,11 +46,13 @@ def test_follow_reads_appended_rows_like_a_one_shot_run(tmp_path, store_path, ca
     once = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(once) == 2
     for a, b in zip(followed, once, strict=True):
-        for name in FEATURES:  # equal up to float summation order (batches differ)
+        # equal up to the window sketch's approximation (batches of 64 vs whole chunks)
+        assert a["drift"] == b["drift"] and a["n_rows"] == b["n_rows"] == 200
+        for name in FEATURES:
             ma, mb = a["features"][name]["metrics"], b["features"][name]["metrics"]
             assert ma.keys() == mb.keys()
             for k in ma:
-                assert ma[k] == mb[k] or abs(ma[k] - mb[k]) <= 1e-12 * max(1, abs(mb[k])), k
+                assert abs(ma[k] - mb[k]) <= 0.02 * max(1.0, abs(mb[k])), (name, k)
 
 
 def test_follow_stdin_flushes_promptly_and_stops_when_closed(monkeypatch):

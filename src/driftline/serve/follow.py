@@ -40,7 +40,8 @@ class _Lines:
         if not data:
             if self.is_pipe:
                 self.closed = True
-                return [self.partial + b"\n"] if self.partial.strip() else []
+                last, self.partial = self.partial, b""
+                return [last + b"\n"] if last.strip() else []
             return []
         *lines, self.partial = (self.partial + data).split(b"\n")
         return [line + b"\n" for line in lines if line.strip()]
@@ -74,7 +75,7 @@ def follow_batches(source: str | os.PathLike[str], batch_rows: int = 10_000, *,
                 if len(chunk) >= batch_rows:
                     yield _parse(header or b"", chunk)
                     chunk = []
-            if got:
+            if got and not lines.closed:
                 last = time.monotonic()
                 continue
             if chunk:
