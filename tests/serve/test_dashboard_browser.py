@@ -165,3 +165,23 @@ def test_answer_three_labels_with_the_keyboard(live_demo, page):
     assert [r.label for r in got] == [1, 2, 3] and all(r.annotator == "dashboard" for r in got)
     _shot(page, "labels")
     assert not page.errors
+
+
+def test_served_plain_and_routed_models_match_the_store(live_demo):
+    """The server's prebuilt predictors answer exactly as ``load_predictor`` rebuilds them."""
+    import httpx
+    import numpy as np
+
+    from driftline.datasets import rotated_digits
+    from driftline.repair.routed import load_predictor
+
+    base, token, app = live_demo
+    store = app.state.ctx.store
+    X, _ = rotated_digits(30.0, n=20, seed=3)
+    for name in ("digits", "digits-mixed"):
+        r = httpx.post(f"{base}/v1/deployments/{name}/predict", json={"rows": X.tolist()},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        ref = load_predictor(store, f"deployment:{name}").predict_proba(X)
+        np.testing.assert_allclose(r.json()["probabilities"], ref, atol=1e-12)
+    assert store.get("deployment:digits-mixed").kind == "routed"

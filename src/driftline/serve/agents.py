@@ -61,6 +61,18 @@ class AgentState:
                 "repairs": self.repairs[-20:], "last_report": self.last_report}
 
 
+def _grouped(items: list[tuple[str, str, np.ndarray]]
+             ) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """Consecutive items of the same (deployment, model) stacked into one matrix, in order."""
+    out: list[tuple[tuple[str, str], list[np.ndarray]]] = []
+    for dep, mid, X in items:
+        if out and out[-1][0] == (dep, mid) and out[-1][1][0].shape[1] == X.shape[1]:
+            out[-1][1].append(X)
+        else:
+            out.append(((dep, mid), [X]))
+    return [(k, np.vstack(xs)) for k, xs in out]
+
+
 class AgentHub:
     """Agents for every deployment that receives rows; see the module docstring."""
 
@@ -106,16 +118,24 @@ class AgentHub:
 
     def _run(self) -> None:
         while True:
-            item = self._q.get()
+            items = [self._q.get()]
+            while len(items) < 1024:  # micro-batch what is waiting: one agent update, not many
+                try:
+                    items.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                if item is None:
-                    return
-                self._feed(*item)
-            except Exception as exc:  # keep serving: a failing agent must not stop the worker
-                log.exception("drift agent failed")
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                for key, X in _grouped([i for i in items if i is not None]):
+                    try:
+                        self._feed(key[0], key[1], X)
+                    except Exception as exc:  # a failing agent must not stop the worker
+                        log.exception("drift agent failed")
+                        self.errors.append(f"{type(exc).__name__}: {exc}")
             finally:
-                self._q.task_done()
+                for _ in items:
+                    self._q.task_done()
+            if None in items:
+                return
 
     def _state(self, deployment: str, model_id: str) -> AgentState:
         st = self.states.get(deployment)

@@ -255,7 +255,10 @@ def new_token(body: TokenBody, request: Request, _t: Any = ADMIN) -> Any:
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke a token")
 def delete_token(token_id: Id, request: Request, _t: Any = ADMIN) -> Any:
-    return revoke_token(_ctx(request).store.engine, token_id).to_dict()
+    ctx = _ctx(request)
+    info = revoke_token(ctx.store.engine, token_id)
+    ctx.tokens.forget()  # revoked here: no grace period in this process
+    return info.to_dict()
 
 
 @router.get("/health", tags=["server"], summary="Liveness: 200 when the store answers")

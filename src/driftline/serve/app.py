@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from driftline.errors import DriftlineError, UnknownReferenceError
 from driftline.serve.agents import AgentHub
+from driftline.serve.auth import TokenCache
 from driftline.serve.jobs import JobRunner
 from driftline.serve.log import RequestLog
 from driftline.serve.metrics import Metrics
@@ -37,6 +38,7 @@ class Context:
     log: RequestLog
     metrics: Metrics
     jobs: JobRunner
+    tokens: TokenCache
     stop: threading.Event = field(default_factory=threading.Event)
 
     def swap_to_deployed(self, name: str) -> None:
@@ -71,7 +73,7 @@ def build_context(settings: ServeSettings) -> Context:
     hub = AgentHub(store, settings, lambda name: holder["ctx"].swap_to_deployed(name),
                    on_report=metrics.on_report)
     ctx = Context(settings, store, server, hub, RequestLog(store.engine, settings.log_flush_seconds),
-                  metrics, JobRunner())
+                  metrics, JobRunner(), TokenCache(store.engine))
     holder["ctx"] = ctx
     return ctx
 
@@ -150,15 +152,6 @@ def create_app(settings: ServeSettings, ctx: Context | None = None) -> FastAPI:
     async def _user_error(_req: Request, exc: DriftlineError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc))
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next: Any) -> Any:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "other")
-        ctx.metrics.latency.labels(path).observe(time.perf_counter() - t0)
-        return response
-
     app.include_router(predict.router)
     app.include_router(api.router)
     app.include_router(api.metrics_router)
@@ -169,4 +162,22 @@ def create_app(settings: ServeSettings, ctx: Context | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Timing, metrics=ctx.metrics)
     return app
+
+
+class Timing:
+    """ASGI middleware: request latency per route template into the metrics histogram."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = getattr(scope.get("route"), "path", "other")
+            self.metrics.latency.labels(route).observe(time.perf_counter() - t0)

@@ -4,6 +4,8 @@ role is too low."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,38 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+CACHE_SECONDS = 2.0  # a revoked token keeps working at most this long
+
+
+class TokenCache:
+    """Verified tokens for a couple of seconds, so a request does not query the store each
+    time. Expiry is still checked on every request against the token's ``expires_at``."""
+
+    def __init__(self, engine: Any, seconds: float = CACHE_SECONDS) -> None:
+        self.engine, self.seconds = engine, seconds
+        self._hits: dict[str, tuple[TokenInfo, float]] = {}
+
+    def forget(self) -> None:
+        self._hits.clear()
+
+    def verify(self, secret: str) -> TokenInfo | None:
+        key = hashlib.sha256(secret.encode()).hexdigest()
+        now = time.monotonic()
+        hit = self._hits.get(key)
+        if hit is None or now - hit[1] > self.seconds:
+            info = verify_token(self.engine, secret)
+            if info is None:
+                self._hits.pop(key, None)
+                return None
+            if len(self._hits) > 10_000:
+                self._hits.clear()
+            hit = self._hits[key] = (info, now)
+        info = hit[0]
+        if info.expires_at is not None and time.time() >= info.expires_at:
+            return None
+        return info
+
+
 def require(role: Role) -> Callable[[Request], Any]:
     """A FastAPI dependency that admits callers holding at least ``role``."""
 
@@ -34,7 +68,7 @@ def require(role: Role) -> Callable[[Request], Any]:
                 "'Authorization: Bearer TOKEN' (create one with 'driftline token create')",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        info = verify_token(ctx.store.engine, secret)
+        info = ctx.tokens.verify(secret)
         if info is None:
             raise HTTPException(401, "unknown, revoked or expired token; create a new one with "
                                 "'driftline token create'", headers={"WWW-Authenticate": "Bearer"})

@@ -84,6 +84,39 @@ def columns_to_matrix(cols: Mapping[str, Any], names: list[str] | None) -> np.nd
     return as_matrix(dict(cols), names)
 
 
+class _Prebuilt:
+    """A family whose estimator is built once for the params it serves (a serving snapshot
+    never changes its params), instead of once per call; everything else is delegated."""
+
+    def __init__(self, family: Any) -> None:
+        self.family = family
+        self._params: Any = None
+        self._est: Any = None
+
+    def predict_proba(self, params: Any, X: np.ndarray) -> np.ndarray:
+        if params is not self._params:
+            self._est, self._params = self.family.estimator(params), params
+        if not hasattr(self._est, "predict_proba"):  # the family's own fallbacks
+            return self.family.predict_proba(params, X)
+        return np.asarray(self._est.predict_proba(X))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.family, name)
+
+
+def prebuilt(pred: Any) -> Any:
+    """``pred`` (plain or routed) with estimator families built once, for serving."""
+    import dataclasses
+
+    from driftline.repair.routed import BoundModel, RoutedModel
+
+    if isinstance(pred, BoundModel) and hasattr(pred.family, "estimator"):
+        return dataclasses.replace(pred, family=_Prebuilt(pred.family))
+    if isinstance(pred, RoutedModel):
+        return dataclasses.replace(pred, members=[prebuilt(m) for m in pred.members])
+    return pred
+
+
 class ModelServer:
     """Deployments served from ``store``; see the module docstring for the swap contract."""
 
@@ -101,7 +134,7 @@ class ModelServer:
             from driftline.repair.routed import load_predictor
 
             model = self.store.get(model_id)
-            hit = (model, load_predictor(self.store, model_id))
+            hit = (model, prebuilt(load_predictor(self.store, model_id)))
             self._cache[model_id] = hit
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

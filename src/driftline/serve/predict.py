@@ -93,7 +93,7 @@ def _check_rows(n: int, max_rows: int) -> None:
 
 @router.post("/{name}/predict", response_model=PredictResponse, openapi_extra=TABLE_BODY,
              summary="Predict rows with the model a deployment serves")
-async def predict(name: str, request: Request, response: Response, _t: Any = READ) -> Any:
+async def predict(name: str, request: Request, _t: Any = READ) -> Any:
     """JSON ``{"rows": [...]}`` or an Arrow / Parquet body in; labels, probabilities, the id of
     the model that answered and a request id (for feedback) out. The rows also feed the
     deployment's drift agent (queued, off the request path)."""
@@ -105,14 +105,15 @@ async def predict(name: str, request: Request, response: Response, _t: Any = REA
     ctx.hub.submit(name, s.model_id, p.X)
     conf = p.proba.max(axis=1)
     labels = p.labels.tolist()
-    ctx.log.add(serving.ServedRequest(rid, name, s.model_id, time.time(), p.X.tolist(), labels,
-                                      conf.tolist()))
+    ctx.log.add(serving.ServedRequest(rid, name, s.model_id, time.time(), p.X, labels, conf))
     ctx.metrics.rows.labels(name).inc(len(labels))
     ctx.metrics.estimated.labels(name).set(float(conf.mean()))
-    response.headers["X-Request-ID"] = rid
-    return {"request_id": rid, "deployment": name, "model_id": s.model_id,
+    body = {"request_id": rid, "deployment": name, "model_id": s.model_id,
             "model_ref": s.model_ref, "classes": s.classes.tolist(), "predictions": labels,
             "probabilities": p.proba.tolist()}
+    # serialised here (the response model documents it; validating it again costs time)
+    return Response(json.dumps(body), media_type="application/json",
+                    headers={"X-Request-ID": rid})
 
 
 @router.post("/{name}/observe", response_model=ObserveResponse, openapi_extra=TABLE_BODY,

@@ -54,18 +54,22 @@ class ServedRequest:
     deployment: str
     model_id: str
     at: float
-    features: list[list[float]]
+    features: Any  # n × d rows (array or nested lists)
     predictions: list[Any]
-    confidence: list[float]
+    confidence: Any  # n values
     labels: list[Any] | None = None
 
     def row(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id, "deployment": self.deployment,
             "model_id": self.model_id, "at": self.at, "n_rows": len(self.predictions),
-            "features": self.features, "predictions": self.predictions,
-            "confidence": self.confidence, "labels": self.labels, "labelled_at": None,
+            "features": _plain(self.features), "predictions": self.predictions,
+            "confidence": _plain(self.confidence), "labels": self.labels, "labelled_at": None,
         }
+
+
+def _plain(x: Any) -> Any:
+    return x.tolist() if hasattr(x, "tolist") else x
 
 
 def insert_requests(engine: sa.Engine, rows: Sequence[ServedRequest]) -> None:
