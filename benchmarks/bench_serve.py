@@ -6,8 +6,10 @@ in its own process: by driftline (token auth, request log, drift agent beside th
 metrics) and by a bare FastAPI app that parses the same JSON rows and calls the scikit-learn
 estimator rebuilt from the store. Measured from this process with one keep-alive HTTP client:
 
-- latency p50 / p99 of sequential single-row and 100-row ``predict`` calls;
-- throughput of single-row calls from 4 client threads;
+- latency p50 / p99 of sequential single-row and 100-row ``predict`` calls, alternating
+  between the two servers call by call (both run at once, so both see the same load on this
+  shared machine);
+- throughput of single-row calls from 4 client threads (alternating bursts);
 - hot swap under load: 10 deploy / rollback swaps while 2 client threads send requests; counts
   failed requests and responses naming a model that was not deployed at that moment.
 
@@ -104,17 +106,26 @@ def _rows(X: np.ndarray, names: list[str]) -> list[dict[str, float]]:
     return [dict(zip(names, map(float, x), strict=True)) for x in X]
 
 
-def _latency(url: str, headers: dict, bodies: list[dict], warmup: int = 30) -> np.ndarray:
-    out = []
-    with httpx.Client(headers=headers, timeout=10) as c:
+def _latency(targets: list[tuple[str, dict]], bodies: list[dict], warmup: int = 30
+             ) -> list[np.ndarray]:
+    """Sequential calls, alternating between the targets request by request, so both see the
+    same machine load (this machine is shared); ms per call after ``warmup``."""
+    out: list[list[float]] = [[] for _ in targets]
+    clients = [httpx.Client(headers=h, timeout=10) for _, h in targets]
+    try:
         for k, body in enumerate(bodies):
-            t0 = time.perf_counter()
-            r = c.post(url, json=body)
-            dt = time.perf_counter() - t0
-            r.raise_for_status()
-            if k >= warmup:
-                out.append(dt)
-    return np.asarray(out) * 1000
+            order = range(len(targets)) if k % 2 == 0 else reversed(range(len(targets)))
+            for j in order:
+                t0 = time.perf_counter()
+                r = clients[j].post(targets[j][0], json=body)
+                dt = time.perf_counter() - t0
+                r.raise_for_status()
+                if k >= warmup:
+                    out[j].append(dt * 1000)
+    finally:
+        for c in clients:
+            c.close()
+    return [np.asarray(x) for x in out]
 
 
 def _throughput(url: str, headers: dict, bodies: list[dict], seconds: float,
@@ -210,21 +221,23 @@ def main() -> None:
         hundred = [{"rows": _rows(X[(i * 100) % 1400:(i * 100) % 1400 + 100], names)}
                    for i in range(40)]
         auth = {"Authorization": f"Bearer {token}"}
-        figures = {}
-        for label, code, path, headers in (
-            ("bare FastAPI + estimator", BARE, "/predict", {}),
-            ("driftline serve", DRIFTLINE, "/v1/deployments/digits/predict", auth),
-        ):
-            proc, base = _start(code, store)
-            try:
-                url = base + path
-                l1 = _latency(url, headers, (single * 2)[: n1 + 30])
-                l100 = _latency(url, headers, (hundred * 20)[: n100 + 30])
-                tput, errs = _throughput(url, headers, single, secs)
-                figures[label] = (l1, l100, tput, errs)
-                if label == "driftline serve":
-                    swap = _hot_swap(base, headers, single, 10)
-            finally:
+        (bare, bare_url), (dl, dl_base) = _start(BARE, store), _start(DRIFTLINE, store)
+        try:
+            targets = [(bare_url + "/predict", {}),
+                       (dl_base + "/v1/deployments/digits/predict", auth)]
+            l1 = _latency(targets, (single * 2)[: n1 + 30])
+            l100 = _latency(targets, (hundred * 20)[: n100 + 30])
+            tputs = [[0.0, 0], [0.0, 0]]
+            for _ in range(3):  # alternate short bursts for the same reason
+                for j, (url, headers) in enumerate(targets):
+                    rate, errs = _throughput(url, headers, single, secs / 3)
+                    tputs[j][0] += rate / 3
+                    tputs[j][1] += errs
+            figures = {"bare FastAPI + estimator": (l1[0], l100[0], *tputs[0]),
+                       "driftline serve": (l1[1], l100[1], *tputs[1])}
+            swap = _hot_swap(dl_base, auth, single, 10)
+        finally:
+            for proc in (bare, dl):
                 proc.terminate()
                 proc.wait(timeout=10)
     _print(con, figures, swap, args.quick)

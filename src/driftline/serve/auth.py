@@ -57,7 +57,7 @@ class TokenCache:
 def require(role: Role) -> Callable[[Request], Any]:
     """A FastAPI dependency that admits callers holding at least ``role``."""
 
-    def check(request: Request) -> TokenInfo | None:
+    async def check(request: Request) -> TokenInfo | None:  # async: no thread hop
         ctx = request.app.state.ctx
         secret = _bearer(request)
         if secret is None:

@@ -16,7 +16,8 @@ class ServeSettings:
     ``window`` served rows). ``auto_repair``: on drift, run the repair pipeline in the
     background worker (validation = the deployment's feedback labels when there are at least
     ``min_feedback`` of them, else unlabelled: the result waits for approval).
-    ``refresh_seconds``: how often deployments switched outside the server are picked up.
+    ``agent_batch_rows``/``agent_max_delay``: served rows reach the agent in batches of that
+    many rows, or after that many seconds. ``refresh_seconds``: how often deployments switched outside the server are picked up.
     ``cors_origins``: none by default.
     """
 
@@ -33,4 +34,6 @@ class ServeSettings:
     refresh_seconds: float = 2.0
     log_flush_seconds: float = 0.5
     cors_origins: tuple[str, ...] = ()
+    agent_batch_rows: int = 256
+    agent_max_delay: float = 0.5
     agent: dict[str, Any] = field(default_factory=dict)
