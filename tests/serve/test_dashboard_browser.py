@@ -185,3 +185,25 @@ def test_served_plain_and_routed_models_match_the_store(live_demo):
         ref = load_predictor(store, f"deployment:{name}").predict_proba(X)
         np.testing.assert_allclose(r.json()["probabilities"], ref, atol=1e-12)
     assert store.get("deployment:digits-mixed").kind == "routed"
+
+
+def test_static_report_file_renders_offline(live_demo, page, tmp_path):
+    """``driftline report ID -o FILE``: one file, no network, the same report view."""
+    from driftline.cli import main
+
+    _, _, app = live_demo
+    store = app.state.ctx.store
+    rid = store.drift_reports()[0]["id"]
+    out = tmp_path / "report.html"
+    assert main(["--store", str(store.root), "report", str(rid), "-o", str(out)]) == 0
+    html = out.read_text()
+    assert "<script src=" not in html and "<link" not in html
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(
+        "file:") else route.continue_())  # offline: any network request would fail
+    page.goto(out.as_uri())
+    page.wait_for_function(f"document.body.dataset.ready === '#/report/{rid}'", timeout=30_000)
+    page.wait_for_selector(".dist svg", timeout=20_000)
+    assert page.locator(".dist svg .mark-rect path").count() >= 20
+    assert "static report" in page.inner_text("#status")
+    page.unroute("**/*")
+    assert not page.errors
