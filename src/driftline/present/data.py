@@ -87,13 +87,15 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
 
 
-def report_row(r: dict[str, Any]) -> dict[str, Any]:
+def report_row(r: dict[str, Any], windows: set[int] | None = None) -> dict[str, Any]:
+    """A report's list entry; ``windows``: ids of reports whose window summary is kept."""
     rep = r["report"]
     feats = rep.get("features", {})
     return jsonable({"id": r["id"], "model_id": r["model_id"], "deployment": r["deployment"],
                      "created_at": r["created_at"], "n_rows": r["n_rows"], "drift": r["drift"],
                      "score": r["score"], "window_index": rep.get("window_index"),
-                     "n_drifted": rep.get("n_drifted"), "n_features": len(feats)})
+                     "n_drifted": rep.get("n_drifted"), "n_features": len(feats),
+                     "has_window": None if windows is None else r["id"] in windows})
 
 
 def get_report(store: Store, report_id: int) -> dict[str, Any]:
@@ -238,10 +240,11 @@ def deployment_timeline(store: Store, name: str) -> dict[str, Any]:
     if not events:
         raise UnknownReferenceError(f"no deployment {name!r}; see GET /v1/deployments")
     reports = [r for r in store.drift_reports() if r["deployment"] == name]
+    kept = serving.reports_with_windows(store.engine)
     windows, cells = [], []
     for r in reports:
         feats = r["report"].get("features", {})
-        windows.append({**report_row(r), "at": r["created_at"]})
+        windows.append({**report_row(r, kept), "at": r["created_at"]})
         top = sorted(feats, key=lambda k: -(_finite(feats[k]["metrics"].get("psi")) or 0))[:8]
         cells += [{"at": r["created_at"], "report_id": r["id"], "feature": k,
                    "psi": _finite(feats[k]["metrics"].get("psi"))} for k in top]

@@ -9,7 +9,7 @@ from typing import Any
 from driftline.errors import UnknownReferenceError
 from driftline.present import data as views
 from driftline.present.page import static_html
-from driftline.store import Store
+from driftline.store import Store, serving
 
 MAX_REPORTS = 30
 LABELS_PATH = "/v1/labels?status=pending&limit=500"
@@ -24,7 +24,8 @@ def _lineage(store: Store, ref: str | None, pre: dict[str, Any]) -> None:
 
 def _reports(store: Store, rows: list[dict[str, Any]], pre: dict[str, Any]) -> None:
     rows = rows[-MAX_REPORTS:]
-    pre["/v1/drift-reports"] = [views.report_row(r) for r in rows]
+    kept = serving.reports_with_windows(store.engine)
+    pre["/v1/drift-reports"] = [views.report_row(r, kept) for r in rows]
     for r in rows:
         pre[f"/v1/drift-reports/{r['id']}"] = views.report_view(store, r["id"])
 

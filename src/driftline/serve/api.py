@@ -100,7 +100,8 @@ def drift_reports(
     rows = _ctx(request).store.drift_reports(model, _ts(since), _ts(until))
     if deployment is not None:
         rows = [r for r in rows if r["deployment"] == deployment]
-    return [views.report_row(r) for r in rows[-limit:]]
+    kept = serving.reports_with_windows(_ctx(request).store.engine)
+    return [views.report_row(r, kept) for r in rows[-limit:]]
 
 
 @router.get("/drift-reports/{report_id}", tags=["drift"],

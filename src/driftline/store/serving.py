@@ -160,3 +160,10 @@ def window_signature_id(engine: sa.Engine, report_id: int) -> str | None:
         return conn.execute(
             sa.select(report_windows.c.signature_id).where(report_windows.c.report_id == report_id)
         ).scalar_one_or_none()
+
+
+def reports_with_windows(engine: sa.Engine) -> set[int]:
+    """Ids of the drift reports whose window signature is kept."""
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(report_windows.c.report_id)).scalars())

@@ -124,10 +124,10 @@
   // ---------------------------------------------------------------- drift reports
   async function reports() {
     const rs = await api("/v1/drift-reports");
-    view.innerHTML = "<h1>Drift reports</h1>" + table(["report", "time", "deployment", "rows", "verdict", "features drifting", "max PSI"],
-      rs.slice().reverse().map((r) => ['<a href="#/report/' + r.id + '">#' + r.id + "</a>", when(r.created_at),
+    view.innerHTML = "<h1>Drift reports</h1>" + table(["report", "time", "deployment", "rows", "verdict", "features drifting", "max PSI", "window kept"],
+      rs.slice().reverse().map((r) => ['<a href="#/report/' + r.id + '" data-window="' + (r.has_window ? 1 : 0) + '">#' + r.id + "</a>", when(r.created_at),
         esc(r.deployment || ""), fmt(r.n_rows), r.drift ? '<span class="pill drift">drift</span>' : '<span class="pill ok">ok</span>',
-        fmt(r.n_drifted) + "/" + fmt(r.n_features), fmt(r.score)]));
+        fmt(r.n_drifted) + "/" + fmt(r.n_features), fmt(r.score), r.has_window ? "yes" : "no"]));
   }
   async function report(id) {
     const r = await api("/v1/drift-reports/" + id);
