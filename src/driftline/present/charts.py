@@ -152,3 +152,77 @@ def before_after(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[st
         "xOffset": {"field": "when", "sort": ["before", "after"]},
         "y": {"field": "value", "type": "quantitative", "scale": {"zero": True}},
         "color": {"field": "when", "type": "nominal", "sort": ["before", "after"]}})
+
+
+# -- generic charts (the demo's story page) ----------------------------------------------------
+def series_lines(series: Mapping[str, Sequence[float]], *, x: Sequence[float] | None = None,
+                 title: str = "", x_label: str = "", y_label: str = "",
+                 hlines: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """One panel per series, each with its own y axis (zero kept for non-negative series),
+    sharing the x axis; ``hlines`` are reference lines, drawn in the panels whose series name
+    shares a word with the line's label (all panels for a single series)."""
+    panels = []
+    for name, ys in series.items():
+        xs = list(x) if x is not None else list(range(len(ys)))
+        vals = [{"x": a, "y": b} for a, b in zip(xs, ys, strict=False) if b == b]
+        lo = min((v["y"] for v in vals), default=0.0)
+        layer: list[dict[str, Any]] = [{
+            "data": {"values": vals}, "mark": {"type": "line", "point": True},
+            "encoding": {"x": {"field": "x", "type": "quantitative", "title": x_label,
+                               "axis": _int_axis(xs)},
+                         "y": {"field": "y", "type": "quantitative",
+                               "title": name if len(series) > 1 else (y_label or name),
+                               "scale": {"zero": lo >= 0}},
+                         "tooltip": [{"field": "x"}, {"field": "y", "format": ".3f"}]}}]
+        for label, v in (hlines or {}).items():  # in the panels it belongs to
+            if len(series) > 1 and not set(label.split()) & set(name.split()):
+                continue
+            layer.append({"data": {"values": [{"y": v, "label": label}]},
+                          "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#e63946"},
+                          "encoding": {"y": {"field": "y", "type": "quantitative"},
+                                       "tooltip": [{"field": "label"}]}})
+        panels.append({"layer": layer, "width": WIDTH, "height": 110 if len(series) > 1 else 180})
+    return {"$schema": SCHEMA, "title": title, "vconcat": panels}
+
+
+def _int_axis(xs: Sequence[Any]) -> dict[str, Any]:
+    """Whole-number ticks for counts (windows, labels); default ticks otherwise."""
+    if xs and all(float(v).is_integer() for v in xs):
+        return {"tickMinStep": 1, "format": "d"}
+    return {}
+
+
+def value_bars(values: Mapping[str, float], *, title: str = "", lo: float = 0.0,
+               hi: float = 1.0) -> dict[str, Any]:
+    """Horizontal bars with value labels on a fixed [lo, hi] scale."""
+    rows = [{"name": k, "value": v} for k, v in values.items()]
+    bar = {"mark": "bar", "encoding": {
+        "y": {"field": "name", "type": "nominal", "sort": None, "title": None},
+        "x": {"field": "value", "type": "quantitative", "scale": {"domain": [lo, hi]},
+              "title": None}}}
+    text = {"mark": {"type": "text", "align": "left", "dx": 4},
+            "encoding": {"y": {"field": "name", "type": "nominal", "sort": None},
+                         "x": {"field": "value", "type": "quantitative"},
+                         "text": {"field": "value", "format": ".3f"}}}
+    return _base(title, rows, height=26 * max(len(rows), 1), layer=[bar, text])
+
+
+def stacked_shares(rows: Sequence[tuple[str, Mapping[str, float]]], *,
+                   title: str = "") -> dict[str, Any]:
+    """One 100% bar per row (e.g. the regime mix of each window)."""
+    data = [{"row": label, "part": k, "share": float(v), "order": i}
+            for i, (label, parts) in enumerate(rows) for k, v in parts.items()]
+    return _base(title, data, height=20 * max(len(rows), 1), mark="bar", encoding={
+        "y": {"field": "row", "type": "nominal", "sort": {"field": "order"}, "title": None},
+        "x": {"field": "share", "type": "quantitative", "stack": "normalize",
+              "axis": {"format": ".0%"}, "title": None},
+        "color": {"field": "part", "type": "nominal", "title": None},
+        "tooltip": [{"field": "row"}, {"field": "part"}, {"field": "share", "format": ".0%"}]})
+
+
+def embed(spec: Mapping[str, Any]) -> str:
+    """A placeholder the page's script renders with vega-embed."""
+    import html
+    import json
+
+    return f'<div class="vl" data-spec="{html.escape(json.dumps(spec), quote=True)}"></div>'

@@ -10,7 +10,7 @@ from typing import Any
 
 VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "dagre.min.js",
           "cytoscape.min.js", "cytoscape-dagre.js")
-_NAV = (("lineage", "Lineage"), ("deployments", "Deployments"), ("reports", "Drift reports"),
+_NAV = (("story", "Story"), ("lineage", "Lineage"), ("deployments", "Deployments"), ("reports", "Drift reports"),
         ("repairs", "Repairs"), ("labels", "Labels"))
 
 

@@ -82,9 +82,16 @@ def preload_for(store: Store, target: str) -> tuple[dict[str, Any], str, str]:
     return pre, "#/lineage", f"driftline {model.ref}"
 
 
-def write_static_report(store: Store, target: str, path: str | Path) -> Path:
-    """Write the views for ``target`` (see :func:`preload_for`) to ``path``."""
+def write_static_report(store: Store, target: str, path: str | Path,
+                        story: tuple[str, list[tuple[str, str]]] | None = None) -> Path:
+    """Write the views for ``target`` (see :func:`preload_for`) to ``path``; ``story`` =
+    (title, [(heading, HTML)]) adds a first page of narrative sections (the demo's), whose
+    charts are :func:`driftline.present.charts.embed` placeholders."""
     pre, start, title = preload_for(store, target)
+    if story is not None:
+        title = story[0]
+        pre["/story"] = {"title": story[0], "sections": [list(s) for s in story[1]]}
+        start = "#/story"
     out = Path(path)
     out.write_text(static_html(title, pre, start), encoding="utf-8")
     return out

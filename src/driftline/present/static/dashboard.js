@@ -239,12 +239,21 @@
     render();
   }
 
+  // ---------------------------------------------------------------- story (the demo page)
+  async function story() {
+    const st = await api("/story");
+    view.innerHTML = "<h1>" + esc(st.title) + "</h1>" + st.sections.map(([h, body]) =>
+      '<section class="card"><h2>' + esc(h) + "</h2>" + body + "</section>").join("");
+    for (const d of view.querySelectorAll(".vl[data-spec]")) await chart(d, JSON.parse(d.dataset.spec));
+  }
+
   // ---------------------------------------------------------------- router
   const ROUTES = [
     [/^#\/lineage$/, lineage, "lineage"], [/^#\/deployments$/, deployments, "deployments"],
     [/^#\/deployment\/(.+)$/, deployment, "deployments"], [/^#\/reports$/, reports, "reports"],
     [/^#\/report\/(\d+)$/, report, "reports"], [/^#\/repairs$/, repairs, "repairs"],
     [/^#\/repair\/(\d+)$/, repair, "repairs"], [/^#\/labels$/, labels, "labels"],
+    [/^#\/story$/, story, "story"],
   ];
   async function route() {
     const hash = location.hash || window.DRIFTLINE_START || "#/lineage";
@@ -261,10 +270,11 @@
     view.innerHTML = '<p class="error">unknown page ' + esc(hash) + "</p>";
   }
   if (PRE) document.querySelectorAll("header nav a").forEach((a) => {
-    const probe = { lineage: "/v1/lineage/graph", deployments: "/v1/deployments", reports: "/v1/drift-reports",
+    const probe = { story: "/story", lineage: "/v1/lineage/graph", deployments: "/v1/deployments", reports: "/v1/drift-reports",
       repairs: "/v1/repairs", labels: "/v1/labels?status=pending&limit=500" }[a.dataset.nav];
     if (!(probe in PRE)) a.style.display = "none";
   });
+  else document.querySelector('header nav a[data-nav="story"]').style.display = "none";
   window.addEventListener("hashchange", route);
   route();
 })();
