@@ -118,7 +118,9 @@
       "<h2>Events</h2>" + table(["time", "action", "model", "reason"], t.events.map((e) =>
         [when(e.at), esc(e.action), esc(e.model_ref), esc(e.reason)]));
     await chart("#tl-drift", t.charts.drift);
-    await chart("#tl-perf", t.charts.performance);
+    if (t.performance.length) await chart("#tl-perf", t.charts.performance);
+    else document.getElementById("tl-perf").innerHTML = '<p class="muted">No traffic served ' +
+      "by driftline serve yet: estimated and realised accuracy appear once it predicts (and gets feedback).</p>";
   }
 
   // ---------------------------------------------------------------- drift reports
