@@ -176,6 +176,8 @@ def test_agent_beside_the_deployment_saves_reports_with_windows(client, tokens, 
     assert st["repairs"] and st["repairs"][0]["repair_id"] is not None
     assert st["repairs"][0]["status"] in ("deployed", "awaiting-approval", "needs-labels",
                                           "not-deployed")
+    # whatever the repair did, the server serves what the store says is deployed
+    assert client.ctx.server.current("clf").model_id == client.ctx.store.get("deployment:clf").id
     rid = st["reports"][-1]
     rep = client.get(f"/v1/drift-reports/{rid}", headers=auth(tokens["read"])).json()
     assert rep["drift"] and rep["deployment"] == "clf" and rep["has_window"]
@@ -409,3 +411,20 @@ def test_metrics_health_dashboard(client, tokens):
     js = client.get("/static/vendor/cytoscape.min.js")
     assert js.status_code == 200 and len(js.content) > 100_000
     assert client.get("/docs").status_code == 200
+
+
+def test_deploys_made_outside_the_server_are_picked_up(client, tokens, store_path):
+    rd = auth(tokens["read"])
+    row = {"rows": [[0.1, 0.2, 0.3, 0.4]]}
+    before = client.post("/v1/deployments/clf/predict", json=row, headers=rd).json()["model_ref"]
+    other = "clf@1" if before != "clf@1" else "clf@2"
+    store = driftline.open(store_path)  # another process would do the same (driftline deploy)
+    store.deploy(other, "clf", reason="from the CLI")
+    deadline = time.monotonic() + 10
+    ref = before
+    while ref != other and time.monotonic() < deadline:
+        time.sleep(0.1)
+        ref = client.post("/v1/deployments/clf/predict", json=row, headers=rd).json()["model_ref"]
+    assert ref == other
+    store.deploy(before, "clf", reason="back")
+    store.close()
