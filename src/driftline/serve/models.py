@@ -62,7 +62,7 @@ def rows_to_matrix(rows: Sequence[Any], names: list[str] | None) -> np.ndarray:
                 f"rows lack the model's feature column(s): {', '.join(missing[:5])}"
                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             )
-        table = [[r[n] for n in names] for r in rows]
+        table: Sequence[Any] = [[r[n] for n in names] for r in rows]
     elif all(isinstance(r, list) for r in rows):
         width = len(names) if names is not None else len(rows[0])
         if any(len(r) != width for r in rows):

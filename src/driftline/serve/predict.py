@@ -194,7 +194,7 @@ def deploy(name: str, body: DeployBody, request: Request, _t: Any = WRITE) -> An
 def rollback(name: str, request: Request, body: RollbackBody | None = None,
              _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
-    event = ctx.store.rollback(name, reason=(body or RollbackBody()).reason, actor="api")
+    event = ctx.store.rollback(name, reason=body.reason if body is not None else "rollback", actor="api")
     ctx.swap_to_deployed(name)
     return _event(ctx, event)
 

@@ -100,7 +100,7 @@ def create_token(
                 revoked=False,
             )
         )
-        tid = int(res.inserted_primary_key[0])
+        tid = int(res.inserted_primary_key[0])  # type: ignore[index]
         row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == tid)).one()
     return secret, _info(row)
 
