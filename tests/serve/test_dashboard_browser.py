@@ -143,6 +143,22 @@ def test_drift_report_shows_distribution_plots(live_demo, page):
     assert not page.errors
 
 
+def test_deployment_timeline_and_repair_pages(live_demo, page):
+    base, _, app = live_demo
+    _open(page, base, "deployment/digits")
+    assert page.locator("#tl-drift svg").count() >= 1
+    events = page.inner_text("#view")
+    assert "lineage repair of digits@4" in events and "deploy" in events
+    from driftline.repair.pipeline import list_repairs
+
+    rid = list_repairs(app.state.ctx.store)[0].repair_id
+    _open(page, base, f"repair/{rid}")
+    for box in ("#alpha", "#cands", "#ba"):
+        assert page.locator(f"{box} svg").count() == 1, box
+    assert "Ancestor search" in page.inner_text("#view")
+    assert not page.errors
+
+
 def test_answer_three_labels_with_the_keyboard(live_demo, page):
     base, token, app = live_demo
     from driftline.active import LabelQueue
