@@ -22,6 +22,10 @@ __version__ = "0.1.0"
 
 __all__ = ["open", "monitor", "Store", "Model", "Edge", "Relative", "errors", "__version__"]
 
+# Load the submodule first: importing driftline.monitor later (e.g. by driftline.serve) would
+# otherwise replace the function below with the module on the package.
+from driftline import monitor as _monitor_module  # noqa: E402, F401
+
 
 def monitor(store: Store, target: str, **kwargs: object):  # type: ignore[no-untyped-def]
     """A drift agent bound to a deployment or model (see :class:`driftline.monitor.BoundAgent`)."""

@@ -50,6 +50,7 @@ class BoundAgent:
         self.agent_kwargs = agent_kwargs
         self.repairs: list[Any] = []
         self.reports: list[DriftReport] = []
+        self.report_ids: list[int] = []  # store ids of the saved reports, in order
         self._bind()
 
     def _bind(self) -> None:
@@ -90,7 +91,7 @@ class BoundAgent:
     def _handle(self, report: DriftReport) -> np.ndarray | None:
         """Save, call back, repair; returns the rows after the window when it re-bound."""
         self.reports.append(report)
-        self.store.save_drift_report(self.model_id, report, self.deployment)
+        self.report_ids.append(self.store.save_drift_report(self.model_id, report, self.deployment))
         rows = self._window_rows(report)
         if not report.drift:
             return None

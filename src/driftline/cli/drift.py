@@ -161,6 +161,12 @@ def agent(
     ignore: list[str] = R.IGNORE,
     save: bool = typer.Option(True, "--save/--no-save", help="store each window's report"),
     as_json: bool = typer.Option(False, "--json", help="one JSON report per line"),
+    follow: bool = typer.Option(
+        False, "--follow", help="keep reading rows appended to the file (or stdin) as they come"
+    ),
+    idle_exit: float = typer.Option(
+        None, "--idle-exit", help="with --follow: stop after this many seconds without new rows"
+    ),
 ) -> None:
     """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
     from driftline.drift import DriftAgent, drift_score, iter_batches
@@ -216,7 +222,13 @@ def agent(
         disable=as_json or not sys.stderr.isatty(),
     ) as bar:
         task = bar.add_task("reading", total=None)
-        for batch in iter_batches(src, batch_rows):
+        if follow:  # beside a model served elsewhere: tail its input log
+            from driftline.serve.follow import follow_batches
+
+            batches = follow_batches(src, batch_rows, idle_exit=idle_exit)
+        else:
+            batches = iter_batches(src, batch_rows)
+        for batch in batches:
             for rep in agent_.update(batch):
                 emit(rep)
             bar.update(

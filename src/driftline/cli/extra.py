@@ -43,3 +43,6 @@ def register_commands(app: typer.Typer) -> None:
     from driftline.cli import example as example_cmds
 
     example_cmds.register_commands(app)
+    from driftline.cli import serve as serve_cmds  # serve, token, report
+
+    serve_cmds.register_commands(app)

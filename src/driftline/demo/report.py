@@ -1,12 +1,12 @@
-"""The demo's HTML report: drift per window, regime mix, accuracy before/after, the repairs,
-accuracy versus labels, and the lineage as a picture. Self-contained (inline SVG, no scripts)."""
+"""The demo's HTML report: drift per window, regime mix, accuracy before/after, the repairs and
+accuracy versus labels as a story page in front of the dashboard's views (lineage, deployments,
+drift reports, repairs). One offline file: Vega-Lite and Cytoscape inlined."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from driftline import render
 from driftline.demo import html
 
 if TYPE_CHECKING:
@@ -150,19 +150,8 @@ def write_report(store: Store, summary: DemoSummary, path: str | Path) -> Path:
                 run.test_accuracy, title=f"accuracy on held-out {what} from today's distribution"
             )
         sections.append((f"{i} · {run.title} (deployment:{run.deployment})", inner))
-    focus = (
-        store.resolve(f"deployment:{summary.scenarios[0].deployment}")
-        if summary.scenarios
-        else summary.lineage[0].id
-    )
-    nodes, edges = store.family(focus)
-    sections.append(
-        (
-            "The lineage",
-            "<p>Blue: the model deployed as <code>digits</code>. Red edges: repairs; purple: routes.</p>"
-            + render.to_svg(nodes, edges, highlight=focus),
-        )
-    )
-    out = Path(path)
-    out.write_text(html.page("driftline demo", sections))
-    return out
+    sections.append(("The lineage", '<p>Interactive, laid out by dagre: the '
+                     '<a href="#/lineage">Lineage</a> page (click a model for its details).</p>'))
+    from driftline.present.report import write_static_report  # the dashboard's views, offline
+
+    return write_static_report(store, "all", path, story=("driftline demo", sections))

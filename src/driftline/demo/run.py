@@ -205,7 +205,10 @@ def watch(
             regime_mix=regime_mix_report(store, mix_members, X),
         )
         if report.drift and run.repair is None:
-            store.save_drift_report(current, report, run.deployment)
+            rid = store.save_drift_report(current, report, run.deployment)
+            from driftline.serve.agents import record_window  # the window, for report pages
+
+            record_window(store, rid, X, agent.reference.feature_names)
             con.print(
                 f"\n[bold red]drift[/bold red] on deployment:{run.deployment}, window {i}: "
                 f"{len(report.drifted_features)} of {len(report.features)} features moved — "

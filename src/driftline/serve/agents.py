@@ -1,0 +1,231 @@
+"""The drift agent beside each deployment, fed by served (or observed) rows off the request
+path.
+
+Requests put ``(deployment, model id, rows)`` on a bounded queue and return; one worker thread
+feeds each deployment's :class:`driftline.monitor.BoundAgent` (tumbling windows of
+``settings.window`` rows), which saves every window's report and, on drift, runs the repair
+pipeline (:func:`driftline.repair.repair`) in this worker — never in a request. Validation for
+the repair is the deployment's feedback labels when there are at least ``settings.min_feedback``
+of them; otherwise the repair runs unlabelled and waits for approval. Each report also gets the
+signature of its window, so report pages can plot reference-vs-window distributions.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftline.drift import DriftReport, Signature
+from driftline.serve.settings import ServeSettings
+from driftline.store import Store, serving
+
+log = logging.getLogger("driftline.serve")
+
+
+def record_window(store: Store, report_id: int, window: Any,
+                  names: list[str] | None = None) -> str:
+    """Save the signature of a report's window rows beside drift report ``report_id`` (any
+    table, or a matrix whose columns are ``names``); returns the signature id."""
+    if names is not None:
+        window = {n: np.asarray(window)[:, i] for i, n in enumerate(names)}
+    sid = store.put_signature(Signature.from_data(window))
+    serving.save_window_signature(store.engine, report_id, sid)
+    return sid
+
+
+@dataclass
+class AgentState:
+    """One deployment's agent and what it has done (shown by the API and the dashboard)."""
+
+    deployment: str
+    bound: Any
+    rows: list[np.ndarray] = field(default_factory=list)
+    offset: int = 0
+    rows_seen: int = 0
+    reports: list[int] = field(default_factory=list)
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    last_report: dict[str, Any] | None = None
+    retired: set[str] = field(default_factory=set)  # models this agent has moved away from
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deployment": self.deployment, "model_id": self.bound.model_id,
+                "rows_seen": self.rows_seen, "window": self.bound.agent.window,
+                "rows_in_window": self.rows_seen - self.offset, "reports": self.reports[-50:],
+                "repairs": self.repairs[-20:], "last_report": self.last_report}
+
+
+_FLUSH = object()  # queue marker: feed what is buffered now
+
+
+def _grouped(items: list[tuple[str, str, np.ndarray]]
+             ) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """Consecutive items of the same (deployment, model) stacked into one matrix, in order."""
+    out: list[tuple[tuple[str, str], list[np.ndarray]]] = []
+    for dep, mid, X in items:
+        if out and out[-1][0] == (dep, mid) and out[-1][1][0].shape[1] == X.shape[1]:
+            out[-1][1].append(X)
+        else:
+            out.append(((dep, mid), [X]))
+    return [(k, np.vstack(xs)) for k, xs in out]
+
+
+class AgentHub:
+    """Agents for every deployment that receives rows; see the module docstring."""
+
+    def __init__(self, store: Store, settings: ServeSettings,
+                 on_model_change: Callable[[str], None],
+                 on_report: Callable[[str, DriftReport], None] | None = None,
+                 max_queue: int = 10_000) -> None:
+        self.store = store
+        self.settings = settings
+        self.on_model_change = on_model_change
+        self.on_report = on_report
+        self.states: dict[str, AgentState] = {}
+        self.dropped = 0
+        self.errors: list[str] = []
+        self._q: queue.Queue[Any] = queue.Queue(max_queue)
+        self._thread = threading.Thread(target=self._run, name="driftline-agents", daemon=True)
+        self._thread.start()
+
+    def submit(self, deployment: str, model_id: str, X: np.ndarray) -> bool:
+        """Queue rows for the deployment's agent; False (and counted) when the queue is full."""
+        try:
+            self._q.put_nowait((deployment, model_id, X))
+            return True
+        except queue.Full:
+            self.dropped += len(X)
+            return False
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Feed what is buffered now and block until it is processed (tests, shutdown)."""
+        self._q.put(_FLUSH)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._q.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        """Buffer queued rows; feed them when ``agent_batch_rows`` are waiting, the oldest has
+        waited ``agent_max_delay`` seconds, or a flush is asked for. An agent update costs about
+        the same for 1 row as for hundreds, so batching keeps the worker (and the GIL) mostly
+        idle under request traffic; windows are unchanged (rows keep their order)."""
+        buf: list[tuple[str, str, np.ndarray]] = []
+        n_items = rows = 0
+        first = 0.0
+        while True:
+            wait = None if not buf else max(0.0, first + self.settings.agent_max_delay
+                                            - time.monotonic())
+            try:
+                item = self._q.get(timeout=wait)
+                n_items += 1
+            except queue.Empty:
+                item = _FLUSH
+            if isinstance(item, tuple):
+                if not buf:
+                    first = time.monotonic()
+                buf.append(item)
+                rows += len(item[2])
+            due = rows >= self.settings.agent_batch_rows or item is _FLUSH or item is None
+            if buf and (due or time.monotonic() - first >= self.settings.agent_max_delay):
+                self._feed_all(buf)
+                buf, rows = [], 0
+            if item is None or not buf:
+                for _ in range(n_items):
+                    self._q.task_done()
+                n_items = 0
+            if item is None:
+                return
+
+    def _feed_all(self, buf: list[tuple[str, str, np.ndarray]]) -> None:
+        for key, X in _grouped(buf):
+            try:
+                self._feed(key[0], key[1], X)
+            except Exception as exc:  # a failing agent must not stop the worker
+                log.exception("drift agent failed")
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _state(self, deployment: str, model_id: str) -> AgentState:
+        st = self.states.get(deployment)
+        if st is None or (st.bound.model_id != model_id and model_id not in st.retired):
+            from driftline.monitor import BoundAgent
+
+            kw = dict(self.settings.agent)
+            if self.settings.drift_share is not None:
+                kw["drift_share"] = self.settings.drift_share
+            bound = BoundAgent(self.store, deployment, policy=self._policy(),
+                               window=self.settings.window, **kw)
+            old = st
+            st = AgentState(deployment, bound)
+            if old is not None:
+                st.reports, st.repairs = old.reports, old.repairs
+                st.retired = old.retired | {old.bound.model_id}
+            self.states[deployment] = st
+        return st
+
+    def _policy(self) -> Any:
+        from driftline.repair import RepairPolicy
+
+        return RepairPolicy(drift_share=self.settings.drift_share)
+
+    def validation(self, deployment: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The deployment's feedback-labelled rows as ``(X, y)``, or None below the minimum."""
+        Xs, ys = [], []
+        for r in serving.requests_of(self.store.engine, deployment, labelled_only=True):
+            for row, lab in zip(r["features"], r["labels"] or [], strict=False):
+                if lab is not None:
+                    Xs.append(row)
+                    ys.append(lab)
+        if len(ys) < self.settings.min_feedback:
+            return None
+        return np.asarray(Xs, dtype=np.float64), np.asarray(ys)
+
+    def _feed(self, deployment: str, model_id: str, X: np.ndarray) -> None:
+        st = self._state(deployment, model_id)
+        bound = st.bound
+        if self.settings.auto_repair:
+            bound.repair_with = self.validation(deployment) or "unlabelled"
+        names = bound.agent.reference.feature_names
+        st.rows.append(X)
+        st.rows_seen += len(X)
+        n_repairs, n_ids = len(bound.repairs), len(bound.report_ids)
+        reports = bound.update({n: X[:, i] for i, n in enumerate(names)})
+        for report, rid in zip(reports, bound.report_ids[n_ids:], strict=False):
+            self._after_report(st, report, rid, names)
+        for result in bound.repairs[n_repairs:]:
+            st.repairs.append({"repair_id": result.repair_id, "status": result.status,
+                               "repaired": result.repaired_ref, "at": time.time(),
+                               "message": result.message})
+        if bound.model_id != model_id and model_id not in st.retired:
+            # the repair deployed a new model and re-bound the agent (which replayed the rows
+            # after the window): swap the new model in now
+            st.retired.add(model_id)
+            st.rows, st.offset = [], bound.agent.rows_seen
+            st.rows_seen = bound.agent.rows_seen
+            self.on_model_change(deployment)
+
+    def _after_report(self, st: AgentState, report: DriftReport, rid: int,
+                      names: list[str]) -> None:
+        buf = np.vstack(st.rows)
+        hi = min(max(report.end_row - st.offset, 0), len(buf))
+        lo = max(hi - report.n_rows, 0)
+        if hi > lo:
+            record_window(self.store, rid, buf[lo:hi], names)
+        st.rows, st.offset = [buf[hi:]], st.offset + hi
+        st.reports.append(rid)
+        st.last_report = {"id": rid, "drift": bool(report.drift), "n_rows": report.n_rows,
+                          "drifted": report.drifted_features[:20], "at": time.time()}
+        if self.on_report is not None:
+            self.on_report(st.deployment, report)
