@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
+from driftline.drift.grid import GridIndex, grid_for
 from driftline.drift.signature import OTHER, CategoricalSummary, NumericSummary
 
 PSI_EPSILON = 1e-4
@@ -157,6 +158,8 @@ class NumericReference:
     psi_idx: np.ndarray         # indices into points of the PSI edges
     psi_ref: np.ndarray         # reference counts per PSI bin
     rank_error: float
+    #: bucket table locating batch values on ``points`` without sorting (None: sort instead)
+    grid: GridIndex | None = None
 
     kind = "numeric"
 
@@ -178,7 +181,7 @@ class NumericReference:
             idx, med, scale, std = np.empty(0, np.int64), 0.0, 1.0, math.nan
             psi_ref = np.empty(0)
         return cls(v.copy(), cdf, n, float(s.missing), s.mean if s.count else math.nan,
-                   std, float(scale), float(med), idx, psi_ref, sk.rank_error)
+                   std, float(scale), float(med), idx, psi_ref, sk.rank_error, grid_for(v))
 
     @property
     def psi_edges(self) -> np.ndarray:
@@ -203,10 +206,14 @@ class NumericWindow:
         self.s2 = 0.0
 
     def add(self, x: np.ndarray, *, inplace: bool = False) -> None:
-        """Add raw values (non-finite = missing). Cost: one sort + O(points · log n).
+        """Add raw values (non-finite = missing). Cost: O(n) on the reference's bucket grid
+        (:mod:`driftline.drift.grid`), else one sort + O(points · log n).
 
         ``inplace=True`` lets the window sort ``x`` itself (the caller's buffer is reordered).
         """
+        if self.ref.grid is not None:
+            self._add_on_grid(x, self.ref.grid)
+            return
         if inplace and x.dtype == np.float64 and x.flags.c_contiguous and x.flags.writeable:
             x.sort()
             xs = x
@@ -247,6 +254,31 @@ class NumericWindow:
         self.n += n
         self.s1 += float(pref[-1])
         self.s2 += float(np.einsum("i,i->", d[:n], d[:n]))
+
+    def _add_on_grid(self, x: np.ndarray, grid: GridIndex) -> None:
+        """Counts and sums per point from bucketed insertion indices (no sort)."""
+        fin = np.isfinite(x)
+        xf = x if fin.all() else x[fin]
+        n = xf.size
+        self.missing += x.size - n
+        if n == 0:
+            return
+        m = self.ref.points.size
+        r, eq = grid.locate(xf)
+        d = np.subtract(xf, self.ref.shift)
+        lt = np.cumsum(np.bincount(r, minlength=m + 1)[:m])
+        slt = np.cumsum(np.bincount(r, weights=d, minlength=m + 1)[:m])
+        self.lt += lt
+        self.slt += slt
+        if eq.any():  # a value equal to v_j counts in le_j but not lt_j: le = lt + ties at j
+            at = r[eq] - 1
+            lt += np.bincount(at, minlength=m)
+            slt += np.bincount(at, weights=d[eq], minlength=m)
+        self.le += lt
+        self.sle += slt
+        self.n += n
+        self.s1 += float(d.sum())
+        self.s2 += float(np.einsum("i,i->", d, d))
 
     def absorb(self, other: NumericWindow) -> None:
         """Add another window's state (same reference) into this one."""
