@@ -221,3 +221,35 @@ def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
     rounds = again["active_learning"]["rounds"]
     assert rounds and rounds[0]["labels"] == 5
     assert len(queue.pending(first["repair_id"])) == 5  # the next round waits for the human
+
+
+def test_agent_adds_estimated_accuracy_and_multivariate_score(cli, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    import driftline
+    from driftline.drift.likelihood import multivariate_drift
+
+    rng = np.random.default_rng(1)
+    cli("init")
+    store = driftline.open(tmp_path / ".driftline")
+    X = rng.normal(size=(3000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = LogisticRegression().fit(X, y)
+    model = store.register(clf, name="clf", data=X)
+    stream = np.vstack([rng.normal(size=(1000, 3)), rng.normal(0, 2.0, size=(1000, 3))])
+    write_csv(tmp_path / "stream.csv", stream, names=("f0", "f1", "f2"))
+    args = ("agent", "clf@1", "--source", "stream.csv", "--window", "1000", "--no-save")
+    code, out, _ = cli(*args, "--estimate-accuracy", "--multivariate", "--json")
+    reps = [json.loads(line) for line in out.splitlines()]
+    assert len(reps) == 2
+    rows = np.round(stream, 6)
+    sig = store.signature(model.id)  # the stored training signature
+    for r, w in zip(reps, (rows[:1000], rows[1000:]), strict=True):
+        est = clf.predict_proba(w).max(axis=1).mean()  # no 'cbpe' metric: raw confidence
+        assert r["model"]["estimated_accuracy"] == pytest.approx(est, abs=1e-9)
+        mv = multivariate_drift(sig, w)
+        assert r["model"]["multivariate_score"] == pytest.approx(mv.score, rel=1e-6)
+    code, out, _ = cli(*args, "--estimate-accuracy", "--multivariate")
+    assert "est. accuracy" in out and "multivariate" in out
+    code, out, _ = cli(*args, "--json")
+    assert all(json.loads(line)["model"] == {} for line in out.splitlines())

@@ -167,17 +167,26 @@ def agent(
     idle_exit: float = typer.Option(
         None, "--idle-exit", help="with --follow: stop after this many seconds without new rows"
     ),
+    estimate_accuracy: bool = typer.Option(
+        False, "--estimate-accuracy", help="add the model's label-free accuracy estimate (CBPE; "
+        "calibrated by the model metric 'cbpe' when registered) to each window"),
+    multivariate: bool = typer.Option(
+        False, "--multivariate", help="add the multivariate likelihood drift score per window"),
 ) -> None:
     """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
     from driftline.drift import DriftAgent, drift_score, iter_batches
+    from driftline.repair.window_proba import model_aware_settings
 
     store = open_store()
     model = store.get(ref)
-    kw: dict = {"roles": R.role_spec(target, prediction, id, timestamp, ignore)}
+    sig = store.signature(model.id)
+    kw: dict = {"roles": R.role_spec(target, prediction, id, timestamp, ignore),
+                "model_aware": model_aware_settings(store, model, sig, estimate=estimate_accuracy,
+                                                    multivariate=multivariate)}
     if drift_share is not None:
         kw["drift_share"] = drift_share
     agent_ = DriftAgent(
-        store.signature(model.id),
+        sig,
         window=window,
         mode=mode,
         step=step,
@@ -194,6 +203,10 @@ def agent(
         "max PSI",
         title=f"drift agent on {model.ref}",
     )
+    if estimate_accuracy:
+        table.add_column("est. accuracy", justify="right")
+    if multivariate:
+        table.add_column("multivariate (p)", justify="right")
 
     def emit(report) -> None:  # type: ignore[no-untyped-def]
         nonlocal any_drift
@@ -210,6 +223,7 @@ def agent(
                 verdict,
                 f"{len(report.drifted_features)}/{len(report.features)}",
                 f"{drift_score(report):.3f}",
+                *model_cells(report.model, estimate_accuracy, multivariate),
             )
 
     src = "-" if source == "-" else Path(source)
@@ -242,6 +256,19 @@ def agent(
     if not as_json:
         console.print(table)
     raise typer.Exit(1 if any_drift else 0)
+
+
+def model_cells(m: dict, estimate: bool, multivariate: bool) -> list[str]:
+    """The agent table's optional model-aware cells ("–" when the window had none)."""
+    cells = []
+    if estimate:
+        est = m.get("estimated_accuracy")
+        ref = m.get("reference_accuracy")
+        cells.append("–" if est is None else f"{est:.3f}" + (f" / {ref:.3f}" if ref else ""))
+    if multivariate:
+        s = m.get("multivariate_score")
+        cells.append("–" if s is None else f"{s:.3f} ({m['multivariate_p']:.2g})")
+    return cells
 
 
 def reports(

@@ -51,6 +51,7 @@ from driftline.drift.metrics import (
     new_window,
     prepare_reference,
 )
+from driftline.drift.model_aware import ModelAwareSettings, ModelAwareWindows
 from driftline.drift.report import DriftReport, FeatureDrift, SchemaIssue
 from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
 from driftline.drift.signature import Signature
@@ -99,6 +100,8 @@ class _Pane:
         self.key = key
         self.t_min: float | None = None
         self.t_max: float | None = None
+        #: model-aware sums (see :mod:`driftline.drift.model_aware`); empty when that is off
+        self.model_sums: dict[str, float] = {}
 
     def note(self, feature: str, issue: str, detail: str, rows: int) -> None:
         i = self.issues.get((feature, issue))
@@ -142,6 +145,7 @@ class DriftAgent:
         feature_names: list[str] | None = None,
         psi_bins: int = DEFAULT_PSI_BINS,
         roles: RoleSpec | None = None,
+        model_aware: ModelAwareSettings | None = None,
     ) -> None:
         if mode not in ("tumbling", "sliding"):
             raise InvalidInputError(f"mode must be 'tumbling' or 'sliding', got {mode!r}")
@@ -203,6 +207,8 @@ class DriftAgent:
                                         f"({pane_rows})")
             self.pane_size, self.n_panes = float(pane_rows), window // pane_rows
         self.window = window
+        self._model = (ModelAwareWindows(model_aware, reference)
+                       if model_aware is not None and model_aware.active else None)
         self.rows_seen = 0
         self.windows_emitted = 0
         self._panes: list[_Pane] = [_Pane(self._all_refs, 0, 0)]
@@ -271,6 +277,8 @@ class DriftAgent:
         pane.n_rows += rows
         self.rows_seen += rows
         pane.times(None if t is None else t[a:b])
+        if self._model is not None:
+            self._model.add(pane.model_sums, cols, a, b)
         for name, win in pane.windows.items():
             col = cols.get(name)
             if col is None and name in self.role_refs:
@@ -438,6 +446,7 @@ class DriftAgent:
             complete=complete, start_time=min(times) if times else None,
             end_time=max(times_hi) if times_hi else None, schema_issues=issue_list,
             label_drift=label_drift, roles=dict(self.roles),
+            model=self._model.report([p.model_sums for p in panes]) if self._model else {},
         )
 
     def _apply_calibrated(self, feats: dict[str, FeatureDrift],

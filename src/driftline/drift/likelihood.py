@@ -181,15 +181,21 @@ def multivariate_drift(signature: Signature, data: Any, *, expected: float | Non
     column (e.g. every feature's spread up 10 %) show here before any per-column test fires; it
     sees only what the per-feature likelihoods see (the signature keeps no joint structure).
     """
-    from scipy import stats
-
     ll = log_likelihood(signature, data, feature_names=feature_names, bins=bins, floor=floor)
     if ll.size < 2:
         raise InvalidInputError("the multivariate score needs a window of at least 2 rows")
     exp = expected_log_likelihood(signature, bins=bins, floor=floor) if expected is None \
         else float(expected)
-    obs = float(ll.mean())
-    sd = float(ll.std(ddof=1))
-    se = sd * math.sqrt(1.0 / ll.size + 1.0 / max(signature.n_rows, 1))
-    z = (obs - exp) / se if se > 0 else (0.0 if obs >= exp else -math.inf)
-    return MultivariateDrift(exp, obs, exp - obs, z, float(stats.norm.cdf(z)), int(ll.size))
+    return multivariate_from_moments(exp, float(ll.mean()), float(ll.std(ddof=1)), int(ll.size),
+                                     signature.n_rows)
+
+
+def multivariate_from_moments(expected: float, observed: float, sd: float, n: int,
+                              n_ref: int) -> MultivariateDrift:
+    """The score of :func:`multivariate_drift` from a window's mean and sample sd of ``ℓ``."""
+    from scipy import stats
+
+    se = sd * math.sqrt(1.0 / n + 1.0 / max(n_ref, 1))
+    z = (observed - expected) / se if se > 0 else (0.0 if observed >= expected else -math.inf)
+    return MultivariateDrift(expected, observed, expected - observed, z,
+                             float(stats.norm.cdf(z)), int(n))

@@ -60,6 +60,9 @@ class DriftReport:
     label_drift: dict[str, FeatureDrift] = field(default_factory=dict)
     #: non-feature columns of the window and their roles (id, timestamp, target, ...): not tested
     roles: dict[str, str] = field(default_factory=dict)
+    #: optional model-aware metrics (estimated_accuracy, multivariate_score, ...; see
+    #: :mod:`driftline.drift.model_aware`), empty when the agent was given none
+    model: dict[str, float] = field(default_factory=dict)
 
     @property
     def fired(self) -> dict[str, list[str]]:
@@ -87,6 +90,7 @@ class DriftReport:
                     "thresholds": {m: _js(x) for m, x in v["thresholds"].items()}}
                 for k, v in d[key].items()
             }
+        d["model"] = {k: _js(v) for k, v in d["model"].items()}
         return d
 
     @classmethod
@@ -108,7 +112,8 @@ class DriftReport:
                                   "n_rows", "drift", "n_drifted", "required", "rule", "alpha",
                                   "complete", "start_time", "end_time") if k in d}
         return cls(features=feats, schema_issues=issues, label_drift=drifts(
-            d.get("label_drift", {})), roles=dict(d.get("roles", {})), **keys)
+            d.get("label_drift", {})), roles=dict(d.get("roles", {})),
+            model={k: _unjs(v) for k, v in d.get("model", {}).items()}, **keys)
 
 
 def _js(x: float | None) -> float | str | None:
@@ -141,6 +146,19 @@ def _fmt(x: float) -> str:
     return f"{x:.4f}"
 
 
+def model_caption(report: DriftReport) -> str:
+    """`` · est. accuracy 0.91 (ref 0.95) · multivariate 0.12 (p 0.03)`` or ``""``."""
+    m, parts = report.model, []
+    if "estimated_accuracy" in m:
+        ref = m.get("reference_accuracy")
+        parts.append(f"est. accuracy {_fmt(m['estimated_accuracy'])}"
+                     + (f" (ref {_fmt(ref)})" if ref is not None else ""))
+    if "multivariate_score" in m:
+        parts.append(f"multivariate {_fmt(m['multivariate_score'])} "
+                     f"(p {_fmt(m.get('multivariate_p', math.nan))})")
+    return "".join(f" · {p}" for p in parts)
+
+
 def report_table(report: DriftReport) -> Any:
     """A ``rich.table.Table``: one row per feature, fired metrics in bold red, and a verdict."""
     from rich.table import Table
@@ -150,7 +168,8 @@ def report_table(report: DriftReport) -> Any:
     span = f"rows {report.start_row}–{report.end_row}"
     title = f"window {report.window_index} · {span} · {report.n_rows} rows · {verdict}"
     t = Table(title=title, caption=(f"{report.n_drifted} drifting feature(s), "
-                                    f"{report.required} needed · rule={report.rule}"))
+                                    f"{report.required} needed · rule={report.rule}"
+                                    + model_caption(report)))
     t.add_column("feature", style="bold")
     t.add_column("kind")
     t.add_column("n", justify="right")
