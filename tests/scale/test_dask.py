@@ -177,3 +177,14 @@ def test_signature_of_a_parquet_data_set_in_s3(bucket, data, capsys) -> None:
     assert signature_for_location(f"s3://{bucket}/train/*.parquet").id == local.id
     assert main(["signature", f"s3://{bucket}/train/*.parquet", "--engine", "dask", "--json"]) == 0
     assert f'"id": "{local.id}"' in capsys.readouterr().out
+
+
+def test_worker_processes_give_the_same_bits(data) -> None:
+    """Other processes (other allocations, alignments, thread settings) sum the moments in the
+    same fixed order, so the signature has the same bytes."""
+    ddf, files = read_parquet_dask(data["train_dir"])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as c:
+        on_dask = Signature.from_dask(ddf, scheduler=c.scheduler_address, partition_names=files)
+    one_pass = from_partitions(iter_parquet_partitions(data["train_dir"]))
+    assert on_dask.to_bytes() == one_pass.to_bytes()

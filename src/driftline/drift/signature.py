@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline.drift.fixed_sum import central_sums
 from driftline.drift.roles import (
     RoleAssignment,
     RoleDecision,
@@ -106,14 +107,10 @@ class NumericSummary:
             return
         if nf != x.size:
             x = x[fin]
-        mean = float(x.mean())
-        d = x - mean
-        d2 = d * d
-        other = NumericSummary(
-            count=nf, mean=mean, m2=float(d2.sum()), m3=float(np.einsum("i,i->", d2, d)),
-            m4=float(np.einsum("i,i->", d2, d2)),
-            min=float(x.min()), max=float(x.max()),
-        )
+        # fixed-order sums: the same bits in any process, alignment or thread count
+        mean, m2, m3, m4 = central_sums(x)
+        other = NumericSummary(count=nf, mean=mean, m2=m2, m3=m3, m4=m4,
+                               min=float(x.min()), max=float(x.max()))
         self._absorb_moments(other)
         self.sketch.update(x)
 
