@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from driftline.cli import main
+from driftline.errors import UnknownReferenceError
 from driftline.store import Store
 
 pytest.importorskip("skops")
@@ -110,3 +111,11 @@ def test_identical_content_under_new_name_is_an_alias(cli, tmp_path):
     cli("register", "w.safetensors", "--name", "churn", "--metric", "f1=0.7")
     with Store(tmp_path / ".driftline") as store:
         assert len(store.get("churn@1").tags["aliases"]) == 2
+        node = store.get("churn@1").id
+        # the alias resolves to the node, as a name and as name@version
+        assert store.resolve("churn-eu") == store.resolve("churn-eu@1") == node
+        assert store.resolve("churn-eu@latest") == node
+        with pytest.raises(UnknownReferenceError):
+            store.resolve("churn-eu@2")
+    code, out, _ = cli("show", "churn-eu@1", "--json")
+    assert code == 0 and json.loads(out)["id"] == node

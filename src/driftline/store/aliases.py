@@ -40,3 +40,29 @@ def record_alias(conn: sa.Connection, mid: str, name: str, metrics: Mapping[str,
         .values(metrics={**cur_metrics, **metrics}, tags={**cur_tags, "aliases": aliases})
     )
     return True
+
+
+def alias_nodes(conn: sa.Connection, name: str) -> list[tuple[str, int]]:
+    """``(id, seq)`` of the nodes aliased as ``name``, in the order the alias was first
+    recorded: the k-th of them is ``name@k`` (when no node is really named ``name``)."""
+    first: list[tuple[float, str, int]] = []
+    rows = conn.execute(sa.select(models.c.id, models.c.seq, models.c.tags)
+                        .where(models.c.tags.is_not(None)))
+    for mid, seq, tags in rows:
+        times = [float(a.get("at", 0.0)) for a in (tags or {}).get("aliases", [])
+                 if isinstance(a, dict) and a.get("name") == name]
+        if times:
+            first.append((min(times), mid, seq))
+    return [(mid, seq) for _, mid, seq in sorted(first)]
+
+
+def resolve_alias(conn: sa.Connection, name: str, version: str | None) -> tuple[str, int] | None:
+    """The node of alias ``name`` (its latest when ``version`` is None or ``"latest"``,
+    else the ``version``-th), or None when there is no such alias."""
+    nodes = alias_nodes(conn, name)
+    if not nodes:
+        return None
+    if version in (None, "latest"):
+        return nodes[-1]
+    k = int(version) if str(version).isdigit() else 0
+    return nodes[k - 1] if 1 <= k <= len(nodes) else None

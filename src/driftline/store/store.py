@@ -27,7 +27,7 @@ from driftline.params.io import numpy_dtype, save_safetensors
 from driftline.store import deployments as deps
 from driftline.store import graph
 from driftline.store import signatures as sigs
-from driftline.store.aliases import record_alias
+from driftline.store.aliases import record_alias, resolve_alias
 from driftline.store.blob_config import open_blob_store
 from driftline.store.blobs import BlobStore
 from driftline.store.engine import DB_FILE, default_location, is_url, redact, sqlite_url
@@ -166,7 +166,8 @@ class Store:
     # -- references ---------------------------------------------------------------------------
     def resolve(self, ref: str | Model, conn: sa.Connection | None = None) -> str:
         """Model id for a full id, a unique id prefix, ``name@version``, ``name`` (latest
-        version) or ``deployment:NAME``."""
+        version) or ``deployment:NAME``; a name no node has may be an alias (identical content
+        registered under it, :func:`~driftline.store.aliases.resolve_alias`)."""
         if isinstance(ref, Model):
             return ref.id
         return self._node(ref, conn)[0]
@@ -207,7 +208,7 @@ class Store:
                     q = q.order_by(models.c.version.desc()).limit(1)
                 else:
                     q = q.where(models.c.version == _version_number(ref, ver))
-                found = conn.execute(q).one_or_none()
+                found = conn.execute(q).one_or_none() or resolve_alias(conn, name, ver)
                 if found is None:
                     raise UnknownReferenceError(f"no model {ref!r}; see 'driftline list'")
                 return found[0], found[1]
@@ -227,7 +228,7 @@ class Store:
                     )
             found = conn.execute(
                 node.where(models.c.name == ref).order_by(models.c.version.desc()).limit(1)
-            ).first()
+            ).first() or resolve_alias(conn, ref, None)
             if found is None:
                 raise UnknownReferenceError(
                     f"no model matches {ref!r}; use a full id, a unique id prefix (>= 4 hex "
