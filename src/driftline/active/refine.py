@@ -636,6 +636,14 @@ def run_active_learning(
     X_div = X_pool if X_div is None else X_div
     if len(X_pool) == 0:
         raise InvalidInputError("the pool of unlabelled points is empty")
+    if getattr(fam, "task", "classifier") == "regressor":  # committee variance, no refit
+        from driftline.active.regression_round import queue_regression_round
+
+        fields = queue_regression_round(
+            store, result, pool, X_pool, X_div, oracle, budget=budget, batch=batch,
+            diversity=diversity, hops=committee_hops, limit=committee_size, say=say)
+        return ActiveLearningResult(repair_id=rid, start_id=drifted.id, final_id=drifted.id,
+                                    final_ref=drifted.ref, deployment=result.deployment, **fields)
     X_val = y_val = None
     if validation is not None:
         X_val = as_matrix(validation[0], feature_names)

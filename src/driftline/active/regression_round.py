@@ -1,0 +1,103 @@
+"""Active learning for a regressor's repair: ask for the labels the lineage disagrees on most.
+
+Called by :func:`driftline.active.run_active_learning` when the drifted model is a regressor.
+The committee is the lineage: the repaired model (if any), the drifted model, the chosen
+ancestor and the drifted model's ancestors within ``hops`` hops (each predicting with its own
+family, so trees, pipelines and linear models can sit in one committee). One round:
+
+1. score every unasked pool row by committee variance ``v(x) = (1/m) Σ_i (ŷ_i(x) − ȳ(x))²``
+   (:func:`driftline.active.regression.select_regression`, diversified by greedy k-center over
+   the pool's table embedding when ``diversity``);
+2. queue the top ``min(batch, budget − asked)`` rows with every member's prediction, the
+   variance and the lineage disagreement (max − min);
+3. a non-interactive oracle answers at once; otherwise the result is ``waiting-for-labels``.
+
+Re-fitting a regressor on the collected labels is not part of this module: the labels are
+used by repairing again with them as validation rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from driftline.active.oracles import Oracle
+from driftline.active.queue import LabelQueue, point_hash
+from driftline.active.records import attach_records
+from driftline.active.regression import lineage_disagreement, select_regression
+from driftline.errors import DriftlineError
+from driftline.repair.predictors import family_for
+from driftline.store import Store
+
+STRATEGY = "committee_variance"
+
+
+def regression_committee(store: Store, result: Any, X: np.ndarray,
+                         hops: int, limit: int) -> list[tuple[str, str, np.ndarray]]:
+    """``(role, ref, ŷ on X)`` of the lineage members that can predict on ``X``."""
+    ids = [("repaired", result.repaired_id), ("drifted", result.drifted_id),
+           ("ancestor", result.ancestor_id)]
+    ids += [(f"ancestor-{r.hops}", r.id) for r in store.ancestors(result.drifted_id,
+                                                                  max_hops=hops)]
+    out: list[tuple[str, str, np.ndarray]] = []
+    seen: set[str] = set()
+    for role, mid in ids:
+        if not mid or mid in seen or len(out) >= limit:
+            continue
+        seen.add(mid)
+        node = store.get(mid)
+        try:
+            pred = np.asarray(family_for(node).predict(store.load(mid), X), np.float64).ravel()
+        except (DriftlineError, ValueError, KeyError):
+            continue  # a composite (routed) node or a member of another shape
+        if pred.shape == (len(X),) and np.all(np.isfinite(pred)):
+            out.append((role, node.ref, pred))
+    return out
+
+
+def queue_regression_round(store: Store, result: Any, pool: Any, X_pool: np.ndarray,
+                           X_div: np.ndarray, oracle: Oracle | None, *, budget: int, batch: int,
+                           diversity: bool, hops: int, limit: int,
+                           say: Callable[[str], Any]) -> dict[str, Any]:
+    """Queue one round of requests (see module docstring); the fields of the loop's result."""
+    rid = int(result.repair_id)
+    queue = LabelQueue(store)
+    members = regression_committee(store, result, X_pool, hops, limit)
+    if len(members) < 2:
+        return {"status": "pool-exhausted", "message": "fewer than two lineage members predict "
+                "on this window: no committee to choose labels by"}
+    counts = queue.counts(rid)
+    used = counts["pending"] + counts["labelled"]
+    asked = {r.point_hash for r in queue.requests(rid)}
+    exclude = [i for i, row in enumerate(X_pool) if point_hash(row) in asked]
+    k = min(batch, budget - used)
+    preds = [p for _, _, p in members]
+    sel = (select_regression(preds, k, features=X_div if diversity else None, already=exclude)
+           if k > 0 else np.empty(0, np.int64))
+    if len(sel):
+        var = np.var(np.vstack(preds), axis=0)
+        spread = lineage_disagreement(preds)
+        first = members[0]
+        info = [{"model_id": result.repaired_id or result.drifted_id, "ref": first[1],
+                 "label": float(first[2][i]), "variance": float(var[i]),
+                 "disagreement": float(spread[i]),
+                 "members": [{"role": r, "ref": ref, "label": float(p[i])}
+                             for r, ref, p in members]} for i in sel]
+        say(f"queueing {len(sel)} point(s) chosen by committee variance over {len(members)} "
+            "lineage members")
+        queue.request(X_pool[sel], var[sel], strategy=STRATEGY, round=1, repair_id=rid,
+                      predictions=attach_records(info, pool, sel))
+    pend = queue.pending(rid)
+    if pend and (oracle is None or getattr(oracle, "interactive", True)):
+        return {"status": "waiting-for-labels", "pending": [r.id for r in pend],
+                "message": f"{len(pend)} label request(s) for repair #{rid} (a regressor, chosen "
+                           "by committee variance) wait for a human: run 'driftline label'"}
+    if pend and oracle is not None:
+        oracle.answer(queue, pend)
+    n = queue.counts(rid)["labelled"]
+    return {"status": "budget-exhausted" if used + len(sel) >= budget else "pool-exhausted",
+            "labels_used": n,
+            "message": f"{n} label(s) collected for the regressor; repair again with them as "
+                       "validation rows (re-fitting a regressor on labels is not automatic)"}
