@@ -287,3 +287,36 @@ def test_terminal_labeller_shows_the_record(cli, monkeypatch):
     assert code == 0 and "record" in out and "customer_id" in out and "signup_date" in out
     assert "premium" in out or "basic" in out or "standard" in out
     assert "saved" in out and "f0" not in out
+
+
+def test_api_register_with_data_records_the_input_schema(tmp_path, tables):
+    from driftline.demo.churn import fit_churn_model
+    from driftline.drift import Signature
+    from driftline.drift.roles import input_schema
+
+    store = Store(str(tmp_path / "api"), create=True)
+    m = store.register(fit_churn_model(tables.base), name="churn", data=tables.base)
+    expected = input_schema(tables.base, Signature.from_data(tables.base))
+    assert m.architecture["input_schema"] == expected  # what `register --data` records
+    schema = {f["name"]: f for f in m.architecture["input_schema"]["features"]}
+    assert schema["plan"]["categories"] == ["basic", "premium", "standard"]
+    assert schema["autopay"]["dtype"] == "bool"
+    assert m.architecture["input_schema"]["roles"]["customer_id"] == "id"
+
+
+def test_monitor_hands_repair_the_window_as_named_columns(lineage, tables):
+    import driftline
+
+    store, (m1, m2, m3) = lineage
+    val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
+    agent = driftline.monitor(store, "churn", window=500, repair_with=val,
+                              policy=RepairPolicy(target_accuracy=0.95))
+    window = tables.today.drop(columns=[TARGET])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
+        reports = agent.update(window.iloc[:300]) + agent.update(window.iloc[300:700])
+    assert reports and reports[0].drift and len(agent.repairs) == 1
+    res = agent.repairs[0]
+    assert res.ancestor_id == m1.id and res.after["accuracy"] > res.before["accuracy"] + 0.1
+    stored = store.drift_reports(m3.id)[-1]["report"]
+    assert not stored["schema_issues"]  # no f0.. columns, no missing model inputs

@@ -55,40 +55,34 @@ class BoundAgent:
 
     def _bind(self) -> None:
         self.agent = DriftAgent(self.store.signature(self.model_id), **self.agent_kwargs)
-        self._rows: list[np.ndarray] = []
+        self._rows = WindowRows(self.agent.reference.feature_names)
         self._offset = 0  # global row index (in this agent's count) of the first buffered row
 
     def update(self, batch: Any) -> list[DriftReport]:
         """Feed a batch; returns the reports of the windows it completed."""
         if self.repair_with is not None:
-            cols = to_columns(batch)
-            names = self.agent.reference.feature_names
-            if all(n in cols for n in names):
-                self._rows.append(
-                    np.column_stack([np.asarray(cols[n], dtype=np.float64) for n in names])
-                )
+            self._rows.add(batch)
         out: list[DriftReport] = []
         for r in self.agent.update(batch):
             out.append(r)
             leftover = self._handle(r)
             if leftover is not None:  # re-bound to a repaired model: replay the rest of the batch
-                if len(leftover):
-                    names = self.agent.reference.feature_names
-                    out += self.update({n: leftover[:, i] for i, n in enumerate(names)})
+                if rows_of(leftover):
+                    out += self.update(leftover)
                 break
         return out
 
-    def _window_rows(self, report: DriftReport) -> tuple[np.ndarray, np.ndarray] | None:
+    def _window_rows(self, report: DriftReport) -> tuple[Any, Any] | None:
         """(rows [start_row, end_row) of the report, rows after it); drops buffered rows before
         start_row."""
-        if self.repair_with is None or not self._rows:
+        if self.repair_with is None or not self._rows.parts:
             return None
-        buf = np.vstack(self._rows)
         lo, hi = max(report.start_row - self._offset, 0), report.end_row - self._offset
-        self._rows, self._offset = [buf[lo:]], self._offset + lo
-        return buf[lo:hi], buf[hi:]
+        window, after = self._rows.split(lo, hi)
+        self._offset += lo
+        return window, after
 
-    def _handle(self, report: DriftReport) -> np.ndarray | None:
+    def _handle(self, report: DriftReport) -> Any:
         """Save, call back, repair; returns the rows after the window when it re-bound."""
         self.reports.append(report)
         self.report_ids.append(self.store.save_drift_report(self.model_id, report, self.deployment))
@@ -97,7 +91,7 @@ class BoundAgent:
             return None
         if self.on_drift is not None:
             self.on_drift(report)
-        if rows is not None and len(rows[0]):
+        if rows is not None and rows_of(rows[0]):
             window, after = rows
             from driftline.repair import repair
 
@@ -109,6 +103,50 @@ class BoundAgent:
                 self._bind()
                 return after
         return None
+
+
+class WindowRows:
+    """The buffered rows of the current window, kept as the batches gave them: a 2-D array's
+    rows, or named columns (every column, categories and dates included), so the model later
+    gets its own inputs by name (:mod:`driftline.repair.model_input`), not a float matrix of
+    the signature's features. A bare array in a stream of tables is named after ``names``."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        self.parts: list[Any] = []
+
+    def add(self, batch: Any) -> None:
+        if isinstance(batch, np.ndarray) and batch.ndim == 2:
+            self.parts.append(batch)
+        else:
+            self.parts.append(to_columns(batch))
+
+    def _joined(self) -> Any:
+        if all(isinstance(p, np.ndarray) for p in self.parts):
+            return np.vstack(self.parts)
+        tables = [to_columns(p, self.names) if isinstance(p, np.ndarray) else p
+                  for p in self.parts]
+        keys = [k for k in tables[0] if all(k in t for t in tables)]
+        return {k: np.concatenate([t[k] for t in tables]) for k in keys}
+
+    def split(self, lo: int, hi: int) -> tuple[Any, Any]:
+        """(rows [lo, hi), rows from hi on); keeps rows from ``lo`` on."""
+        buf = self._joined()
+        self.parts = [_rows(buf, lo, None)]
+        return _rows(buf, lo, hi), _rows(buf, hi, None)
+
+
+def _rows(data: Any, lo: int, hi: int | None) -> Any:
+    if isinstance(data, np.ndarray):
+        return data[lo:hi]
+    return {k: v[lo:hi] for k, v in data.items()}
+
+
+def rows_of(data: Any) -> int:
+    """Row count of a 2-D array or of named columns."""
+    if isinstance(data, np.ndarray):
+        return len(data)
+    return len(next(iter(data.values()))) if data else 0
 
 
 def monitor(store: Store, target: str, **kwargs: Any) -> BoundAgent:

@@ -51,6 +51,20 @@ def get_signature(conn: sa.Connection, sid: str) -> Signature:
     return Signature.from_bytes(bytes(data))
 
 
+def training_schema(data: Any, signature: Any, architecture: dict[str, Any]) -> Any:
+    """Record the input schema of ``data`` (names, dtypes, categories, roles: as
+    ``driftline register --data``) in ``architecture`` unless it has one; return the signature
+    (built from ``data`` when not given)."""
+    from driftline.drift import Signature
+    from driftline.drift.roles import input_schema
+
+    if signature is None:
+        signature = Signature.from_data(data)
+    if "input_schema" not in architecture and isinstance(signature, Signature):
+        architecture["input_schema"] = input_schema(data, signature)
+    return signature
+
+
 def attach_training_data(
     store: Store, data: Any, signature: Any, parents: Sequence[str | Model]
 ) -> tuple[str, dict[str, Any]]:

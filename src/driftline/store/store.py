@@ -286,6 +286,8 @@ class Store:
         arch = dict(mp.architecture)
         if architecture:
             arch.update(architecture)
+        if data is not None:  # the input schema, as the CLI records it
+            signature = sigs.training_schema(data, signature, arch)
         sig_id, stats = self._attach_data(data, signature, parents)
         stats = {**stats, **(data_stats or {})}
         blobs = self._put_tensors(mp.params)
