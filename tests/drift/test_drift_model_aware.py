@@ -66,3 +66,21 @@ def test_sliding_panes_add_up_and_off_by_default(setup):
     assert plain[0].model == {} and "multivariate" not in plain[0].to_dict()["model"]
     with pytest.raises(InvalidInputError, match="predict_proba"):
         DriftAgent(sig, model_aware=ModelAwareSettings(cbpe=cbpe))
+
+
+def test_host_states_carry_and_merge_the_model_sums(setup):
+    rng, clf, cbpe, sig, proba = setup
+    settings = ModelAwareSettings(predict_proba=proba, cbpe=cbpe, multivariate=True)
+    data = rng.normal(0.2, 1.2, size=(900, 3))
+    hosts = [DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES)
+             for _ in range(2)]
+    hosts[0].update(data[:400])
+    hosts[1].update(data[400:])
+    merger = DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES)
+    merged = merger.merge([h.state().to_bytes() for h in hosts])
+    single = DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES)
+    single.update(data)
+    whole = single.report()
+    assert set(merged.model) == set(whole.model) and len(whole.model) == 6
+    for k, v in whole.model.items():
+        assert merged.model[k] == pytest.approx(v, rel=1e-9, abs=1e-12)

@@ -70,6 +70,8 @@ class WindowState:
     closed: bool = False
     issues: list[SchemaIssue] = field(default_factory=list)
     hosts: tuple[str, ...] = ()
+    #: model-aware sums of the window (:mod:`driftline.drift.model_aware`), empty when off
+    model_sums: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ bytes
     def to_bytes(self) -> bytes:
@@ -88,7 +90,7 @@ class WindowState:
             "hosts": list(self.hosts), "n_rows": self.n_rows, "start_row": self.start_row,
             "t_min": self.t_min, "t_max": self.t_max, "closed": self.closed,
             "issues": [[i.feature, i.issue, i.detail, i.rows] for i in self.issues],
-            "features": feats,
+            "features": feats, "model": {k: float(v).hex() for k, v in self.model_sums.items()},
         }
         hb = json.dumps(head, sort_keys=True, separators=(",", ":")).encode()
         return b"".join([_MAGIC, struct.pack("<I", len(hb)), hb, *arrays])
@@ -137,6 +139,7 @@ class WindowState:
             host=head["host"], n_rows=int(head["n_rows"]), start_row=int(head["start_row"]),
             t_min=head["t_min"], t_max=head["t_max"], closed=bool(head["closed"]),
             issues=[SchemaIssue(*i) for i in head["issues"]], hosts=tuple(head["hosts"]),
+            model_sums={k: float.fromhex(v) for k, v in head.get("model", {}).items()},
         )
 
 
@@ -156,7 +159,8 @@ def pane_state(agent: DriftAgent, pane: _Pane, *, host: str = "", closed: bool =
         windows[name] = c
     issues = [SchemaIssue(i.feature, i.issue, i.detail, i.rows) for i in pane.issues.values()]
     return WindowState(agent.reference_id, pane.key, windows, host, pane.n_rows, pane.start_row,
-                       pane.t_min, pane.t_max, closed, issues, (host,) if host else ())
+                       pane.t_min, pane.t_max, closed, issues, (host,) if host else (),
+                       dict(pane.model_sums))
 
 
 def state_to_pane(agent: DriftAgent, state: WindowState) -> _Pane:
@@ -170,6 +174,7 @@ def state_to_pane(agent: DriftAgent, state: WindowState) -> _Pane:
         pane.note(i.feature, i.issue, i.detail, i.rows)
     pane.n_rows = state.n_rows
     pane.t_min, pane.t_max = state.t_min, state.t_max
+    pane.model_sums = dict(state.model_sums)
     return pane
 
 
@@ -196,10 +201,15 @@ def merge_states(states: Iterable[WindowState]) -> WindowState:
     t_lo = [s.t_min for s in states if s.t_min is not None]
     t_hi = [s.t_max for s in states if s.t_max is not None]
     hosts = tuple(dict.fromkeys(h for s in states for h in (s.hosts or (s.host,)) if h))
+    model_sums: dict[str, float] = {}
+    for s in states:
+        for k, v in s.model_sums.items():
+            model_sums[k] = model_sums.get(k, 0.0) + v
     return WindowState(
         first.reference_id, first.key, windows, ",".join(hosts), sum(s.n_rows for s in states),
         sum(s.start_row for s in states), min(t_lo) if t_lo else None,
-        max(t_hi) if t_hi else None, all(s.closed for s in states), list(issues.values()), hosts)
+        max(t_hi) if t_hi else None, all(s.closed for s in states), list(issues.values()), hosts,
+        model_sums)
 
 
 def report_from_state(agent: DriftAgent, state: WindowState, *, complete: bool = True
