@@ -7,6 +7,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from driftline.errors import (
 )
 from driftline.jsonutil import jsonable as _jsonable
 from driftline.params import ModelParams, Params, as_model_params, model_id, validate_params
-from driftline.params.identity import le_bytes
+from driftline.params.identity import hash_workers, le_view, tensor_hashes
 from driftline.params.io import numpy_dtype, save_safetensors
 from driftline.store import deployments as deps
 from driftline.store import graph
@@ -279,15 +280,16 @@ class Store:
             raise InvalidInputError(
                 f"unknown transform {transform!r}; use one of: {', '.join(EDGE_KINDS)}"
             )
-        mp = as_model_params(model)
+        mp = as_model_params(model, mmap=True)  # a file's tensors are hashed and stored mapped
         validate_params(mp.params)  # fully, before anything is written
-        mid = model_id(mp.params)
+        hashes = tensor_hashes(mp.params)  # once, in parallel: the blob keys and the id's leaves
+        mid = model_id(mp.params, hashes)
         arch = dict(mp.architecture)
         if architecture:
             arch.update(architecture)
         sig_id, stats = self._attach_data(data, signature, parents)
         stats = {**stats, **(data_stats or {})}
-        blobs = self._put_tensors(mp.params)
+        blobs = self._put_tensors(mp.params, hashes)
         with self.write() as conn:
             self._ensure_blobs(mp.params, blobs)  # under the lock: gc may have removed them
             parent_nodes = list(dict.fromkeys(self._node(p, conn) for p in parents))
@@ -367,13 +369,14 @@ class Store:
         lock, so once the caller holds it the blobs it checked stay)."""
         for name, key in keys.items():
             if not self.blobs.exists(key):
-                self.blobs.put(le_bytes(params[name]))
+                self.blobs.put(le_view(params[name]), key)
 
-    def _put_tensors(self, params: Params) -> dict[str, str]:
-        out = {}
-        for name, arr in params.items():
-            out[name] = self.blobs.put(le_bytes(arr))
-        return out
+    def _put_tensors(self, params: Params, hashes: Mapping[str, str]) -> dict[str, str]:
+        """Write each tensor's blob (in parallel: fsync and hashing release the GIL)."""
+        names = list(params)
+        with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
+            keys = pool.map(lambda n: self.blobs.put(le_view(params[n]), hashes[n]), names)
+            return dict(zip(names, keys, strict=True))
 
     def add_edge(
         self,
@@ -642,8 +645,14 @@ class Store:
             ).all()
         return [TensorInfo(r.name, r.dtype, tuple(r.shape), r.blob) for r in rows]
 
-    def load(self, ref: str | Model, names: Iterable[str] | None = None) -> Params:
-        """The model's tensors (only ``names`` when given), each verified against its hash."""
+    def load(
+        self, ref: str | Model, names: Iterable[str] | None = None, *, mmap: bool = False
+    ) -> Params:
+        """The model's tensors (only ``names`` when given), each verified against its hash.
+
+        Blobs are read in parallel, each straight into its tensor's buffer (one copy from the
+        page cache). ``mmap=True`` returns read-only memory-mapped tensors for local blob
+        folders (no copy at all; the pages are read when touched, after the hash check)."""
         model = self.get(ref)
         infos = self.manifest(model.id)
         verify_manifest(model, infos)
@@ -656,11 +665,14 @@ class Store:
                     f"model {model.ref} has no tensor(s) {', '.join(missing)}; see 'driftline show {model.ref}'"
                 )
             infos = [i for i in infos if i.name in set(wanted)]
-        out: Params = {}
-        for info in infos:
-            data = self.blobs.get(info.blob, context=f"model {model.ref}, tensor {info.name!r}")
-            out[info.name] = _tensor(data, info, model.ref)
-        return out
+        def one(info: TensorInfo) -> np.ndarray:
+            where = f"model {model.ref}, tensor {info.name!r}"
+            return _tensor(self.blobs.get_buffer(info.blob, context=where, mmap=mmap), info,
+                           model.ref)
+
+        with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
+            arrays = list(pool.map(one, infos))
+        return {info.name: arr for info, arr in zip(infos, arrays, strict=True)}
 
     def load_model_params(self, ref: str | Model) -> ModelParams:
         model = self.get(ref)
@@ -878,11 +890,16 @@ def _holds_store(root: Path, blob_dir: str | os.PathLike | None) -> bool:
     return blobs.is_dir() and any(blobs.iterdir())
 
 
-def _tensor(data: bytes, info: TensorInfo, ref: str) -> np.ndarray:
-    """A tensor from its verified blob bytes and its manifest row (a manifest that does not
-    fit the bytes means the database was tampered with)."""
+def _tensor(data: np.ndarray, info: TensorInfo, ref: str) -> np.ndarray:
+    """A tensor viewing its verified blob buffer (flat uint8) and shaped by its manifest row
+    (a manifest that does not fit the bytes means the database was tampered with). A read-only
+    downloaded buffer is copied so that callers get a writeable array unless they asked for
+    a memory map."""
     try:
-        return np.frombuffer(data, dtype=numpy_dtype(info.dtype)).reshape(info.shape).copy()
+        arr = data.view(numpy_dtype(info.dtype)).reshape(info.shape)
+        if not arr.flags.writeable and not isinstance(data, np.memmap):
+            arr = arr.copy()
+        return arr
     except (TypeError, ValueError) as exc:
         raise DamagedStoreError(
             f"model {ref}, tensor {info.name!r}: the manifest (dtype {info.dtype}, shape "
