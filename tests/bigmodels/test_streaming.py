@@ -36,7 +36,9 @@ def test_exact_mode_matches_interpolate_bit_for_bit(dtype, alpha) -> None:
     d, a = _pair(dtype)
     want = interpolate(d, repair_vector(d, a, strict=False), alpha)
     got = interpolate_into(d, a, alpha, settings=StreamSettings(chunk=7))  # chunk edges inside
+    threaded = interpolate_into(d, a, alpha, settings=StreamSettings(chunk=64, threads=2))
     for k in d:
+        assert le_bytes(threaded[k]) == le_bytes(got[k])
         assert got[k].dtype == want[k].dtype
         assert le_bytes(got[k]) == le_bytes(want[k]), k
 

@@ -20,13 +20,16 @@ Two arithmetic modes (:class:`StreamSettings.exact`):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from driftline.errors import ArchitectureMismatchError, InvalidInputError
+from driftline.params.identity import hash_workers
 from driftline.repair.vector import is_floating
 
 __all__ = ["StreamSettings", "interpolate_into", "module_arrays"]
@@ -34,11 +37,14 @@ __all__ = ["StreamSettings", "interpolate_into", "module_arrays"]
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """``chunk``: elements per step (scratch is 3 buffers of this many float64s);
-    ``exact``: match :func:`~driftline.repair.vector.interpolate` bit for bit."""
+    """``chunk``: elements per step (scratch is 3 buffers of this many float64s per thread);
+    ``exact``: match :func:`~driftline.repair.vector.interpolate` bit for bit; ``threads``:
+    tensors processed in parallel (numpy releases the GIL; 0 = ``DRIFTLINE_IO_THREADS`` or the
+    CPU count). The result does not depend on ``chunk`` or ``threads``."""
 
     chunk: int = 1 << 16
     exact: bool = True
+    threads: int = 0
 
 
 def interpolate_into(
@@ -61,11 +67,12 @@ def interpolate_into(
         raise InvalidInputError(f"chunk must be a positive number of elements, got {settings.chunk}")
     if out is None:
         out = {n: np.empty(np.shape(d), dtype=np.asarray(d).dtype) for n, d in drifted.items()}
-    scratch = _Scratch(settings.chunk)
-    for name, d in drifted.items():
-        d = np.asarray(d)
-        o = _target(out, name, d)
-        a = ancestor.get(name)
+    jobs = [(np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)))
+            for name, d in drifted.items()]
+    local = threading.local()
+
+    def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
+        d, a, o = job
         if a is None or a.shape != d.shape or a.dtype != d.dtype or not is_floating(d):
             np.copyto(o, d)
         elif alpha == 0.0:
@@ -73,8 +80,18 @@ def interpolate_into(
         elif alpha == 1.0:
             np.copyto(o, a)
         else:
+            if not hasattr(local, "scratch"):
+                local.scratch = _Scratch(settings.chunk)
             _one(d.reshape(-1), np.asarray(a).reshape(-1), float(alpha), o.reshape(-1),
-                 scratch, settings)
+                 local.scratch, settings)
+
+    threads = settings.threads or hash_workers()
+    if threads == 1 or len(jobs) < 2:
+        for job in jobs:
+            work(job)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(work, jobs))
     return out
 
 
