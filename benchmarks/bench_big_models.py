@@ -22,6 +22,13 @@ Rows:
 * ``α search ×12``: 12 α values on a cheap forward pass (a 1×2048 vector through every layer),
   streaming with one reused output buffer against the plain numpy expression.
 
+``--storage``: a 10-version fine-tune chain of a ``--storage-mb`` model (24 square fp32 layers):
+v0 random N(0, 1); v1…v8 each add N(0, s) to every weight, except v4 which changes only 3 layers;
+v9 is v8 quantised to bfloat16. For s in 1e-3, 1e-4, 1e-5, 1e-6: bytes on disk as raw tensors,
+per-tensor dedupe (a plain store), zstd (level 3) of each model's safetensors file, and a store
+with deltas (``DeltaSettings(every=8)``); load GB/s of the last full-precision version from each
+store; every version is loaded back and compared bit for bit.
+
 mergekit's linear merge is not run: it is not installed here (it pulls transformers and a
 torch build of its own), so it is reported as skipped.
 
@@ -180,16 +187,81 @@ def run(size_gb: float, dtype: str, quick: bool) -> None:
                   flush=True)
 
 
+def _chain(side: int, step: float) -> list[dict[str, np.ndarray]]:
+    import ml_dtypes
+
+    rng = np.random.default_rng(1)
+    p = {f"layers.{i:02d}.weight": rng.standard_normal((side, side), dtype=np.float32)
+         for i in range(24)}
+    out = [p]
+    for v in range(1, 9):
+        touched = list(p)[:3] if v == 4 else list(p)
+        p = {k: (t + rng.standard_normal(t.shape, dtype=np.float32) * np.float32(step))
+             if k in touched else t for k, t in p.items()}
+        out.append(p)
+    out.append({k: t.astype(ml_dtypes.bfloat16) for k, t in p.items()})
+    return out
+
+
+def storage(mb: float) -> None:
+    import zstandard
+
+    from driftline.params.identity import le_bytes
+    from driftline.params.io import safetensors_bytes
+    from driftline.store import Store
+    from driftline.store.deltas import DeltaSettings
+
+    side = int((mb * 1e6 / 24 / 4) ** 0.5)
+    print(f"chain: 10 versions of 24 × {side}×{side} fp32 ({24 * side * side * 4 / 1e6:.1f} MB); "
+          "sizes in MB, ratios against raw")
+    print("| step s | raw | dedupe | zstd/model | deltas | deltas/raw | load GB/s plain | "
+          "load GB/s deltas | bit-exact |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for step in (1e-3, 1e-4, 1e-5, 1e-6):
+        versions = _chain(side, step)
+        raw = sum(t.nbytes for v in versions for t in v.values())
+        zs = sum(len(zstandard.ZstdCompressor(level=3).compress(safetensors_bytes(v)))
+                 for v in versions)
+        sizes, rates, exact = {}, {}, True
+        with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
+            for label, settings in (("plain", None), ("deltas", DeltaSettings(every=8))):
+                st = Store(Path(tmp) / label, deltas=settings)
+                ids, parent = [], None
+                for i, v in enumerate(versions):
+                    kind = "quantize" if i == 9 else "finetune"
+                    m = st.register(v, name="chain", parents=[parent] if parent else [],
+                                    transform=kind)
+                    ids.append(m.id)
+                    parent = m.id
+                sizes[label] = sum(st.blobs.path(k).stat().st_size for k in st.blobs.keys())
+                t0 = time.perf_counter()
+                st.load(ids[8])
+                rates[label] = sum(t.nbytes for t in versions[8].values()) / (
+                    time.perf_counter() - t0) / 1e9
+                for mid, v in zip(ids, versions, strict=True):
+                    got = st.load(mid)
+                    exact &= all(le_bytes(got[k]) == le_bytes(v[k]) for k in v)
+        print(f"| {step:g} | {raw / 1e6:.1f} | {sizes['plain'] / 1e6:.1f} ({sizes['plain'] / raw:.2f}) "
+              f"| {zs / 1e6:.1f} ({zs / raw:.2f}) | {sizes['deltas'] / 1e6:.1f} | "
+              f"{sizes['deltas'] / raw:.2f} | {rates['plain']:.2f} | {rates['deltas']:.2f} | "
+              f"{'yes' if exact else 'NO'} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=float, default=0.4, help="model size in GB (default 0.4)")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     ap.add_argument("--quick", action="store_true", help="0.1 GB, skip the slow reference rows")
+    ap.add_argument("--storage", action="store_true", help="the 10-version storage benchmark")
+    ap.add_argument("--storage-mb", type=float, default=25.0, help="model size for --storage")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, Path(args.dir))))
+        return
+    if args.storage:
+        storage(5.0 if args.quick else args.storage_mb)
         return
     run(0.1 if args.quick else args.size, args.dtype, args.quick)
 
