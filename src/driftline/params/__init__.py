@@ -62,6 +62,13 @@ def as_model_params(obj: Any, *, mmap: bool = False) -> ModelParams:
         return obj
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
+        from driftline.params.hf_folder import is_hf_folder, read_hf_folder
+
+        if is_hf_folder(path):  # a Hugging Face checkpoint or PEFT adapter folder
+            params, framework, arch = read_hf_folder(path)
+            if not mmap:
+                params = {k: np.array(v) for k, v in params.items()}
+            return ModelParams(params, framework, arch)
         structured = read_file(path)
         if structured is not None:
             return ModelParams(*structured)
