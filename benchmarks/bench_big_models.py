@@ -25,8 +25,8 @@ Rows:
 ``--storage``: a 10-version fine-tune chain of a ``--storage-mb`` model (24 square fp32 layers):
 v0 random N(0, 1); v1…v8 each add N(0, s) to every weight, except v4 which changes only 3 layers;
 v9 is v8 quantised to bfloat16. For s in 1e-3, 1e-4, 1e-5, 1e-6: bytes on disk as raw tensors,
-per-tensor dedupe (a plain store), zstd (level 3) of each model's safetensors file, and a store
-with deltas (``DeltaSettings(every=8)``); load GB/s of the last full-precision version from each
+per-tensor dedupe (a plain store), zstd (level 3) of each model's safetensors file, and stores
+with deltas (``DeltaSettings(every=8)``, against the parent or the keyframe); load GB/s of the last full-precision version from each
 store; every version is loaded back and compared bit for bit.
 
 mergekit's linear merge is not run: it is not installed here (it pulls transformers and a
@@ -209,14 +209,14 @@ def storage(mb: float) -> None:
     from driftline.params.identity import le_bytes
     from driftline.params.io import safetensors_bytes
     from driftline.store import Store
-    from driftline.store.deltas import DeltaSettings
+    from driftline.store.deltas import Chain, DeltaSettings
 
     side = int((mb * 1e6 / 24 / 4) ** 0.5)
     print(f"chain: 10 versions of 24 × {side}×{side} fp32 ({24 * side * side * 4 / 1e6:.1f} MB); "
           "sizes in MB, ratios against raw")
-    print("| step s | raw | dedupe | zstd/model | deltas | deltas/raw | load GB/s plain | "
-          "load GB/s deltas | bit-exact |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| step s | raw | dedupe | zstd/model | deltas (parent) | deltas (keyframe) | "
+          "load GB/s plain | parent | keyframe | bit-exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for step in (1e-3, 1e-4, 1e-5, 1e-6):
         versions = _chain(side, step)
         raw = sum(t.nbytes for v in versions for t in v.values())
@@ -224,7 +224,8 @@ def storage(mb: float) -> None:
                  for v in versions)
         sizes, rates, exact = {}, {}, True
         with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
-            for label, settings in (("plain", None), ("deltas", DeltaSettings(every=8))):
+            for label, settings in (("plain", None), ("deltas", DeltaSettings(every=8)),
+                                    ("keyframe", DeltaSettings(every=8, chain=Chain.KEYFRAME))):
                 st = Store(Path(tmp) / label, deltas=settings)
                 ids, parent = [], None
                 for i, v in enumerate(versions):
@@ -241,10 +242,12 @@ def storage(mb: float) -> None:
                 for mid, v in zip(ids, versions, strict=True):
                     got = st.load(mid)
                     exact &= all(le_bytes(got[k]) == le_bytes(v[k]) for k in v)
-        print(f"| {step:g} | {raw / 1e6:.1f} | {sizes['plain'] / 1e6:.1f} ({sizes['plain'] / raw:.2f}) "
-              f"| {zs / 1e6:.1f} ({zs / raw:.2f}) | {sizes['deltas'] / 1e6:.1f} | "
-              f"{sizes['deltas'] / raw:.2f} | {rates['plain']:.2f} | {rates['deltas']:.2f} | "
-              f"{'yes' if exact else 'NO'} |", flush=True)
+        cells = [f"{sizes[k] / 1e6:.1f} ({sizes[k] / raw:.2f})" for k in ("plain",)]
+        cells += [f"{zs / 1e6:.1f} ({zs / raw:.2f})"]
+        cells += [f"{sizes[k] / 1e6:.1f} ({sizes[k] / raw:.2f})" for k in ("deltas", "keyframe")]
+        cells += [f"{rates[k]:.2f}" for k in ("plain", "deltas", "keyframe")]
+        print(f"| {step:g} | {raw / 1e6:.1f} | {' | '.join(cells)} | {'yes' if exact else 'NO'} |",
+              flush=True)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from driftline.errors import CorruptBlobError
 from driftline.params.identity import le_bytes, model_id
 from driftline.store import Store
-from driftline.store.deltas import Codec, DeltaSettings, decode, encode, encodings
+from driftline.store.deltas import Chain, Codec, DeltaSettings, decode, encode, encodings
 from driftline.store.maintenance import fsck, gc
 from driftline.store.schema import blob_encodings
 
@@ -75,6 +75,24 @@ def test_delta_chain_longer_than_k_round_trips_and_reads_at_most_k(tmp_path) -> 
     assert report.ok and not report.orphan_blobs
     assert not gc(store, grace_seconds=0).removed_blobs  # encoded objects and bases are kept
     assert le_bytes(store.load(refs[-1])["l1.weight"]) == le_bytes(versions[-1]["l1.weight"])
+
+
+def test_keyframe_chains_read_at_most_two_objects(tmp_path) -> None:
+    k = 4
+    settings = DeltaSettings(every=k, min_bytes=256, chain=Chain.KEYFRAME)
+    store = Store(tmp_path / "s", deltas=settings)
+    versions, parent, refs = _chain(7), None, []
+    for p in versions:
+        parent = store.register(p, name="ft", parents=[parent] if parent else []).id
+        refs.append(parent)
+    for mid, p in zip(refs, versions, strict=True):
+        assert all(le_bytes(store.load(mid)[n]) == le_bytes(p[n]) for n in p)
+    with store.read() as conn:
+        rows = {r.blob: r for r in conn.execute(sa.select(blob_encodings)).all()}
+    assert max(r.depth for r in rows.values()) == k
+    for r in rows.values():  # every base is a full copy: one delta on top of it at most
+        assert r.base is None or rows.get(r.base) is None or rows[r.base].base is None
+    assert fsck(store).ok
 
 
 def test_corrupted_delta_base_is_a_clear_error(tmp_path) -> None:

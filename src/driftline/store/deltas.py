@@ -19,7 +19,10 @@ At register time, each tensor takes the smallest of raw, ``planes-zstd`` and (wh
 parent has a matching tensor) ``xor-planes-zstd``. A delta's ``depth`` is its base's depth + 1
 (a raw or ``planes-zstd`` blob has depth 1), and a delta is only taken while
 ``depth ≤ DeltaSettings.every``, so a chain is cut by a full copy every *k* versions and a load
-reads at most *k* blobs. Every read verifies: each stored object against its own key, and the
+reads at most *k* blobs. With ``chain=Chain.KEYFRAME`` each delta is taken against the chain's
+full copy (its *keyframe*) instead of the parent: ``depth`` still counts versions since the
+keyframe (cut every *k*), but a load reads at most 2 stored objects, at the cost of deltas that
+grow with the drift from the keyframe. Every read verifies: each stored object against its own key, and the
 reconstructed bytes against the logical key; a damaged base makes the load fail with a
 :class:`~driftline.errors.CorruptBlobError` naming the base.
 """
@@ -60,14 +63,23 @@ _CODEC = {v: k for k, v in _CODE.items()}
 _WORD = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
+class Chain(StrEnum):
+    """What a child's delta is taken against: the parent's tensor, or the chain's keyframe."""
+
+    PARENT = "parent"
+    KEYFRAME = "keyframe"
+
+
 @dataclass(frozen=True)
 class DeltaSettings:
-    """``every``: longest chain (blobs read per tensor, ≥ 1; 1 = no deltas, only compression);
-    ``level``: zstd level; ``min_bytes``: smaller tensors are stored raw."""
+    """``every``: longest chain (versions per full copy, ≥ 1; 1 = no deltas, only compression);
+    ``level``: zstd level; ``min_bytes``: smaller tensors are stored raw; ``chain``: delta
+    against the parent (smallest) or the keyframe (loads read ≤ 2 objects)."""
 
     every: int = 8
     level: int = 3
     min_bytes: int = 1 << 12
+    chain: Chain = Chain.PARENT
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -77,7 +89,8 @@ class DeltaSettings:
 @dataclass(frozen=True)
 class Encoding:
     """One ``blob_encodings`` row: ``blob`` (logical key) is ``codec``-decoded from ``stored``
-    (and ``base``'s bytes for a delta); ``depth`` = blobs read to rebuild it."""
+    (and ``base``'s bytes for a delta); ``depth`` = its position in its chain (the blobs read
+    to rebuild it with :attr:`Chain.PARENT`)."""
 
     blob: str
     stored: str
@@ -254,10 +267,15 @@ def record(conn: sa.Connection, rows: Iterable[Encoding]) -> None:
 
 
 def base_for(blobs: BlobStore, info_key: str | None, encoded: Mapping[str, Encoding],
-             context: str) -> _Base | None:
-    """The parent's tensor as a delta base (its bytes verified), or None."""
+             context: str, chain: Chain = Chain.PARENT) -> _Base | None:
+    """The delta base for a child of the parent tensor ``info_key`` (bytes verified): that
+    tensor, or with :attr:`Chain.KEYFRAME` the full copy its own deltas start from; the depth
+    is the parent's position in its chain."""
     if info_key is None:
         return None
     enc = encoded.get(info_key)
-    return _Base(info_key, read_blob(blobs, info_key, encoded, context=context),
-                 enc.depth if enc else 1)
+    depth, key = (enc.depth if enc else 1), info_key
+    while chain is Chain.KEYFRAME and enc is not None and enc.base is not None:
+        key = enc.base
+        enc = encoded.get(key)
+    return _Base(key, read_blob(blobs, key, encoded, context=context), depth)

@@ -415,7 +415,8 @@ class Store:
                     self.blobs.put(le_view(arr), key)  # refresh its age for gc
                 continue
             info_key = base_keys.get(name)
-            base = delta_store.base_for(self.blobs, info_key, known, f"delta base for {name!r}")
+            base = delta_store.base_for(self.blobs, info_key, known, f"delta base for {name!r}",
+                                        self.deltas.chain)
             enc = delta_store.put_encoded(self.blobs, arr, key, base, self.deltas)
             if enc is not None:
                 new[name] = enc
