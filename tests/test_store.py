@@ -148,13 +148,13 @@ def test_load_only_reads_requested_tensors(store, monkeypatch) -> None:
     params = {f"t{i}": np.full((3,), i, np.float64) for i in range(6)}
     m = store.register(params, name="m")
     read: list[str] = []
-    real_get = BlobStore.get
+    real_get = BlobStore.get_buffer
 
-    def counting_get(self, key, *, context=""):
+    def counting_get(self, key, *, context="", mmap=False):
         read.append(key)
-        return real_get(self, key, context=context)
+        return real_get(self, key, context=context, mmap=mmap)
 
-    monkeypatch.setattr(BlobStore, "get", counting_get)
+    monkeypatch.setattr(BlobStore, "get_buffer", counting_get)
     got = store.load(m.ref, names=["t4", "t1"])
     assert sorted(got) == ["t1", "t4"]
     assert np.array_equal(got["t1"], params["t1"]) and np.array_equal(got["t4"], params["t4"])

@@ -55,16 +55,24 @@ class ModelParams:
     architecture: dict[str, Any] = field(default_factory=dict)
 
 
-def as_model_params(obj: Any) -> ModelParams:
-    """Read parameters from a numpy dict, a file path, a scikit-learn estimator or PyTorch object."""
+def as_model_params(obj: Any, *, mmap: bool = False) -> ModelParams:
+    """Read parameters from a numpy dict, a file path, a scikit-learn estimator or PyTorch object
+    (``mmap=True``: a ``.safetensors`` file's tensors are read-only memory maps)."""
     if isinstance(obj, ModelParams):
         return obj
     if isinstance(obj, str | os.PathLike):
         path = Path(obj)
+        from driftline.params.hf_folder import is_hf_folder, read_hf_folder
+
+        if is_hf_folder(path):  # a Hugging Face checkpoint or PEFT adapter folder
+            params, framework, arch = read_hf_folder(path)
+            if not mmap:
+                params = {k: np.array(v) for k, v in params.items()}
+            return ModelParams(params, framework, arch)
         structured = read_file(path)
         if structured is not None:
             return ModelParams(*structured)
-        params = load_params_file(path)
+        params = load_params_file(path, mmap=mmap)
         if is_structured(params):  # an exported structured model: its parts name the format
             meta = meta_of(params)
             framework = FORMAT_FRAMEWORK.get(str(meta["format"]), "numpy")

@@ -8,6 +8,7 @@ bytes) because ``safetensors.numpy`` cannot represent bfloat16; bfloat16 arrays 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -15,15 +16,17 @@ import sys
 import zipfile
 import zlib
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
+from typing import BinaryIO
 
 import ml_dtypes
 import numpy as np
 import safetensors
 
 from driftline.errors import InvalidInputError
-from driftline.params.identity import Params, dtype_name, le_bytes, validate_params
-from driftline.safefile import write_atomic
+from driftline.params.identity import Params, dtype_name, le_view, validate_params
+from driftline.safefile import atomic_writer
 
 _ST_TO_NP: dict[str, np.dtype] = {
     "F64": np.dtype("float64"),
@@ -50,32 +53,50 @@ def numpy_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
-def safetensors_bytes(
-    params: Mapping[str, np.ndarray], metadata: dict[str, str] | None = None
-) -> bytes:
-    """Serialise ``params`` in the safetensors format (tensors sorted by name)."""
+def _safetensors_header(
+    params: Mapping[str, np.ndarray], metadata: dict[str, str] | None
+) -> tuple[bytes, list[str]]:
+    """The 8-byte length + JSON header (padded to 8 bytes) and the tensor order (sorted)."""
     validate_params(params)
     header: dict[str, object] = {}
-    chunks: list[bytes] = []
     offset = 0
-    for name in sorted(params):
+    order = sorted(params)
+    for name in order:
         arr = params[name]
         st = _NP_TO_ST.get(dtype_name(arr.dtype))
         if st is None:
             raise InvalidInputError(f"tensor {name!r}: dtype {arr.dtype} has no safetensors code")
-        data = le_bytes(arr)
         header[name] = {
             "dtype": st,
             "shape": list(arr.shape),
-            "data_offsets": [offset, offset + len(data)],
+            "data_offsets": [offset, offset + arr.nbytes],
         }
-        chunks.append(data)
-        offset += len(data)
+        offset += arr.nbytes
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
-    return struct.pack("<Q", len(raw)) + raw + b"".join(chunks)
+    return struct.pack("<Q", len(raw)) + raw, order
+
+
+def write_safetensors(
+    params: Mapping[str, np.ndarray], fh: BinaryIO, metadata: dict[str, str] | None = None
+) -> None:
+    """Stream ``params`` in the safetensors format to an open binary file: the header, then
+    each tensor's little-endian bytes straight from its memory (no whole-file buffer)."""
+    head, order = _safetensors_header(params, metadata)
+    fh.write(head)
+    for name in order:
+        fh.write(le_view(params[name]))
+
+
+def safetensors_bytes(
+    params: Mapping[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> bytes:
+    """Serialise ``params`` in the safetensors format (tensors sorted by name)."""
+    buf = io.BytesIO()
+    write_safetensors(params, buf, metadata)
+    return buf.getvalue()
 
 
 def params_from_safetensors_bytes(data: bytes) -> Params:
@@ -103,16 +124,61 @@ def save_safetensors(
     path: str | os.PathLike,
     metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``params`` to a ``.safetensors`` file atomically: validated and serialised
-    first, then written through :func:`driftline.safefile.write_atomic` (unique O_EXCL
-    temporary, fsync, rename; directories, devices and symlinks are refused)."""
-    data = safetensors_bytes(params, metadata)
-    return write_atomic(path, data)
+    """Write ``params`` to a ``.safetensors`` file atomically: validated first (the header is
+    built before the file is opened), then streamed through
+    :func:`driftline.safefile.atomic_writer` (unique O_EXCL temporary, fsync, rename;
+    directories, devices and symlinks are refused)."""
+    _safetensors_header(params, metadata)
+    with atomic_writer(path) as fh:
+        write_safetensors(params, fh, metadata)
+    return Path(path)
 
 
-def load_safetensors(path: str | os.PathLike) -> Params:
-    """Read a ``.safetensors`` file."""
+def load_safetensors(path: str | os.PathLike, *, mmap: bool = False) -> Params:
+    """Read a ``.safetensors`` file: writeable copies, or with ``mmap=True`` read-only arrays
+    mapped from the file (no copy; the header is checked by :func:`mmap_safetensors`)."""
+    if mmap and sys.byteorder == "little":
+        return mmap_safetensors(path)
     return params_from_safetensors_bytes(_read(path))
+
+
+def mmap_safetensors(path: str | os.PathLike) -> Params:
+    """The tensors of a ``.safetensors`` file as read-only ``np.memmap`` views (little-endian
+    hosts). The header's dtypes, shapes and offsets must tile the data section exactly."""
+    p = Path(path)
+    size = p.stat().st_size if p.is_file() else -1
+    if size < 8:
+        raise InvalidInputError(f"{p}: not a valid safetensors file (too short or missing)")
+    with open(p, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        if n > size - 8:
+            raise InvalidInputError(f"{p}: not a valid safetensors file (header length {n})")
+        try:
+            header = json.loads(fh.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(f"{p}: not a valid safetensors file ({exc})") from exc
+    header.pop("__metadata__", None)
+    data = np.memmap(p, dtype=np.uint8, mode="r", offset=8 + n) if size > 8 + n else None
+    out: Params = {}
+    spans = []
+    for name, info in header.items():
+        dtype = _ST_TO_NP.get(info.get("dtype"))
+        if dtype is None:
+            raise InvalidInputError(
+                f"{p}: tensor {name!r} has unsupported dtype {info.get('dtype')}"
+            )
+        start, end = (int(x) for x in info["data_offsets"])
+        shape = tuple(int(s) for s in info["shape"])
+        if end - start != int(np.prod(shape)) * dtype.itemsize or start < 0 or end > size - 8 - n:
+            raise InvalidInputError(f"{p}: tensor {name!r} offsets do not match its shape")
+        spans.append((start, end))
+        view = data[start:end] if data is not None and end > start else np.empty(0, np.uint8)
+        out[name] = view.view(dtype).reshape(shape)
+    spans.sort()
+    if spans and (spans[0][0] != 0 or any(a[1] != b[0] for a, b in pairwise(spans))
+                  or spans[-1][1] != size - 8 - n):
+        raise InvalidInputError(f"{p}: not a valid safetensors file (tensors do not tile the data)")
+    return out
 
 
 def save_npz(params: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:
@@ -133,8 +199,9 @@ def load_npz(path: str | os.PathLike) -> Params:
         raise InvalidInputError(f"cannot read {path} as .npz without pickle: {exc}") from exc
 
 
-def load_params_file(path: str | os.PathLike) -> Params:
-    """Load ``.npz``, ``.npy``-free ``.safetensors``, or a PyTorch ``.pt``/``.pth`` state dict."""
+def load_params_file(path: str | os.PathLike, *, mmap: bool = False) -> Params:
+    """Load ``.npz``, ``.npy``-free ``.safetensors``, or a PyTorch ``.pt``/``.pth`` state dict
+    (``mmap=True``: safetensors tensors are read-only memory maps, see :func:`mmap_safetensors`)."""
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(
@@ -142,7 +209,7 @@ def load_params_file(path: str | os.PathLike) -> Params:
         )
     suffix = p.suffix.lower()
     if suffix == ".safetensors":
-        return load_safetensors(p)
+        return load_safetensors(p, mmap=mmap)
     if suffix == ".npz":
         return load_npz(p)
     if suffix in {".pt", ".pth", ".bin", ".ckpt"}:

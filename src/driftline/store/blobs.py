@@ -71,7 +71,7 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _sha(data: bytes) -> str:
+def _sha(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -157,9 +157,10 @@ class BlobStore:
 
     has = exists  # older name
 
-    def put(self, data: bytes, key: str | None = None) -> str:
+    def put(self, data: bytes | memoryview, key: str | None = None) -> str:
         """Store ``data`` once (idempotent, atomic) and return its key; a corrupt existing copy
-        is replaced."""
+        is replaced. ``key``, when given, must be the SHA-256 of ``data`` (the caller already
+        hashed it); ``data`` may be any buffer, e.g. :func:`~driftline.params.identity.le_view`."""
         key = _sha(data) if key is None else _check_key(key)
         if self.fs is None:
             if self._touch_if_intact(self.path(key), key):
@@ -170,7 +171,7 @@ class BlobStore:
             if self.fs is None:
                 self._put_local(key, data)
             elif self.atomic_put:
-                self.fs.pipe_file(self.path(key), data)
+                self.fs.pipe_file(self.path(key), bytes(data))
             else:
                 self._put_via_temporary(key, data)
         except OSError as exc:
@@ -244,6 +245,40 @@ class BlobStore:
                 "restore it from backup or re-register the model"
             )
         return data
+
+    def get_buffer(self, key: str, *, context: str = "", mmap: bool = False) -> Any:
+        """A blob's verified bytes as a flat ``uint8`` numpy array, read without extra copies.
+
+        Local disk: ``mmap=True`` maps the file read-only (pages come from the page cache on
+        demand); otherwise the file is read once with ``readinto`` into a fresh writeable
+        buffer. Object stores: the downloaded bytes. The SHA-256 is checked either way
+        (:class:`CorruptBlobError` on a mismatch or a missing blob)."""
+        import numpy as np
+
+        if self.fs is not None:
+            return np.frombuffer(self.get(key, context=context), dtype=np.uint8)
+        where = f" ({context})" if context else ""
+        path = self.path(_check_key(key))
+        try:
+            size = path.stat().st_size
+            if mmap and size:
+                buf = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
+            else:
+                buf = np.empty(size, dtype=np.uint8)
+                with open(path, "rb", buffering=0) as fh:
+                    got = fh.readinto(memoryview(buf))
+                if got != size:
+                    raise FileNotFoundError(path)  # truncated under us: treat as missing
+        except FileNotFoundError as exc:
+            raise CorruptBlobError(
+                f"blob {key[:12]} is missing{where}; restore it from backup into {self.location}"
+            ) from exc
+        if _sha(memoryview(buf)) != key:
+            raise CorruptBlobError(
+                f"blob {key[:12]} is corrupt{where}: its bytes no longer hash to its key; "
+                "restore it from backup or re-register the model"
+            )
+        return buf
 
     def verify(self, key: str) -> bool:
         """True if the blob exists and hashes to its key."""

@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from driftline.errors import CorruptBlobError
+from driftline.store import deltas
 from driftline.store.integrity import manifest_root
 from driftline.store.models import TensorInfo
 from driftline.store.schema import (
+    blob_encodings,
     deployment_history,
     deployments,
     drift_reports,
@@ -87,6 +90,9 @@ def fsck(store: Store) -> FsckReport:
         }
         out.damaged += _bad_json(conn)
         out.damaged += _dangling(conn)
+        encoded = {r.blob for r in conn.execute(sa.select(blob_encodings.c.blob))}
+        needed = encoded_references(conn)
+        encoded_rows = deltas.encodings(conn, encoded)
     referenced: dict[str, str] = {}
     for (mid, name, version), infos in refs.items():
         out.models_checked += 1
@@ -96,8 +102,15 @@ def fsck(store: Store) -> FsckReport:
             )
         for info in infos:
             referenced.setdefault(info.blob, f"model {name}@{version}, tensor {info.name!r}")
+    for key in sorted(set(referenced) & encoded):  # rebuilt from its encoding and verified
+        out.blobs_checked += 1
+        try:
+            deltas.read_blob(store.blobs, key, encoded_rows, context=referenced[key])
+        except CorruptBlobError as exc:
+            out.damaged.append(str(exc))
+    referenced.update({k: "an encoded blob" for k in needed if k not in referenced})
     stored = set(store.blobs.keys())
-    for key in sorted(set(referenced) | stored):
+    for key in sorted((set(referenced) - encoded) | stored):
         out.blobs_checked += 1
         if key not in stored:
             out.damaged.append(f"blob {key[:12]} is missing ({referenced[key]})")
@@ -162,12 +175,19 @@ def _dangling(conn: sa.Connection) -> list[str]:
     return found
 
 
+def encoded_references(conn: sa.Connection) -> set[str]:
+    """Stored keys that encoded blobs need: each encoded object and each delta's base."""
+    rows = conn.execute(sa.select(blob_encodings.c.stored, blob_encodings.c.base)).all()
+    return {r.stored for r in rows} | {r.base for r in rows if r.base}
+
+
 def gc(store: Store, grace_seconds: float = DEFAULT_GRACE_SECONDS, *, dry_run: bool = False) -> GcReport:
     """Remove unreferenced blobs and temporary files older than ``grace_seconds``."""
     out = GcReport(dry_run=dry_run)
     keys = list(store.blobs.keys())
     with store.write() as conn:  # writers wait: nothing gets referenced while we decide
         referenced = {r[0] for r in conn.execute(sa.select(tensors.c.blob).distinct())}
+        referenced |= encoded_references(conn)  # delta-encoded objects and their bases
         for key in keys:
             if key in referenced:
                 continue

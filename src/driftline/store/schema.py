@@ -75,6 +75,17 @@ tensors = sa.Table(
     sa.Column("blob", sa.String(64), nullable=False, index=True),
 )
 
+blob_encodings = sa.Table(  # added with #17; a new table, created in existing stores on open
+    "blob_encodings",
+    metadata,
+    sa.Column("blob", sa.String(64), primary_key=True),  # logical key: SHA-256 of the raw bytes
+    sa.Column("stored", sa.String(64), nullable=False, index=True),  # the encoded object's key
+    sa.Column("codec", sa.String(32), nullable=False),
+    sa.Column("base", sa.String(64), nullable=True, index=True),  # logical key of a delta's base
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.Column("raw_size", sa.BigInteger, nullable=False),
+)
+
 edges = sa.Table(
     "edges",
     metadata,

@@ -7,6 +7,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,16 @@ from driftline.errors import (
 )
 from driftline.jsonutil import jsonable as _jsonable
 from driftline.params import ModelParams, Params, as_model_params, model_id, validate_params
-from driftline.params.identity import le_bytes
+from driftline.params.identity import hash_workers, le_view, tensor_hashes
 from driftline.params.io import numpy_dtype, save_safetensors
+from driftline.store import deltas as delta_store
 from driftline.store import deployments as deps
 from driftline.store import graph
 from driftline.store import signatures as sigs
 from driftline.store.aliases import record_alias, resolve_alias
 from driftline.store.blob_config import open_blob_store
 from driftline.store.blobs import BlobStore
+from driftline.store.deltas import DeltaSettings, Encoding
 from driftline.store.engine import DB_FILE, default_location, is_url, redact, sqlite_url
 from driftline.store.integrity import open_engine, verify_manifest
 from driftline.store.models import Edge, Model, TensorInfo
@@ -112,7 +115,9 @@ class Store:
         *,
         blob_dir: str | os.PathLike | None = None,
         create: bool = True,
+        deltas: DeltaSettings | None = None,
     ) -> None:
+        self.deltas = deltas  # None: every tensor stored raw (see driftline.store.deltas)
         loc = str(location) if location is not None else default_location()
         must_exist = False
         if blob_dir is None and is_url(loc):
@@ -280,9 +285,10 @@ class Store:
             raise InvalidInputError(
                 f"unknown transform {transform!r}; use one of: {', '.join(EDGE_KINDS)}"
             )
-        mp = as_model_params(model)
+        mp = as_model_params(model, mmap=True)  # a file's tensors are hashed and stored mapped
         validate_params(mp.params)  # fully, before anything is written
-        mid = model_id(mp.params)
+        hashes = tensor_hashes(mp.params)  # once, in parallel: the blob keys and the id's leaves
+        mid = model_id(mp.params, hashes)
         arch = dict(mp.architecture)
         if architecture:
             arch.update(architecture)
@@ -290,9 +296,11 @@ class Store:
             signature = sigs.training_schema(data, signature, arch)
         sig_id, stats = self._attach_data(data, signature, parents)
         stats = {**stats, **(data_stats or {})}
-        blobs = self._put_tensors(mp.params)
+        blobs, encoded = self._put_tensors(mp.params, hashes, parents)
         with self.write() as conn:
-            self._ensure_blobs(mp.params, blobs)  # under the lock: gc may have removed them
+            # under the lock: gc may have removed them
+            encoded = self._ensure_blobs(mp.params, blobs, encoded)
+            delta_store.record(conn, encoded)
             parent_nodes = list(dict.fromkeys(self._node(p, conn) for p in parents))
             existing = conn.execute(
                 sa.select(models.c.seq, models.c.signature_id).where(models.c.id == mid)
@@ -365,18 +373,57 @@ class Store:
             return None, {}
         return sigs.attach_training_data(self, data, signature, parents)
 
-    def _ensure_blobs(self, params: Params, keys: Mapping[str, str]) -> None:
+    def _ensure_blobs(self, params: Params, keys: Mapping[str, str],
+                      encoded: Mapping[str, Encoding]) -> list[Encoding]:
         """Re-write any of ``keys`` that is gone (``gc`` deletes only while holding the write
-        lock, so once the caller holds it the blobs it checked stay)."""
+        lock, so once the caller holds it the blobs it checked stay); a new encoded form that
+        gc removed is replaced by the raw blob. Returns the encodings still to record."""
+        kept = []
         for name, key in keys.items():
-            if not self.blobs.exists(key):
-                self.blobs.put(le_bytes(params[name]))
+            enc = encoded.get(name)
+            if enc is not None and self.blobs.exists(enc.stored):
+                kept.append(enc)
+            elif enc is not None or not self.blobs.exists(key):
+                self.blobs.put(le_view(params[name]), key)
+        return kept
 
-    def _put_tensors(self, params: Params) -> dict[str, str]:
-        out = {}
+    def _put_tensors(
+        self, params: Params, hashes: Mapping[str, str], parents: Sequence[str | Model] = ()
+    ) -> tuple[dict[str, str], dict[str, Encoding]]:
+        """Write each tensor's blob (in parallel: fsync and hashing release the GIL), or with
+        :attr:`deltas` set its smallest encoding (see :mod:`driftline.store.deltas`); returns
+        the keys and the new encodings by tensor name."""
+        if self.deltas is not None:
+            return self._put_encoded(params, hashes, parents[0] if parents else None)
+        names = list(params)
+        with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
+            keys = pool.map(lambda n: self.blobs.put(le_view(params[n]), hashes[n]), names)
+            return dict(zip(names, keys, strict=True)), {}
+
+    def _put_encoded(self, params: Params, hashes: Mapping[str, str],
+                     parent: str | Model | None) -> tuple[dict[str, str], dict[str, Encoding]]:
+        """Tensor by tensor (memory: one tensor and its base): already stored keys are kept,
+        others take their smallest form against the first parent's same-named tensor."""
+        assert self.deltas is not None
+        base_keys = {}
+        if parent is not None:
+            base_keys = {i.name: i.blob for i in self.manifest(parent)}
+        with self.read() as conn:
+            known = delta_store.encodings(conn, [*hashes.values(), *base_keys.values()])
+        new: dict[str, Encoding] = {}
         for name, arr in params.items():
-            out[name] = self.blobs.put(le_bytes(arr))
-        return out
+            key = hashes[name]
+            if key in known or self.blobs.exists(key):
+                if key not in known:
+                    self.blobs.put(le_view(arr), key)  # refresh its age for gc
+                continue
+            info_key = base_keys.get(name)
+            base = delta_store.base_for(self.blobs, info_key, known, f"delta base for {name!r}",
+                                        self.deltas.chain)
+            enc = delta_store.put_encoded(self.blobs, arr, key, base, self.deltas)
+            if enc is not None:
+                new[name] = enc
+        return dict(hashes), new
 
     def add_edge(
         self,
@@ -645,8 +692,14 @@ class Store:
             ).all()
         return [TensorInfo(r.name, r.dtype, tuple(r.shape), r.blob) for r in rows]
 
-    def load(self, ref: str | Model, names: Iterable[str] | None = None) -> Params:
-        """The model's tensors (only ``names`` when given), each verified against its hash."""
+    def load(
+        self, ref: str | Model, names: Iterable[str] | None = None, *, mmap: bool = False
+    ) -> Params:
+        """The model's tensors (only ``names`` when given), each verified against its hash.
+
+        Blobs are read in parallel, each straight into its tensor's buffer (one copy from the
+        page cache). ``mmap=True`` returns read-only memory-mapped tensors for local blob
+        folders (no copy at all; the pages are read when touched, after the hash check)."""
         model = self.get(ref)
         infos = self.manifest(model.id)
         verify_manifest(model, infos)
@@ -659,11 +712,17 @@ class Store:
                     f"model {model.ref} has no tensor(s) {', '.join(missing)}; see 'driftline show {model.ref}'"
                 )
             infos = [i for i in infos if i.name in set(wanted)]
-        out: Params = {}
-        for info in infos:
-            data = self.blobs.get(info.blob, context=f"model {model.ref}, tensor {info.name!r}")
-            out[info.name] = _tensor(data, info, model.ref)
-        return out
+        with self.read() as conn:
+            encoded = delta_store.encodings(conn, [i.blob for i in infos])
+
+        def one(info: TensorInfo) -> np.ndarray:
+            where = f"model {model.ref}, tensor {info.name!r}"
+            data = delta_store.read_blob(self.blobs, info.blob, encoded, context=where, mmap=mmap)
+            return _tensor(data, info, model.ref)
+
+        with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
+            arrays = list(pool.map(one, infos))
+        return {info.name: arr for info, arr in zip(infos, arrays, strict=True)}
 
     def load_model_params(self, ref: str | Model) -> ModelParams:
         model = self.get(ref)
@@ -680,7 +739,7 @@ class Store:
         """Write the model to ``.safetensors`` (with id, name and version as metadata)."""
         model = self.get(ref)
         meta = {"driftline.id": model.id, "driftline.ref": model.ref, "framework": model.framework}
-        return save_safetensors(self.load(model.id), path, metadata=meta)
+        return save_safetensors(self.load(model.id, mmap=True), path, metadata=meta)
 
     # -- graph queries ---------------------------------------------------------------------------
     def ancestors(self, ref: str | Model, max_hops: int | None = None) -> list[graph.Relative]:
@@ -881,11 +940,16 @@ def _holds_store(root: Path, blob_dir: str | os.PathLike | None) -> bool:
     return blobs.is_dir() and any(blobs.iterdir())
 
 
-def _tensor(data: bytes, info: TensorInfo, ref: str) -> np.ndarray:
-    """A tensor from its verified blob bytes and its manifest row (a manifest that does not
-    fit the bytes means the database was tampered with)."""
+def _tensor(data: np.ndarray, info: TensorInfo, ref: str) -> np.ndarray:
+    """A tensor viewing its verified blob buffer (flat uint8) and shaped by its manifest row
+    (a manifest that does not fit the bytes means the database was tampered with). A read-only
+    downloaded buffer is copied so that callers get a writeable array unless they asked for
+    a memory map."""
     try:
-        return np.frombuffer(data, dtype=numpy_dtype(info.dtype)).reshape(info.shape).copy()
+        arr = data.view(numpy_dtype(info.dtype)).reshape(info.shape)
+        if not arr.flags.writeable and not isinstance(data, np.memmap):
+            arr = arr.copy()
+        return arr
     except (TypeError, ValueError) as exc:
         raise DamagedStoreError(
             f"model {ref}, tensor {info.name!r}: the manifest (dtype {info.dtype}, shape "

@@ -1,0 +1,273 @@
+"""Big models: register, load, export and interpolation speed and peak memory.
+
+A synthetic model of ``--size`` GB (square 2048×2048 layers, ``--dtype float32|bfloat16``) and
+a fine-tuned copy (every weight + N(0, 1e-3)) are written as ``.safetensors`` files (setup, not
+timed). Every measurement then runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its
+own; ``base MB`` is the RSS of that process right before the measured step (interpreter and
+imports, the inputs when they are loaded first, freed heap trimmed), and ``(peak−base)/model`` =
+(peak − base) / model size; RSS counts the memory-mapped file pages a step touches. GB/s = model bytes / wall time, from
+a warm page cache (the files were just written).
+
+Rows:
+
+* ``register``: ``Store.register(file)`` (parallel hashing, memory-mapped file, blobs written
+  and fsynced);
+* ``load``: ``Store.load`` (verified, one copy into writeable arrays); ``load mmap``:
+  ``Store.load(mmap=True)`` (verified, pages mapped, no copy);
+* ``export``: ``Store.export`` to ``.safetensors`` (streamed, fsynced);
+* ``interp …``: one α = 0.3 evaluation, from memory-mapped stored blobs, into a preallocated
+  output (``interpolate_into``, exact = bit-identical to ``interpolate``; fast = in the tensor's
+  dtype), against ``interpolate(d, repair_vector(d, a), α)`` (the per-tensor float64 path) and a
+  plain numpy ``a + α·(b − a)`` per tensor on loaded arrays;
+* ``α search ×12``: 12 α values on a cheap forward pass (a 1×2048 vector through every layer),
+  streaming with one reused output buffer against the plain numpy expression.
+
+``--storage``: a 10-version fine-tune chain of a ``--storage-mb`` model (24 square fp32 layers):
+v0 random N(0, 1); v1…v8 each add N(0, s) to every weight, except v4 which changes only 3 layers;
+v9 is v8 quantised to bfloat16. For s in 1e-3, 1e-4, 1e-5, 1e-6: bytes on disk as raw tensors,
+per-tensor dedupe (a plain store), zstd (level 3) of each model's safetensors file, and stores
+with deltas (``DeltaSettings(every=8)``, against the parent or the keyframe); load GB/s of the last full-precision version from each
+store; every version is loaded back and compared bit for bit.
+
+mergekit's linear merge is not run: it is not installed here (it pulls transformers and a
+torch build of its own), so it is reported as skipped.
+
+Usage: ``nice python benchmarks/bench_big_models.py [--size 0.4] [--dtype float32] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIDE = 2048
+ALPHAS = [i / 11 for i in range(12)]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _trim() -> None:
+    """Return freed heap memory to the kernel (glibc), so ``base`` holds no garbage."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reset_peak() -> None:
+    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS (Linux ≥ 4.0)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_models(folder: Path, size_gb: float, dtype: str) -> int:
+    """Write a.safetensors and b.safetensors; return the model's size in bytes."""
+    import ml_dtypes
+
+    from driftline.params.io import save_safetensors
+
+    np_dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    layers = max(1, round(size_gb * 1e9 / (SIDE * SIDE * np_dtype.itemsize)))
+    rng = np.random.default_rng(0)
+    a, b = {}, {}
+    for i in range(layers):
+        w = rng.standard_normal((SIDE, SIDE), dtype=np.float32)
+        a[f"layers.{i:02d}.weight"] = w.astype(np_dtype)
+        b[f"layers.{i:02d}.weight"] = (w + rng.standard_normal(w.shape, dtype=np.float32)
+                                       * np.float32(1e-3)).astype(np_dtype)
+        del w
+    save_safetensors(a, folder / "a.safetensors")
+    save_safetensors(b, folder / "b.safetensors")
+    return sum(v.nbytes for v in a.values())
+
+
+def _forward(params: dict[str, np.ndarray]) -> float:
+    x = np.ones(SIDE, np.float32) / SIDE
+    for name in sorted(params):
+        x = np.tanh(x @ params[name].astype(np.float32, copy=False))
+    return float(x.sum())
+
+
+def worker(task: str, folder: Path) -> dict[str, float]:
+    """One measured step in this (fresh) process."""
+    from driftline.params.io import load_safetensors
+    from driftline.repair.streaming import StreamSettings, interpolate_into
+    from driftline.repair.vector import interpolate, repair_vector
+    from driftline.store import Store
+
+    store = Store(folder / "store")
+    ids = json.loads((folder / "ids.json").read_text()) if (folder / "ids.json").exists() else {}
+    if task in {"numpy", "numpy_search"}:
+        d, a = load_safetensors(folder / "a.safetensors"), load_safetensors(folder / "b.safetensors")
+    elif task.startswith(("interp", "search")):
+        d, a = store.load(ids["a"], mmap=True), store.load(ids["b"], mmap=True)
+    _trim()
+    _reset_peak()
+    base, t0, out = _rss_mb(), time.perf_counter(), None
+    if task == "register":
+        ids = {"a": store.register(folder / "a.safetensors", name="ma").id}
+        seconds, peak = time.perf_counter() - t0, _peak_mb()
+        ids["b"] = store.register(folder / "b.safetensors", name="mb", parents=[ids["a"]]).id
+        (folder / "ids.json").write_text(json.dumps(ids))  # the second one is not timed
+        return {"seconds": seconds, "base_mb": base, "peak_mb": peak}
+    if task == "load":
+        store.load(ids["a"])
+    elif task == "load_mmap":
+        store.load(ids["a"], mmap=True)
+    elif task == "export":
+        store.export(ids["a"], folder / "exported.safetensors")
+    elif task in {"interp_exact", "interp_fast"}:
+        interpolate_into(d, a, 0.3, settings=StreamSettings(exact=task == "interp_exact"))
+    elif task == "interp_vector":
+        interpolate(d, repair_vector(d, a), 0.3)
+    elif task == "numpy":
+        {k: d[k] + 0.3 * (a[k] - d[k]) for k in d}
+    elif task == "search":
+        fast = StreamSettings(exact=False)
+        for alpha in ALPHAS:
+            out = interpolate_into(d, a, alpha, out=out, settings=fast)
+            _forward(out)
+    elif task == "numpy_search":
+        for alpha in ALPHAS:
+            _forward({k: d[k] + alpha * (a[k] - d[k]) for k in d})
+    return {"seconds": time.perf_counter() - t0, "base_mb": base, "peak_mb": _peak_mb()}
+
+
+ROWS = [
+    ("register", "register", 1), ("load", "load", 1), ("load_mmap", "load mmap", 1),
+    ("export", "export", 1), ("interp_exact", "interp streaming exact", 1),
+    ("interp_fast", "interp streaming fast", 1), ("interp_vector", "interp repair_vector path", 1),
+    ("numpy", "interp plain numpy", 1), ("search", "α search ×12 streaming", 12),
+    ("numpy_search", "α search ×12 plain numpy", 12),
+]
+
+
+def run(size_gb: float, dtype: str, quick: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
+        folder = Path(tmp)
+        nbytes = make_models(folder, size_gb, dtype)
+        print(f"model: {nbytes / 1e9:.3f} GB {dtype} ({nbytes // (SIDE * SIDE * (2 if dtype == 'bfloat16' else 4))}"
+              f" × {SIDE}×{SIDE}); I/O threads: {os.cpu_count()}; mergekit: skipped (not installed)")
+        print("| step | seconds | GB/s | base MB | peak MB | (peak−base)/model |")
+        print("|---|---|---|---|---|---|")
+        rows = [r for r in ROWS if not (quick and r[0] in {"interp_vector", "numpy_search"})]
+        for task, label, evals in rows:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+            proc = subprocess.run([sys.executable, __file__, "--worker", task, "--dir", tmp],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                print(f"| {label} | failed: {proc.stderr.strip().splitlines()[-1]} |||||")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            rate = nbytes * evals / r["seconds"] / 1e9
+            print(f"| {label} | {r['seconds']:.2f} | {rate:.2f} | {r['base_mb']:.0f} | "
+                  f"{r['peak_mb']:.0f} | {(r['peak_mb'] - r['base_mb']) * 2**20 / nbytes:.2f} |",
+                  flush=True)
+
+
+def _chain(side: int, step: float) -> list[dict[str, np.ndarray]]:
+    import ml_dtypes
+
+    rng = np.random.default_rng(1)
+    p = {f"layers.{i:02d}.weight": rng.standard_normal((side, side), dtype=np.float32)
+         for i in range(24)}
+    out = [p]
+    for v in range(1, 9):
+        touched = list(p)[:3] if v == 4 else list(p)
+        p = {k: (t + rng.standard_normal(t.shape, dtype=np.float32) * np.float32(step))
+             if k in touched else t for k, t in p.items()}
+        out.append(p)
+    out.append({k: t.astype(ml_dtypes.bfloat16) for k, t in p.items()})
+    return out
+
+
+def storage(mb: float) -> None:
+    import zstandard
+
+    from driftline.params.identity import le_bytes
+    from driftline.params.io import safetensors_bytes
+    from driftline.store import Store
+    from driftline.store.deltas import Chain, DeltaSettings
+
+    side = int((mb * 1e6 / 24 / 4) ** 0.5)
+    print(f"chain: 10 versions of 24 × {side}×{side} fp32 ({24 * side * side * 4 / 1e6:.1f} MB); "
+          "sizes in MB, ratios against raw")
+    print("| step s | raw | dedupe | zstd/model | deltas (parent) | deltas (keyframe) | "
+          "load GB/s plain | parent | keyframe | bit-exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for step in (1e-3, 1e-4, 1e-5, 1e-6):
+        versions = _chain(side, step)
+        raw = sum(t.nbytes for v in versions for t in v.values())
+        zs = sum(len(zstandard.ZstdCompressor(level=3).compress(safetensors_bytes(v)))
+                 for v in versions)
+        sizes, rates, exact = {}, {}, True
+        with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
+            for label, settings in (("plain", None), ("deltas", DeltaSettings(every=8)),
+                                    ("keyframe", DeltaSettings(every=8, chain=Chain.KEYFRAME))):
+                st = Store(Path(tmp) / label, deltas=settings)
+                ids, parent = [], None
+                for i, v in enumerate(versions):
+                    kind = "quantize" if i == 9 else "finetune"
+                    m = st.register(v, name="chain", parents=[parent] if parent else [],
+                                    transform=kind)
+                    ids.append(m.id)
+                    parent = m.id
+                sizes[label] = sum(st.blobs.path(k).stat().st_size for k in st.blobs.keys())
+                t0 = time.perf_counter()
+                st.load(ids[8])
+                rates[label] = sum(t.nbytes for t in versions[8].values()) / (
+                    time.perf_counter() - t0) / 1e9
+                for mid, v in zip(ids, versions, strict=True):
+                    got = st.load(mid)
+                    exact &= all(le_bytes(got[k]) == le_bytes(v[k]) for k in v)
+        cells = [f"{sizes[k] / 1e6:.1f} ({sizes[k] / raw:.2f})" for k in ("plain",)]
+        cells += [f"{zs / 1e6:.1f} ({zs / raw:.2f})"]
+        cells += [f"{sizes[k] / 1e6:.1f} ({sizes[k] / raw:.2f})" for k in ("deltas", "keyframe")]
+        cells += [f"{rates[k]:.2f}" for k in ("plain", "deltas", "keyframe")]
+        print(f"| {step:g} | {raw / 1e6:.1f} | {' | '.join(cells)} | {'yes' if exact else 'NO'} |",
+              flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=float, default=0.4, help="model size in GB (default 0.4)")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    ap.add_argument("--quick", action="store_true", help="0.1 GB, skip the slow reference rows")
+    ap.add_argument("--storage", action="store_true", help="the 10-version storage benchmark")
+    ap.add_argument("--storage-mb", type=float, default=25.0, help="model size for --storage")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--dir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, Path(args.dir))))
+        return
+    if args.storage:
+        storage(5.0 if args.quick else args.storage_mb)
+        return
+    run(0.1 if args.quick else args.size, args.dtype, args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Streaming interpolation for big models: θ(α) = θ_d + α·(θ_a − θ_d) in bounded memory.
+
+:func:`interpolate_into` walks the tensors one by one, and each tensor in chunks of
+``settings.chunk`` elements, writing into preallocated outputs. The inputs may be memory-mapped
+(:meth:`Store.load(..., mmap=True) <driftline.store.Store.load>`,
+:func:`~driftline.params.io.mmap_safetensors`), so the only whole-model allocation is the output,
+and it is reused across the α values of a search (or is a torch module's own parameter memory,
+see :func:`module_arrays`). Scratch space is three chunk-sized buffers.
+
+Two arithmetic modes (:class:`StreamSettings.exact`):
+
+* ``exact=True`` (default) reproduces :func:`driftline.repair.vector.interpolate` bit for bit:
+  per chunk, r = float64(θ_a) − float64(θ_d) rounded to the tensor's dtype, then
+  θ_d + α·r in float64 rounded back. α = 0 and α = 1 return the endpoints exactly.
+* ``exact=False`` computes in the tensor's own dtype for float32/float64 tensors
+  (``np.subtract(a, d, out=o); o *= α; o += d``): one pass, at memory speed, with one rounding
+  more than the exact mode.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from driftline.errors import ArchitectureMismatchError, InvalidInputError
+from driftline.params.identity import hash_workers
+from driftline.repair.vector import is_floating
+
+__all__ = ["StreamSettings", "interpolate_into", "module_arrays"]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """``chunk``: elements per step (scratch is 3 buffers of this many float64s per thread);
+    ``exact``: match :func:`~driftline.repair.vector.interpolate` bit for bit; ``threads``:
+    tensors processed in parallel (numpy releases the GIL; 0 = ``DRIFTLINE_IO_THREADS`` or the
+    CPU count). The result does not depend on ``chunk`` or ``threads``."""
+
+    chunk: int = 1 << 16
+    exact: bool = True
+    threads: int = 0
+
+
+def interpolate_into(
+    drifted: Mapping[str, np.ndarray],
+    ancestor: Mapping[str, np.ndarray],
+    alpha: float,
+    out: dict[str, np.ndarray] | None = None,
+    settings: StreamSettings | None = None,
+) -> dict[str, np.ndarray]:
+    """Write θ_d + α·(θ_a − θ_d) into ``out`` (allocated once when ``None``) and return it.
+
+    Floating tensors present in both models with equal shape and dtype are interpolated;
+    every other tensor of ``drifted`` is copied. ``out`` must hold a writeable array of the
+    drifted tensor's shape and dtype for every name (reuse the returned dict across α values).
+    """
+    settings = settings or StreamSettings()
+    if not math.isfinite(float(alpha)):
+        raise InvalidInputError(f"alpha must be finite, got {alpha!r}")
+    if settings.chunk < 1:
+        raise InvalidInputError(f"chunk must be a positive number of elements, got {settings.chunk}")
+    if out is None:
+        out = {n: np.empty(np.shape(d), dtype=np.asarray(d).dtype) for n, d in drifted.items()}
+    jobs = [(np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)))
+            for name, d in drifted.items()]
+    local = threading.local()
+
+    def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
+        d, a, o = job
+        if a is None or a.shape != d.shape or a.dtype != d.dtype or not is_floating(d):
+            np.copyto(o, d)
+        elif alpha == 0.0:
+            np.copyto(o, d)
+        elif alpha == 1.0:
+            np.copyto(o, a)
+        else:
+            if not hasattr(local, "scratch"):
+                local.scratch = _Scratch(settings.chunk)
+            _one(d.reshape(-1), np.asarray(a).reshape(-1), float(alpha), o.reshape(-1),
+                 local.scratch, settings)
+
+    threads = settings.threads or hash_workers()
+    if threads == 1 or len(jobs) < 2:
+        for job in jobs:
+            work(job)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(work, jobs))
+    return out
+
+
+def _target(out: Mapping[str, np.ndarray], name: str, d: np.ndarray) -> np.ndarray:
+    o = out.get(name)
+    if o is None or o.shape != d.shape or o.dtype != d.dtype:
+        raise ArchitectureMismatchError(
+            f"{name}: the output buffer does not match the drifted tensor "
+            f"({d.dtype.name}{list(d.shape)}); allocate out with the drifted model's tensors"
+        )
+    if not o.flags.writeable or not o.flags.c_contiguous:
+        raise InvalidInputError(f"{name}: the output buffer must be writeable and C-contiguous")
+    return o
+
+
+class _Scratch:
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.x = np.empty(chunk, np.float64)
+        self.y = np.empty(chunk, np.float64)
+        self.r: dict[np.dtype, np.ndarray] = {}
+
+    def rounded(self, dtype: np.dtype) -> np.ndarray:
+        if dtype not in self.r:
+            self.r[dtype] = np.empty(self.chunk, dtype)
+        return self.r[dtype]
+
+
+def _one(d: np.ndarray, a: np.ndarray, alpha: float, o: np.ndarray, s: _Scratch,
+         settings: StreamSettings) -> None:
+    """One flat tensor, chunk by chunk (see the module docstring for both modes)."""
+    fast = not settings.exact and d.dtype in (np.float32, np.float64)
+    wide = d.dtype.kind == "f" and d.dtype.itemsize > 8  # longdouble: its own compute dtype
+    for start in range(0, d.size, s.chunk):
+        stop = min(start + s.chunk, d.size)
+        dc, ac, oc = d[start:stop], a[start:stop], o[start:stop]
+        if fast or wide:
+            np.subtract(ac, dc, out=oc)
+            if wide:
+                oc *= alpha
+            else:
+                oc *= oc.dtype.type(alpha)
+            oc += dc
+            continue
+        n = stop - start
+        x, y, r = s.x[:n], s.y[:n], s.rounded(d.dtype)[:n]
+        np.copyto(x, ac, casting="unsafe")
+        np.copyto(y, dc, casting="unsafe")
+        np.subtract(x, y, out=x)
+        np.copyto(r, x, casting="unsafe")  # r rounded to the tensor's dtype, as repair_vector
+        np.copyto(x, r, casting="unsafe")
+        x *= alpha
+        x += y
+        np.copyto(oc, x, casting="unsafe")
+
+
+def module_arrays(module: Any) -> dict[str, np.ndarray]:
+    """numpy views sharing memory with a CPU torch module's floating parameters and buffers
+    (``name -> array``): pass them as ``out`` to update the module in place for each α, with
+    no model rebuild. Tensors numpy cannot view (bfloat16, non-CPU) are refused."""
+    import torch
+
+    views: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for name, t in module.state_dict(keep_vars=True).items():
+            t = t.detach()
+            if t.device.type != "cpu" or t.dtype == torch.bfloat16 or not t.is_contiguous():
+                raise InvalidInputError(
+                    f"{name}: tensor on {t.device} with dtype {t.dtype} cannot be updated in "
+                    "place from numpy; move the module to the CPU in float32"
+                )
+            views[name] = t.numpy()
+    return views

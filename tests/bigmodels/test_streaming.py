@@ -1,0 +1,163 @@
+"""Streaming interpolation, parallel hashing and memory-mapped I/O for big models."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from driftline.errors import ArchitectureMismatchError, InvalidInputError
+from driftline.params.identity import le_bytes, model_id, tensor_hash, tensor_hashes
+from driftline.params.io import load_safetensors, mmap_safetensors, save_safetensors
+from driftline.repair.streaming import StreamSettings, interpolate_into, module_arrays
+from driftline.repair.vector import interpolate, repair_vector
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _pair(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    d = {"w": rng.normal(size=(33, 17)).astype(dtype), "b": rng.normal(size=5).astype(dtype),
+         "n": np.array(7, np.int64)}
+    a = {k: (v + (rng.normal(size=v.shape) * 0.1).astype(v.dtype)) if k != "n" else
+         np.array(3, np.int64) for k, v in d.items()}
+    return d, a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
+@pytest.mark.parametrize("alpha", [0.0, 0.37, 1.0, -0.5, 1.8])
+def test_exact_mode_matches_interpolate_bit_for_bit(dtype, alpha) -> None:
+    d, a = _pair(dtype)
+    want = interpolate(d, repair_vector(d, a, strict=False), alpha)
+    got = interpolate_into(d, a, alpha, settings=StreamSettings(chunk=7))  # chunk edges inside
+    threaded = interpolate_into(d, a, alpha, settings=StreamSettings(chunk=64, threads=2))
+    for k in d:
+        assert le_bytes(threaded[k]) == le_bytes(got[k])
+        assert got[k].dtype == want[k].dtype
+        assert le_bytes(got[k]) == le_bytes(want[k]), k
+
+
+def test_fast_mode_is_within_one_rounding_and_buffers_are_reused() -> None:
+    d, a = _pair(np.float32, 1)
+    out = interpolate_into(d, a, 0.25, settings=StreamSettings(exact=False))
+    ref = {k: d[k].astype(np.float64) + 0.25 * (a[k].astype(np.float64) - d[k]) for k in ("w", "b")}
+    for k in ref:
+        np.testing.assert_allclose(out[k], ref[k], rtol=2e-6, atol=1e-6)
+    w = out["w"]
+    again = interpolate_into(d, a, 0.75, out=out, settings=StreamSettings(exact=False))
+    assert again["w"] is w  # written in place, not reallocated
+    np.testing.assert_allclose(w, d["w"] + 0.75 * (a["w"].astype(np.float64) - d["w"]), rtol=2e-6,
+                               atol=1e-6)
+    assert int(out["n"]) == 7  # integers follow the drifted model
+
+
+def test_wrong_output_buffer_and_alpha_are_refused() -> None:
+    d, a = _pair(np.float32)
+    with pytest.raises(ArchitectureMismatchError, match="output buffer"):
+        interpolate_into(d, a, 0.5, out={"w": np.empty((2, 2), np.float32)})
+    with pytest.raises(InvalidInputError, match="finite"):
+        interpolate_into(d, a, float("nan"))
+
+
+def test_torch_module_is_updated_in_place() -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    d = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+    a = {k: v + 1.0 for k, v in d.items()}
+    views = module_arrays(net)
+    weight = net[0].weight
+    interpolate_into(d, a, 0.5, out=views)
+    assert net[0].weight is weight  # same parameter object, new values
+    np.testing.assert_allclose(net[0].weight.detach().numpy(), d["0.weight"] + 0.5, rtol=1e-6)
+    x = torch.ones(1, 4)
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    ref.load_state_dict({k: torch.from_numpy(v + 0.5) for k, v in d.items()})
+    assert torch.allclose(net(x), ref(x))
+
+
+def test_parallel_hashes_equal_serial_sha256() -> None:
+    rng = np.random.default_rng(2)
+    params = {f"t{i}": rng.normal(size=(256, 1024)).astype(np.float32) for i in range(8)}
+    params["be"] = np.arange(10, dtype=">f8")
+    params["bf"] = np.ones(3, ml_dtypes.bfloat16)
+    hashes = tensor_hashes(params)
+    for k, v in params.items():
+        assert hashes[k] == hashlib.sha256(le_bytes(v)).hexdigest() == tensor_hash(v)
+    assert model_id(params) == model_id(params, hashes)
+
+
+def test_mmap_safetensors_round_trip_and_bad_offsets(tmp_path) -> None:
+    d, _ = _pair(np.float32)
+    d["h"] = np.ones((2, 2), ml_dtypes.bfloat16)
+    path = save_safetensors(d, tmp_path / "m.safetensors")
+    mapped = mmap_safetensors(path)
+    for k in d:
+        assert isinstance(mapped[k].base, np.memmap) or isinstance(mapped[k], np.memmap) or \
+            mapped[k].size == 1
+        assert le_bytes(mapped[k]) == le_bytes(d[k])
+    assert model_id(mapped) == model_id(load_safetensors(path)) == model_id(d)
+    raw = bytearray(path.read_bytes())
+    raw[-1:] = b""  # truncated data: offsets no longer tile
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(InvalidInputError, match="safetensors"):
+        mmap_safetensors(bad)
+
+
+def test_store_load_mmap_is_verified(tmp_path) -> None:
+    from driftline.store import Store
+
+    store = Store(tmp_path / "s")
+    d, _ = _pair(np.float32)
+    m = store.register(d, name="m")
+    mapped = store.load(m.ref, mmap=True)
+    assert all(le_bytes(mapped[k]) == le_bytes(d[k]) for k in d)
+    assert not mapped["w"].flags.writeable
+    assert store.load(m.ref)["w"].flags.writeable
+
+
+_LIMITED = textwrap.dedent("""
+    import resource, sys
+    import numpy as np
+    from driftline.repair.streaming import interpolate_into, StreamSettings
+    n_tensors, per = 16, 1 << 20                       # 16 tensors x 4 MiB = 64 MiB per model
+    rng = np.random.default_rng(0)
+    d = {f"l{i}": rng.standard_normal(per, dtype=np.float32) for i in range(n_tensors)}
+    a = {k: v + np.float32(0.01) for k, v in d.items()}
+    model = n_tensors * per * 4
+    vm = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+    limit = vm + model + model // 4                   # room for the output and 1/4 model more
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    mode = sys.argv[1]
+    if mode == "stream":
+        one = StreamSettings(exact=False, threads=1)  # (thread arenas reserve address space)
+        out = interpolate_into(d, a, 0.3, settings=one)
+        out = interpolate_into(d, a, 0.6, out=out, settings=one)  # buffers reused
+        err = max(float(np.max(np.abs(out[k] - (d[k] + 0.6 * (a[k] - d[k]))))) for k in d)
+        print("ok", err)
+    else:
+        flat_d = np.concatenate(list(d.values()))     # whole-model temporaries
+        flat_a = np.concatenate(list(a.values()))
+        print("ok", float((flat_d + 0.3 * (flat_a - flat_d))[0]))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux")
+def test_interpolation_fits_a_memory_limit_whole_model_numpy_does_not() -> None:
+    def run(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _LIMITED, mode], capture_output=True,
+                              text=True, timeout=120, env={"PYTHONPATH": SRC,
+                                                           "OPENBLAS_NUM_THREADS": "1"})
+
+    streamed = run("stream")
+    assert streamed.returncode == 0, streamed.stderr[-500:]
+    assert streamed.stdout.startswith("ok") and float(streamed.stdout.split()[1]) < 1e-5
+    naive = run("naive")
+    assert naive.returncode != 0 and "MemoryError" in naive.stderr
