@@ -329,13 +329,17 @@ def repair(
             result.per_tensor_alpha = dict(pt.alphas)
     theta_r = prepare_params(fam, interpolate(theta_d, vector, alpha), X_win)
 
+    theta_bn = prepare_params(fam, theta_d, X_win)  # BatchNorm/statistics on the window alone
+    has_bn = model_id(theta_bn) != model_id(theta_d)
     if y_val is not None:
-        before = score(
-            fam.predict_proba(prepare_params(fam, theta_d, X_win), X_val), y_val, classes
-        )
+        # the drifted model exactly as it serves today: no re-estimation on the window
+        before = score(fam.predict_proba(theta_d, X_val), y_val, classes)
         after = score(fam.predict_proba(theta_r, X_val), y_val, classes)
         result.before, result.after = before.to_dict(), after.to_dict()
         result.candidates["drifted"] = before.to_dict()
+        if has_bn:
+            result.candidates["batchnorm"] = score(
+                fam.predict_proba(theta_bn, X_val), y_val, classes).to_dict()
         result.candidates["interpolation"] = after.to_dict()
 
     routed = None
@@ -344,10 +348,24 @@ def repair(
         routed = _routing_candidate(
             store, drifted_id, search, table, val_table, y_val, family, result
         )
-    use_routing = routed is not None and _routing_wins(result, y_val is not None, policy)
-    if use_routing and y_val is not None and not _meets_policy(result, policy, "routing"):
-        use_routing = False  # active learning refines the weight-space repair, not a mixture
-    result.chosen = "routing" if use_routing else "interpolation"
+    pick = None
+    if y_val is not None:
+        from driftline.repair.decide import best_candidate, choose_candidate
+
+        eligible = {"interpolation": search.healthy, "routing": routed is not None}
+        pick = choose_candidate(result.candidates, policy, eligible)
+        # nothing clears the policy: active learning refines the best weight-space candidate
+        chosen = pick or best_candidate(result.candidates, {"routing": False}) or "interpolation"
+    else:
+        use_routing = routed is not None and _routing_wins(result, False, policy)
+        chosen = "routing" if use_routing else "interpolation"
+    use_routing = chosen == "routing"
+    result.chosen = chosen
+    if chosen == "batchnorm":
+        theta_r = theta_bn
+        result.alpha = 0.0
+    if y_val is not None and not use_routing:
+        result.after = dict(result.candidates[chosen])
 
     rid = model_id(theta_r)
     if use_routing:
@@ -389,15 +407,14 @@ def repair(
         )
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
-    meets = _meets_policy(result, policy)
-    how = "routed repair" if use_routing else "lineage repair"
-    if (not search.healthy and not use_routing) or (y_val is not None and not meets):
+    how = {"routing": "routed repair", "batchnorm": "BatchNorm re-estimation"}.get(
+        chosen, "lineage repair")
+    if y_val is not None and pick is None:
         result.status = "needs-labels"
-        result.message = (
-            "no healthy ancestor"
-            if not (search.healthy or use_routing)
-            else "validation below the policy target"
-        ) + ": active learning should take over"
+        result.message = "no candidate clears the policy on validation: active learning should take over"
+    elif not search.healthy and not use_routing and y_val is None:
+        result.status = "needs-labels"
+        result.message = "no healthy ancestor: active learning should take over"
     elif y_val is None:
         result.status = "awaiting-approval"
         result.message = f"{how} chosen without labels: approve to deploy {repaired.ref}"
@@ -558,7 +575,9 @@ def _register_repaired(
 ) -> Model:
     """The repaired model as a new node with ``repair`` edges from the drifted model and the
     ancestor; the window's signature becomes its training signature."""
+    batchnorm = result.chosen == "batchnorm"  # the drifted model, statistics re-estimated
     edge_params = {
+        "method": "batchnorm" if batchnorm else "interpolation",
         "alpha": result.alpha,
         "per_tensor": result.per_tensor_alpha is not None,
         "objective": result.alpha_objective,
@@ -573,7 +592,7 @@ def _register_repaired(
     return store.register(
         ModelParams(theta_r, drifted.framework, drifted.architecture),
         name=drifted.name,
-        parents=[drifted.id, goal.id],
+        parents=[drifted.id] if batchnorm else [drifted.id, goal.id],
         transform="repair",
         params=_jsonable(edge_params),
         metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
@@ -584,13 +603,10 @@ def _register_repaired(
 
 
 def _meets_policy(result: RepairResult, policy: RepairPolicy, candidate: str | None = None) -> bool:
+    from driftline.repair.decide import clears_policy
+
     after = result.candidates.get(candidate, {}) if candidate else result.after
-    if not after or "accuracy" not in after:
-        return False
-    acc_after = after["accuracy"]
-    if policy.target_accuracy is not None and acc_after < policy.target_accuracy:
-        return False
-    return acc_after - result.before["accuracy"] >= policy.min_gain - 1e-9
+    return clears_policy(after, result.before, policy)
 
 
 def _performance_check(store: Store, drifted: Model, X_win: np.ndarray, X_val: Any, y_val: Any,
