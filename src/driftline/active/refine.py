@@ -46,6 +46,7 @@ import numpy as np
 from driftline.active.oracles import Oracle, SimulatedOracle
 from driftline.active.queue import LabelQueue, point_hash
 from driftline.active.records import attach_records
+from driftline.active.repair_record import record_active
 from driftline.active.strategies import STRATEGIES, Selection, select
 from driftline.errors import CycleError, InvalidInputError, UnsupportedModelError
 from driftline.params import ModelParams, model_id
@@ -65,7 +66,7 @@ from driftline.repair.model_input import (
     window_signature,
     window_table,
 )
-from driftline.repair.pipeline import RepairResult, update_repair
+from driftline.repair.pipeline import RepairResult
 from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import Params, interpolate, layer_groups, repair_vector
 from driftline.store import Store
@@ -612,7 +613,8 @@ def run_active_learning(
     ``budget`` counts every label requested for the repair (pending + labelled). Rounds, models
     and deployment follow the module docstring. Deterministic for a given ``seed``. When it
     deploys, ``result`` becomes ``status="deployed"`` and its stored repair record is updated
-    (``repaired_id`` keeps the interpolated model; the deployment history names the final one).
+    (``active["deployed_ref"]``/``after`` name the deployed round model; switch and record are
+    one transaction). While labels wait for a human the record's status is ``waiting-for-labels``.
     """
     say = progress or (lambda _m: None)
     if result.repair_id is None:
@@ -773,17 +775,14 @@ def run_active_learning(
 
     out.final_id, out.final_ref = current.id, current.ref
     out.labels_used = queue.counts(rid)["labelled"]
+    if out.status == "waiting-for-labels" and result.status != "deployed":
+        record_active(store, result, out, None, None, actor)  # the record says what it waits for
     if out.status != "waiting-for-labels" and out.rounds:
         floor = max([drifted_val.get("accuracy", -1.0), out.before.get("accuracy", -1.0)])
         meets = val is not None and _meets(out.after, target_accuracy, floor)
         if meets and deploy and result.deployment:
-            store.deploy(current.id, result.deployment, actor=actor,
-                         reason=f"active learning for repair #{rid}: {out.labels_used} labels")
             out.status, out.deployed = "deployed", True
-            result.status, result.deployed = "deployed", True
-            result.message = (f"active learning: deployed {current.ref} as {result.deployment} "
-                              f"after {out.labels_used} labels")
-            update_repair(store, result)
+            record_active(store, result, out, current.id, current.ref, actor)
         acc = out.after.get("accuracy")
         out.message = (
             f"{len(out.rounds)} round(s), {out.labels_used} label(s): {current.ref}"

@@ -260,7 +260,7 @@ def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) ->
             ref(r.ancestor_id),
             "–" if r.alpha is None else f"{r.alpha:.3f}",
             acc,
-            r.repaired_ref or "–",
+            r.active.get("deployed_ref") or r.repaired_ref or "–",
         )
     console.print(t)
 

@@ -38,6 +38,7 @@ from driftline.repair.model_input import (
 from driftline.repair.predictors import Families, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import interpolate, layer_groups, repair_vector, sparsify, vector_stats
 from driftline.store import Model, Store
+from driftline.store.repairs import Switch, insert_repair, update_repair_row
 from driftline.store.schema import repairs
 
 Progress = Callable[[str], None]
@@ -130,13 +131,24 @@ class RepairResult:
     performance: dict[str, Any] = field(default_factory=dict)
     concept_drift: bool = False
     capability: dict[str, Any] = field(default_factory=dict)
+    active: dict[str, Any] = field(default_factory=dict)  # what active learning did last
+    #: the deployment switch to apply in the same transaction as the record (not stored)
+    pending_switch: Switch | None = field(default=None, repr=False, compare=False)
 
     @property
     def needs_labels(self) -> bool:
-        return self.status == "needs-labels"
+        return self.status in ("needs-labels", "waiting-for-labels")
+
+    def stage_deploy(self, model_id: str, reason: str, actor: str) -> None:
+        """Mark as deployed; the switch happens when the record is written (one transaction)."""
+        assert self.deployment is not None
+        self.pending_switch = Switch(model_id, self.deployment, reason, actor)
+        self.status, self.deployed = "deployed", True
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        d = asdict(self)
+        d.pop("pending_switch", None)
+        return _jsonable(d)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RepairResult:
@@ -419,8 +431,7 @@ def repair(
         result.status = "awaiting-approval"
         result.message = f"{how} chosen without labels: approve to deploy {repaired.ref}"
     elif deployment and approve:
-        store.deploy(repaired.id, deployment, reason=f"{how} of {drifted.ref}", actor=actor)
-        result.status, result.deployed = "deployed", True
+        result.stage_deploy(repaired.id, f"{how} of {drifted.ref}", actor)
         result.message = f"deployed {repaired.ref} ({how}) as {deployment}"
     elif deployment:
         result.status = "awaiting-approval"
@@ -489,8 +500,7 @@ def _rerouted(
             "validation below the policy target: active learning should take over",
         )
     elif deployment and approve:
-        store.deploy(repaired.id, deployment, reason=f"re-routed {drifted.ref}", actor=actor)
-        result.status, result.deployed = "deployed", True
+        result.stage_deploy(repaired.id, f"re-routed {drifted.ref}", actor)
         result.message = f"deployed {repaired.ref} (re-fitted routing) as {deployment}"
     else:
         result.status = "awaiting-approval" if deployment else "not-deployed"
@@ -645,25 +655,17 @@ def _finish(store: Store, key: str, result: RepairResult, started: float) -> Rep
         from driftline.repair.concept import CONCEPT_DRIFT
 
         result.message = f"{CONCEPT_DRIFT}; {result.message}"
-    with store.write() as conn:
-        res = conn.execute(
-            sa.insert(repairs).values(
-                key=key,
-                drifted_id=result.drifted_id,
-                ancestor_id=result.ancestor_id,
-                result_id=result.repaired_id,
-                status=result.status,
-                deployment=result.deployment,
-                created_at=time.time(),
-                record={},
-            )
-        )
-        result.repair_id = int(res.inserted_primary_key[0])
-        conn.execute(
-            sa.update(repairs)
-            .where(repairs.c.id == result.repair_id)
-            .values(record=result.to_dict())
-        )
+    values = {"key": key, "drifted_id": result.drifted_id, "ancestor_id": result.ancestor_id,
+              "result_id": result.repaired_id, "status": result.status,
+              "deployment": result.deployment}
+
+    def record(rid: int) -> dict[str, Any]:
+        result.repair_id = rid
+        return result.to_dict()
+
+    # the deployment switch (if any) and the record: one transaction (store.repairs)
+    result.repair_id = insert_repair(store, values, record, result.pending_switch)
+    result.pending_switch = None
     return result
 
 
@@ -690,14 +692,12 @@ def list_repairs(store: Store) -> list[RepairResult]:
     return out
 
 
-def update_repair(store: Store, result: RepairResult) -> None:
-    """Persist a changed result (status, deployment) of an existing repair record."""
-    with store.write() as conn:
-        conn.execute(
-            sa.update(repairs)
-            .where(repairs.c.id == result.repair_id)
-            .values(status=result.status, result_id=result.repaired_id, record=result.to_dict())
-        )
+def update_repair(store: Store, result: RepairResult, switch: Switch | None = None) -> None:
+    """Persist a changed result (status, deployment) of an existing repair record, with the
+    deployment ``switch`` (if any) in the same transaction."""
+    update_repair_row(store, int(result.repair_id),  # type: ignore[arg-type]
+                      {"status": result.status, "result_id": result.repaired_id,
+                       "record": result.to_dict()}, switch)
 
 
 def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") -> RepairResult:
@@ -709,13 +709,13 @@ def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") ->
         raise InvalidInputError(
             f"repair #{repair_id} is {result.status}; only a repair awaiting approval with a "
             "deployment can be approved"
+            + (f" (answer its label requests: driftline label --repair {repair_id})"
+               if result.needs_labels else "")
         )
-    store.deploy(
-        result.repaired_id, result.deployment, reason=f"approved repair #{repair_id}", actor=actor
-    )
-    result.status, result.deployed = "deployed", True
+    result.stage_deploy(result.repaired_id, f"approved repair #{repair_id}", actor)
     result.message = f"deployed {result.repaired_ref} as {result.deployment} (approved)"
-    update_repair(store, result)
+    switch, result.pending_switch = result.pending_switch, None
+    update_repair(store, result, switch)
     return result
 
 
