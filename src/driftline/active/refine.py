@@ -47,6 +47,7 @@ from driftline.active.oracles import Oracle, SimulatedOracle
 from driftline.active.queue import LabelQueue, point_hash
 from driftline.active.records import attach_records
 from driftline.active.repair_record import record_active
+from driftline.active.start import best_start
 from driftline.active.strategies import STRATEGIES, Selection, select
 from driftline.errors import CycleError, InvalidInputError, UnsupportedModelError
 from driftline.params import ModelParams, model_id
@@ -654,9 +655,12 @@ def run_active_learning(
         # a routed (composite) repair has no single parameter set to refine: start from the
         # drifted model; the α re-fit moves it toward the ancestor again
         start_id, theta_s = drifted.id, theta_d
-    start = _Member("repaired" if start_id != drifted.id else "drifted", store.get(start_id).ref,
-                    start_id, theta_s)
-    classes = classes_of(fam, fam.predict_proba(start.params, X_pool[:1]).shape[1])
+    classes = classes_of(fam, fam.predict_proba(theta_s, X_pool[:1]).shape[1])
+    best = best_start(store, result, fam, set(theta_d), val, classes, committee_hops)
+    if best is not None:  # the best of the table: repair, drifted, ancestor or a lineage member
+        start_id, theta_s = best[0], best[1]
+    role = {result.repaired_id: "repaired", drifted.id: "drifted"}.get(start_id, "lineage")
+    start = _Member(role, store.get(start_id).ref, start_id, theta_s)
 
     with _single_thread():
         statics = _committee(store, result, fam, start, X_pool[:1], committee_hops, committee_size)
@@ -683,13 +687,10 @@ def run_active_learning(
         rnd = last_round
         while True:
             pend = queue.pending(rid)
-            if pend:
-                if oracle is None or getattr(oracle, "interactive", True):
-                    out.status = "waiting-for-labels"
-                    out.pending = [r.id for r in pend]
-                    out.message = (f"{len(pend)} label request(s) for repair #{rid} wait for a "
-                                   "human: run 'driftline label' (or export them), then resume")
-                    break
+            # humans still owe answers: refine on those given so far, then wait
+            human = oracle is None or getattr(oracle, "interactive", True)
+            waiting = pend if pend and human else None
+            if pend and oracle is not None and waiting is None:
                 say(f"round {rnd}: asking the oracle for {len(pend)} label(s)")
                 oracle.answer(queue, pend)
                 continue_after_answer = queue.pending(rid)
@@ -726,6 +727,13 @@ def run_active_learning(
                 if target_accuracy is not None and _meets(after, target_accuracy, None):
                     out.status = "target-met"
                     break
+            if waiting:
+                out.status = "waiting-for-labels"
+                out.pending = [r.id for r in waiting]
+                out.message = (f"{len(waiting)} label request(s) for repair #{rid} wait for a "
+                               "human: run 'driftline label' (or export them), then resume; "
+                               f"{n_lab} answered label(s) are in use")
+                break
             counts = queue.counts(rid)
             used = counts["pending"] + counts["labelled"]
             out.labels_used = counts["labelled"]
