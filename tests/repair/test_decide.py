@@ -127,3 +127,45 @@ def test_batchnorm_model_is_judged_as_it_serves_and_reestimation_is_a_candidate(
     assert result.status == "deployed"
     assert result.after["accuracy"] >= bn.accuracy
     assert store.get("deployment:bn").id == result.repaired_id
+
+
+def _blobs(shift: float, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(0, 1, size=(n, 2)) + np.array([shift, 0.0])
+    direction = np.array([np.cos(shift), np.sin(shift)])
+    return X, ((X - np.array([shift, 0.0])) @ direction > 0).astype(int)
+
+
+def test_every_lineage_member_is_a_rollback_row_scored_as_it_serves(store):
+    X0, y0 = _blobs(0.0, 2000, 1)
+    X1, y1 = _blobs(1.5, 2000, 2)
+    X2, y2 = _blobs(3.0, 2000, 5)
+    m0 = LogisticRegression().fit(X0, y0)
+    base = store.register(m0, name="clf", data=X0)
+    mid = store.register(LogisticRegression().fit(X1, y1), name="clf", parents=[base], data=X1)
+    top = store.register(LogisticRegression().fit(X2, y2), name="clf", parents=[mid], data=X2)
+    store.deploy(top, "clf")
+    Xw, _ = _blobs(0.0, 1500, 3)
+    Xv, yv = _blobs(0.0, 200, 4)
+    result = repair(store, "clf", Xw, (Xv, yv), policy=RepairPolicy(routing=False))
+    rows = result.candidates
+    assert {"rollback clf@1", "rollback clf@2"} <= set(rows)
+    assert rows["rollback clf@1"]["accuracy"] == pytest.approx(m0.score(Xv, yv))
+    assert rows["rollback clf@2"]["accuracy"] == pytest.approx(
+        store.load_estimator(mid.id).score(Xv, yv))
+    assert result.status == "deployed"
+    best = max((k for k in rows if k != "drifted"),
+               key=lambda k: (rows[k]["accuracy"], -rows[k]["log_loss"]))
+    assert rows[result.chosen]["accuracy"] == rows[best]["accuracy"]
+    if result.chosen.startswith("rollback"):  # the member itself serves, no new node
+        assert store.resolve("deployment:clf") == base.id
+
+
+def test_repairs_listing_shows_the_whole_candidate_table():
+    from driftline.cli.repair import candidate_cell
+
+    rows = {"drifted": {"accuracy": 0.5}, "interpolation": {"accuracy": 0.861},
+            "rollback m@1": {"accuracy": 0.9}, "routing": {"window_entropy": 0.3}}
+    assert candidate_cell(rows, "rollback m@1").splitlines() == [
+        "drifted 0.500", "interpolation 0.861", "*rollback m@1 0.900"]
+    assert candidate_cell({}, None) == "–"

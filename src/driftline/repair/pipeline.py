@@ -341,6 +341,7 @@ def repair(
             result.per_tensor_alpha = dict(pt.alphas)
     theta_r = prepare_params(fam, interpolate(theta_d, vector, alpha), X_win)
 
+    rollback_ids: dict[str, str] = {}
     theta_bn = prepare_params(fam, theta_d, X_win)  # BatchNorm/statistics on the window alone
     has_bn = model_id(theta_bn) != model_id(theta_d)
     if y_val is not None:
@@ -353,6 +354,11 @@ def repair(
             result.candidates["batchnorm"] = score(
                 fam.predict_proba(theta_bn, X_val), y_val, classes).to_dict()
         result.candidates["interpolation"] = after.to_dict()
+        from driftline.repair.rollbacks import score_rollbacks
+
+        rollback_ids, rows = score_rollbacks(store, fam, search, set(theta_d), X_val, y_val,
+                                             classes)
+        result.candidates.update(rows)
 
     routed = None
     if policy.routing:
@@ -364,10 +370,14 @@ def repair(
     if y_val is not None:
         from driftline.repair.decide import best_candidate, choose_candidate
 
-        eligible = {"interpolation": search.healthy, "routing": routed is not None}
+        # a weight-space repair or rollback toward a member that is only a fallback waits
+        eligible = {"interpolation": search.healthy, "routing": routed is not None,
+                    **{f"rollback {r.ref}": r.healthy for r in search.rows}}
         pick = choose_candidate(result.candidates, policy, eligible)
-        # nothing clears the policy: active learning refines the best weight-space candidate
-        chosen = pick or best_candidate(result.candidates, {"routing": False}) or "interpolation"
+        # nothing clears the policy: active learning refines the pipeline's weight-space repair
+        chosen = pick or best_candidate(
+            {k: v for k, v in result.candidates.items() if k in ("batchnorm", "interpolation")}
+        ) or "interpolation"
     else:
         use_routing = routed is not None and _routing_wins(result, False, policy)
         chosen = "routing" if use_routing else "interpolation"
@@ -380,7 +390,10 @@ def repair(
         result.after = dict(result.candidates[chosen])
 
     rid = model_id(theta_r)
-    if use_routing:
+    if chosen.startswith("rollback "):  # a lineage member itself, as it was trained
+        repaired = store.get(rollback_ids[chosen])
+        say(f"the best candidate is {repaired.ref} itself (a rollback)")
+    elif use_routing:
         from driftline.repair.routed import register_routed
 
         say("registering the routed model")
@@ -420,7 +433,7 @@ def repair(
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
     how = {"routing": "routed repair", "batchnorm": "BatchNorm re-estimation"}.get(
-        chosen, "lineage repair")
+        chosen, chosen if chosen.startswith("rollback ") else "lineage repair")
     if y_val is not None and pick is None:
         result.status = "needs-labels"
         result.message = "no candidate clears the policy on validation: active learning should take over"
