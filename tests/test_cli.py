@@ -207,7 +207,8 @@ def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
     )
     code, out, _ = cli(*args)
     first = json.loads(out)
-    assert code == 0 and first["status"] == "needs-labels" and not first["healthy_ancestor"]
+    # the repair's record says what it waits for, as the active-learning loop does (#12)
+    assert code == 0 and first["status"] == "waiting-for-labels" and not first["healthy_ancestor"]
     assert first["active_learning"]["status"] == "waiting-for-labels"
     queue = LabelQueue(store)
     pending = queue.pending(first["repair_id"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
@@ -10,6 +11,7 @@ import driftline
 from driftline.active import LabelQueue
 from driftline.cli import main
 from driftline.demo.run import run_demo
+from driftline.repair import list_repairs
 
 
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
@@ -74,3 +76,21 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "repair" in out and "route" in out and "digits-pruned@1" in out
     assert main(["label", "list"]) == 0
+    _statuses_agree(store, text, capsys)
+
+
+def _statuses_agree(store, text, capsys):
+    """The demo's words, the stored records, the deployments and 'driftline approve' agree."""
+    listed = {r.repair_id: r for r in list_repairs(store)}
+    printed = dict(re.findall(r"\(repair #(\d+), ([a-z-]+)\)", text))
+    assert printed and all(listed[int(k)].status == v for k, v in printed.items()), printed
+    queue = LabelQueue(store)
+    for rid, r in listed.items():
+        if r.status == "deployed":
+            served = store.resolve(f"deployment:{r.deployment}")
+            assert served in {r.repaired_id, r.active.get("deployed_id")}, rid
+        if r.status == "waiting-for-labels":
+            assert queue.pending(rid)
+        if r.status != "awaiting-approval":
+            assert main(["approve", str(rid)]) == 2
+            assert r.status in capsys.readouterr().err

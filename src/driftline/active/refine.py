@@ -46,6 +46,8 @@ import numpy as np
 from driftline.active.oracles import Oracle, SimulatedOracle
 from driftline.active.queue import LabelQueue, point_hash
 from driftline.active.records import attach_records
+from driftline.active.repair_record import record_active
+from driftline.active.start import best_start
 from driftline.active.strategies import STRATEGIES, Selection, select
 from driftline.errors import CycleError, InvalidInputError, UnsupportedModelError
 from driftline.params import ModelParams, model_id
@@ -65,7 +67,7 @@ from driftline.repair.model_input import (
     window_signature,
     window_table,
 )
-from driftline.repair.pipeline import RepairResult, update_repair
+from driftline.repair.pipeline import RepairResult
 from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import Params, interpolate, layer_groups, repair_vector
 from driftline.store import Store
@@ -612,7 +614,8 @@ def run_active_learning(
     ``budget`` counts every label requested for the repair (pending + labelled). Rounds, models
     and deployment follow the module docstring. Deterministic for a given ``seed``. When it
     deploys, ``result`` becomes ``status="deployed"`` and its stored repair record is updated
-    (``repaired_id`` keeps the interpolated model; the deployment history names the final one).
+    (``active["deployed_ref"]``/``after`` name the deployed round model; switch and record are
+    one transaction). While labels wait for a human the record's status is ``waiting-for-labels``.
     """
     say = progress or (lambda _m: None)
     if result.repair_id is None:
@@ -660,9 +663,12 @@ def run_active_learning(
         # a routed (composite) repair has no single parameter set to refine: start from the
         # drifted model; the α re-fit moves it toward the ancestor again
         start_id, theta_s = drifted.id, theta_d
-    start = _Member("repaired" if start_id != drifted.id else "drifted", store.get(start_id).ref,
-                    start_id, theta_s)
-    classes = classes_of(fam, fam.predict_proba(start.params, X_pool[:1]).shape[1])
+    classes = classes_of(fam, fam.predict_proba(theta_s, X_pool[:1]).shape[1])
+    best = best_start(store, result, fam, set(theta_d), val, classes, committee_hops)
+    if best is not None:  # the best of the table: repair, drifted, ancestor or a lineage member
+        start_id, theta_s = best[0], best[1]
+    role = {result.repaired_id: "repaired", drifted.id: "drifted"}.get(start_id, "lineage")
+    start = _Member(role, store.get(start_id).ref, start_id, theta_s)
 
     with _single_thread():
         statics = _committee(store, result, fam, start, X_pool[:1], committee_hops, committee_size)
@@ -689,13 +695,10 @@ def run_active_learning(
         rnd = last_round
         while True:
             pend = queue.pending(rid)
-            if pend:
-                if oracle is None or getattr(oracle, "interactive", True):
-                    out.status = "waiting-for-labels"
-                    out.pending = [r.id for r in pend]
-                    out.message = (f"{len(pend)} label request(s) for repair #{rid} wait for a "
-                                   "human: run 'driftline label' (or export them), then resume")
-                    break
+            # humans still owe answers: refine on those given so far, then wait
+            human = oracle is None or getattr(oracle, "interactive", True)
+            waiting = pend if pend and human else None
+            if pend and oracle is not None and waiting is None:
                 say(f"round {rnd}: asking the oracle for {len(pend)} label(s)")
                 oracle.answer(queue, pend)
                 continue_after_answer = queue.pending(rid)
@@ -732,6 +735,13 @@ def run_active_learning(
                 if target_accuracy is not None and _meets(after, target_accuracy, None):
                     out.status = "target-met"
                     break
+            if waiting:
+                out.status = "waiting-for-labels"
+                out.pending = [r.id for r in waiting]
+                out.message = (f"{len(waiting)} label request(s) for repair #{rid} wait for a "
+                               "human: run 'driftline label' (or export them), then resume; "
+                               f"{n_lab} answered label(s) are in use")
+                break
             counts = queue.counts(rid)
             used = counts["pending"] + counts["labelled"]
             out.labels_used = counts["labelled"]
@@ -781,17 +791,14 @@ def run_active_learning(
 
     out.final_id, out.final_ref = current.id, current.ref
     out.labels_used = queue.counts(rid)["labelled"]
+    if out.status == "waiting-for-labels" and result.status != "deployed":
+        record_active(store, result, out, None, None, actor)  # the record says what it waits for
     if out.status != "waiting-for-labels" and out.rounds:
         floor = max([drifted_val.get("accuracy", -1.0), out.before.get("accuracy", -1.0)])
         meets = val is not None and _meets(out.after, target_accuracy, floor)
         if meets and deploy and result.deployment:
-            store.deploy(current.id, result.deployment, actor=actor,
-                         reason=f"active learning for repair #{rid}: {out.labels_used} labels")
             out.status, out.deployed = "deployed", True
-            result.status, result.deployed = "deployed", True
-            result.message = (f"active learning: deployed {current.ref} as {result.deployment} "
-                              f"after {out.labels_used} labels")
-            update_repair(store, result)
+            record_active(store, result, out, current.id, current.ref, actor)
         acc = out.after.get("accuracy")
         out.message = (
             f"{len(out.rounds)} round(s), {out.labels_used} label(s): {current.ref}"

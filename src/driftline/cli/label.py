@@ -247,12 +247,23 @@ def list_cmd(
 
 
 @label_app.command("cancel")
-def cancel_cmd(request_ids: list[int] = typer.Argument(..., help="request id(s)")) -> None:
-    """Withdraw pending or skipped requests."""
+def cancel_cmd(
+    request_ids: list[int] = typer.Argument(None, help="request id(s)"),
+    repair: int = typer.Option(None, "--repair", help="cancel every pending request of repair N"),
+) -> None:
+    """Withdraw pending or skipped requests (by id, or all pending ones of a repair)."""
+    from driftline.errors import InvalidInputError
+
     queue = LabelQueue(open_store())
-    for rid in request_ids:
+    ids = list(request_ids or [])
+    if repair is not None:
+        ids += [r.id for r in queue.pending(repair)]
+    if not ids and repair is None:
+        raise InvalidInputError("name request ids or --repair N (see 'driftline label list')")
+    for rid in dict.fromkeys(ids):
         queue.cancel(rid)
-    console.print(f"cancelled {len(request_ids)} request(s)")
+    console.print(f"cancelled {len(set(ids))} request(s)"
+                  + (f" of repair #{repair}" if repair is not None else ""))
 
 
 def register_commands(app: typer.Typer) -> None:

@@ -231,6 +231,14 @@ def repair(
             )
 
 
+def candidate_cell(candidates: dict[str, dict[str, float]], chosen: str | None) -> str:
+    """The whole candidate table in one cell: ``name acc`` per row, ``*`` on the chosen one."""
+    return "\n".join(
+        f"{'*' if k == chosen else ''}{k} {v['accuracy']:.3f}"
+        for k, v in candidates.items() if "accuracy" in v
+    ) or "–"
+
+
 def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """List repairs with their status."""
     from driftline.repair import list_repairs
@@ -248,6 +256,7 @@ def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) ->
         "α",
         "val acc before → after",
         "repaired",
+        "candidates (val acc; * chosen)",
         title="repairs",
     )
     for r in rows:
@@ -260,7 +269,8 @@ def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) ->
             ref(r.ancestor_id),
             "–" if r.alpha is None else f"{r.alpha:.3f}",
             acc,
-            r.repaired_ref or "–",
+            r.active.get("deployed_ref") or r.repaired_ref or "–",
+            candidate_cell(r.candidates, r.chosen),
         )
     console.print(t)
 

@@ -383,7 +383,7 @@ def new_regime(
         con.print(t)
         con.print(f"  {al.status}: {al.message}")
         # one more round for a real human: queue it and stop
-        pending = run_active_learning(
+        run_active_learning(
             store,
             result,
             pool_X,
@@ -399,7 +399,7 @@ def new_regime(
         run.pending = len(LabelQueue(store).pending(result.repair_id))
         con.print(
             f"  [bold]{run.pending} label requests are waiting for a human[/bold] "
-            f"(repair #{result.repair_id}, {pending.status}): answer them with "
+            f"(repair #{result.repair_id}, {result.status}): answer them with "  # as recorded
             "[bold]driftline label[/bold], or [bold]driftline label export --format label-studio -o tasks.json[/bold]"
         )
 

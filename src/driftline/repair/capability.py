@@ -395,8 +395,7 @@ def run_candidate_table(ctx: Context, result: Any, deployment: str | None, appro
         result.status = "needs-labels"
         result.message = f"{how} below the policy target: active learning should take over"
     elif deployment and approve:
-        ctx.store.deploy(node.id, deployment, reason=f"{how} of {ctx.drifted.ref}", actor=actor)
-        result.status, result.deployed = "deployed", True
+        result.stage_deploy(node.id, f"{how} of {ctx.drifted.ref}", actor)  # with the record
         result.message = f"deployed {node.ref} ({how}; {ctx.plan.reason}) as {deployment}"
     elif deployment:
         result.status = "awaiting-approval"

@@ -40,7 +40,7 @@ from driftline.drift.performance import (
 )
 from driftline.errors import DriftlineError
 from driftline.repair.ancestors import AncestorSearch
-from driftline.repair.families import Predictor, prepare_params
+from driftline.repair.families import Predictor
 from driftline.repair.predictors import Families, classes_of, family_for, score
 from driftline.store import Model, Store
 
@@ -69,7 +69,8 @@ class PerformanceCheck:
 def _proba(store: Store, model: Model, family: Predictor | Families | None, X_win: np.ndarray,
            X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fam = family_for(model, family)
-    proba = fam.predict_proba(prepare_params(fam, store.load(model.id), X_win), X)
+    del X_win  # scored exactly as it serves: no BatchNorm re-estimation on the window
+    proba = fam.predict_proba(store.load(model.id), X)
     return proba, classes_of(fam, proba.shape[1])
 
 

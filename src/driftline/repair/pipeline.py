@@ -38,6 +38,7 @@ from driftline.repair.model_input import (
 from driftline.repair.predictors import Families, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import interpolate, layer_groups, repair_vector, sparsify, vector_stats
 from driftline.store import Model, Store
+from driftline.store.repairs import Switch, insert_repair, update_repair_row
 from driftline.store.schema import repairs
 
 Progress = Callable[[str], None]
@@ -130,13 +131,24 @@ class RepairResult:
     performance: dict[str, Any] = field(default_factory=dict)
     concept_drift: bool = False
     capability: dict[str, Any] = field(default_factory=dict)
+    active: dict[str, Any] = field(default_factory=dict)  # what active learning did last
+    #: the deployment switch to apply in the same transaction as the record (not stored)
+    pending_switch: Switch | None = field(default=None, repr=False, compare=False)
 
     @property
     def needs_labels(self) -> bool:
-        return self.status == "needs-labels"
+        return self.status in ("needs-labels", "waiting-for-labels")
+
+    def stage_deploy(self, model_id: str, reason: str, actor: str) -> None:
+        """Mark as deployed; the switch happens when the record is written (one transaction)."""
+        assert self.deployment is not None
+        self.pending_switch = Switch(model_id, self.deployment, reason, actor)
+        self.status, self.deployed = "deployed", True
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        d = asdict(self)
+        d.pop("pending_switch", None)
+        return _jsonable(d)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RepairResult:
@@ -329,14 +341,24 @@ def repair(
             result.per_tensor_alpha = dict(pt.alphas)
     theta_r = prepare_params(fam, interpolate(theta_d, vector, alpha), X_win)
 
+    rollback_ids: dict[str, str] = {}
+    theta_bn = prepare_params(fam, theta_d, X_win)  # BatchNorm/statistics on the window alone
+    has_bn = model_id(theta_bn) != model_id(theta_d)
     if y_val is not None:
-        before = score(
-            fam.predict_proba(prepare_params(fam, theta_d, X_win), X_val), y_val, classes
-        )
+        # the drifted model exactly as it serves today: no re-estimation on the window
+        before = score(fam.predict_proba(theta_d, X_val), y_val, classes)
         after = score(fam.predict_proba(theta_r, X_val), y_val, classes)
         result.before, result.after = before.to_dict(), after.to_dict()
         result.candidates["drifted"] = before.to_dict()
+        if has_bn:
+            result.candidates["batchnorm"] = score(
+                fam.predict_proba(theta_bn, X_val), y_val, classes).to_dict()
         result.candidates["interpolation"] = after.to_dict()
+        from driftline.repair.rollbacks import score_rollbacks
+
+        rollback_ids, rows = score_rollbacks(store, fam, search, set(theta_d), X_val, y_val,
+                                             classes)
+        result.candidates.update(rows)
 
     routed = None
     if policy.routing:
@@ -344,13 +366,34 @@ def repair(
         routed = _routing_candidate(
             store, drifted_id, search, table, val_table, y_val, family, result
         )
-    use_routing = routed is not None and _routing_wins(result, y_val is not None, policy)
-    if use_routing and y_val is not None and not _meets_policy(result, policy, "routing"):
-        use_routing = False  # active learning refines the weight-space repair, not a mixture
-    result.chosen = "routing" if use_routing else "interpolation"
+    pick = None
+    if y_val is not None:
+        from driftline.repair.decide import best_candidate, choose_candidate
+
+        # a weight-space repair or rollback toward a member that is only a fallback waits
+        eligible = {"interpolation": search.healthy, "routing": routed is not None,
+                    **{f"rollback {r.ref}": r.healthy for r in search.rows}}
+        pick = choose_candidate(result.candidates, policy, eligible)
+        # nothing clears the policy: active learning refines the pipeline's weight-space repair
+        chosen = pick or best_candidate(
+            {k: v for k, v in result.candidates.items() if k in ("batchnorm", "interpolation")}
+        ) or "interpolation"
+    else:
+        use_routing = routed is not None and _routing_wins(result, False, policy)
+        chosen = "routing" if use_routing else "interpolation"
+    use_routing = chosen == "routing"
+    result.chosen = chosen
+    if chosen == "batchnorm":
+        theta_r = theta_bn
+        result.alpha = 0.0
+    if y_val is not None and not use_routing:
+        result.after = dict(result.candidates[chosen])
 
     rid = model_id(theta_r)
-    if use_routing:
+    if chosen.startswith("rollback "):  # a lineage member itself, as it was trained
+        repaired = store.get(rollback_ids[chosen])
+        say(f"the best candidate is {repaired.ref} itself (a rollback)")
+    elif use_routing:
         from driftline.repair.routed import register_routed
 
         say("registering the routed model")
@@ -389,21 +432,19 @@ def repair(
         )
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
-    meets = _meets_policy(result, policy)
-    how = "routed repair" if use_routing else "lineage repair"
-    if (not search.healthy and not use_routing) or (y_val is not None and not meets):
+    how = {"routing": "routed repair", "batchnorm": "BatchNorm re-estimation"}.get(
+        chosen, chosen if chosen.startswith("rollback ") else "lineage repair")
+    if y_val is not None and pick is None:
         result.status = "needs-labels"
-        result.message = (
-            "no healthy ancestor"
-            if not (search.healthy or use_routing)
-            else "validation below the policy target"
-        ) + ": active learning should take over"
+        result.message = "no candidate clears the policy on validation: active learning should take over"
+    elif not search.healthy and not use_routing and y_val is None:
+        result.status = "needs-labels"
+        result.message = "no healthy ancestor: active learning should take over"
     elif y_val is None:
         result.status = "awaiting-approval"
         result.message = f"{how} chosen without labels: approve to deploy {repaired.ref}"
     elif deployment and approve:
-        store.deploy(repaired.id, deployment, reason=f"{how} of {drifted.ref}", actor=actor)
-        result.status, result.deployed = "deployed", True
+        result.stage_deploy(repaired.id, f"{how} of {drifted.ref}", actor)
         result.message = f"deployed {repaired.ref} ({how}) as {deployment}"
     elif deployment:
         result.status = "awaiting-approval"
@@ -472,8 +513,7 @@ def _rerouted(
             "validation below the policy target: active learning should take over",
         )
     elif deployment and approve:
-        store.deploy(repaired.id, deployment, reason=f"re-routed {drifted.ref}", actor=actor)
-        result.status, result.deployed = "deployed", True
+        result.stage_deploy(repaired.id, f"re-routed {drifted.ref}", actor)
         result.message = f"deployed {repaired.ref} (re-fitted routing) as {deployment}"
     else:
         result.status = "awaiting-approval" if deployment else "not-deployed"
@@ -558,7 +598,9 @@ def _register_repaired(
 ) -> Model:
     """The repaired model as a new node with ``repair`` edges from the drifted model and the
     ancestor; the window's signature becomes its training signature."""
+    batchnorm = result.chosen == "batchnorm"  # the drifted model, statistics re-estimated
     edge_params = {
+        "method": "batchnorm" if batchnorm else "interpolation",
         "alpha": result.alpha,
         "per_tensor": result.per_tensor_alpha is not None,
         "objective": result.alpha_objective,
@@ -573,7 +615,7 @@ def _register_repaired(
     return store.register(
         ModelParams(theta_r, drifted.framework, drifted.architecture),
         name=drifted.name,
-        parents=[drifted.id, goal.id],
+        parents=[drifted.id] if batchnorm else [drifted.id, goal.id],
         transform="repair",
         params=_jsonable(edge_params),
         metrics=_jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),
@@ -584,13 +626,10 @@ def _register_repaired(
 
 
 def _meets_policy(result: RepairResult, policy: RepairPolicy, candidate: str | None = None) -> bool:
+    from driftline.repair.decide import clears_policy
+
     after = result.candidates.get(candidate, {}) if candidate else result.after
-    if not after or "accuracy" not in after:
-        return False
-    acc_after = after["accuracy"]
-    if policy.target_accuracy is not None and acc_after < policy.target_accuracy:
-        return False
-    return acc_after - result.before["accuracy"] >= policy.min_gain - 1e-9
+    return clears_policy(after, result.before, policy)
 
 
 def _performance_check(store: Store, drifted: Model, X_win: np.ndarray, X_val: Any, y_val: Any,
@@ -629,25 +668,17 @@ def _finish(store: Store, key: str, result: RepairResult, started: float) -> Rep
         from driftline.repair.concept import CONCEPT_DRIFT
 
         result.message = f"{CONCEPT_DRIFT}; {result.message}"
-    with store.write() as conn:
-        res = conn.execute(
-            sa.insert(repairs).values(
-                key=key,
-                drifted_id=result.drifted_id,
-                ancestor_id=result.ancestor_id,
-                result_id=result.repaired_id,
-                status=result.status,
-                deployment=result.deployment,
-                created_at=time.time(),
-                record={},
-            )
-        )
-        result.repair_id = int(res.inserted_primary_key[0])
-        conn.execute(
-            sa.update(repairs)
-            .where(repairs.c.id == result.repair_id)
-            .values(record=result.to_dict())
-        )
+    values = {"key": key, "drifted_id": result.drifted_id, "ancestor_id": result.ancestor_id,
+              "result_id": result.repaired_id, "status": result.status,
+              "deployment": result.deployment}
+
+    def record(rid: int) -> dict[str, Any]:
+        result.repair_id = rid
+        return result.to_dict()
+
+    # the deployment switch (if any) and the record: one transaction (store.repairs)
+    result.repair_id = insert_repair(store, values, record, result.pending_switch)
+    result.pending_switch = None
     return result
 
 
@@ -674,14 +705,12 @@ def list_repairs(store: Store) -> list[RepairResult]:
     return out
 
 
-def update_repair(store: Store, result: RepairResult) -> None:
-    """Persist a changed result (status, deployment) of an existing repair record."""
-    with store.write() as conn:
-        conn.execute(
-            sa.update(repairs)
-            .where(repairs.c.id == result.repair_id)
-            .values(status=result.status, result_id=result.repaired_id, record=result.to_dict())
-        )
+def update_repair(store: Store, result: RepairResult, switch: Switch | None = None) -> None:
+    """Persist a changed result (status, deployment) of an existing repair record, with the
+    deployment ``switch`` (if any) in the same transaction."""
+    update_repair_row(store, int(result.repair_id),  # type: ignore[arg-type]
+                      {"status": result.status, "result_id": result.repaired_id,
+                       "record": result.to_dict()}, switch)
 
 
 def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") -> RepairResult:
@@ -693,13 +722,13 @@ def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") ->
         raise InvalidInputError(
             f"repair #{repair_id} is {result.status}; only a repair awaiting approval with a "
             "deployment can be approved"
+            + (f" (answer its label requests: driftline label --repair {repair_id})"
+               if result.needs_labels else "")
         )
-    store.deploy(
-        result.repaired_id, result.deployment, reason=f"approved repair #{repair_id}", actor=actor
-    )
-    result.status, result.deployed = "deployed", True
+    result.stage_deploy(result.repaired_id, f"approved repair #{repair_id}", actor)
     result.message = f"deployed {result.repaired_ref} as {result.deployment} (approved)"
-    update_repair(store, result)
+    switch, result.pending_switch = result.pending_switch, None
+    update_repair(store, result, switch)
     return result
 
 

@@ -590,9 +590,11 @@ def regime_mix_report(
     store: Store, member_ids: Sequence[str | Model], window: Any, *,
     bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR,
 ) -> dict[str, float]:
-    """Regime mix of ``window``: for each member (``name@version``), the share of rows whose
-    log-likelihood is highest under that member's training signature (ties to the earlier
-    member; rows no member explains are left out). Shares sum to one for a non-empty window."""
+    """Regime mix of ``window``: for each member (``name@version``), its EM mixture proportion
+    (:func:`em_priors` at T = 1: the mean posterior responsibility of the member, the maximum
+    likelihood share of the window under the lineage mixture of training signatures). Counting
+    the rows each member explains best under-reports a regime where members overlap (#12).
+    Shares sum to one for a non-empty window."""
     ids: list[str] = []
     for r in member_ids:
         mid = store.resolve(r)
@@ -601,5 +603,5 @@ def regime_mix_report(
     if not ids:
         raise InvalidInputError("regime_mix_report needs at least one member.")
     sigs = [_training_signature(store, mid) for mid in ids]
-    mix = regime_mix(member_loglik(sigs, window, bins=bins, floor=floor))
+    mix = em_priors(member_loglik(sigs, window, bins=bins, floor=floor), 1.0)
     return {store.get(mid).ref: float(s) for mid, s in zip(ids, mix, strict=True)}

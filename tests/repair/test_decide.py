@@ -1,0 +1,171 @@
+"""The repair decision: an honest baseline (the drifted model as it serves), BatchNorm
+re-estimation as its own candidate, and the best candidate that clears the policy."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import driftline
+from driftline.params import ModelParams
+from driftline.repair import RepairPolicy, repair
+from driftline.repair.decide import choose_candidate, clears_policy
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with driftline.open(tmp_path / "store") as st:
+        yield st
+
+
+def test_choose_candidate_skips_an_ineligible_winner_and_never_a_worse_model():
+    # the issue's numbers: interpolation wins but its ancestor is only a fallback
+    rows = {"drifted": {"accuracy": 0.52, "log_loss": 0.9},
+            "interpolation": {"accuracy": 0.86, "log_loss": 0.4},
+            "routing": {"accuracy": 0.84, "log_loss": 0.45}}
+    assert choose_candidate(rows, RepairPolicy(), {"interpolation": False}) == "routing"
+    assert choose_candidate(rows, RepairPolicy()) == "interpolation"
+    assert choose_candidate(rows, RepairPolicy(target_accuracy=0.85),
+                            {"interpolation": False}) is None
+    # a negative min_gain still never deploys a model no better than the drifted one
+    worse = {"drifted": {"accuracy": 0.8}, "routing": {"accuracy": 0.79}}
+    assert choose_candidate(worse, RepairPolicy(min_gain=-0.5)) is None
+    assert not clears_policy({"accuracy": 0.8}, {"accuracy": 0.8}, RepairPolicy(min_gain=0.0))
+
+
+def _regime(rng, kind: str, n: int, shift: float = 0.0):
+    X = rng.normal(0, 1, size=(n, 2))
+    if kind == "A":
+        X[:, 0] += shift
+        return X, (X[:, 0] > 0).astype(int)
+    X[:, 0] += 6.0
+    return X, (X[:, 1] > 0).astype(int)
+
+
+def test_routing_is_deployed_when_interpolation_wins_toward_a_fallback_ancestor(store):
+    rng = np.random.default_rng(0)
+    Xa, ya = _regime(rng, "A", 2000)
+    Xb, yb = _regime(rng, "B", 2000)
+    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    Xw, _ = _regime(rng, "A", 2000, 1.0)  # A moved by one sigma: the root is only a fallback
+    Xv, yv = _regime(rng, "A", 300, 1.0)
+    result = repair(store, "clf", Xw, (Xv, yv))
+    assert not result.healthy_ancestor
+    acc = {k: v["accuracy"] for k, v in result.candidates.items()}
+    assert acc["interpolation"] >= acc["routing"] > acc["drifted"] + 0.3
+    assert result.chosen == "routing" and result.status == "deployed"
+    deployed = store.get("deployment:clf")
+    assert deployed.id == result.repaired_id and deployed.framework == "routed"
+    assert result.after == result.candidates["routing"]
+
+
+def _bn_net():
+    import torch
+
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(OrderedDict(fc1=nn.Linear(2, 16), bn1=nn.BatchNorm1d(16),
+                                     relu=nn.ReLU(), fc2=nn.Linear(16, 2)))
+
+
+def _train(module, X, y, epochs: int = 40):
+    import torch
+
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+    module.train()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(xt), generator=gen).split(64):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(module(xt[idx]), yt[idx]).backward()
+            opt.step()
+    return module.eval()
+
+
+def _shifted(rng, mean: float, n: int):
+    X = rng.normal(mean, 1.0, size=(n, 2))
+    return X, (X[:, 0] > mean).astype(np.int64)  # the same concept relative to the regime
+
+
+def test_batchnorm_model_is_judged_as_it_serves_and_reestimation_is_a_candidate(store):
+    torch = pytest.importorskip("torch")
+    from driftline.params.torch_adapter import module_to_params
+    from driftline.repair.families import TorchFamily, prepare_params
+    from driftline.repair.predictors import score
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    net = _bn_net()
+    X0, y0 = _shifted(rng, 0.0, 1500)
+    _train(net, X0, y0)
+    root = store.register(ModelParams(module_to_params(net), "torch", {}), name="bn", data=X0)
+    X1, y1 = _shifted(rng, 3.0, 1500)
+    _train(net, X1, y1, epochs=10)
+    child = store.register(ModelParams(module_to_params(net), "torch", {}), name="bn",
+                           parents=[root], data=X1)
+    store.deploy(child, "bn")
+    Xw, _ = _shifted(rng, -3.0, 1500)  # today: the regime moved; BatchNorm stats are stale
+    Xv, yv = _shifted(rng, -3.0, 300)
+    fam = TorchFamily(_bn_net, classes=np.arange(2))
+    served = fam.predict_proba(store.load(child.id), Xv)
+    served_acc = float(np.mean(served.argmax(1) == yv))
+    bn = score(fam.predict_proba(prepare_params(fam, store.load(child.id), Xw), Xv), yv,
+               np.arange(2))
+    assert bn.accuracy > served_acc + 0.2  # the scenario: re-estimation alone repairs it
+
+    result = repair(store, "bn", Xw, (Xv, yv), family=fam,
+                    policy=RepairPolicy(routing=False))
+    assert result.before["accuracy"] == pytest.approx(served_acc)
+    assert result.candidates["drifted"]["accuracy"] == pytest.approx(served_acc)
+    assert result.candidates["batchnorm"]["accuracy"] == pytest.approx(bn.accuracy)
+    assert result.status == "deployed"
+    assert result.after["accuracy"] >= bn.accuracy
+    assert store.get("deployment:bn").id == result.repaired_id
+
+
+def _blobs(shift: float, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(0, 1, size=(n, 2)) + np.array([shift, 0.0])
+    direction = np.array([np.cos(shift), np.sin(shift)])
+    return X, ((X - np.array([shift, 0.0])) @ direction > 0).astype(int)
+
+
+def test_every_lineage_member_is_a_rollback_row_scored_as_it_serves(store):
+    X0, y0 = _blobs(0.0, 2000, 1)
+    X1, y1 = _blobs(1.5, 2000, 2)
+    X2, y2 = _blobs(3.0, 2000, 5)
+    m0 = LogisticRegression().fit(X0, y0)
+    base = store.register(m0, name="clf", data=X0)
+    mid = store.register(LogisticRegression().fit(X1, y1), name="clf", parents=[base], data=X1)
+    top = store.register(LogisticRegression().fit(X2, y2), name="clf", parents=[mid], data=X2)
+    store.deploy(top, "clf")
+    Xw, _ = _blobs(0.0, 1500, 3)
+    Xv, yv = _blobs(0.0, 200, 4)
+    result = repair(store, "clf", Xw, (Xv, yv), policy=RepairPolicy(routing=False))
+    rows = result.candidates
+    assert {"rollback clf@1", "rollback clf@2"} <= set(rows)
+    assert rows["rollback clf@1"]["accuracy"] == pytest.approx(m0.score(Xv, yv))
+    assert rows["rollback clf@2"]["accuracy"] == pytest.approx(
+        store.load_estimator(mid.id).score(Xv, yv))
+    assert result.status == "deployed"
+    best = max((k for k in rows if k != "drifted"),
+               key=lambda k: (rows[k]["accuracy"], -rows[k]["log_loss"]))
+    assert rows[result.chosen]["accuracy"] == rows[best]["accuracy"]
+    if result.chosen.startswith("rollback"):  # the member itself serves, no new node
+        assert store.resolve("deployment:clf") == base.id
+
+
+def test_repairs_listing_shows_the_whole_candidate_table():
+    from driftline.cli.repair import candidate_cell
+
+    rows = {"drifted": {"accuracy": 0.5}, "interpolation": {"accuracy": 0.861},
+            "rollback m@1": {"accuracy": 0.9}, "routing": {"window_entropy": 0.3}}
+    assert candidate_cell(rows, "rollback m@1").splitlines() == [
+        "drifted 0.500", "interpolation 0.861", "*rollback m@1 0.900"]
+    assert candidate_cell({}, None) == "–"
