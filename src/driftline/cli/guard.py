@@ -15,8 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import click
 import typer
+
+try:  # Typer >= 0.20 vendors its own copy of Click (typer._click); Click itself is optional
+    import click
+except ImportError:  # pragma: no cover - depends on what else is installed
+    click = None  # type: ignore[assignment]
 
 INT64 = 2**63 - 1
 
@@ -103,7 +107,7 @@ def guard_numbers(command: Any) -> Any:
 
 def _exceptions(name: str) -> tuple[type[Exception], ...]:
     """Click's exception class ``name`` and Typer's vendored copy of it, where present."""
-    mods = [click.exceptions]
+    mods = [click.exceptions] if click is not None else []
     with contextlib.suppress(ImportError):
         from typer._click import exceptions as vendored
 
