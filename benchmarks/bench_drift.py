@@ -198,8 +198,8 @@ def main() -> None:
                 "limit 64")
     tbl.add_row("max |KS − scipy ks_2samp|", f"{ks_err:.5f}", "–", "limit 0.005")
     drifted = statistics.median(r.n_drifted for r in reports)
-    tbl.add_row("features flagged at 0.1σ (default effect thresholds)", f"{drifted:.0f}", "–",
-                "0.1σ is below the default effect sizes")
+    tbl.add_row("features flagged at 0.1σ (default calibrated rule)", f"{drifted:.0f}", "–",
+                "of 20; KS ≈ 0.04 at 100k rows: past the null and the 0.02 floor")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     tbl.caption = (f"wall-clock medians; machine load average {load:.1f} on {os.cpu_count()} "
                    "cores during the run (CPU-time row is less sensitive to other processes)")
