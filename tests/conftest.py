@@ -29,3 +29,19 @@ def store_location(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "store")
     return request.getfixturevalue("pg_server").new_database()
+
+
+@pytest.fixture()
+def cli(tmp_path, monkeypatch, capsys):
+    """Run ``driftline ARGS`` in-process in a fresh folder; returns (exit code, stdout, stderr)."""
+    from driftline.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

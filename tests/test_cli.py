@@ -9,21 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from driftline.cli import main
 from driftline.params import load_safetensors, model_id, save_safetensors
-
-
-@pytest.fixture()
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def write_params(path: Path, value: float) -> Path:

@@ -8,24 +8,10 @@ import pickle
 import numpy as np
 import pytest
 
-from driftline.cli import main
 from driftline.errors import UnknownReferenceError
 from driftline.store import Store
 
 pytest.importorskip("skops")
-
-
-@pytest.fixture()
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture(scope="module")

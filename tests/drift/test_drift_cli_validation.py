@@ -7,21 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftline.cli import main
 from driftline.params import save_safetensors
-
-
-@pytest.fixture()
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _csv(path: Path, X: np.ndarray) -> None:

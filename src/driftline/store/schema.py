@@ -24,6 +24,7 @@ indexed).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
@@ -460,3 +461,18 @@ def _migrate_2_to_3(conn: sa.Connection) -> None:
     elif conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
         for name in CHAIN_INDEXES:
             conn.exec_driver_sql(f"ANALYZE {name}")
+
+
+_SIDE_TABLES: weakref.WeakKeyDictionary[sa.Engine, set[int]] = weakref.WeakKeyDictionary()
+
+
+def ensure_side_tables(engine: sa.Engine, side: sa.MetaData) -> None:
+    """Create the tables of a feature module's own ``side`` metadata (tokens, served requests)
+    once per engine: checked on the first call, under the writers' lock, then remembered, so
+    callers on a request path pay nothing after the first call."""
+    done = _SIDE_TABLES.setdefault(engine, set())
+    if id(side) in done:
+        return
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        side.create_all(conn, checkfirst=True)
+    done.add(id(side))

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from driftline.errors import InvalidInputError, UnknownReferenceError
+from driftline.store.schema import ensure_side_tables
 
 _meta = sa.MetaData()
 
@@ -43,7 +44,7 @@ report_windows = sa.Table(
 
 
 def ensure_tables(engine: sa.Engine) -> None:
-    _meta.create_all(engine, checkfirst=True)
+    ensure_side_tables(engine, _meta)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from driftline.errors import InvalidInputError, UnknownReferenceError
+from driftline.store.schema import ensure_side_tables
 
 _meta = sa.MetaData()
 
@@ -75,7 +76,7 @@ def _hash(secret: str) -> str:
 
 def ensure_table(engine: sa.Engine) -> None:
     """Create ``api_tokens`` if the store does not have it yet (additive, idempotent)."""
-    _meta.create_all(engine, checkfirst=True)
+    ensure_side_tables(engine, _meta)
 
 
 def _info(row: sa.Row) -> TokenInfo:
