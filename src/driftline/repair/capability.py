@@ -394,13 +394,9 @@ def run_candidate_table(ctx: Context, result: Any, deployment: str | None, appro
     if not meets:
         result.status = "needs-labels"
         result.message = f"{how} below the policy target: active learning should take over"
-    elif deployment and approve:
-        result.stage_deploy(node.id, f"{how} of {ctx.drifted.ref}", actor)  # with the record
-        result.message = f"deployed {node.ref} ({how}; {ctx.plan.reason}) as {deployment}"
-    elif deployment:
-        result.status = "awaiting-approval"
-        result.message = f"validation met the policy; approve to deploy {node.ref} ({how})"
     else:
-        result.status = "not-deployed"
-        result.message = f"{how}: {node.ref} registered (no deployment named)"
+        from driftline.repair.decide import settle_deployment
+
+        settle_deployment(result, node, how, ctx.drifted.ref, deployment, approve, actor,
+                          note=f"; {ctx.plan.reason}")
     return result

@@ -59,3 +59,19 @@ def choose_candidate(candidates: Mapping[str, Mapping[str, float]], policy: Any,
     ok = {k: bool((eligible or {}).get(k, True)) and clears_policy(v, baseline, policy)
           for k, v in _labelled(candidates).items()}
     return best_candidate(candidates, ok) if any(ok.values()) else None
+
+
+def settle_deployment(result: Any, node: Any, how: str, drifted_ref: str,
+                      deployment: str | None, approve: bool, actor: str, note: str = "") -> None:
+    """Last step for a candidate that clears the policy: switch ``deployment`` to ``node``
+    (staged, so the switch commits with the repair record), wait for approval when not
+    ``approve``, or only register it when no deployment is named."""
+    if deployment and approve:
+        result.stage_deploy(node.id, f"{how} of {drifted_ref}", actor)
+        result.message = f"deployed {node.ref} ({how}{note}) as {deployment}"
+    elif deployment:
+        result.status = "awaiting-approval"
+        result.message = f"validation met the policy; approve to deploy {node.ref} ({how})"
+    else:
+        result.status = "not-deployed"
+        result.message = f"{how}: {node.ref} registered (no deployment named)"

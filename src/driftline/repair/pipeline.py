@@ -443,15 +443,10 @@ def repair(
     elif y_val is None:
         result.status = "awaiting-approval"
         result.message = f"{how} chosen without labels: approve to deploy {repaired.ref}"
-    elif deployment and approve:
-        result.stage_deploy(repaired.id, f"{how} of {drifted.ref}", actor)
-        result.message = f"deployed {repaired.ref} ({how}) as {deployment}"
-    elif deployment:
-        result.status = "awaiting-approval"
-        result.message = f"validation met the policy; approve to deploy {repaired.ref} ({how})"
     else:
-        result.status = "not-deployed"
-        result.message = f"{how}: {repaired.ref} registered (no deployment named)"
+        from driftline.repair.decide import settle_deployment
+
+        settle_deployment(result, repaired, how, drifted.ref, deployment, approve, actor)
     return _finish(store, key, result, started)
 
 
