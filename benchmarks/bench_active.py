@@ -85,15 +85,21 @@ def build(kind: str, seed: int, quick: bool) -> Setup:
         m.fit(r.X, r.y)
         prev = store.register(m, name="digits", parents=[prev], data=r.X)
     store.deploy(prev, "digits")
-    res = repair(store, "digits", sc.window.X, (sc.validation.X, sc.validation.y),
-                 policy=RepairPolicy(drift_share=0.4))
+    res = repair(
+        store,
+        "digits",
+        sc.window.X,
+        (sc.validation.X, sc.validation.y),
+        policy=RepairPolicy(drift_share=0.4),
+    )
     fam = SklearnFamily(store.get(prev).architecture)
     start_id = res.repaired_id or res.drifted_id
     start = store.load(start_id)
     drifted = store.load(res.drifted_id)
     ancestor = store.load(res.ancestor_id) if res.ancestor_id else None
-    ceil = MLPClassifier((64,), max_iter=300, random_state=seed).fit(sc.current_train.X,
-                                                                      sc.current_train.y)
+    ceil = MLPClassifier((64,), max_iter=300, random_state=seed).fit(
+        sc.current_train.X, sc.current_train.y
+    )
     if set(start) != set(drifted):
         # a routed (composite) repair: score it as routed, refine from the drifted model (as
         # run_active_learning does; the α re-fit moves it toward the ancestor again)
@@ -104,8 +110,9 @@ def build(kind: str, seed: int, quick: bool) -> Setup:
     else:
         proba0 = fam.predict_proba(start, sc.test.X)
     acc0 = float(np.mean(fam.classes[proba0.argmax(1)] == sc.test.y))
-    return Setup(fam, start, drifted, ancestor, sc, float(ceil.score(sc.test.X, sc.test.y)),
-                 acc0, res.status)
+    return Setup(
+        fam, start, drifted, ancestor, sc, float(ceil.score(sc.test.X, sc.test.y)), acc0, res.status
+    )
 
 
 def n_to_reach(labels: np.ndarray, acc: np.ndarray, goal: float) -> float:
@@ -119,8 +126,9 @@ def n_to_reach(labels: np.ndarray, acc: np.ndarray, goal: float) -> float:
     return float("inf")
 
 
-def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, ...],
-        fresh: bool = True) -> None:
+def run(
+    kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, ...], fresh: bool = True
+) -> None:
     from driftline.active import SimulatedOracle, accuracy_vs_labels
 
     curves: dict[str, list[np.ndarray]] = {name: [] for name, *_ in STRATEGIES}
@@ -136,25 +144,43 @@ def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, 
         t1 = time.perf_counter()
         for name, strat, div, cold in STRATEGIES:
             c = accuracy_vs_labels(
-                s.family, s.start, sc.current_train.X, oracle, sc.test.X, sc.test.y,
-                strategy=strat, diversity=div, checkpoints=CHECKPOINTS + extra, drifted=s.drifted,
-                ancestor=s.ancestor, validation=(sc.validation.X, sc.validation.y),
-                fine_tune_steps=steps, cold_start=cold, fresh=fresh, seed=seed,
+                s.family,
+                s.start,
+                sc.current_train.X,
+                oracle,
+                sc.test.X,
+                sc.test.y,
+                strategy=strat,
+                diversity=div,
+                checkpoints=CHECKPOINTS + extra,
+                drifted=s.drifted,
+                ancestor=s.ancestor,
+                validation=(sc.validation.X, sc.validation.y),
+                fine_tune_steps=steps,
+                cold_start=cold,
+                fresh=fresh,
+                seed=seed,
             )
             curves[name].append(np.asarray(c.accuracy[1:]))
             per_round[name].append(c.seconds_per_round)
-        print(f"  [{kind}] seed {seed}: repair {s.status}, repaired {s.repaired_test:.3f}, "
-              f"ceiling {s.ceiling:.3f}, build {t1 - t0:.1f}s, strategies "
-              f"{time.perf_counter() - t1:.1f}s", file=sys.stderr, flush=True)
+        print(
+            f"  [{kind}] seed {seed}: repair {s.status}, repaired {s.repaired_test:.3f}, "
+            f"ceiling {s.ceiling:.3f}, build {t1 - t0:.1f}s, strategies "
+            f"{time.perf_counter() - t1:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     ceiling = float(np.mean(ceilings))
     goal = 0.95 * ceiling
     points = CHECKPOINTS + extra
     labels = np.asarray(points, dtype=float)
     k = len(CHECKPOINTS)
-    print(f"\n== scenario: {kind} ({len(seeds)} seeds) — repaired model (0 labels) "
-          f"{np.mean(starts):.3f} ± {np.std(starts):.3f}; ceiling {ceiling:.3f} ± "
-          f"{np.std(ceilings):.3f}; 95% of ceiling = {goal:.3f}")
+    print(
+        f"\n== scenario: {kind} ({len(seeds)} seeds) — repaired model (0 labels) "
+        f"{np.mean(starts):.3f} ± {np.std(starts):.3f}; ceiling {ceiling:.3f} ± "
+        f"{np.std(ceilings):.3f}; 95% of ceiling = {goal:.3f}"
+    )
     head = f"{'strategy':<16}" + "".join(f"{n:>15}" for n in points)
     print(head + f"{'nAUC':>15}{'n95':>8}{'reached':>9}{'vs random':>11}{'s/round':>9}")
     n95_random = None
@@ -162,15 +188,28 @@ def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, 
     for name, *_ in STRATEGIES:
         A = np.vstack(curves[name])
         mean, std = A.mean(axis=0), A.std(axis=0)
-        nauc_seeds = [np.trapezoid(a[:k] / c, labels[:k]) / (labels[k - 1] - labels[0])
-                      for a, c in zip(A, ceilings, strict=True)]
+        nauc_seeds = [
+            np.trapezoid(a[:k] / c, labels[:k]) / (labels[k - 1] - labels[0])
+            for a, c in zip(A, ceilings, strict=True)
+        ]
         n95 = n_to_reach(labels, mean, goal)
-        reached = sum(np.isfinite(n_to_reach(labels, a, 0.95 * c))
-                      for a, c in zip(A, ceilings, strict=True))
+        reached = sum(
+            np.isfinite(n_to_reach(labels, a, 0.95 * c)) for a, c in zip(A, ceilings, strict=True)
+        )
         if name == "random":
             n95_random = n95
-        rows.append((name, mean, std, np.mean(nauc_seeds), np.std(nauc_seeds), n95, reached,
-                     np.mean(per_round[name])))
+        rows.append(
+            (
+                name,
+                mean,
+                std,
+                np.mean(nauc_seeds),
+                np.std(nauc_seeds),
+                n95,
+                reached,
+                np.mean(per_round[name]),
+            )
+        )
     for name, mean, std, nauc, nauc_sd, n95, reached, spr in rows:
         if name == "random":
             red = "—"
@@ -182,8 +221,10 @@ def run(kind: str, seeds: list[int], quick: bool, steps: int, extra: tuple[int, 
             red = f"≥{1 - n95 / points[-1]:.0%}"
         cells = "".join(f"{m:>8.3f}±{s:<6.3f}" for m, s in zip(mean, std, strict=True))
         n95s = f"{n95:.0f}" if np.isfinite(n95) else f">{points[-1]}"
-        print(f"{name:<16}{cells}{nauc:>8.3f}±{nauc_sd:<6.3f}{n95s:>8}"
-              f"{reached:>6}/{len(seeds):<2}{red:>11}{spr:>9.2f}")
+        print(
+            f"{name:<16}{cells}{nauc:>8.3f}±{nauc_sd:<6.3f}{n95s:>8}"
+            f"{reached:>6}/{len(seeds):<2}{red:>11}{spr:>9.2f}"
+        )
     print(f"(total {time.perf_counter() - t_all:.0f}s)")
 
 
@@ -193,18 +234,30 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 seeds, shorter training")
     ap.add_argument("--scenario", choices=("new", "recurring", "both"), default="both")
     ap.add_argument("--steps", type=int, default=300, help="fine-tune minibatch steps per round")
-    ap.add_argument("--no-extra", action="store_true",
-                    help="stop at 200 labels (skip the 400-label point used for n95)")
-    ap.add_argument("--no-fresh", action="store_true",
-                    help="refit without the freshly initialised candidate (the old refinement)")
+    ap.add_argument(
+        "--no-extra",
+        action="store_true",
+        help="stop at 200 labels (skip the 400-label point used for n95)",
+    )
+    ap.add_argument(
+        "--no-fresh",
+        action="store_true",
+        help="refit without the freshly initialised candidate (the old refinement)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     n = 3 if args.quick and args.seeds == 10 else args.seeds
     seeds = list(range(n))
     kinds = ("new", "recurring") if args.scenario == "both" else (args.scenario,)
     for kind in kinds:
-        run(kind, seeds, args.quick, args.steps, () if args.no_extra else EXTRA,
-            fresh=not args.no_fresh)
+        run(
+            kind,
+            seeds,
+            args.quick,
+            args.steps,
+            () if args.no_extra else EXTRA,
+            fresh=not args.no_fresh,
+        )
 
 
 if __name__ == "__main__":

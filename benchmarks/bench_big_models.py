@@ -95,8 +95,9 @@ def make_models(folder: Path, size_gb: float, dtype: str) -> int:
     for i in range(layers):
         w = rng.standard_normal((SIDE, SIDE), dtype=np.float32)
         a[f"layers.{i:02d}.weight"] = w.astype(np_dtype)
-        b[f"layers.{i:02d}.weight"] = (w + rng.standard_normal(w.shape, dtype=np.float32)
-                                       * np.float32(1e-3)).astype(np_dtype)
+        b[f"layers.{i:02d}.weight"] = (
+            w + rng.standard_normal(w.shape, dtype=np.float32) * np.float32(1e-3)
+        ).astype(np_dtype)
         del w
     save_safetensors(a, folder / "a.safetensors")
     save_safetensors(b, folder / "b.safetensors")
@@ -120,7 +121,10 @@ def worker(task: str, folder: Path) -> dict[str, float]:
     store = Store(folder / "store")
     ids = json.loads((folder / "ids.json").read_text()) if (folder / "ids.json").exists() else {}
     if task in {"numpy", "numpy_search"}:
-        d, a = load_safetensors(folder / "a.safetensors"), load_safetensors(folder / "b.safetensors")
+        d, a = (
+            load_safetensors(folder / "a.safetensors"),
+            load_safetensors(folder / "b.safetensors"),
+        )
     elif task.startswith(("interp", "search")):
         d, a = store.load(ids["a"], mmap=True), store.load(ids["b"], mmap=True)
     _trim()
@@ -156,10 +160,15 @@ def worker(task: str, folder: Path) -> dict[str, float]:
 
 
 ROWS = [
-    ("register", "register", 1), ("load", "load", 1), ("load_mmap", "load mmap", 1),
-    ("export", "export", 1), ("interp_exact", "interp streaming exact", 1),
-    ("interp_fast", "interp streaming fast", 1), ("interp_vector", "interp repair_vector path", 1),
-    ("numpy", "interp plain numpy", 1), ("search", "α search ×12 streaming", 12),
+    ("register", "register", 1),
+    ("load", "load", 1),
+    ("load_mmap", "load mmap", 1),
+    ("export", "export", 1),
+    ("interp_exact", "interp streaming exact", 1),
+    ("interp_fast", "interp streaming fast", 1),
+    ("interp_vector", "interp repair_vector path", 1),
+    ("numpy", "interp plain numpy", 1),
+    ("search", "α search ×12 streaming", 12),
     ("numpy_search", "α search ×12 plain numpy", 12),
 ]
 
@@ -168,36 +177,50 @@ def run(size_gb: float, dtype: str, quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
         folder = Path(tmp)
         nbytes = make_models(folder, size_gb, dtype)
-        print(f"model: {nbytes / 1e9:.3f} GB {dtype} ({nbytes // (SIDE * SIDE * (2 if dtype == 'bfloat16' else 4))}"
-              f" × {SIDE}×{SIDE}); I/O threads: {os.cpu_count()}; mergekit: skipped (not installed)")
+        print(
+            f"model: {nbytes / 1e9:.3f} GB {dtype} ({nbytes // (SIDE * SIDE * (2 if dtype == 'bfloat16' else 4))}"
+            f" × {SIDE}×{SIDE}); I/O threads: {os.cpu_count()}; mergekit: skipped (not installed)"
+        )
         print("| step | seconds | GB/s | base MB | peak MB | (peak−base)/model |")
         print("|---|---|---|---|---|---|")
         rows = [r for r in ROWS if not (quick and r[0] in {"interp_vector", "numpy_search"})]
         for task, label, evals in rows:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-            proc = subprocess.run([sys.executable, __file__, "--worker", task, "--dir", tmp],
-                                  capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", task, "--dir", tmp],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if proc.returncode != 0:
                 print(f"| {label} | failed: {proc.stderr.strip().splitlines()[-1]} |||||")
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             rate = nbytes * evals / r["seconds"] / 1e9
-            print(f"| {label} | {r['seconds']:.2f} | {rate:.2f} | {r['base_mb']:.0f} | "
-                  f"{r['peak_mb']:.0f} | {(r['peak_mb'] - r['base_mb']) * 2**20 / nbytes:.2f} |",
-                  flush=True)
+            print(
+                f"| {label} | {r['seconds']:.2f} | {rate:.2f} | {r['base_mb']:.0f} | "
+                f"{r['peak_mb']:.0f} | {(r['peak_mb'] - r['base_mb']) * 2**20 / nbytes:.2f} |",
+                flush=True,
+            )
 
 
 def _chain(side: int, step: float) -> list[dict[str, np.ndarray]]:
     import ml_dtypes
 
     rng = np.random.default_rng(1)
-    p = {f"layers.{i:02d}.weight": rng.standard_normal((side, side), dtype=np.float32)
-         for i in range(24)}
+    p = {
+        f"layers.{i:02d}.weight": rng.standard_normal((side, side), dtype=np.float32)
+        for i in range(24)
+    }
     out = [p]
     for v in range(1, 9):
         touched = list(p)[:3] if v == 4 else list(p)
-        p = {k: (t + rng.standard_normal(t.shape, dtype=np.float32) * np.float32(step))
-             if k in touched else t for k, t in p.items()}
+        p = {
+            k: (t + rng.standard_normal(t.shape, dtype=np.float32) * np.float32(step))
+            if k in touched
+            else t
+            for k, t in p.items()
+        }
         out.append(p)
     out.append({k: t.astype(ml_dtypes.bfloat16) for k, t in p.items()})
     return out
@@ -212,33 +235,43 @@ def storage(mb: float) -> None:
     from driftline.store.deltas import Chain, DeltaSettings
 
     side = int((mb * 1e6 / 24 / 4) ** 0.5)
-    print(f"chain: 10 versions of 24 × {side}×{side} fp32 ({24 * side * side * 4 / 1e6:.1f} MB); "
-          "sizes in MB, ratios against raw")
-    print("| step s | raw | dedupe | zstd/model | deltas (parent) | deltas (keyframe) | "
-          "load GB/s plain | parent | keyframe | bit-exact |")
+    print(
+        f"chain: 10 versions of 24 × {side}×{side} fp32 ({24 * side * side * 4 / 1e6:.1f} MB); "
+        "sizes in MB, ratios against raw"
+    )
+    print(
+        "| step s | raw | dedupe | zstd/model | deltas (parent) | deltas (keyframe) | "
+        "load GB/s plain | parent | keyframe | bit-exact |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for step in (1e-3, 1e-4, 1e-5, 1e-6):
         versions = _chain(side, step)
         raw = sum(t.nbytes for v in versions for t in v.values())
-        zs = sum(len(zstandard.ZstdCompressor(level=3).compress(safetensors_bytes(v)))
-                 for v in versions)
+        zs = sum(
+            len(zstandard.ZstdCompressor(level=3).compress(safetensors_bytes(v))) for v in versions
+        )
         sizes, rates, exact = {}, {}, True
         with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
-            for label, settings in (("plain", None), ("deltas", DeltaSettings(every=8)),
-                                    ("keyframe", DeltaSettings(every=8, chain=Chain.KEYFRAME))):
+            for label, settings in (
+                ("plain", None),
+                ("deltas", DeltaSettings(every=8)),
+                ("keyframe", DeltaSettings(every=8, chain=Chain.KEYFRAME)),
+            ):
                 st = Store(Path(tmp) / label, deltas=settings)
                 ids, parent = [], None
                 for i, v in enumerate(versions):
                     kind = "quantize" if i == 9 else "finetune"
-                    m = st.register(v, name="chain", parents=[parent] if parent else [],
-                                    transform=kind)
+                    m = st.register(
+                        v, name="chain", parents=[parent] if parent else [], transform=kind
+                    )
                     ids.append(m.id)
                     parent = m.id
                 sizes[label] = sum(st.blobs.path(k).stat().st_size for k in st.blobs.keys())
                 t0 = time.perf_counter()
                 st.load(ids[8])
-                rates[label] = sum(t.nbytes for t in versions[8].values()) / (
-                    time.perf_counter() - t0) / 1e9
+                rates[label] = (
+                    sum(t.nbytes for t in versions[8].values()) / (time.perf_counter() - t0) / 1e9
+                )
                 for mid, v in zip(ids, versions, strict=True):
                     got = st.load(mid)
                     exact &= all(le_bytes(got[k]) == le_bytes(v[k]) for k in v)
@@ -246,8 +279,10 @@ def storage(mb: float) -> None:
         cells += [f"{zs / 1e6:.1f} ({zs / raw:.2f})"]
         cells += [f"{sizes[k] / 1e6:.1f} ({sizes[k] / raw:.2f})" for k in ("deltas", "keyframe")]
         cells += [f"{rates[k]:.2f}" for k in ("plain", "deltas", "keyframe")]
-        print(f"| {step:g} | {raw / 1e6:.1f} | {' | '.join(cells)} | {'yes' if exact else 'NO'} |",
-              flush=True)
+        print(
+            f"| {step:g} | {raw / 1e6:.1f} | {' | '.join(cells)} | {'yes' if exact else 'NO'} |",
+            flush=True,
+        )
 
 
 def main() -> None:

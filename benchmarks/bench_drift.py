@@ -162,47 +162,99 @@ def main() -> None:
     small = Signature.from_data(ref[: n_ref // 10])
     peak_small, state_small = _peak_update_bytes(small, batches[1], rows)
 
-    tbl = Table(title=f"drift benchmark · reference {n_ref:,}×{feats} · batches {rows:,}×{feats} "
-                      f"shifted 0.1σ · medians of {len(agent_times)} (scipy {len(scipy_times)})")
+    tbl = Table(
+        title=f"drift benchmark · reference {n_ref:,}×{feats} · batches {rows:,}×{feats} "
+        f"shifted 0.1σ · medians of {len(agent_times)} (scipy {len(scipy_times)})"
+    )
     tbl.add_column("measure")
     tbl.add_column("driftline", justify="right")
     tbl.add_column("peer", justify="right")
     tbl.add_column("ratio / note", justify="right")
-    tbl.add_row("signature build (s)", f"{build_s:.2f}", "–",
-                f"{n_ref * feats / build_s / 1e6:.1f} M values/s")
-    tbl.add_row("null calibration (s), normal features", f"{calib_s:.3f}", "–",
-                f"build × {(build_s + calib_s) / build_s:.2f} (limit × 2)")
-    tbl.add_row("null calibration (s), mixed shapes (ties, zeros, missing)", f"{mcalib_s:.3f}",
-                f"{mbuild_s:.2f}", f"build × {(mbuild_s + mcalib_s) / mbuild_s:.2f} (limit × 2)")
-    tbl.add_row("per batch: agent update+report vs scipy ks_2samp ×20 (ms)",
-                f"{agent_s * 1e3:.1f}", f"{scipy_s * 1e3:.0f}",
-                f"[bold]{scipy_s / agent_s:.0f}× faster[/]")
+    tbl.add_row(
+        "signature build (s)",
+        f"{build_s:.2f}",
+        "–",
+        f"{n_ref * feats / build_s / 1e6:.1f} M values/s",
+    )
+    tbl.add_row(
+        "null calibration (s), normal features",
+        f"{calib_s:.3f}",
+        "–",
+        f"build × {(build_s + calib_s) / build_s:.2f} (limit × 2)",
+    )
+    tbl.add_row(
+        "null calibration (s), mixed shapes (ties, zeros, missing)",
+        f"{mcalib_s:.3f}",
+        f"{mbuild_s:.2f}",
+        f"build × {(mbuild_s + mcalib_s) / mbuild_s:.2f} (limit × 2)",
+    )
+    tbl.add_row(
+        "per batch: agent update+report vs scipy ks_2samp ×20 (ms)",
+        f"{agent_s * 1e3:.1f}",
+        f"{scipy_s * 1e3:.0f}",
+        f"[bold]{scipy_s / agent_s:.0f}× faster[/]",
+    )
     if ev_s is not None:
-        tbl.add_row("per batch vs Evidently DataDriftPreset (ms)", f"{agent_s * 1e3:.1f}",
-                    f"{ev_s * 1e3:.0f}", f"[bold]{ev_s / agent_s:.0f}× faster[/]")
+        tbl.add_row(
+            "per batch vs Evidently DataDriftPreset (ms)",
+            f"{agent_s * 1e3:.1f}",
+            f"{ev_s * 1e3:.0f}",
+            f"[bold]{ev_s / agent_s:.0f}× faster[/]",
+        )
     else:
         tbl.add_row("per batch vs Evidently", f"{agent_s * 1e3:.1f}", "–", ev_note)
-    tbl.add_row("same, CPU time of this process (ms)", f"{cpu_s * 1e3:.1f}",
-                f"{scipy_cpu_s * 1e3:.0f}", f"{scipy_cpu_s / cpu_s:.0f}× faster")
-    tbl.add_row("throughput, wall (M values/s)", f"{values / agent_s / 1e6:.1f}",
-                f"{values / scipy_s / 1e6:.2f}", "target ≥ 40 (≤ 50 ms / 100k×20)")
-    tbl.add_row("throughput, CPU time (M values/s)", f"{values / cpu_s / 1e6:.1f}",
-                f"{values / scipy_cpu_s / 1e6:.2f}", "target ≥ 40")
-    tbl.add_row("agent state (KB), ref 100% vs 10% rows", f"{state_big / 1024:.0f}",
-                f"{state_small / 1024:.0f}", "independent of reference size")
-    tbl.add_row("peak memory per update (MB), ref 100% vs 10%", f"{peak_big / 2**20:.1f}",
-                f"{peak_small / 2**20:.1f}", "tracemalloc; scales with the batch only")
-    tbl.add_row("raw reference held by scipy / evidently (MB)", "0",
-                f"{ref.nbytes / 2**20:.0f}", "driftline keeps only the signature")
-    tbl.add_row("signature size per feature (KB)", f"{sig_bytes / feats / 1024:.1f}", "–",
-                "limit 64")
+    tbl.add_row(
+        "same, CPU time of this process (ms)",
+        f"{cpu_s * 1e3:.1f}",
+        f"{scipy_cpu_s * 1e3:.0f}",
+        f"{scipy_cpu_s / cpu_s:.0f}× faster",
+    )
+    tbl.add_row(
+        "throughput, wall (M values/s)",
+        f"{values / agent_s / 1e6:.1f}",
+        f"{values / scipy_s / 1e6:.2f}",
+        "target ≥ 40 (≤ 50 ms / 100k×20)",
+    )
+    tbl.add_row(
+        "throughput, CPU time (M values/s)",
+        f"{values / cpu_s / 1e6:.1f}",
+        f"{values / scipy_cpu_s / 1e6:.2f}",
+        "target ≥ 40",
+    )
+    tbl.add_row(
+        "agent state (KB), ref 100% vs 10% rows",
+        f"{state_big / 1024:.0f}",
+        f"{state_small / 1024:.0f}",
+        "independent of reference size",
+    )
+    tbl.add_row(
+        "peak memory per update (MB), ref 100% vs 10%",
+        f"{peak_big / 2**20:.1f}",
+        f"{peak_small / 2**20:.1f}",
+        "tracemalloc; scales with the batch only",
+    )
+    tbl.add_row(
+        "raw reference held by scipy / evidently (MB)",
+        "0",
+        f"{ref.nbytes / 2**20:.0f}",
+        "driftline keeps only the signature",
+    )
+    tbl.add_row(
+        "signature size per feature (KB)", f"{sig_bytes / feats / 1024:.1f}", "–", "limit 64"
+    )
     tbl.add_row("max |KS − scipy ks_2samp|", f"{ks_err:.5f}", "–", "limit 0.005")
     drifted = statistics.median(r.n_drifted for r in reports)
-    tbl.add_row("features flagged at 0.1σ (default calibrated rule)", f"{drifted:.0f}", "–",
-                "of 20; KS ≈ 0.04 at 100k rows: past the null and the 0.02 floor")
+    tbl.add_row(
+        "features flagged at 0.1σ (default calibrated rule)",
+        f"{drifted:.0f}",
+        "–",
+        "of 20; KS ≈ 0.04 at 100k rows: past the null and the 0.02 floor",
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    tbl.caption = (f"wall-clock medians; machine load average {load:.1f} on {os.cpu_count()} "
-                   "cores during the run (CPU-time row is less sensitive to other processes)")
+    tbl.caption = (
+        f"wall-clock medians; machine load average {load:.1f} on {os.cpu_count()} "
+        "cores during the run (CPU-time row is less sensitive to other processes)"
+    )
     console.print(tbl)
 
 

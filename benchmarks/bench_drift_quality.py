@@ -122,8 +122,7 @@ def _high_card(rng: np.random.Generator, n: int, ch: bool) -> np.ndarray:
     x = HIGH_LABELS[rng.choice(HIGH_LABELS.size, n, p=_zipf_p(0.5, HIGH_LABELS.size))]
     if ch:  # 5 % of rows carry ids the training data never had
         new = rng.random(n) < 0.05
-        x[new] = np.array([f"new{k}" for k in rng.integers(0, 10**6, int(new.sum()))],
-                          dtype=object)
+        x[new] = np.array([f"new{k}" for k in rng.integers(0, 10**6, int(new.sum()))], dtype=object)
     return x
 
 
@@ -165,8 +164,10 @@ def _driftline(sig: Signature, window: dict[str, np.ndarray]) -> tuple[dict, dic
     m = len(SHAPES)
     level = min(CalibrationSettings().alpha, 0.05 / m)
     own = {k: f.drift for k, f in rep.features.items()}
-    at5 = {k: bool(f.metrics["material"]) and f.metrics["p_cal"] < level
-           for k, f in rep.features.items()}
+    at5 = {
+        k: bool(f.metrics["material"]) and f.metrics["p_cal"] < level
+        for k, f in rep.features.items()
+    }
     return own, at5
 
 
@@ -225,8 +226,7 @@ def _evidently_rule() -> Callable[[object, dict[str, np.ndarray]], dict[str, boo
 
 
 # --------------------------------------------------------------------------- CBPE
-def _nannyml_cbpe(ref_proba: np.ndarray, ref_y: np.ndarray,
-                  win_proba: np.ndarray) -> float | None:
+def _nannyml_cbpe(ref_proba: np.ndarray, ref_y: np.ndarray, win_proba: np.ndarray) -> float | None:
     """NannyML's CBPE accuracy estimate for one window (None when nannyml is not installed)."""
     try:
         import nannyml as nml
@@ -243,8 +243,14 @@ def _nannyml_cbpe(ref_proba: np.ndarray, ref_y: np.ndarray,
             d["y_true"] = y
         return pd.DataFrame(d)
 
-    est = nml.CBPE(y_pred_proba=cols, y_pred="y_pred", y_true="y_true", metrics=["accuracy"],
-                   problem_type="classification_multiclass", chunk_number=1)
+    est = nml.CBPE(
+        y_pred_proba=cols,
+        y_pred="y_pred",
+        y_true="y_true",
+        metrics=["accuracy"],
+        problem_type="classification_multiclass",
+        chunk_number=1,
+    )
     est.fit(frame(ref_proba, ref_y))
     res = est.estimate(frame(win_proba, None)).filter(period="analysis").to_df()
     return float(res[("accuracy", "value")].iloc[0])
@@ -270,8 +276,11 @@ def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> 
         "mixed 70/30": lambda s: mixed_regime_scenario(s, 0.7),
         "mixed 50/50": lambda s: mixed_regime_scenario(s, 0.5),
         "overlapping": lambda s: recurring_drift_scenario(
-            s, lineage_angles=(10.0, 20.0, 30.0), current_angles=(0.0, 20.0),
-            current_weights=(0.5, 0.5)),
+            s,
+            lineage_angles=(10.0, 20.0, 30.0),
+            current_angles=(0.0, 20.0),
+            current_weights=(0.5, 0.5),
+        ),
     }
     rows: list[tuple[str, int, str, float, float, float, float | None]] = []
     for seed in range(seeds):
@@ -280,49 +289,85 @@ def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> 
             members = train_lineage(sc, seed=seed, prune_fraction=0.0)
             sigs = [Sig.from_data(m.regime.X) for m in members]  # what the store keeps
             held = np.concatenate([sc.validation.index, sc.test.index])  # unseen digits
-            regime_rows = [rotated_digits(float(m.regime.angles[0]), indices=held)
-                           for m in members]
+            regime_rows = [rotated_digits(float(m.regime.angles[0]), indices=held) for m in members]
             for member in (members[0], members[-1]):  # the root and the deployed model
                 est = params_to_estimator(member.params.params, member.params.architecture)
                 own = rotated_digits(float(member.regime.angles[0]), indices=held)
-                Xr, yr = own if reference == "own" else (
-                    np.concatenate([r[0] for r in regime_rows]),
-                    np.concatenate([r[1] for r in regime_rows]))
+                Xr, yr = (
+                    own
+                    if reference == "own"
+                    else (
+                        np.concatenate([r[0] for r in regime_rows]),
+                        np.concatenate([r[1] for r in regime_rows]),
+                    )
+                )
                 pr = est.predict_proba(Xr)
                 cbpe = CBPE.fit(pr, yr, est.classes_)
-                lcbpe = LineageCBPE.fit([(est.predict_proba(x), y) for x, y in regime_rows],
-                                        est.classes_)
+                lcbpe = LineageCBPE.fit(
+                    [(est.predict_proba(x), y) for x, y in regime_rows], est.classes_
+                )
                 for part in (sc.window, sc.test):
                     pw = est.predict_proba(part.X)
                     realised = float(np.mean(est.predict(part.X) == part.y))
                     ll = np.column_stack([log_likelihood(s, part.X) for s in sigs])
-                    rows.append((name, seed, member.regime.name, realised, cbpe.estimate(pw),
-                                 lcbpe.estimate(pw, ll), _nannyml_cbpe(pr, yr, pw)))
+                    rows.append(
+                        (
+                            name,
+                            seed,
+                            member.regime.name,
+                            realised,
+                            cbpe.estimate(pw),
+                            lcbpe.estimate(pw, ll),
+                            _nannyml_cbpe(pr, yr, pw),
+                        )
+                    )
     err = np.array([abs(r[4] - r[3]) for r in rows])
     lerr = np.array([abs(r[5] - r[3]) for r in rows])
-    tbl = Table(title=f"CBPE ({reference} calibration) on covariate-shift windows: {len(rows)} "
-                      f"windows ({seeds} seeds × "
-                      f"{len(specs)} scenarios × root/deployed model × window/test)")
-    for h in ("scenario", "model regime", "realised acc", "driftline CBPE", "|error|",
-              "lineage CBPE", "|error|", "NannyML CBPE", "|error|"):
+    tbl = Table(
+        title=f"CBPE ({reference} calibration) on covariate-shift windows: {len(rows)} "
+        f"windows ({seeds} seeds × "
+        f"{len(specs)} scenarios × root/deployed model × window/test)"
+    )
+    for h in (
+        "scenario",
+        "model regime",
+        "realised acc",
+        "driftline CBPE",
+        "|error|",
+        "lineage CBPE",
+        "|error|",
+        "NannyML CBPE",
+        "|error|",
+    ):
         tbl.add_column(h, justify="right")
     for name, _seed, reg, real, est_, lest, nml_ in rows[: 4 * len(specs)]:
-        tbl.add_row(name, reg, f"{real:.3f}", f"{est_:.3f}", f"{abs(est_ - real):.3f}",
-                    f"{lest:.3f}", f"{abs(lest - real):.3f}",
-                    "–" if nml_ is None else f"{nml_:.3f}",
-                    "–" if nml_ is None else f"{abs(nml_ - real):.3f}")
+        tbl.add_row(
+            name,
+            reg,
+            f"{real:.3f}",
+            f"{est_:.3f}",
+            f"{abs(est_ - real):.3f}",
+            f"{lest:.3f}",
+            f"{abs(lest - real):.3f}",
+            "–" if nml_ is None else f"{nml_:.3f}",
+            "–" if nml_ is None else f"{abs(nml_ - real):.3f}",
+        )
     console.print(tbl)
     nml_err = [abs(r[6] - r[3]) for r in rows if r[6] is not None]
     peer = f"NannyML {np.mean(nml_err):.4f}" if nml_err else "NannyML not installed"
-    console.print(f"CBPE mean absolute error over {len(rows)} windows: driftline CBPE "
-                  f"{err.mean():.4f} (max {err.max():.3f}); driftline lineage CBPE "
-                  f"{lerr.mean():.4f} (max {lerr.max():.3f}); {peer} · target ≤ 0.03")
+    console.print(
+        f"CBPE mean absolute error over {len(rows)} windows: driftline CBPE "
+        f"{err.mean():.4f} (max {err.max():.3f}); driftline lineage CBPE "
+        f"{lerr.mean():.4f} (max {lerr.max():.3f}); {peer} · target ≤ 0.03"
+    )
 
 
 # --------------------------------------------------------------------------- run
 def _rates(flags: list[dict[str, bool]]) -> dict[str, float]:
-    return {s.name: float(np.mean([f.get(s.name, False) for f in flags])) if flags else math.nan
-            for s in SHAPES}
+    return {
+        s.name: float(np.mean([f.get(s.name, False) for f in flags])) if flags else math.nan
+        for s in SHAPES
+    }
 
 
 def main() -> None:
@@ -333,18 +378,32 @@ def main() -> None:
     ap.add_argument("--sizes", type=str, default=None, help="comma-separated window sizes")
     ap.add_argument("--evidently-trials", type=int, default=10)
     ap.add_argument("--no-scipy", action="store_true")
-    ap.add_argument("--cbpe", type=int, default=0, metavar="SEEDS",
-                    help="only the CBPE section, on this many seeds of the repair scenarios")
-    ap.add_argument("--cbpe-reference", choices=("own", "lineage"), default="lineage",
-                    help="CBPE calibration data: the model's own regime or every lineage regime")
+    ap.add_argument(
+        "--cbpe",
+        type=int,
+        default=0,
+        metavar="SEEDS",
+        help="only the CBPE section, on this many seeds of the repair scenarios",
+    )
+    ap.add_argument(
+        "--cbpe-reference",
+        choices=("own", "lineage"),
+        default="lineage",
+        help="CBPE calibration data: the model's own regime or every lineage regime",
+    )
     args = ap.parse_args()
     if args.cbpe:
         cbpe_benchmark(Console(width=max(Console().width, 140)), args.cbpe, args.cbpe_reference)
         return
     trials = args.trials or (10 if args.quick else 50)
     n_ref = args.ref_rows or (50_000 if args.quick else 200_000)
-    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
-             else [500, 5000] if args.quick else [500, 5000, 100_000])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else [500, 5000]
+        if args.quick
+        else [500, 5000, 100_000]
+    )
     console = Console(width=max(Console().width, 160))
     rng = np.random.default_rng(0)
     ref = _table(rng, n_ref, False)
@@ -362,8 +421,9 @@ def main() -> None:
         ref_df = pd.DataFrame(ref)
     results: dict[int, dict[str, dict[str, float]]] = {}
     for n in sizes:
-        acc: dict[str, list] = {k: [] for k in ("dl_fa", "dl5_fa", "dl5_pw", "sp_fa", "sp_pw",
-                                                 "ev_fa", "ev_pw")}
+        acc: dict[str, list] = {
+            k: [] for k in ("dl_fa", "dl5_fa", "dl5_pw", "sp_fa", "sp_pw", "ev_fa", "ev_pw")
+        }
         timing = {"driftline": 0.0, "scipy": 0.0, "evidently": 0.0}
         for trial in range(trials):
             for changed in (False, True):
@@ -383,10 +443,12 @@ def main() -> None:
                     acc["ev_pw" if changed else "ev_fa"].append(ev(ref_df, w))
                     timing["evidently"] += time.perf_counter() - t
         results[n] = {k: _rates(v) for k, v in acc.items()}
-        console.print(f"window {n:,}: {trials} trials; seconds driftline "
-                      f"{timing['driftline']:.1f}, scipy {timing['scipy']:.1f}, "
-                      f"evidently {timing['evidently']:.1f} "
-                      f"({min(trials, args.evidently_trials) if ev else 0} trials)")
+        console.print(
+            f"window {n:,}: {trials} trials; seconds driftline "
+            f"{timing['driftline']:.1f}, scipy {timing['scipy']:.1f}, "
+            f"evidently {timing['evidently']:.1f} "
+            f"({min(trials, args.evidently_trials) if ev else 0} trials)"
+        )
     _print(console, results, sizes, trials, n_ref, build, ev is not None, args.evidently_trials)
 
 
@@ -394,30 +456,63 @@ def _pct(x: float) -> str:
     return "–" if math.isnan(x) else f"{100 * x:.0f}"
 
 
-def _print(console: Console, results: dict, sizes: list[int], trials: int, n_ref: int,
-           build: float, has_ev: bool, ev_trials: int) -> None:
+def _print(
+    console: Console,
+    results: dict,
+    sizes: list[int],
+    trials: int,
+    n_ref: int,
+    build: float,
+    has_ev: bool,
+    ev_trials: int,
+) -> None:
     for n in sizes:
         r = results[n]
-        tbl = Table(title=f"window {n:,} rows · reference {n_ref:,} rows · {trials} trials "
-                          f"(Evidently {min(trials, ev_trials) if has_ev else 0}) · % of windows")
+        tbl = Table(
+            title=f"window {n:,} rows · reference {n_ref:,} rows · {trials} trials "
+            f"(Evidently {min(trials, ev_trials) if has_ev else 0}) · % of windows"
+        )
         tbl.add_column("shape")
         tbl.add_column("change")
-        for h in ("FA driftline", "FA dl@5%", "FA scipy-B", "FA Evidently",
-                  "power dl@5%", "power scipy-B", "power Evidently"):
+        for h in (
+            "FA driftline",
+            "FA dl@5%",
+            "FA scipy-B",
+            "FA Evidently",
+            "power dl@5%",
+            "power scipy-B",
+            "power Evidently",
+        ):
             tbl.add_column(h, justify="right")
         for s in SHAPES:
             k = s.name
-            tbl.add_row(k, s.change, _pct(r["dl_fa"][k]), _pct(r["dl5_fa"][k]),
-                        _pct(r["sp_fa"][k]), _pct(r["ev_fa"][k]), _pct(r["dl5_pw"][k]),
-                        _pct(r["sp_pw"][k]), _pct(r["ev_pw"][k]))
+            tbl.add_row(
+                k,
+                s.change,
+                _pct(r["dl_fa"][k]),
+                _pct(r["dl5_fa"][k]),
+                _pct(r["sp_fa"][k]),
+                _pct(r["ev_fa"][k]),
+                _pct(r["dl5_pw"][k]),
+                _pct(r["sp_pw"][k]),
+                _pct(r["ev_pw"][k]),
+            )
         means = {c: float(np.mean(list(r[c].values()))) for c in r}
-        tbl.add_row("[bold]mean[/]", "", *[_pct(means[c]) for c in
-                    ("dl_fa", "dl5_fa", "sp_fa", "ev_fa", "dl5_pw", "sp_pw", "ev_pw")])
+        tbl.add_row(
+            "[bold]mean[/]",
+            "",
+            *[
+                _pct(means[c])
+                for c in ("dl_fa", "dl5_fa", "sp_fa", "ev_fa", "dl5_pw", "sp_pw", "ev_pw")
+            ],
+        )
         console.print(tbl)
     worst = max(max(results[n]["dl_fa"].values()) for n in sizes)
-    console.print(f"driftline: worst false-alarm rate over shapes and sizes {100 * worst:.0f}% "
-                  f"(target ≤ 1%: {trials} trials resolve {100 / trials:.0f}% steps); "
-                  f"signature build incl. calibration {build:.2f} s")
+    console.print(
+        f"driftline: worst false-alarm rate over shapes and sizes {100 * worst:.0f}% "
+        f"(target ≤ 1%: {trials} trials resolve {100 / trials:.0f}% steps); "
+        f"signature build incl. calibration {build:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -63,10 +63,15 @@ def _lgbm_cls(X: np.ndarray, y: np.ndarray, init: Any = None) -> Any:
     import lightgbm as lgb
 
     if init is None:
-        return lgb.LGBMClassifier(n_estimators=100, learning_rate=0.1, verbose=-1,
-                                  min_child_samples=5).fit(X, y)
-    return lgb.train({"objective": "binary", "verbose": -1, "min_data_in_leaf": 5},
-                     lgb.Dataset(X, y), 100, init_model=init.booster_)
+        return lgb.LGBMClassifier(
+            n_estimators=100, learning_rate=0.1, verbose=-1, min_child_samples=5
+        ).fit(X, y)
+    return lgb.train(
+        {"objective": "binary", "verbose": -1, "min_data_in_leaf": 5},
+        lgb.Dataset(X, y),
+        100,
+        init_model=init.booster_,
+    )
 
 
 def _ct_pipeline(X: np.ndarray, y: np.ndarray, init: Any = None) -> Any:
@@ -75,8 +80,12 @@ def _ct_pipeline(X: np.ndarray, y: np.ndarray, init: Any = None) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    ct = ColumnTransformer([("num", StandardScaler(), [0, 1, 2, 3, 4]),
-                            ("cat", OneHotEncoder(handle_unknown="ignore"), [5])])
+    ct = ColumnTransformer(
+        [
+            ("num", StandardScaler(), [0, 1, 2, 3, 4]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), [5]),
+        ]
+    )
     return make_pipeline(ct, LogisticRegression(max_iter=1000)).fit(X, y)
 
 
@@ -177,10 +186,15 @@ def table(results: list[tuple[str, str, str, list[Cell]]]) -> Table:
             rec = recovery(means, k, regression)
             fmt = f"{means[k]:.3f}" if not regression else f"{means[k]:.2f}"
             row.append(fmt if k in ("drifted", "ceiling") or rec is None else f"{fmt} ({rec:.2f})")
-        chosen = ", ".join(f"{n}×{c}" for c, n in sorted(
-            {c.chosen: sum(1 for x in cells if x.chosen == c.chosen) for c in cells}.items()))
-        t.add_row(family, label, kind, *row, chosen,
-                  f"{statistics.median(c.seconds for c in cells):.1f}")
+        chosen = ", ".join(
+            f"{n}×{c}"
+            for c, n in sorted(
+                {c.chosen: sum(1 for x in cells if x.chosen == c.chosen) for c in cells}.items()
+            )
+        )
+        t.add_row(
+            family, label, kind, *row, chosen, f"{statistics.median(c.seconds for c in cells):.1f}"
+        )
     return t
 
 
@@ -206,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                 means, _ = summarise(cells, family == "demand")
                 rec = recovery(means, "pipeline", family == "demand")
                 ok = rec is not None and rec >= RECOVERY_TARGET
-                verdicts.append(f"{family} / {label}: recurring recovery {rec:.2f} with 100 labels "
-                                f"-> {'MET' if ok else 'MISSED'} (target {RECOVERY_TARGET})")
+                verdicts.append(
+                    f"{family} / {label}: recurring recovery {rec:.2f} with 100 labels "
+                    f"-> {'MET' if ok else 'MISSED'} (target {RECOVERY_TARGET})"
+                )
     console.print(table(results))
     for v in verdicts:
         console.print(v)

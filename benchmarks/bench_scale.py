@@ -89,8 +89,10 @@ def generate(total_rows: int, s: Settings, console: Console) -> list[Path]:
                 m = min(s.row_group, rows - start)
                 w.write_table(pa.table({n: _column(rng, j, m) for j, n in enumerate(names)}))
         tmp.rename(path)
-    console.print(f"data: {n_files} files, {total_rows:,} rows x {s.cols} in {s.data_dir} "
-                  f"({time.perf_counter() - t0:.0f} s to generate)")
+    console.print(
+        f"data: {n_files} files, {total_rows:,} rows x {s.cols} in {s.data_dir} "
+        f"({time.perf_counter() - t0:.0f} s to generate)"
+    )
     return files
 
 
@@ -120,8 +122,12 @@ print(json.dumps({{"seconds": dt, "id": sig.id, "rows": sig.n_rows,
 
 def run_one_process(folder: Path) -> dict:
     src = str(Path(__file__).resolve().parents[1] / "src")
-    out = subprocess.run([sys.executable, "-c", _ONE_PROCESS.format(src=src, folder=str(folder))],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _ONE_PROCESS.format(src=src, folder=str(folder))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -134,17 +140,29 @@ def run_dask(folder: Path, workers: int) -> dict:
 
     from driftline.drift.dask_engine import signature_for_location
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      memory_limit=None, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=None,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         client.wait_for_workers(workers)
         idle = client.run(_peak_mb)
         t = time.perf_counter()
         sig = signature_for_location(folder, scheduler=cluster.scheduler_address)
         dt = time.perf_counter() - t
         peaks = client.run(_peak_mb)
-    return {"seconds": dt, "id": sig.id, "rows": sig.n_rows,
-            "peak_mb": sorted(peaks.values()), "idle_mb": sorted(idle.values())}
+    return {
+        "seconds": dt,
+        "id": sig.id,
+        "rows": sig.n_rows,
+        "peak_mb": sorted(peaks.values()),
+        "idle_mb": sorted(idle.values()),
+    }
 
 
 # ---------------------------------------------------------------------------- report
@@ -167,30 +185,52 @@ def main() -> None:
     s = Settings(a.cols, a.rows_per_file, a.row_group, a.data_dir, a.workers)
     console = Console(highlight=False)
     files = generate(max(sizes), s, console)
-    t = Table("rows", "engine", "wall s", "rows/s", "M values/s", "peak RSS MB (per process)",
-              "bit-identical", title=f"signature build, {s.cols} float64 columns, files of "
-              f"{s.rows_per_file:,} rows")
+    t = Table(
+        "rows",
+        "engine",
+        "wall s",
+        "rows/s",
+        "M values/s",
+        "peak RSS MB (per process)",
+        "bit-identical",
+        title=f"signature build, {s.cols} float64 columns, files of {s.rows_per_file:,} rows",
+    )
     lines = []
     for rows in sizes:
         folder = size_folder(files, rows, s)
         one = run_one_process(folder)
         dk = run_dask(folder, s.workers)
         same = "yes" if one["id"] == dk["id"] else "NO"
-        for name, r, peak in (("1 process", one, f"{one['peak_mb']:.0f}"),
-                              (f"Dask, {s.workers} workers", dk,
-                               " / ".join(f"{p:.0f}" for p in dk["peak_mb"])
-                               + f" (idle {' / '.join(f'{p:.0f}' for p in dk['idle_mb'])})")):
+        for name, r, peak in (
+            ("1 process", one, f"{one['peak_mb']:.0f}"),
+            (
+                f"Dask, {s.workers} workers",
+                dk,
+                " / ".join(f"{p:.0f}" for p in dk["peak_mb"])
+                + f" (idle {' / '.join(f'{p:.0f}' for p in dk['idle_mb'])})",
+            ),
+        ):
             rate = r["rows"] / r["seconds"]
-            row = (f"{rows:,}", name, f"{r['seconds']:.1f}", f"{rate:,.0f}",
-                   f"{rate * s.cols / 1e6:.1f}", peak, same)
+            row = (
+                f"{rows:,}",
+                name,
+                f"{r['seconds']:.1f}",
+                f"{rate:,.0f}",
+                f"{rate * s.cols / 1e6:.1f}",
+                peak,
+                same,
+            )
             t.add_row(*row)
             lines.append("| " + " | ".join(row) + " |")
-        console.print(f"{rows:,} rows: speed-up Dask/1 process "
-                      f"{one['seconds'] / dk['seconds']:.2f}x")
+        console.print(
+            f"{rows:,} rows: speed-up Dask/1 process {one['seconds'] / dk['seconds']:.2f}x"
+        )
     console.print(t)
     RESULTS.mkdir(exist_ok=True)
-    head = ("| rows | engine | wall s | rows/s | M values/s | peak RSS MB | bit-identical |\n"
-            "|---|---|---|---|---|---|---|\n")
+    head = (
+        "| rows | engine | wall s | rows/s | M values/s | peak RSS MB | bit-identical |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
     (RESULTS / "bench_scale.md").write_text(head + "\n".join(lines) + "\n")
 
 

@@ -92,8 +92,14 @@ def _demo_store(root: Path) -> tuple[Path, str, np.ndarray, list[str]]:
     from driftline.store.tokens import Role, create_token
 
     store_path = root / "store"
-    run_demo(seed=0, fast=True, store=store_path, console=Console(file=io.StringIO()),
-             html_path=None, scenarios=("recurring",))
+    run_demo(
+        seed=0,
+        fast=True,
+        store=store_path,
+        console=Console(file=io.StringIO()),
+        html_path=None,
+        scenarios=("recurring",),
+    )
     store = Store(store_path)
     token, _ = create_token(store.engine, Role.WRITE, "bench")
     names = store.signature(store.get("deployment:digits").id).feature_names
@@ -106,8 +112,9 @@ def _rows(X: np.ndarray, names: list[str]) -> list[dict[str, float]]:
     return [dict(zip(names, map(float, x), strict=True)) for x in X]
 
 
-def _latency(targets: list[tuple[str, dict]], bodies: list[dict], warmup: int = 30
-             ) -> list[np.ndarray]:
+def _latency(
+    targets: list[tuple[str, dict]], bodies: list[dict], warmup: int = 30
+) -> list[np.ndarray]:
     """Sequential calls, alternating between the targets request by request, so both see the
     same machine load (this machine is shared); ms per call after ``warmup``."""
     out: list[list[float]] = [[] for _ in targets]
@@ -128,8 +135,9 @@ def _latency(targets: list[tuple[str, dict]], bodies: list[dict], warmup: int = 
     return [np.asarray(x) for x in out]
 
 
-def _throughput(url: str, headers: dict, bodies: list[dict], seconds: float,
-                threads: int = 4) -> tuple[float, int]:
+def _throughput(
+    url: str, headers: dict, bodies: list[dict], seconds: float, threads: int = 4
+) -> tuple[float, int]:
     done, errors = [0], [0]
     stop = time.monotonic() + seconds
 
@@ -150,14 +158,18 @@ def _throughput(url: str, headers: dict, bodies: list[dict], seconds: float,
     return done[0] / seconds, errors[0]
 
 
-def _hot_swap(base: str, headers: dict, bodies: list[dict], swaps: int
-              ) -> tuple[int, int, int, int]:
+def _hot_swap(
+    base: str, headers: dict, bodies: list[dict], swaps: int
+) -> tuple[int, int, int, int]:
     """(requests, failed, answered by a model not deployed at that moment, swaps done)."""
     with httpx.Client(headers=headers) as c:
         current = c.get(base + "/v1/deployments").json()
         serving = next(d["model_ref"] for d in current if d["name"] == "digits")
-        other = next(m["ref"] for m in c.get(base + "/v1/models").json()
-                     if m["ref"] != serving and m["kind"] == "model")
+        other = next(
+            m["ref"]
+            for m in c.get(base + "/v1/models").json()
+            if m["ref"] != serving and m["kind"] == "model"
+        )
     timeline = [(0.0, serving)]  # (time the switch finished, model deployed from then on)
     windows: list[tuple[float, float, str, str]] = []  # swap in flight: start, end, from, to
     results: list[tuple[float, float, int, str | None]] = []
@@ -217,14 +229,17 @@ def main() -> None:
     con = Console()
     with tempfile.TemporaryDirectory() as tmp:
         store, token, X, names = _demo_store(Path(tmp))
-        single = [{"rows": _rows(X[i:i + 1], names)} for i in range(len(X))]
-        hundred = [{"rows": _rows(X[(i * 100) % 1400:(i * 100) % 1400 + 100], names)}
-                   for i in range(40)]
+        single = [{"rows": _rows(X[i : i + 1], names)} for i in range(len(X))]
+        hundred = [
+            {"rows": _rows(X[(i * 100) % 1400 : (i * 100) % 1400 + 100], names)} for i in range(40)
+        ]
         auth = {"Authorization": f"Bearer {token}"}
         (bare, bare_url), (dl, dl_base) = _start(BARE, store), _start(DRIFTLINE, store)
         try:
-            targets = [(bare_url + "/predict", {}),
-                       (dl_base + "/v1/deployments/digits/predict", auth)]
+            targets = [
+                (bare_url + "/predict", {}),
+                (dl_base + "/v1/deployments/digits/predict", auth),
+            ]
             l1 = _latency(targets, (single * 2)[: n1 + 30])
             l100 = _latency(targets, (hundred * 20)[: n100 + 30])
             tputs = [[0.0, 0], [0.0, 0]]
@@ -233,8 +248,10 @@ def main() -> None:
                     rate, errs = _throughput(url, headers, single, secs / 3)
                     tputs[j][0] += rate / 3
                     tputs[j][1] += errs
-            figures = {"bare FastAPI + estimator": (l1[0], l100[0], *tputs[0]),
-                       "driftline serve": (l1[1], l100[1], *tputs[1])}
+            figures = {
+                "bare FastAPI + estimator": (l1[0], l100[0], *tputs[0]),
+                "driftline serve": (l1[1], l100[1], *tputs[1]),
+            }
             swap = _hot_swap(dl_base, auth, single, 10)
         finally:
             for proc in (bare, dl):
@@ -244,20 +261,38 @@ def main() -> None:
 
 
 def _print(con: Console, figures: dict, swap: tuple[int, int, int, int], quick: bool) -> None:
-    t = Table("", "bare FastAPI + estimator", "driftline serve", "driftline / bare",
-              title=f"/predict on loopback, demo MLP (64 features){' --quick' if quick else ''}")
+    t = Table(
+        "",
+        "bare FastAPI + estimator",
+        "driftline serve",
+        "driftline / bare",
+        title=f"/predict on loopback, demo MLP (64 features){' --quick' if quick else ''}",
+    )
     bare, dl = figures["bare FastAPI + estimator"], figures["driftline serve"]
-    for name, idx, q in (("1 row p50 (ms)", 0, 50), ("1 row p99 (ms)", 0, 99),
-                         ("100 rows p50 (ms)", 1, 50), ("100 rows p99 (ms)", 1, 99)):
+    for name, idx, q in (
+        ("1 row p50 (ms)", 0, 50),
+        ("1 row p99 (ms)", 0, 99),
+        ("100 rows p50 (ms)", 1, 50),
+        ("100 rows p99 (ms)", 1, 99),
+    ):
         a, b = np.percentile(bare[idx], q), np.percentile(dl[idx], q)
         t.add_row(name, f"{a:.2f}", f"{b:.2f}", f"{b / a:.2f}× ({(b / a - 1) * 100:+.0f}%)")
-    t.add_row("1 row throughput, 4 clients (req/s)", f"{bare[2]:.0f}", f"{dl[2]:.0f}",
-              f"{dl[2] / bare[2]:.2f}×")
+    t.add_row(
+        "1 row throughput, 4 clients (req/s)",
+        f"{bare[2]:.0f}",
+        f"{dl[2]:.0f}",
+        f"{dl[2] / bare[2]:.2f}×",
+    )
     t.add_row("errors", str(bare[3]), str(dl[3]), "")
     con.print(t)
     n, failed, wrong, swaps = swap
-    s = Table("requests", "swaps", "failed", "answered by a model not deployed then",
-              title="hot swap under load (deploy / rollback while 2 clients predict)")
+    s = Table(
+        "requests",
+        "swaps",
+        "failed",
+        "answered by a model not deployed then",
+        title="hot swap under load (deploy / rollback while 2 clients predict)",
+    )
     s.add_row(str(n), str(swaps), str(failed), str(wrong))
     con.print(s)
     out = Path(__file__).parent / "results"

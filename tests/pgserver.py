@@ -42,7 +42,9 @@ class PgServer:
         try:
             import psycopg  # noqa: F401
         except ImportError as exc:
-            raise PgUnavailable("psycopg is not installed: pip install 'driftline[postgres]'") from exc
+            raise PgUnavailable(
+                "psycopg is not installed: pip install 'driftline[postgres]'"
+            ) from exc
         if os.environ.get("DRIFTLINE_TEST_PG"):
             return cls(os.environ["DRIFTLINE_TEST_PG"])
         if not (PG_BIN / "initdb").is_file():
@@ -71,9 +73,27 @@ class PgServer:
             shutil.rmtree(base, ignore_errors=True)
 
         try:
-            run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
+            run(
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            )
             opts = f"-k {base} -p {port} -c listen_addresses='' -c fsync=off -c max_connections=200"
-            run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o", opts, "start")
+            run(
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(base / "log"),
+                "-w",
+                "-o",
+                opts,
+                "start",
+            )
         except BaseException:
             stop()
             raise

@@ -37,14 +37,35 @@ def store_path(tmp_path) -> Path:
     path = tmp_path / "store"
     q = LabelQueue(Store(path))
     rng = np.random.default_rng(0)
-    preds = [{"label": i, "confidence": 0.5, "ref": "digits@5", "classes": list(range(10)),
-              "members": [{"role": "current", "ref": "digits@5", "label": i, "confidence": 0.5},
-                          {"role": "drifted", "ref": "digits@4", "label": 9, "confidence": 0.9}]}
-             for i in range(3)]
-    q.request(rng.random((3, 64)), [0.9, 0.8, 0.7], strategy="qbc_vote", round=1, repair_id=1,
-              predictions=preds)
-    q.request(rng.random((1, 3)), [0.5], strategy="margin", round=1, repair_id=2,
-              predictions=[{"label": 1, "confidence": 0.6, "classes": [0, 1]}])
+    preds = [
+        {
+            "label": i,
+            "confidence": 0.5,
+            "ref": "digits@5",
+            "classes": list(range(10)),
+            "members": [
+                {"role": "current", "ref": "digits@5", "label": i, "confidence": 0.5},
+                {"role": "drifted", "ref": "digits@4", "label": 9, "confidence": 0.9},
+            ],
+        }
+        for i in range(3)
+    ]
+    q.request(
+        rng.random((3, 64)),
+        [0.9, 0.8, 0.7],
+        strategy="qbc_vote",
+        round=1,
+        repair_id=1,
+        predictions=preds,
+    )
+    q.request(
+        rng.random((1, 3)),
+        [0.5],
+        strategy="margin",
+        round=1,
+        repair_id=2,
+        predictions=[{"label": 1, "confidence": 0.6, "classes": [0, 1]}],
+    )
     return path
 
 
@@ -62,8 +83,9 @@ def test_shade_rendering():
 
 def test_interactive_session_stores_typed_labels(store_path):
     # bad label, then 7; skip; then quit
-    res = invoke(store_path, ["label", "--repair", "1", "--annotator", "tester"],
-                 input="12\n7\ns\nq\n")
+    res = invoke(
+        store_path, ["label", "--repair", "1", "--annotator", "tester"], input="12\n7\ns\nq\n"
+    )
     assert res.exit_code == 0, res.output
     assert "lineage predictions" in res.output and "digits@4" in res.output
     assert "██" in res.output or "▓" in res.output or "░" in res.output
@@ -91,16 +113,23 @@ def test_session_in_a_real_process_saves_each_answer(store_path):
         from test_cli_label import make_app
         make_app()(["--store", {str(store_path)!r}, "label", "--repair", "1"])
     """)
-    out = subprocess.run([sys.executable, "-c", code], input="3\n5\n", capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "COLUMNS": "120"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input="3\n5\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     assert out.returncode == 0, out.stderr
     assert LabelQueue(Store(store_path)).labelled(1)[1].tolist() == [3, 5]
 
 
 def test_export_import_and_list(store_path, tmp_path):
     out = tmp_path / "tasks.json"
-    res = invoke(store_path, ["label", "export", "--format", "label-studio", "-o", str(out),
-                              "--repair", "1"])
+    res = invoke(
+        store_path, ["label", "export", "--format", "label-studio", "-o", str(out), "--repair", "1"]
+    )
     assert res.exit_code == 0, res.output
     tasks = json.loads(out.read_text())
     assert len(tasks) == 3 and (tmp_path / "tasks.label_config.xml").is_file()

@@ -26,8 +26,9 @@ def test_rotated_digits_basic():
     assert Xa.shape == (50, 64) and np.array_equal(Xa, Xb) and np.array_equal(ya, yb)
     # 90° rotation of the 8×8 frame is exact: compare with numpy's rot90
     X90, _ = rotated_digits(90, indices=np.arange(5))
-    np.testing.assert_allclose(X90.reshape(5, 8, 8), np.rot90(d.images[:5] / 16.0, axes=(1, 2)),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        X90.reshape(5, 8, 8), np.rot90(d.images[:5] / 16.0, axes=(1, 2)), atol=1e-12
+    )
 
 
 def test_recurring_scenario_splits_are_disjoint_and_shaped():

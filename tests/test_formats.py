@@ -54,8 +54,10 @@ def _sklearn_models(X, y):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     ct = ColumnTransformer(
-        [("num", make_pipeline(SimpleImputer(), StandardScaler()), [0, 1, 2]),
-         ("cat", OneHotEncoder(handle_unknown="ignore"), [3])]
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), [0, 1, 2]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), [3]),
+        ]
     )
     return [
         make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
@@ -157,8 +159,12 @@ def test_unchanged_parts_are_stored_once(store, data):
     # a LightGBM booster continued for 5 more rounds repeats its first 10 trees' blobs
     ds = lgb.Dataset(X, y)
     base = lgb.train({"objective": "binary", "verbose": -1}, ds, num_boost_round=10)
-    cont = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X[:150], y[:150]),
-                     num_boost_round=5, init_model=base)
+    cont = lgb.train(
+        {"objective": "binary", "verbose": -1},
+        lgb.Dataset(X[:150], y[:150]),
+        num_boost_round=5,
+        init_model=base,
+    )
     b1, b2 = store.register(base, name="gbm"), store.register(cont, name="gbm")
     t1 = {t.name: t.blob for t in store.manifest(b1.ref) if ".tree." in t.name}
     t2 = {t.name: t.blob for t in store.manifest(b2.ref) if ".tree." in t.name}
@@ -225,8 +231,14 @@ def test_crafted_pickles_refused_without_executing(store, tmp_path):
     arr = np.array([_Boom(str(marker))], dtype=object)
     npy = io.BytesIO()
     np.save(npy, arr, allow_pickle=True)
-    schema = {"__class__": "ndarray", "__module__": "numpy", "__loader__": "NdArrayNode",
-              "type": "numpy", "file": "a.npy", "protocol": 2}
+    schema = {
+        "__class__": "ndarray",
+        "__module__": "numpy",
+        "__loader__": "NdArrayNode",
+        "type": "numpy",
+        "file": "a.npy",
+        "protocol": 2,
+    }
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("schema.json", json.dumps(schema))
         zf.writestr("a.npy", npy.getvalue())

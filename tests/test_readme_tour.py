@@ -19,8 +19,8 @@ SECTION = "### Your own model: the churn example"
 def tour_commands() -> list[str]:
     """The ``driftline`` command lines of the churn tour block, comments stripped."""
     text = README.read_text(encoding="utf-8")
-    block = text[text.index(SECTION):]
-    block = block[block.index("```bash") + len("```bash"):]
+    block = text[text.index(SECTION) :]
+    block = block[block.index("```bash") + len("```bash") :]
     block = block[: block.index("```")]
     out = []
     for line in block.splitlines():
@@ -49,8 +49,15 @@ def annotate(folder: Path) -> None:
 def test_tour_is_in_the_readme():
     cmds = tour_commands()
     assert cmds[0].startswith("driftline example churn")
-    for needed in ("register model.safetensors", "signature train.csv", "drift churn@2 today.csv",
-                   "agent churn@2", "repair churn", "label import annotated.csv", "approve 1"):
+    for needed in (
+        "register model.safetensors",
+        "signature train.csv",
+        "drift churn@2 today.csv",
+        "agent churn@2",
+        "repair churn",
+        "label import annotated.csv",
+        "approve 1",
+    ):
         assert any(needed in c for c in cmds), needed
 
 
@@ -83,10 +90,16 @@ def test_readme_cli_tour_runs_in_order(tmp_path, monkeypatch, capsys):
     assert code == 1 and "monthly_charges" in out and "missing_column" not in out
     code, out = outputs["driftline drift churn@1 labelled.csv"]
     assert "missing_column" not in out and "extra_column" not in out
-    assert "deployed" in outputs[
-        "driftline repair churn --window today.csv --validation labelled.csv --approve"][1]
-    assert "waits for approval" in outputs["driftline repair churn --window today.csv"][1] or \
-        "approve" in outputs["driftline repair churn --window today.csv"][1]
+    assert (
+        "deployed"
+        in outputs["driftline repair churn --window today.csv --validation labelled.csv --approve"][
+            1
+        ]
+    )
+    assert (
+        "waits for approval" in outputs["driftline repair churn --window today.csv"][1]
+        or "approve" in outputs["driftline repair churn --window today.csv"][1]
+    )
     imported = outputs["driftline label import annotated.csv"][1]
     assert re.search(r"\b20\b", imported), imported
     final = outputs[cmds[-1]][1]

@@ -52,8 +52,9 @@ def test_tie_on_hops_goes_to_lower_drift(store):
         params(3), name="m", parents=[p1, p2], transform="merge", data=gaussian(3.0, seed=3)
     )
     # the effect rule: a 0.15 sigma shift counts as healthy (the calibrated rule flags it)
-    search = find_healthy_ancestor(store, child.id, gaussian(0.0, seed=4),
-                                   agent_kwargs={"rule": "effect"})
+    search = find_healthy_ancestor(
+        store, child.id, gaussian(0.0, seed=4), agent_kwargs={"rule": "effect"}
+    )
     assert {r.hops for r in search.rows} == {1}
     assert all(r.healthy for r in search.rows)
     assert search.chosen.id == p2.id

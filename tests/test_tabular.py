@@ -44,8 +44,11 @@ def _truth(tables) -> dict[str, int]:
 
 
 def test_model_input_by_name():
-    cols = {"b": np.array([1.0, 2.0]), "a": np.array([3.0, 4.0]), "c": np.array(["x", "y"],
-                                                                              dtype=object)}
+    cols = {
+        "b": np.array([1.0, 2.0]),
+        "a": np.array([3.0, 4.0]),
+        "c": np.array(["x", "y"], dtype=object),
+    }
     np.testing.assert_array_equal(model_matrix(cols, ["a", "b"]), [[3.0, 1.0], [4.0, 2.0]])
     with pytest.raises(SchemaMismatchError, match="tenure"):
         model_matrix(cols, ["a", "tenure"])
@@ -66,8 +69,11 @@ def test_api_end_to_end(lineage, tables, tmp_path):
     assert m1.architecture["feature_names_in"] == list(CHURN_MODEL_INPUTS)
     schema = {f["name"]: f for f in m1.architecture["input_schema"]["features"]}
     assert schema["plan"]["categories"] == ["basic", "premium", "standard"]
-    assert schema["signup_date"]["dtype"].startswith("datetime64") and schema["autopay"][
-        "dtype"] == "bool" and schema["tenure_months"]["dtype"] == "int64"
+    assert (
+        schema["signup_date"]["dtype"].startswith("datetime64")
+        and schema["autopay"]["dtype"] == "bool"
+        and schema["tenure_months"]["dtype"] == "int64"
+    )
     assert m1.architecture["input_schema"]["roles"] == {"customer_id": "id", "churned": "target"}
     sig = store.signature(m3.id)
     assert sig.target == TARGET and sig.roles["customer_id"].role == "id"
@@ -80,8 +86,9 @@ def test_api_end_to_end(lineage, tables, tmp_path):
     val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
-        res = repair(store, "churn", window, val, policy=RepairPolicy(target_accuracy=0.95),
-                     approve=True)
+        res = repair(
+            store, "churn", window, val, policy=RepairPolicy(target_accuracy=0.95), approve=True
+        )
     assert res.status == "needs-labels" and res.ancestor_id == m1.id and res.healthy_ancestor
     assert res.after["accuracy"] > res.before["accuracy"] + 0.1
     # routing likelihoods over every feature column (categories, booleans, dates included)
@@ -90,8 +97,7 @@ def test_api_end_to_end(lineage, tables, tmp_path):
     stored = store.drift_reports(m3.id)[-1]["report"]
     assert set(stored["features"]) == set(sig.feature_names) and not stored["schema_issues"]
     # active learning queues records; the label file carries the customer's raw record
-    al = run_active_learning(store, res, window, HumanOracle(), budget=20, batch=20,
-                             validation=val)
+    al = run_active_learning(store, res, window, HumanOracle(), budget=20, batch=20, validation=val)
     assert al.status == "waiting-for-labels" and len(al.requested) == 20
     q = LabelQueue(store)
     export_requests(q, tmp_path / "tasks.csv", "csv")
@@ -114,8 +120,7 @@ def test_api_end_to_end(lineage, tables, tmp_path):
             w.writerow({**r, "label": truth[r["customer_id"]]})
     assert import_labels(q, tmp_path / "ann.csv").labelled == 20
     # refinement with the labels, then deploy (no target accuracy in this round)
-    al = run_active_learning(store, res, window, HumanOracle(), budget=20, batch=20,
-                             validation=val)
+    al = run_active_learning(store, res, window, HumanOracle(), budget=20, batch=20, validation=val)
     assert al.rounds and al.rounds[0].labels == 20 and al.status == "deployed"
     assert store.resolve("deployment:churn") == al.final_id != m3.id
     # a clean window (the deployed model's own training distribution) is no drift
@@ -160,8 +165,19 @@ def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
     assert cli("example", "churn", "ex")[0] == 0
     ex = Path("ex")
     assert cli("init")[0] == 0
-    assert cli("register", str(ex / "model.safetensors"), "--name", "churn", "--data",
-               str(ex / "train.csv"), "--target", "churned")[0] == 0
+    assert (
+        cli(
+            "register",
+            str(ex / "model.safetensors"),
+            "--name",
+            "churn",
+            "--data",
+            str(ex / "train.csv"),
+            "--target",
+            "churned",
+        )[0]
+        == 0
+    )
     assert cli("deploy", "churn@1", "--as", "churn")[0] == 0
     arch = Store(".driftline").get("churn@1").architecture
     assert arch["feature_names_in"] == list(CHURN_MODEL_INPUTS)  # from the .safetensors header
@@ -172,17 +188,30 @@ def test_cli_bad_input_one_line_exit_2(cli, tmp_path, tables):
     assert code == 2 and "support_calls" in out and len(out.strip().splitlines()) == 1
     lab = pd.read_csv(ex / "labelled.csv")
     lab.assign(churned=np.where(np.arange(len(lab)) < 2, 9, lab.churned)).to_csv(
-        "badlabels.csv", index=False)
-    code, out = cli("repair", "churn", "--window", str(ex / "today.csv"), "--validation",
-                    "badlabels.csv")
+        "badlabels.csv", index=False
+    )
+    code, out = cli(
+        "repair", "churn", "--window", str(ex / "today.csv"), "--validation", "badlabels.csv"
+    )
     assert code == 2 and "9" in out and len(out.strip().splitlines()) == 1
     code, out = cli("signature", str(ex / "train.csv"), "--attach", "churn@1", "--target", "nope")
     assert code == 2 and "nope" in out
     pd.read_csv(ex / "train.csv").assign(notes=np.nan).to_csv("emptycol.csv", index=False)
     code, out = cli("signature", "emptycol.csv", "--attach", "churn@1", "--target", "churned")
     assert code == 2 and "--ignore notes" in out and len(out.strip().splitlines()) == 1
-    assert cli("signature", "emptycol.csv", "--attach", "churn@1", "--target", "churned",
-               "--ignore", "notes")[0] == 0
+    assert (
+        cli(
+            "signature",
+            "emptycol.csv",
+            "--attach",
+            "churn@1",
+            "--target",
+            "churned",
+            "--ignore",
+            "notes",
+        )[0]
+        == 0
+    )
     # an all-empty column and a type change are schema verdicts in the drift report
     today.assign(age=np.nan).to_csv("empty.csv", index=False)
     code, out = cli("drift", "churn@1", "empty.csv")
@@ -212,16 +241,16 @@ def test_table_embedding_covers_every_column_type():
     from driftline.drift import Signature
     from driftline.repair.model_input import table_embedding
 
-    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 6.0], "c": ["a", "b", "a", "b"],
-                          "flag": [True, False, True, True]})
+    train = pd.DataFrame(
+        {"x": [1.0, 2.0, 3.0, 6.0], "c": ["a", "b", "a", "b"], "flag": [True, False, True, True]}
+    )
     sig = Signature.from_data(train)
     pool = pd.DataFrame({"x": [2.0, np.nan], "c": ["b", "new"], "flag": [False, True]})
     emb = table_embedding(pool, sig)
     mean, sd = train.x.mean(), train.x.std(ddof=1)
     h = 1 / np.sqrt(2)
     # x: z-score, missing indicator | c: a, b, unseen | flag: False, True, unseen
-    expected = np.array([[(2.0 - mean) / sd, 0, 0, h, 0, h, 0, 0],
-                         [0, 1, 0, 0, h, 0, h, 0]])
+    expected = np.array([[(2.0 - mean) / sd, 0, 0, h, 0, h, 0, 0], [0, 1, 0, 0, h, 0, h, 0]])
     np.testing.assert_allclose(emb, expected)
     assert table_embedding(np.zeros((2, 3)), sig) is None
 
@@ -238,8 +267,14 @@ def test_every_table_format_gives_the_model_the_same_inputs(tables, tmp_path):
     df.to_parquet(tmp_path / "w.parquet")
     names = list(CHURN_MODEL_INPUTS)
     ref = df[names].to_numpy(dtype=float)
-    for x in (df, pl.from_pandas(df), pa.Table.from_pandas(df), read_table(tmp_path / "w.csv"),
-              read_table(tmp_path / "w.parquet"), read_frame(tmp_path / "w.csv")):
+    for x in (
+        df,
+        pl.from_pandas(df),
+        pa.Table.from_pandas(df),
+        read_table(tmp_path / "w.csv"),
+        read_table(tmp_path / "w.parquet"),
+        read_frame(tmp_path / "w.csv"),
+    ):
         np.testing.assert_array_equal(model_matrix(x, names), ref)
 
 
@@ -256,8 +291,9 @@ def test_a_pipeline_fitted_on_a_table_gets_its_columns_by_name(tables):
 
     cols = ["tenure_months", "monthly_charges", "plan", "autopay"]
     pipe = make_pipeline(
-        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])],
-                          remainder="passthrough"),
+        ColumnTransformer(
+            [("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])], remainder="passthrough"
+        ),
         LogisticRegression(max_iter=2000),
     ).fit(tables.base[cols], tables.base[TARGET])
     sig = Signature.from_data(tables.base, target=TARGET)
@@ -276,11 +312,31 @@ def test_terminal_labeller_shows_the_record(cli, monkeypatch):
 
     assert cli("example", "churn", "ex")[0] == 0
     assert cli("init")[0] == 0
-    assert cli("register", "ex/model.safetensors", "--name", "churn", "--data", "ex/train.csv",
-               "--target", "churned")[0] == 0
+    assert (
+        cli(
+            "register",
+            "ex/model.safetensors",
+            "--name",
+            "churn",
+            "--data",
+            "ex/train.csv",
+            "--target",
+            "churned",
+        )[0]
+        == 0
+    )
     assert cli("deploy", "churn@1", "--as", "churn")[0] == 0
-    code, out = cli("repair", "churn", "--window", "ex/today.csv", "--force", "--ask", "3",
-                    "--validation", "ex/labelled.csv")
+    code, out = cli(
+        "repair",
+        "churn",
+        "--window",
+        "ex/today.csv",
+        "--force",
+        "--ask",
+        "3",
+        "--validation",
+        "ex/labelled.csv",
+    )
     assert code == 0 and "3 label request(s)" in out, out
     monkeypatch.setattr("sys.stdin", io.StringIO("1\nq\n"))
     code, out = cli("label")
@@ -309,8 +365,9 @@ def test_monitor_hands_repair_the_window_as_named_columns(lineage, tables):
 
     store, (m1, m2, m3) = lineage
     val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
-    agent = driftline.monitor(store, "churn", window=500, repair_with=val,
-                              policy=RepairPolicy(target_accuracy=0.95))
+    agent = driftline.monitor(
+        store, "churn", window=500, repair_with=val, policy=RepairPolicy(target_accuracy=0.95)
+    )
     window = tables.today.drop(columns=[TARGET])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "X does not have valid feature names"

@@ -50,16 +50,18 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
     return images, target
 
 
-def render(images: np.ndarray, angle_deg: float = 0.0, *, invert: bool = False,
-           blur: float = 0.0) -> np.ndarray:
+def render(
+    images: np.ndarray, angle_deg: float = 0.0, *, invert: bool = False, blur: float = 0.0
+) -> np.ndarray:
     """Rotate (degrees, counter-clockwise; bilinear, same 8×8 frame), optionally Gaussian-blur
     (sigma in pixels) and invert (x -> 1 − x) a stack of images; returns flat (n, 64) in [0, 1]."""
     from scipy import ndimage
 
     out = np.asarray(images, dtype=np.float64)
     if angle_deg % 360:
-        out = ndimage.rotate(out, angle_deg, axes=(1, 2), reshape=False, order=1,
-                             mode="constant", cval=0.0)
+        out = ndimage.rotate(
+            out, angle_deg, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0
+        )
     if blur > 0:
         out = ndimage.gaussian_filter(out, sigma=(0, blur, blur))
     out = np.clip(out, 0.0, 1.0)
@@ -68,8 +70,9 @@ def render(images: np.ndarray, angle_deg: float = 0.0, *, invert: bool = False,
     return out.reshape(len(out), -1)
 
 
-def rotated_digits(angle_deg: float, n: int | None = None, seed: int = 0,
-                   indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rotated_digits(
+    angle_deg: float, n: int | None = None, seed: int = 0, indices: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Digits rotated by ``angle_deg``: ``(X (n, 64) in [0, 1], y)``.
 
     ``indices`` selects digits (default all 1797); ``n`` draws that many of them without
@@ -135,9 +138,17 @@ def _split(seed: int, n_window: int, n_val: int, n_test: int) -> dict[str, np.nd
     return {"val": perm[:a], "test": perm[a:b], "window": perm[b:c], "train": perm[c:]}
 
 
-def _current(name: str, idx: np.ndarray, rng: np.random.Generator, angles: Sequence[float],
-             weights: Sequence[float], *, invert: bool = False, blur: float = 0.0,
-             description: str = "") -> Regime:
+def _current(
+    name: str,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    angles: Sequence[float],
+    weights: Sequence[float],
+    *,
+    invert: bool = False,
+    blur: float = 0.0,
+    description: str = "",
+) -> Regime:
     images, target = load_digits_images()
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
@@ -152,39 +163,87 @@ def _current(name: str, idx: np.ndarray, rng: np.random.Generator, angles: Seque
     return Regime(name, X, target[idx].copy(), per_row, idx.copy(), description)
 
 
-def _scenario(seed: int, *, base_angle: float, lineage_angles: Sequence[float],
-              n_base: int | None, n_finetune: int, current_angles: Sequence[float],
-              current_weights: Sequence[float], n_window: int, n_val: int, n_test: int,
-              invert: bool = False, blur: float = 0.0, healthy: tuple[str, ...] = (),
-              current_desc: str = "") -> DigitsScenario:
+def _scenario(
+    seed: int,
+    *,
+    base_angle: float,
+    lineage_angles: Sequence[float],
+    n_base: int | None,
+    n_finetune: int,
+    current_angles: Sequence[float],
+    current_weights: Sequence[float],
+    n_window: int,
+    n_val: int,
+    n_test: int,
+    invert: bool = False,
+    blur: float = 0.0,
+    healthy: tuple[str, ...] = (),
+    current_desc: str = "",
+) -> DigitsScenario:
     if n_val > 100:
         raise InvalidInputError("the validation set is meant to be small: n_val <= 100")
     images, target = load_digits_images()
     split = _split(seed, n_window, n_val, n_test)
     rng = np.random.default_rng(seed + 1)
     train = split["train"]
-    base_idx = train if n_base is None else rng.choice(train, size=min(n_base, len(train)),
-                                                       replace=False)
-    base = Regime(f"rot{base_angle:g}", render(images[base_idx], base_angle),
-                  target[base_idx].copy(), np.full(len(base_idx), float(base_angle)),
-                  base_idx.copy(), f"digits rotated {base_angle:g}°")
+    base_idx = (
+        train if n_base is None else rng.choice(train, size=min(n_base, len(train)), replace=False)
+    )
+    base = Regime(
+        f"rot{base_angle:g}",
+        render(images[base_idx], base_angle),
+        target[base_idx].copy(),
+        np.full(len(base_idx), float(base_angle)),
+        base_idx.copy(),
+        f"digits rotated {base_angle:g}°",
+    )
     lineage = []
     for ang in lineage_angles:
         idx = rng.choice(train, size=min(n_finetune, len(train)), replace=False)
-        lineage.append(Regime(f"rot{ang:g}", render(images[idx], ang), target[idx].copy(),
-                              np.full(len(idx), float(ang)), idx, f"digits rotated {ang:g}°"))
+        lineage.append(
+            Regime(
+                f"rot{ang:g}",
+                render(images[idx], ang),
+                target[idx].copy(),
+                np.full(len(idx), float(ang)),
+                idx,
+                f"digits rotated {ang:g}°",
+            )
+        )
     kw = {"invert": invert, "blur": blur, "description": current_desc}
-    cur = {name: _current(name, split[key], rng, current_angles, current_weights, **kw)
-           for name, key in (("window", "window"), ("validation", "val"), ("test", "test"),
-                             ("current_train", "train"))}
-    settings = {
-        "base_angle": base_angle, "lineage_angles": list(lineage_angles), "n_base": len(base_idx),
-        "n_finetune": n_finetune, "current_angles": list(current_angles),
-        "current_weights": list(current_weights), "invert": invert, "blur": blur,
-        "n_window": n_window, "n_val": n_val, "n_test": n_test,
+    cur = {
+        name: _current(name, split[key], rng, current_angles, current_weights, **kw)
+        for name, key in (
+            ("window", "window"),
+            ("validation", "val"),
+            ("test", "test"),
+            ("current_train", "train"),
+        )
     }
-    return DigitsScenario(seed, base, lineage, cur["window"], cur["validation"], cur["test"],
-                          cur["current_train"], healthy, settings)
+    settings = {
+        "base_angle": base_angle,
+        "lineage_angles": list(lineage_angles),
+        "n_base": len(base_idx),
+        "n_finetune": n_finetune,
+        "current_angles": list(current_angles),
+        "current_weights": list(current_weights),
+        "invert": invert,
+        "blur": blur,
+        "n_window": n_window,
+        "n_val": n_val,
+        "n_test": n_test,
+    }
+    return DigitsScenario(
+        seed,
+        base,
+        lineage,
+        cur["window"],
+        cur["validation"],
+        cur["test"],
+        cur["current_train"],
+        healthy,
+        settings,
+    )
 
 
 def recurring_drift_scenario(
@@ -202,11 +261,20 @@ def recurring_drift_scenario(
     """A recurring concept: the root is trained on upright digits, descendants are fine-tuned on
     digits rotated by ``lineage_angles`` in turn, and today's stream has returned to the upright
     regime, mixed with a little of the newest one (``current_weights`` over ``current_angles``)."""
-    return _scenario(seed, base_angle=0.0, lineage_angles=lineage_angles, n_base=n_base,
-                     n_finetune=n_finetune, current_angles=current_angles,
-                     current_weights=current_weights, n_window=n_window, n_val=n_val,
-                     n_test=n_test, healthy=("rot0",),
-                     current_desc="recurring: mostly upright, some of the newest rotation")
+    return _scenario(
+        seed,
+        base_angle=0.0,
+        lineage_angles=lineage_angles,
+        n_base=n_base,
+        n_finetune=n_finetune,
+        current_angles=current_angles,
+        current_weights=current_weights,
+        n_window=n_window,
+        n_val=n_val,
+        n_test=n_test,
+        healthy=("rot0",),
+        current_desc="recurring: mostly upright, some of the newest rotation",
+    )
 
 
 def mixed_regime_scenario(seed: int = 0, mix: float = 0.7, **kwargs) -> DigitsScenario:
@@ -219,26 +287,51 @@ def mixed_regime_scenario(seed: int = 0, mix: float = 0.7, **kwargs) -> DigitsSc
     return recurring_drift_scenario(seed, **kwargs)
 
 
-def new_regime_scenario(seed: int = 0, *, kind: str = "invert",
-                        lineage_angles: Sequence[float] = (20.0, 40.0, 60.0),
-                        n_finetune: int = 600, n_window: int = 300, n_val: int = 100,
-                        n_test: int = 400) -> DigitsScenario:
+def new_regime_scenario(
+    seed: int = 0,
+    *,
+    kind: str = "invert",
+    lineage_angles: Sequence[float] = (20.0, 40.0, 60.0),
+    n_finetune: int = 600,
+    n_window: int = 300,
+    n_val: int = 100,
+    n_test: int = 400,
+) -> DigitsScenario:
     """Today's data is unlike anything in the lineage, so no ancestor is healthy: ``kind`` is
     "invert" (x -> 1 − x), "blur" (Gaussian, sigma 1.5 px) or "rot90" (rotated 90°)."""
     opts = {"invert": {"invert": True}, "blur": {"blur": 1.5}, "rot90": {}}
     if kind not in opts:
         raise InvalidInputError(f"kind must be one of {sorted(opts)}, got {kind!r}")
     angle = 90.0 if kind == "rot90" else 0.0
-    return _scenario(seed, base_angle=0.0, lineage_angles=lineage_angles, n_base=None,
-                     n_finetune=n_finetune, current_angles=(angle,), current_weights=(1.0,),
-                     n_window=n_window, n_val=n_val, n_test=n_test, healthy=(),
-                     current_desc=f"new regime: {kind}", **opts[kind])
+    return _scenario(
+        seed,
+        base_angle=0.0,
+        lineage_angles=lineage_angles,
+        n_base=None,
+        n_finetune=n_finetune,
+        current_angles=(angle,),
+        current_weights=(1.0,),
+        n_window=n_window,
+        n_val=n_val,
+        n_test=n_test,
+        healthy=(),
+        current_desc=f"new regime: {kind}",
+        **opts[kind],
+    )
 
 
 # ----------------------------------------------------------------------------- churn tables
 #: the churn table's columns: role -> names (what ``driftline example churn`` documents)
-CHURN_FEATURES = ("signup_date", "tenure_months", "monthly_charges", "support_calls", "age",
-                  "plan", "region", "autopay")
+CHURN_FEATURES = (
+    "signup_date",
+    "tenure_months",
+    "monthly_charges",
+    "support_calls",
+    "age",
+    "plan",
+    "region",
+    "autopay",
+)
 CHURN_MODEL_INPUTS = ("tenure_months", "monthly_charges", "support_calls")
 CHURN_REGIMES = ("base", "promo", "today")
 
@@ -282,15 +375,17 @@ def churn_table(n: int = 2000, *, regime: str = "base", seed: int = 0) -> pd.Dat
     age[rng.random(n) < (0.07 if regime == "today" else 0.05)] = np.nan
     start = np.datetime64("2020-01-01") + rng.integers(0, 4 * 365, n).astype("timedelta64[D]")
     ids = rng.permutation(10**6)[:n] + (CHURN_REGIMES.index(regime) + 1) * 10**6
-    return pd.DataFrame({
-        "customer_id": [f"C{i:07d}" for i in ids],
-        "signup_date": pd.to_datetime(start),
-        "tenure_months": tenure.astype(np.int64),
-        "monthly_charges": charges.round(2),
-        "support_calls": calls.astype(np.int64),
-        "age": age,
-        "plan": plan.astype(str),
-        "region": rng.choice(np.array(["north", "south", "east", "west"]), n),
-        "autopay": rng.random(n) < 0.6,
-        "churned": churned,
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in ids],
+            "signup_date": pd.to_datetime(start),
+            "tenure_months": tenure.astype(np.int64),
+            "monthly_charges": charges.round(2),
+            "support_calls": calls.astype(np.int64),
+            "age": age,
+            "plan": plan.astype(str),
+            "region": rng.choice(np.array(["north", "south", "east", "west"]), n),
+            "autopay": rng.random(n) < 0.6,
+            "churned": churned,
+        }
+    )

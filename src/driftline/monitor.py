@@ -124,8 +124,7 @@ class WindowRows:
     def _joined(self) -> Any:
         if all(isinstance(p, np.ndarray) for p in self.parts):
             return np.vstack(self.parts)
-        tables = [to_columns(p, self.names) if isinstance(p, np.ndarray) else p
-                  for p in self.parts]
+        tables = [to_columns(p, self.names) if isinstance(p, np.ndarray) else p for p in self.parts]
         keys = [k for k in tables[0] if all(k in t for t in tables)]
         return {k: np.concatenate([t[k] for t in tables]) for k in keys}
 

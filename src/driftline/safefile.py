@@ -30,8 +30,10 @@ def check_target(path: str | os.PathLike) -> Path:
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else (
-            "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else ("a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file")
         )
         raise InvalidInputError(
             f"refusing to write {p}: it is {kind}; give the path of a new or regular file"

@@ -110,8 +110,11 @@ def _demand(rng: np.random.Generator, n: int, b: bool) -> Split:
 
 
 _GEN: dict[str, tuple[Callable[[np.random.Generator, int, bool], Split], str, tuple[str, ...]]] = {
-    "credit": (_credit, "classifier",
-               ("utilisation", "log_income", "age", "debt_ratio", "accounts", "region")),
+    "credit": (
+        _credit,
+        "classifier",
+        ("utilisation", "log_income", "age", "debt_ratio", "accounts", "region"),
+    ),
     "sensor": (_sensor, "classifier", ("temperature", "vibration", "pressure", "rpm", "mode")),
     "demand": (_demand, "regressor", ("price", "promo", "temperature", "holiday", "store_size")),
 }
@@ -124,18 +127,31 @@ def _mix(rng: np.random.Generator, gen: Callable, n: int, share_b: float) -> Spl
     return Split(np.vstack([a.X, b.X])[order], np.concatenate([a.y, b.y])[order])
 
 
-def tabular_scenario(family: str, kind: str = "recurring", seed: int = 0, *, n_train: int = 2000,
-                     n_window: int = 2000, n_val: int = 100, n_test: int = 2000) -> TabularScenario:
+def tabular_scenario(
+    family: str,
+    kind: str = "recurring",
+    seed: int = 0,
+    *,
+    n_train: int = 2000,
+    n_window: int = 2000,
+    n_val: int = 100,
+    n_test: int = 2000,
+) -> TabularScenario:
     """One generated scenario (see the module docstring)."""
     if family not in _GEN:
-        raise InvalidInputError(f"unknown drift family {family!r}; use one of {', '.join(FAMILIES)}")
+        raise InvalidInputError(
+            f"unknown drift family {family!r}; use one of {', '.join(FAMILIES)}"
+        )
     if kind not in KINDS:
         raise InvalidInputError(f"unknown scenario {kind!r}; use one of {', '.join(KINDS)}")
     gen, task, names = _GEN[family]
     rng = np.random.default_rng([seed, FAMILIES.index(family), list(KINDS).index(kind)])
     share = KINDS[kind]
     return TabularScenario(
-        family, kind, seed, task,
+        family,
+        kind,
+        seed,
+        task,
         regime_a=gen(rng, n_train, False),
         regime_b=gen(rng, n_train, True),
         window=_mix(rng, gen, n_window, share),

@@ -34,12 +34,24 @@ def filled(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.random((6, 64))
     y = np.array([3, 1, 4, 1, 5, 9])
-    preds = [{"label": int((v + 1) % 10), "confidence": 0.4 + 0.1 * i, "ref": "digits@5",
-              "classes": CLASSES} for i, v in enumerate(y)]
-    ids = q.request(X[:5], np.linspace(1, 0.5, 5), strategy="qbc_vote", round=1, repair_id=3,
-                    predictions=preds[:5])
-    ids += q.request(X[5:], [0.1], strategy="margin", round=1, repair_id=4,
-                     predictions=preds[5:])
+    preds = [
+        {
+            "label": int((v + 1) % 10),
+            "confidence": 0.4 + 0.1 * i,
+            "ref": "digits@5",
+            "classes": CLASSES,
+        }
+        for i, v in enumerate(y)
+    ]
+    ids = q.request(
+        X[:5],
+        np.linspace(1, 0.5, 5),
+        strategy="qbc_vote",
+        round=1,
+        repair_id=3,
+        predictions=preds[:5],
+    )
+    ids += q.request(X[5:], [0.1], strategy="margin", round=1, repair_id=4, predictions=preds[5:])
     return q, X, y, ids
 
 
@@ -83,7 +95,7 @@ def test_csv_and_jsonl_round_trip(filled, tmp_path, fmt):
         assert header[:2] == ["request_id", "repair_id"] and header[-1] == "f63"
         rows = [line.split(",") for line in lines[1:]]
         li = header.index("label")
-        assert [float(v) for v in rows[0][header.index("f0"):]] == X[0].tolist()
+        assert [float(v) for v in rows[0][header.index("f0") :]] == X[0].tolist()
         for r, v in zip(rows[:4], y[:4], strict=True):  # leave the last one empty
             r[li] = str(v)
         path.write_text("\n".join([",".join(header)] + [",".join(r) for r in rows]) + "\n")
@@ -104,9 +116,12 @@ def test_csv_and_jsonl_round_trip(filled, tmp_path, fmt):
 def test_import_reports_bad_rows_and_keeps_the_rest(filled, tmp_path):
     q, X, y, ids = filled
     path = tmp_path / "labels.jsonl"
-    rows = [{"request_id": ids[0], "label": 3}, {"request_id": 999, "label": 1},
-            {"request_id": ids[1], "label": "eleven"},
-            {"request_id": ids[2], "label": 4, "point_hash": "0" * 64}]
+    rows = [
+        {"request_id": ids[0], "label": 3},
+        {"request_id": 999, "label": 1},
+        {"request_id": ids[1], "label": "eleven"},
+        {"request_id": ids[2], "label": 4, "point_hash": "0" * 64},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
     s = import_labels(q, path)
     assert s.labelled == 1 and s.unknown == [999] and len(s.errors) == 3
@@ -118,17 +133,17 @@ def _png_pixels(data: bytes) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, {}
     while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + n]
-        (crc,) = struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + n]
+        (crc,) = struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])
         assert crc == zlib.crc32(kind + body)
         chunks[kind] = body
         pos += 12 + n
     w, h, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
     assert (depth, color) == (8, 0)
     raw = zlib.decompress(chunks[b"IDAT"])
-    rows = [raw[i * (w + 1):(i + 1) * (w + 1)] for i in range(h)]
+    rows = [raw[i * (w + 1) : (i + 1) * (w + 1)] for i in range(h)]
     assert all(r[0] == 0 for r in rows)
     return np.array([list(r[1:]) for r in rows], dtype=np.uint8)
 
@@ -161,18 +176,39 @@ def test_label_studio_round_trip(filled, tmp_path):
         t = {"id": 100 + i, **t, "annotations": []}
         if i < 3:
             t["annotations"] = [
-                {"id": 1, "completed_by": 7, "was_cancelled": False,
-                 "created_at": "2024-01-01T00:00:00Z",
-                 "result": [{"from_name": "label", "to_name": "image", "type": "choices",
-                             "value": {"choices": ["0"]}}]},
-                {"id": 2, "completed_by": {"id": 8, "email": "b@x.org"}, "was_cancelled": False,
-                 "created_at": "2024-01-02T00:00:00Z",
-                 "result": [{"from_name": "label", "to_name": "image", "type": "choices",
-                             "value": {"choices": [str(v)]}}]},
+                {
+                    "id": 1,
+                    "completed_by": 7,
+                    "was_cancelled": False,
+                    "created_at": "2024-01-01T00:00:00Z",
+                    "result": [
+                        {
+                            "from_name": "label",
+                            "to_name": "image",
+                            "type": "choices",
+                            "value": {"choices": ["0"]},
+                        }
+                    ],
+                },
+                {
+                    "id": 2,
+                    "completed_by": {"id": 8, "email": "b@x.org"},
+                    "was_cancelled": False,
+                    "created_at": "2024-01-02T00:00:00Z",
+                    "result": [
+                        {
+                            "from_name": "label",
+                            "to_name": "image",
+                            "type": "choices",
+                            "value": {"choices": [str(v)]},
+                        }
+                    ],
+                },
             ]
         elif i == 3:  # cancelled annotations do not count; `labels` results are read too
-            t["annotations"] = [{"id": 3, "was_cancelled": True, "result": [
-                {"value": {"labels": ["2"]}}]}]
+            t["annotations"] = [
+                {"id": 3, "was_cancelled": True, "result": [{"value": {"labels": ["2"]}}]}
+            ]
         exported.append(t)
     back = tmp_path / "export.json"
     back.write_text(json.dumps(exported))

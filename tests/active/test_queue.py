@@ -56,8 +56,14 @@ def test_request_is_idempotent_per_point_and_repair(queue):
 
 def test_features_round_trip_exactly_and_predictions_kept(queue):
     X = points(2, 5) * 1e-7 + np.pi
-    ids = queue.request(X, [0.5, 0.25], strategy="qbc_vote", round=3, repair_id=1,
-                        predictions=[{"label": 4, "confidence": 0.5}, {"label": 1}])
+    ids = queue.request(
+        X,
+        [0.5, 0.25],
+        strategy="qbc_vote",
+        round=3,
+        repair_id=1,
+        predictions=[{"label": 4, "confidence": 0.5}, {"label": 1}],
+    )
     req = queue.get(ids[0])
     assert np.array_equal(req.features, X[0])
     assert point_hash(req.features) == req.point_hash == point_hash(X[0])
@@ -105,15 +111,17 @@ def test_bad_inputs(queue):
 
 
 def _run(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
 
 def test_queue_survives_a_process_restart(tmp_path):
     loc = str(tmp_path / "store")
-    ids = json.loads(_run(f"""
+    ids = json.loads(
+        _run(f"""
         import json, numpy as np
         from driftline.active import LabelQueue
         from driftline.store import Store
@@ -123,8 +131,10 @@ def test_queue_survives_a_process_restart(tmp_path):
         q.label(ids[0], 6, annotator="alice")
         q.skip(ids[1])
         print(json.dumps(ids))
-    """))
-    out = json.loads(_run(f"""
+    """)
+    )
+    out = json.loads(
+        _run(f"""
         import json, numpy as np
         from driftline.active import LabelQueue
         from driftline.store import Store
@@ -134,7 +144,8 @@ def test_queue_survives_a_process_restart(tmp_path):
                           strategy="margin", round=2, repair_id=2)
         print(json.dumps({{"X": X.tolist(), "y": y.tolist(), "pending": [r.id for r in q.pending(2)],
                            "again": again, "who": q.get(again[0]).annotator}}))
-    """))
+    """)
+    )
     assert out["y"] == [6] and out["who"] == "alice"
     assert np.array_equal(np.asarray(out["X"]), (np.arange(12, dtype=float).reshape(3, 4) / 7)[:1])
     assert out["again"] == ids and out["pending"] == [ids[2]]

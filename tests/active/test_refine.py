@@ -38,8 +38,13 @@ def _lineage(tmp_path, seed: int):
             m.fit(r.X, r.y)
             prev = store.register(m, name="digits", parents=[prev], data=r.X)
     store.deploy(prev, "digits")
-    res = repair(store, "digits", sc.window.X, (sc.validation.X, sc.validation.y),
-                 policy=RepairPolicy(drift_share=0.4))
+    res = repair(
+        store,
+        "digits",
+        sc.window.X,
+        (sc.validation.X, sc.validation.y),
+        policy=RepairPolicy(drift_share=0.4),
+    )
     return store, sc, res
 
 
@@ -70,9 +75,18 @@ def test_refinement_beats_the_repaired_model(tmp_path, lineage, seed):
     store, sc, res = lineage if seed == 0 else _lineage(tmp_path, seed)
     assert res.status == "needs-labels"
     oracle = SimulatedOracle(sc.current_train.X, sc.current_train.y)
-    out = run_active_learning(store, res, sc.current_train.X, oracle, budget=60, batch=20,
-                              strategy="qbc_vote", diversity=True,
-                              validation=(sc.validation.X, sc.validation.y), seed=seed)
+    out = run_active_learning(
+        store,
+        res,
+        sc.current_train.X,
+        oracle,
+        budget=60,
+        batch=20,
+        strategy="qbc_vote",
+        diversity=True,
+        validation=(sc.validation.X, sc.validation.y),
+        seed=seed,
+    )
     assert out.status == "deployed" and out.labels_used == 60
     assert [r.labels for r in out.rounds] == [20, 40, 60]
     start_acc = _test_acc(store, out.start_id, sc)
@@ -101,25 +115,50 @@ def test_human_oracle_waits_and_the_loop_resumes(tmp_path):
     store, sc, res = _lineage(tmp_path, 2)
     pool = sc.current_train.X[:300]
     truth = SimulatedOracle(sc.current_train.X, sc.current_train.y)
-    out = run_active_learning(store, res, pool, HumanOracle(), budget=30, batch=10,
-                              strategy="margin", diversity=False,
-                              validation=(sc.validation.X, sc.validation.y))
+    out = run_active_learning(
+        store,
+        res,
+        pool,
+        HumanOracle(),
+        budget=30,
+        batch=10,
+        strategy="margin",
+        diversity=False,
+        validation=(sc.validation.X, sc.validation.y),
+    )
     assert out.status == "waiting-for-labels" and len(out.pending) == 10 and not out.rounds
     queue = LabelQueue(store)
     # calling again without answers queues nothing new
-    again = run_active_learning(store, res, pool, HumanOracle(), budget=30, batch=10,
-                                strategy="margin", validation=(sc.validation.X, sc.validation.y))
+    again = run_active_learning(
+        store,
+        res,
+        pool,
+        HumanOracle(),
+        budget=30,
+        batch=10,
+        strategy="margin",
+        validation=(sc.validation.X, sc.validation.y),
+    )
     assert again.status == "waiting-for-labels" and sorted(again.pending) == sorted(out.pending)
     assert len(queue.requests(res.repair_id)) == 10
     truth.answer(queue, queue.pending(res.repair_id))  # "the humans" answer round 1
-    out2 = run_active_learning(store, res, pool, HumanOracle(), budget=30, batch=10,
-                               strategy="margin", validation=(sc.validation.X, sc.validation.y))
+    out2 = run_active_learning(
+        store,
+        res,
+        pool,
+        HumanOracle(),
+        budget=30,
+        batch=10,
+        strategy="margin",
+        validation=(sc.validation.X, sc.validation.y),
+    )
     assert out2.status == "waiting-for-labels"
     assert [r.round for r in out2.rounds] == [1] and out2.rounds[0].labels == 10
     assert {r.round for r in queue.pending(res.repair_id)} == {2}
     # round 2 was chosen by the round-1 model
     assert {r.predictions["model_id"] for r in queue.pending(res.repair_id)} == {
-        out2.rounds[0].model_id}
+        out2.rounds[0].model_id
+    }
 
 
 def test_accuracy_vs_labels_and_refit(lineage):
@@ -127,20 +166,38 @@ def test_accuracy_vs_labels_and_refit(lineage):
     fam = SklearnFamily(store.get(res.drifted_id).architecture)
     start = store.load(res.repaired_id)
     oracle = SimulatedOracle(sc.current_train.X, sc.current_train.y)
-    curve = accuracy_vs_labels(fam, start, sc.current_train.X, oracle, sc.test.X, sc.test.y,
-                               strategy="margin", checkpoints=(10, 30), seed=0,
-                               validation=(sc.validation.X, sc.validation.y))
+    curve = accuracy_vs_labels(
+        fam,
+        start,
+        sc.current_train.X,
+        oracle,
+        sc.test.X,
+        sc.test.y,
+        strategy="margin",
+        checkpoints=(10, 30),
+        seed=0,
+        validation=(sc.validation.X, sc.validation.y),
+    )
     assert curve.labels == [0, 10, 30] and len(curve.accuracy) == 3
     assert curve.accuracy[-1] > curve.accuracy[0]
     # refit without labels, fine-tuning off: the α-only candidate, scored on validation
-    fit = refit(fam, start, np.zeros((0, 64)), np.zeros(0), classes=fam.classes,
-                drifted=store.load(res.drifted_id), ancestor=store.load(res.ancestor_id),
-                validation=(sc.validation.X, sc.validation.y), fine_tune_steps=0)
+    fit = refit(
+        fam,
+        start,
+        np.zeros((0, 64)),
+        np.zeros(0),
+        classes=fam.classes,
+        drifted=store.load(res.drifted_id),
+        ancestor=store.load(res.ancestor_id),
+        validation=(sc.validation.X, sc.validation.y),
+        fine_tune_steps=0,
+    )
     assert fit.alpha is not None and 0.0 <= fit.alpha <= 1.0 and not fit.fine_tuned
     assert fit.scores["n"] == len(sc.validation.y)
     with pytest.raises(InvalidInputError):
-        accuracy_vs_labels(fam, start, sc.current_train.X, oracle, sc.test.X, sc.test.y,
-                           strategy="nope")
+        accuracy_vs_labels(
+            fam, start, sc.current_train.X, oracle, sc.test.X, sc.test.y, strategy="nope"
+        )
 
 
 def test_fresh_params_shapes_bounds_and_seed(lineage):
@@ -175,9 +232,14 @@ def test_refit_fresh_candidate_wins_on_a_new_regime(lineage):
     store, sc, res = lineage
     fam = SklearnFamily(store.get(res.drifted_id).architecture)
     X, y = sc.current_train.X[:60], sc.current_train.y[:60]
-    kw = dict(classes=fam.classes, drifted=store.load(res.drifted_id),
-              ancestor=store.load(res.ancestor_id), validation=(sc.validation.X, sc.validation.y),
-              fine_tune_steps=60, seed=0)
+    kw = dict(
+        classes=fam.classes,
+        drifted=store.load(res.drifted_id),
+        ancestor=store.load(res.ancestor_id),
+        validation=(sc.validation.X, sc.validation.y),
+        fine_tune_steps=60,
+        seed=0,
+    )
     old = refit(fam, store.load(res.repaired_id), X, y, fresh=False, **kw)
     new = refit(fam, store.load(res.repaired_id), X, y, **kw)
     assert old.origin in ("alpha", "fine-tuned")

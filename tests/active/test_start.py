@@ -27,8 +27,9 @@ def lineage(tmp_path):
         Xa, ya = concept(1500, 1, 0)
         Xb, yb = concept(1500, 2, 1)
         base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
-        child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base],
-                               data=Xb)
+        child = store.register(
+            LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb
+        )
         store.deploy(child, "clf")
         Xw, yw = concept(600, 3, 0)  # today: the root's concept, on unchanged inputs
         yield store, path, base, child, (Xw, yw), concept(200, 4, 0)
@@ -38,8 +39,17 @@ def test_active_learning_after_no_drift_starts_from_the_best_lineage_member(line
     store, _, base, child, (Xw, yw), (Xv, yv) = lineage
     result = repair(store, "clf", Xw)  # no labels, no input drift
     assert result.status == "no-drift" and result.ancestor_id is None
-    out = run_active_learning(store, result, Xw, SimulatedOracle(Xw, yw), budget=10, batch=10,
-                              validation=(Xv, yv), strategy="margin", diversity=False)
+    out = run_active_learning(
+        store,
+        result,
+        Xw,
+        SimulatedOracle(Xw, yw),
+        budget=10,
+        batch=10,
+        validation=(Xv, yv),
+        strategy="margin",
+        diversity=False,
+    )
     root_acc = float(np.mean(store.load_estimator(base.id).predict(Xv) == yv))
     assert out.start_id == base.id  # rolling back to the root beats the served model
     assert out.before["accuracy"] == pytest.approx(root_acc) and root_acc > 0.95
@@ -53,19 +63,36 @@ def test_refinement_uses_answered_labels_and_cancel_by_repair(lineage, capsys):
     store, path, _, _, (Xw, yw), (Xv, yv) = lineage
     result = repair(store, "clf", Xw)
     queue = LabelQueue(store)
-    first = run_active_learning(store, result, Xw, HumanOracle(), budget=30, batch=10,
-                                validation=(Xv, yv), strategy="margin", diversity=False)
+    first = run_active_learning(
+        store,
+        result,
+        Xw,
+        HumanOracle(),
+        budget=30,
+        batch=10,
+        validation=(Xv, yv),
+        strategy="margin",
+        diversity=False,
+    )
     assert first.status == "waiting-for-labels" and len(first.pending) == 10
     assert load_repair(store, result.repair_id).status == "waiting-for-labels"
     truth = SimulatedOracle(Xw, yw)
     truth.answer(queue, queue.pending(result.repair_id)[:7])  # 7 of 10 answered
-    again = run_active_learning(store, result, Xw, HumanOracle(), budget=30, batch=10,
-                                validation=(Xv, yv), strategy="margin", diversity=False)
+    again = run_active_learning(
+        store,
+        result,
+        Xw,
+        HumanOracle(),
+        budget=30,
+        batch=10,
+        validation=(Xv, yv),
+        strategy="margin",
+        diversity=False,
+    )
     assert again.status == "waiting-for-labels" and len(again.pending) == 3
     assert [r.labels for r in again.rounds] == [7]  # refined without waiting for the last 3
     store.close()
-    assert main(["--store", str(path), "label", "cancel", "--repair",
-                 str(result.repair_id)]) == 0
+    assert main(["--store", str(path), "label", "cancel", "--repair", str(result.repair_id)]) == 0
     assert "cancelled 3 request(s)" in capsys.readouterr().out
     with driftline.open(path) as st:
         assert LabelQueue(st).pending(result.repair_id) == []

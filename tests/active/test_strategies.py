@@ -271,8 +271,21 @@ def test_select_with_diversity_covers_clusters() -> None:
 # Two blobs: A = the unit square's corners and centre (indices 0-4), B = six points near
 # (10.5, 10.5) (indices 5-10). Centroids: A (0.5, 0.5) -> point 4 exactly; B (10.5, 10.517)
 # -> point 9 (10.5, 10.5) at distance 0.017 (point 10 is at 0.083).
-BLOBS = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0.5, 0.5],
-                  [10, 10], [10, 11], [11, 10], [11, 11], [10.5, 10.5], [10.5, 10.6]])
+BLOBS = np.array(
+    [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+        [0.5, 0.5],
+        [10, 10],
+        [10, 11],
+        [11, 10],
+        [11, 11],
+        [10.5, 10.5],
+        [10.5, 10.6],
+    ]
+)
 
 
 def test_representative_by_hand() -> None:

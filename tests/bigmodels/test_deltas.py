@@ -22,8 +22,12 @@ def _chain(steps: int, seed: int = 0, step: float = 1e-3):
     p["steps"] = np.array(0, np.int64)
     out = [p]
     for s in range(1, steps):
-        p = {k: (v + rng.standard_normal(v.shape).astype(np.float32) * np.float32(step))
-             if v.dtype == np.float32 else np.array(s, np.int64) for k, v in p.items()}
+        p = {
+            k: (v + rng.standard_normal(v.shape).astype(np.float32) * np.float32(step))
+            if v.dtype == np.float32
+            else np.array(s, np.int64)
+            for k, v in p.items()
+        }
         out.append(p)
     return out
 
@@ -37,7 +41,7 @@ def test_codec_round_trip_bit_exact(dtype) -> None:
     raw_b = np.frombuffer(le_bytes(b), np.uint8)
     itemsize = np.dtype(dtype).itemsize
     assert bytes(decode(encode(raw_b, itemsize, None, 3), None)) == bytes(raw_b)
-    for codec in ([Codec.XOR, Codec.SUB] if itemsize > 1 else [Codec.XOR]):
+    for codec in [Codec.XOR, Codec.SUB] if itemsize > 1 else [Codec.XOR]:
         assert bytes(decode(encode(raw_b, itemsize, raw_a, 3, codec), raw_a)) == bytes(raw_b)
 
 
@@ -60,7 +64,8 @@ def test_delta_chain_longer_than_k_round_trips_and_reads_at_most_k(tmp_path) -> 
     depths = [r.depth for r in rows]
     assert max(depths) == k  # chains are cut by a full copy every k versions
     assert sum(r.base is not None for r in rows) >= 8 and any(
-        r.codec == Codec.PLANES for r in rows if r.base is None)
+        r.codec == Codec.PLANES for r in rows if r.base is None
+    )
     deltas_only = [r for r in rows if r.base is not None]
     by_key = {r.blob: r for r in rows}
     for r in deltas_only:  # the depth is exactly the number of blobs read

@@ -17,8 +17,11 @@ from driftline.store import Store
 
 def _base(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {f"layers.{i}.{k}": rng.standard_normal((8, 6) if k == "weight" else 8).astype(np.float32)
-            for i in range(4) for k in ("weight", "bias")}
+    return {
+        f"layers.{i}.{k}": rng.standard_normal((8, 6) if k == "weight" else 8).astype(np.float32)
+        for i in range(4)
+        for k in ("weight", "bias")
+    }
 
 
 def _write_sharded(folder, params, shards: int = 3) -> None:
@@ -30,9 +33,14 @@ def _write_sharded(folder, params, shards: int = 3) -> None:
         fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         save_safetensors({n: params[n] for n in part}, folder / fname)
         weight_map.update({n: fname for n in part})
-    (folder / "model.safetensors.index.json").write_text(json.dumps(
-        {"metadata": {"total_size": sum(v.nbytes for v in params.values())},
-         "weight_map": weight_map}))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"total_size": sum(v.nbytes for v in params.values())},
+                "weight_map": weight_map,
+            }
+        )
+    )
     (folder / "config.json").write_text(json.dumps({"model_type": "toy", "hidden_size": 6}))
 
 
@@ -44,8 +52,9 @@ def test_sharded_folder_round_trip(tmp_path) -> None:
     assert m.id == model_id(params)
     assert m.architecture["hf_config"]["model_type"] == "toy"
     got = store.load(m.id)
-    assert sorted(got) == sorted(params) and all(le_bytes(got[k]) == le_bytes(params[k])
-                                                for k in params)
+    assert sorted(got) == sorted(params) and all(
+        le_bytes(got[k]) == le_bytes(params[k]) for k in params
+    )
     store.export(m.id, tmp_path / "out.safetensors")
     again = store.register(tmp_path / "out.safetensors", name="toy")
     assert again.id == m.id
@@ -71,9 +80,11 @@ def test_lora_adapter_edge_stores_adapter_alone_and_repairs(tmp_path) -> None:
     adapter = {}
     for i in (0, 2):
         adapter[f"base_model.model.layers.{i}.lora_A.weight"] = rng.standard_normal((r, 6)).astype(
-            np.float32)
+            np.float32
+        )
         adapter[f"base_model.model.layers.{i}.lora_B.weight"] = rng.standard_normal((8, r)).astype(
-            np.float32)
+            np.float32
+        )
     folder = tmp_path / "lora"
     folder.mkdir()
     save_safetensors(adapter, folder / "adapter_model.safetensors")
@@ -95,7 +106,8 @@ def test_lora_adapter_edge_stores_adapter_alone_and_repairs(tmp_path) -> None:
     # repair across the adapter edge: merge, then move part of the way back to the base
     half = interpolate_into(merged, base, 0.5)
     delta = merged["layers.0.weight"].astype(np.float64) - base["layers.0.weight"]
-    np.testing.assert_allclose(half["layers.0.weight"], base["layers.0.weight"] + 0.5 * delta,
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        half["layers.0.weight"], base["layers.0.weight"] + 0.5 * delta, rtol=1e-6, atol=1e-6
+    )
     with pytest.raises(InvalidInputError, match="adapter"):
         merge_lora({"x.weight": np.zeros((8, 6), np.float32)}, adapter, config)

@@ -23,10 +23,17 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 def _pair(dtype, seed=0):
     rng = np.random.default_rng(seed)
-    d = {"w": rng.normal(size=(33, 17)).astype(dtype), "b": rng.normal(size=5).astype(dtype),
-         "n": np.array(7, np.int64)}
-    a = {k: (v + (rng.normal(size=v.shape) * 0.1).astype(v.dtype)) if k != "n" else
-         np.array(3, np.int64) for k, v in d.items()}
+    d = {
+        "w": rng.normal(size=(33, 17)).astype(dtype),
+        "b": rng.normal(size=5).astype(dtype),
+        "n": np.array(7, np.int64),
+    }
+    a = {
+        k: (v + (rng.normal(size=v.shape) * 0.1).astype(v.dtype))
+        if k != "n"
+        else np.array(3, np.int64)
+        for k, v in d.items()
+    }
     return d, a
 
 
@@ -52,8 +59,9 @@ def test_fast_mode_is_within_one_rounding_and_buffers_are_reused() -> None:
     w = out["w"]
     again = interpolate_into(d, a, 0.75, out=out, settings=StreamSettings(exact=False))
     assert again["w"] is w  # written in place, not reallocated
-    np.testing.assert_allclose(w, d["w"] + 0.75 * (a["w"].astype(np.float64) - d["w"]), rtol=2e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        w, d["w"] + 0.75 * (a["w"].astype(np.float64) - d["w"]), rtol=2e-6, atol=1e-6
+    )
     assert int(out["n"]) == 7  # integers follow the drifted model
 
 
@@ -99,8 +107,11 @@ def test_mmap_safetensors_round_trip_and_bad_offsets(tmp_path) -> None:
     path = save_safetensors(d, tmp_path / "m.safetensors")
     mapped = mmap_safetensors(path)
     for k in d:
-        assert isinstance(mapped[k].base, np.memmap) or isinstance(mapped[k], np.memmap) or \
-            mapped[k].size == 1
+        assert (
+            isinstance(mapped[k].base, np.memmap)
+            or isinstance(mapped[k], np.memmap)
+            or mapped[k].size == 1
+        )
         assert le_bytes(mapped[k]) == le_bytes(d[k])
     assert model_id(mapped) == model_id(load_safetensors(path)) == model_id(d)
     raw = bytearray(path.read_bytes())
@@ -152,9 +163,13 @@ _LIMITED = textwrap.dedent("""
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux")
 def test_interpolation_fits_a_memory_limit_whole_model_numpy_does_not() -> None:
     def run(mode: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", _LIMITED, mode], capture_output=True,
-                              text=True, timeout=120, env={"PYTHONPATH": SRC,
-                                                           "OPENBLAS_NUM_THREADS": "1"})
+        return subprocess.run(
+            [sys.executable, "-c", _LIMITED, mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PYTHONPATH": SRC, "OPENBLAS_NUM_THREADS": "1"},
+        )
 
     streamed = run("stream")
     assert streamed.returncode == 0, streamed.stderr[-500:]

@@ -19,15 +19,21 @@ from driftline.errors import InvalidInputError
 def ref():
     rng = np.random.default_rng(0)
     n = 20_000
-    return Signature.from_data({
-        "a": rng.normal(size=n), "b": rng.exponential(size=n),
-        "c": rng.choice(np.array(["x", "y"], dtype=object), n),
-    })
+    return Signature.from_data(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.exponential(size=n),
+            "c": rng.choice(np.array(["x", "y"], dtype=object), n),
+        }
+    )
 
 
 def _batch(rng, n, shift=0.0):
-    return {"a": rng.normal(shift, 1, n), "b": rng.exponential(size=n),
-            "c": rng.choice(np.array(["x", "y"], dtype=object), n)}
+    return {
+        "a": rng.normal(shift, 1, n),
+        "b": rng.exponential(size=n),
+        "c": rng.choice(np.array(["x", "y"], dtype=object), n),
+    }
 
 
 def test_tumbling_windows_callback_and_empty_batch(ref):
@@ -53,7 +59,12 @@ def test_sliding_windows(ref):
     agent = DriftAgent(ref, window=1000, mode="sliding", step=250)
     out = agent.update(_batch(rng, 2000))
     assert [(r.start_row, r.end_row) for r in out] == [
-        (0, 1000), (250, 1250), (500, 1500), (750, 1750), (1000, 2000)]
+        (0, 1000),
+        (250, 1250),
+        (500, 1500),
+        (750, 1750),
+        (1000, 2000),
+    ]
     assert all(r.n_rows == 1000 for r in out)
     # sliding state equals a one-shot comparison of the same rows
     rng = np.random.default_rng(3)
@@ -92,8 +103,7 @@ def test_schema_mismatch_is_reported_not_raised(ref):
     b["a"] = np.array(["oops"] * 500, dtype=object)  # numeric turned categorical
     r = compare(ref, b)
     issues = {(i.feature, i.issue) for i in r.schema_issues}
-    assert issues == {("b", "missing_column"), ("extra", "extra_column"),
-                      ("a", "type_changed")}
+    assert issues == {("b", "missing_column"), ("extra", "extra_column"), ("a", "type_changed")}
     assert r.drift and r.schema_drift and drift_score(r) == math.inf
     # numbers that arrive as strings are fine
     b = _batch(rng, 500)
@@ -106,14 +116,23 @@ def test_thresholds_per_feature_and_share(ref):
     rng = np.random.default_rng(6)
     b = _batch(rng, 5000, shift=0.5)
     assert compare(ref, b).drifted_features == ["a"]
-    r = compare(ref, b, rule="effect",
-                per_feature_thresholds={"a": {"psi": None, "ks": None, "kl": None,
-                                              "js": None, "wasserstein": None}})
+    r = compare(
+        ref,
+        b,
+        rule="effect",
+        per_feature_thresholds={
+            "a": {"psi": None, "ks": None, "kl": None, "js": None, "wasserstein": None}
+        },
+    )
     assert not r.drift and "psi" not in r.features["a"].thresholds
     r = compare(ref, b, drift_share=0.5)
     assert r.n_drifted == 1 and r.required == 2 and not r.drift
-    r = compare(ref, b, rule="effect", thresholds={"psi": 10.0, "ks": 10.0, "kl": 10.0,
-                                                   "js": 10.0, "wasserstein": 10.0})
+    r = compare(
+        ref,
+        b,
+        rule="effect",
+        thresholds={"psi": 10.0, "ks": 10.0, "kl": 10.0, "js": 10.0, "wasserstein": 10.0},
+    )
     assert not r.drift
     with pytest.raises(InvalidInputError):
         DriftAgent(ref, thresholds={"bogus": 1.0})
@@ -175,4 +194,5 @@ def test_agent_never_mutates_caller_arrays():
         for k in cols:
             np.testing.assert_array_equal(cols[k], keep_cols[k])
         assert [r.features["f0"].metrics["ks"] for r in a] == [
-            r.features["f0"].metrics["ks"] for r in b]
+            r.features["f0"].metrics["ks"] for r in b
+        ]

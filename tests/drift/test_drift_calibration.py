@@ -37,16 +37,16 @@ def test_pooled_chi_square_equals_scipy_when_cells_are_large():
     want = stats.chisquare(cur, cur.sum() * ref / ref.sum())
     assert stat == pytest.approx(want.statistic) and df == 2
     # rare cells are pooled until every expected count is >= 5
-    ref2 = np.array([900.0, 50.0, 30.0, 20.0, 0.0])   # expected 90, 5, 3, 2, 0 of 100
+    ref2 = np.array([900.0, 50.0, 30.0, 20.0, 0.0])  # expected 90, 5, 3, 2, 0 of 100
     stat2, df2 = pooled_chi_square(ref2, np.array([80.0, 10.0, 6.0, 4.0, 0.0]))
-    exp = np.array([90.0, 5.0, 5.0])                    # 3 + 2 pooled
-    assert df2 == 2 and stat2 == pytest.approx(np.sum((np.array([80.0, 10.0, 10.0]) - exp) ** 2
-                                                      / exp))
+    exp = np.array([90.0, 5.0, 5.0])  # 3 + 2 pooled
+    assert df2 == 2 and stat2 == pytest.approx(
+        np.sum((np.array([80.0, 10.0, 10.0]) - exp) ** 2 / exp)
+    )
     # a pooled cell short of 5 joins the next rarest cell
     stat3, df3 = pooled_chi_square(np.array([900.0, 60.0, 40.0]), np.array([85.0, 10.0, 5.0]))
     exp3 = np.array([90.0, 10.0])
-    assert df3 == 1 and stat3 == pytest.approx(np.sum((np.array([85.0, 15.0]) - exp3) ** 2
-                                                      / exp3))
+    assert df3 == 1 and stat3 == pytest.approx(np.sum((np.array([85.0, 15.0]) - exp3) ** 2 / exp3))
 
 
 def test_holm_matches_hand_computation():
@@ -95,7 +95,7 @@ def test_false_alarm_rate_is_calibrated_on_many_shapes():
             ps.setdefault(k, []).append(f.metrics["p_cal"])
     for k, v in ps.items():
         p = np.array(v)
-        assert np.mean(p < 0.01) <= 0.03, k      # stated level 1% (3% allows sampling noise)
+        assert np.mean(p < 0.01) <= 0.03, k  # stated level 1% (3% allows sampling noise)
         assert np.mean(p < 0.1) <= 0.16, k
         if k in ("normal", "pareto"):  # continuous: the Kolmogorov null is exact, p ~ uniform
             assert 0.35 <= np.mean(p < 0.5) <= 0.65, k
@@ -127,8 +127,9 @@ def test_high_cardinality_stable_is_silent_and_unseen_ids_alarm():
     def ids(n, new=0.0):
         x = vocab[rng.integers(0, vocab.size, n)]
         fresh = rng.random(n) < new
-        x[fresh] = np.array([f"new{k}" for k in rng.integers(0, 10**9, int(fresh.sum()))],
-                            dtype=object)
+        x[fresh] = np.array(
+            [f"new{k}" for k in rng.integers(0, 10**9, int(fresh.sum()))], dtype=object
+        )
         return {"id": x}
 
     sig = Signature.from_data(ids(100_000), categorical=["id"])
@@ -164,11 +165,14 @@ def test_calibration_is_stored_in_the_signature_and_recomputed_on_merge():
     back = Signature.from_bytes(b)
     assert back._calibration == calibration_of(sig) and back.to_bytes() == b
     assert calibration_of(sig)["n"].discrete and calibration_of(sig)["n"].kappa > 1.0
-    half = [Signature.from_data({k: v[:10_000] for k, v in data.items()}),
-            Signature.from_data({k: v[10_000:] for k, v in data.items()})]
+    half = [
+        Signature.from_data({k: v[:10_000] for k, v in data.items()}),
+        Signature.from_data({k: v[10_000:] for k, v in data.items()}),
+    ]
     merged = half[0].merge(half[1])
-    assert calibration_of(merged)["n"].kappa == pytest.approx(calibration_of(sig)["n"].kappa,
-                                                                rel=0.02)
+    assert calibration_of(merged)["n"].kappa == pytest.approx(
+        calibration_of(sig)["n"].kappa, rel=0.02
+    )
     assert Signature.from_dict(sig.to_dict())._calibration == calibration_of(sig)
 
 

@@ -31,7 +31,11 @@ def model(cli, tmp_path):
 def test_drift_share_outside_unit_interval(cli, model, share):
     for cmd in (["drift", model, "now.csv"], ["agent", model, "--source", "now.csv"]):
         code, out, err = cli(*cmd, "--drift-share", share)
-        assert code == 2 and ("drift_share" in err or "--drift-share" in err) and len(err.strip().splitlines()) == 1
+        assert (
+            code == 2
+            and ("drift_share" in err or "--drift-share" in err)
+            and len(err.strip().splitlines()) == 1
+        )
 
 
 def test_empty_window_is_an_error_not_no_drift(cli, model):

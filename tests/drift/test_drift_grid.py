@@ -19,12 +19,14 @@ def _ref(values: np.ndarray) -> NumericReference:
 
 def _batch(rng: np.random.Generator, ref: NumericReference) -> np.ndarray:
     v = ref.points
-    x = np.concatenate([
-        rng.normal(0.3, 1.5, 3000),            # mostly inside the grid
-        rng.choice(v, 500),                     # exact ties with the points
-        [v[0], v[-1], v[0] - 1e9, v[-1] + 1e9, -1e300, 1e300],  # edges and far outside
-        [np.nan, np.inf, -np.inf],              # missing
-    ])
+    x = np.concatenate(
+        [
+            rng.normal(0.3, 1.5, 3000),  # mostly inside the grid
+            rng.choice(v, 500),  # exact ties with the points
+            [v[0], v[-1], v[0] - 1e9, v[-1] + 1e9, -1e300, 1e300],  # edges and far outside
+            [np.nan, np.inf, -np.inf],  # missing
+        ]
+    )
     rng.shuffle(x)
     return x
 

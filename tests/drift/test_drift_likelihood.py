@@ -17,9 +17,15 @@ def test_hand_computed_density():
     c = np.array(["a", "a", "b", None, None, "a"], dtype=object)
     sig = Signature.from_data({"x": x, "c": c})
     floor = 1e-3
-    got = log_likelihood(sig, {"x": np.array([0.5, 3.0, 10.0, np.nan]),
-                               "c": np.array(["a", "b", "zzz", None], dtype=object)},
-                         bins=2, floor=floor)
+    got = log_likelihood(
+        sig,
+        {
+            "x": np.array([0.5, 3.0, 10.0, np.nan]),
+            "c": np.array(["a", "b", "zzz", None], dtype=object),
+        },
+        bins=2,
+        floor=floor,
+    )
     # quantile edges: q0=0, q0.5=1 (3rd smallest of 5 is 1; lower quantile), q1=4
     # bin [0,1): mass F(1-)=1/5, width 1 -> 0.2; bin [1,4]: mass 4/5, width 3
     mu, sd = np.mean(x[:5]), np.std(x[:5], ddof=1)
@@ -30,9 +36,9 @@ def test_hand_computed_density():
     def f(v, h):
         return (1 - floor) * h + floor * g(v)
 
-    mx = (1 + 0.5) / (6 + 1)           # x: 1 missing of 6
-    mc = (2 + 0.5) / (6 + 1)           # c: 2 missing of 6
-    denom = 4 + 0.5 * (2 + 1)          # 4 labels, 2 categories
+    mx = (1 + 0.5) / (6 + 1)  # x: 1 missing of 6
+    mc = (2 + 0.5) / (6 + 1)  # c: 2 missing of 6
+    denom = 4 + 0.5 * (2 + 1)  # 4 labels, 2 categories
     pa, pb, pu = (3 + 0.5) / denom, (1 + 0.5) / denom, 0.5 / denom
     want = [
         math.log(1 - mx) + math.log(f(0.5, 0.2)) + math.log(1 - mc) + math.log(pa),
@@ -81,7 +87,9 @@ def test_multivariate_score_is_calibrated_and_pools_small_changes():
     assert expected_log_likelihood(sig) == pytest.approx(log_likelihood(sig, ref).mean(), abs=2e-3)
     fresh = rng.normal(size=(100_000, 20))
     fresh[:, 0] = rng.poisson(3, 100_000)
-    assert expected_log_likelihood(sig) == pytest.approx(log_likelihood(sig, fresh).mean(), abs=0.06)
+    assert expected_log_likelihood(sig) == pytest.approx(
+        log_likelihood(sig, fresh).mean(), abs=0.06
+    )
     ps = []
     for _ in range(40):
         w = rng.normal(size=(2000, 20))

@@ -86,6 +86,7 @@ def test_ks_pvalue_large_n_close_to_kstwo(n_cur, d):
 
 def _numpy_psi_kl(edges, ref, cur):
     """Independent reference: right-closed bins (e_{i-1}, e_i], smoothed proportions."""
+
     def props(x):
         idx = np.searchsorted(edges, x, side="left")  # x <= e_i  -> bin i
         c = np.bincount(idx, minlength=edges.size + 1).astype(float)

@@ -36,7 +36,7 @@ def test_estimated_accuracy_and_multivariate_per_window(setup):
     settings = ModelAwareSettings(predict_proba=proba, cbpe=cbpe, multivariate=True)
     agent = DriftAgent(sig, window=1000, model_aware=settings, feature_names=NAMES)
     data = np.vstack([rng.normal(size=(1000, 3)), rng.normal(0, 1.4, size=(1000, 3))])
-    reports = [r for i in range(0, 2000, 300) for r in agent.update(data[i:i + 300])]
+    reports = [r for i in range(0, 2000, 300) for r in agent.update(data[i : i + 300])]
     assert len(reports) == 2
     for r, rows in zip(reports, (data[:1000], data[1000:]), strict=True):
         est = cbpe.estimate(clf.predict_proba(rows))
@@ -56,8 +56,14 @@ def test_estimated_accuracy_and_multivariate_per_window(setup):
 def test_sliding_panes_add_up_and_off_by_default(setup):
     rng, clf, cbpe, sig, proba = setup
     data = rng.normal(size=(1500, 3))
-    sliding = DriftAgent(sig, window=1000, step=500, mode="sliding", feature_names=NAMES,
-                         model_aware=ModelAwareSettings(predict_proba=proba, cbpe=cbpe))
+    sliding = DriftAgent(
+        sig,
+        window=1000,
+        step=500,
+        mode="sliding",
+        feature_names=NAMES,
+        model_aware=ModelAwareSettings(predict_proba=proba, cbpe=cbpe),
+    )
     reps = sliding.update(data)
     assert len(reps) == 2
     est = cbpe.estimate(clf.predict_proba(data[500:1500]))
@@ -72,8 +78,9 @@ def test_host_states_carry_and_merge_the_model_sums(setup):
     rng, clf, cbpe, sig, proba = setup
     settings = ModelAwareSettings(predict_proba=proba, cbpe=cbpe, multivariate=True)
     data = rng.normal(0.2, 1.2, size=(900, 3))
-    hosts = [DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES)
-             for _ in range(2)]
+    hosts = [
+        DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES) for _ in range(2)
+    ]
     hosts[0].update(data[:400])
     hosts[1].update(data[400:])
     merger = DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES)

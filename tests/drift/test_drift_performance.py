@@ -48,8 +48,9 @@ def test_per_row_scores():
     y = np.array([0, 0, 1])
     np.testing.assert_allclose(per_row_scores("accuracy", y, proba), [1, 0, 0])
     np.testing.assert_allclose(per_row_scores("log_loss", y, proba), -np.log([0.9, 0.2, 0.4]))
-    np.testing.assert_allclose(per_row_scores("mse", np.array([1.0, 2.0]), np.array([1.5, 2.0])),
-                               [0.25, 0.0])
+    np.testing.assert_allclose(
+        per_row_scores("mse", np.array([1.0, 2.0]), np.array([1.5, 2.0])), [0.25, 0.0]
+    )
 
 
 def test_adwin_quiet_on_stable_streams_and_fires_soon_after_a_jump():

@@ -27,8 +27,11 @@ def _max_cdf_error(sk: QuantileSketch, x: np.ndarray) -> float:
 def test_sketch_error_within_tracked_bound_and_size(dist):
     rng = np.random.default_rng(1)
     n = 400_000
-    x = {"normal": rng.normal(size=n), "t2": rng.standard_t(2, n),
-         "atoms": rng.integers(0, 5, n) * 1.0}[dist]
+    x = {
+        "normal": rng.normal(size=n),
+        "t2": rng.standard_t(2, n),
+        "atoms": rng.integers(0, 5, n) * 1.0,
+    }[dist]
     sk = QuantileSketch()
     for b in np.array_split(x, 37):
         sk.update(b)
@@ -74,8 +77,9 @@ def test_sketch_keeps_extremes_exact():
 def test_merge_equals_one_pass_moments(data, cuts):
     x = np.array(data)
     bounds = sorted({0, x.size, *[c % (x.size + 1) for c in cuts]})
-    shards = [Signature.from_data({"x": x[a:b]}) for a, b in zip(bounds[:-1], bounds[1:],
-                                                                   strict=True)]
+    shards = [
+        Signature.from_data({"x": x[a:b]}) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     merged = Signature.merge_all(shards)
     one = Signature.from_data({"x": x})
     a, b = merged["x"], one["x"]
@@ -83,8 +87,9 @@ def test_merge_equals_one_pass_moments(data, cuts):
     scale = max(1.0, float(np.abs(x).max()))
     assert a.mean == pytest.approx(b.mean, rel=1e-9, abs=1e-12 * scale)
     for p in ("m2", "m3", "m4"):
-        assert getattr(a, p) == pytest.approx(getattr(b, p), rel=1e-9,
-                                              abs=1e-9 * scale ** int(p[1]) * x.size)
+        assert getattr(a, p) == pytest.approx(
+            getattr(b, p), rel=1e-9, abs=1e-9 * scale ** int(p[1]) * x.size
+        )
     # small inputs: sketches are exact, so quantiles agree exactly
     qs = np.linspace(0, 1, 11)
     np.testing.assert_array_equal(a.sketch.quantiles(qs), b.sketch.quantiles(qs))

@@ -35,13 +35,15 @@ def test_numpy_dict_and_rows():
 
 
 def test_pandas_types():
-    df = pd.DataFrame({
-        "f": [1.0, np.nan, 3.0],
-        "i": pd.array([1, None, 3], dtype="Int64"),
-        "cat": pd.Categorical(["a", None, "b"]),
-        "s": ["x", "y", None],
-        "b": [True, False, True],
-    })
+    df = pd.DataFrame(
+        {
+            "f": [1.0, np.nan, 3.0],
+            "i": pd.array([1, None, 3], dtype="Int64"),
+            "cat": pd.Categorical(["a", None, "b"]),
+            "s": ["x", "y", None],
+            "b": [True, False, True],
+        }
+    )
     cols = to_columns(df)
     assert cols["f"].dtype == np.float64 and cols["i"].dtype == np.float64
     assert np.isnan(cols["i"][1])
@@ -49,8 +51,13 @@ def test_pandas_types():
     assert cols["s"].tolist() == ["x", "y", None]
     assert cols["b"].tolist() == ["True", "False", "True"]
     sig = Signature.from_data(df)
-    assert sig.kinds == {"f": "numeric", "i": "numeric", "cat": "categorical",
-                         "s": "categorical", "b": "categorical"}
+    assert sig.kinds == {
+        "f": "numeric",
+        "i": "numeric",
+        "cat": "categorical",
+        "s": "categorical",
+        "b": "categorical",
+    }
 
 
 def test_arrow_and_polars_if_installed():

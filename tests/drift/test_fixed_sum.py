@@ -17,7 +17,7 @@ def test_same_bits_at_any_alignment_and_close_to_fsum(n):
     results = set()
     for off in range(8):  # the same values at 8 different byte offsets (8-byte steps)
         buf = np.empty(n + 8)
-        y = buf[off:off + n]
+        y = buf[off : off + n]
         y[:] = x
         results.add(fixed_sum(y))
         results.add(central_sums(y))

@@ -30,22 +30,28 @@ def sig(train) -> Signature:
 def test_auto_detection_is_safe_and_explained():
     rng = np.random.default_rng(0)
     n = 200
-    cols = to_columns({
-        "customer_id": [f"C{i}" for i in range(n)],          # text, all distinct -> id
-        "order_id": np.arange(n),                            # integer, id-like name -> id
-        "count": np.arange(n),                               # integer, all distinct, no id name
-        "x": rng.normal(size=n),                             # continuous: all distinct, a feature
-        "city": rng.choice(["a", "b", "c"], n),
-        "label": rng.integers(0, 2, n),
-        "score": rng.random(n),
-        "event_time": np.arange(n) * 60.0,
-        "y": rng.normal(size=n),                             # "y" is often a coordinate: feature
-    })
+    cols = to_columns(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],  # text, all distinct -> id
+            "order_id": np.arange(n),  # integer, id-like name -> id
+            "count": np.arange(n),  # integer, all distinct, no id name
+            "x": rng.normal(size=n),  # continuous: all distinct, a feature
+            "city": rng.choice(["a", "b", "c"], n),
+            "label": rng.integers(0, 2, n),
+            "score": rng.random(n),
+            "event_time": np.arange(n) * 60.0,
+            "y": rng.normal(size=n),  # "y" is often a coordinate: feature
+        }
+    )
     a = assign_roles(cols)
     roles = {c: d.role for c, d in a.decisions.items()}
-    assert roles == {"customer_id": ColumnRole.ID, "order_id": ColumnRole.ID,
-                     "label": ColumnRole.TARGET, "score": ColumnRole.PREDICTION,
-                     "event_time": ColumnRole.TIMESTAMP}
+    assert roles == {
+        "customer_id": ColumnRole.ID,
+        "order_id": ColumnRole.ID,
+        "label": ColumnRole.TARGET,
+        "score": ColumnRole.PREDICTION,
+        "event_time": ColumnRole.TIMESTAMP,
+    }
     assert a.features == ["count", "x", "city", "y"]
     assert "100% of 200 values distinct" in a.decisions["customer_id"].reason
     assert all(d.reason.startswith("auto") for d in a.decisions.values())
@@ -63,8 +69,16 @@ def test_bad_declarations_are_clear_errors():
 
 
 def test_signature_records_roles_and_keeps_old_ids(sig, train):
-    assert sig.feature_names == ["signup_date", "tenure_months", "monthly_charges",
-                                 "support_calls", "age", "plan", "region", "autopay"]
+    assert sig.feature_names == [
+        "signup_date",
+        "tenure_months",
+        "monthly_charges",
+        "support_calls",
+        "age",
+        "plan",
+        "region",
+        "autopay",
+    ]
     assert sig.target == "churned" and sig.roles["customer_id"].role == ColumnRole.ID
     counts = sig.role_features["churned"].counts  # a 0/1 target is kept as class counts
     assert counts == {"0": int((train.churned == 0).sum()), "1": int((train.churned == 1).sum())}
@@ -76,7 +90,8 @@ def test_signature_records_roles_and_keeps_old_ids(sig, train):
     assert b'"roles"' not in plain.to_bytes()
     # merging keeps the roles and adds the target counts
     half = Signature.from_data(train.iloc[:700], target="churned").merge(
-        Signature.from_data(train.iloc[700:], target="churned"))
+        Signature.from_data(train.iloc[700:], target="churned")
+    )
     assert half.target == "churned" and half.role_features["churned"].counts == counts
 
 
@@ -84,24 +99,33 @@ def test_every_input_format_gives_the_same_signature_and_verdict(sig, train, tmp
     today = churn_table(800, regime="today", seed=4)
     train.to_csv(tmp_path / "t.csv", index=False)
     train.to_parquet(tmp_path / "t.parquet")
-    inputs = [train, pl.from_pandas(train), pa.Table.from_pandas(train),
-              read_table(tmp_path / "t.csv"), read_table(tmp_path / "t.parquet"),
-              read_frame(tmp_path / "t.csv")]
+    inputs = [
+        train,
+        pl.from_pandas(train),
+        pa.Table.from_pandas(train),
+        read_table(tmp_path / "t.csv"),
+        read_table(tmp_path / "t.parquet"),
+        read_frame(tmp_path / "t.csv"),
+    ]
     ids = {Signature.from_data(x, target="churned").id for x in inputs}
     assert ids == {sig.id}
     today.to_csv(tmp_path / "w.csv", index=False)
     verdicts = {
         (r.drift, tuple(r.drifted_features))
-        for r in (compare(sig, w) for w in (today, pl.from_pandas(today),
-                                            read_table(tmp_path / "w.csv")))
+        for r in (
+            compare(sig, w) for w in (today, pl.from_pandas(today), read_table(tmp_path / "w.csv"))
+        )
     }
     assert len(verdicts) == 1
 
 
 def test_windows_never_report_role_columns_as_schema_drift(sig):
     today = churn_table(1000, regime="today", seed=5)
-    for window in (today, today.drop(columns=["churned"]),
-                   today.drop(columns=["churned", "customer_id"])):
+    for window in (
+        today,
+        today.drop(columns=["churned"]),
+        today.drop(columns=["churned", "customer_id"]),
+    ):
         r = compare(sig, window)
         assert not r.schema_issues, r.schema_issues
         assert "churned" not in r.features and "customer_id" not in r.features
@@ -131,14 +155,17 @@ def test_bad_windows_are_schema_issues_in_the_report(sig):
     w = churn_table(600, regime="base", seed=7)
     r = compare(sig, w.drop(columns=["tenure_months"]))
     assert r.drift and [(i.feature, i.issue) for i in r.schema_issues] == [
-        ("tenure_months", "missing_column")]
+        ("tenure_months", "missing_column")
+    ]
     r = compare(sig, w.assign(monthly_charges=["n/a"] * len(w)))
     assert r.drift and ("monthly_charges", "type_changed") in [
-        (i.feature, i.issue) for i in r.schema_issues]
+        (i.feature, i.issue) for i in r.schema_issues
+    ]
     r = compare(sig, w.assign(age=np.nan))
     assert r.drift and "missing_change" in r.features["age"].fired
     assert r.features["age"].metrics["missing_change"] == pytest.approx(
-        1 - sig.features["age"].missing_rate)
+        1 - sig.features["age"].missing_rate
+    )
     r = compare(sig, w.assign(churned=np.where(np.arange(len(w)) < 30, 7, w.churned)))
     issue = [i for i in r.schema_issues if i.issue == "unseen_labels"]
     assert issue and issue[0].rows == 30 and not r.schema_drift
@@ -169,5 +196,9 @@ def test_prediction_drift_is_reported_beside_the_input_verdict():
     moved = compare(s, {"x": rng.normal(size=n), "score": rng.beta(5, 2, n)})
     assert not same.label_drift["score"].drift and moved.label_drift["score"].drift
     assert not moved.drift  # the input verdict is about features only
-    assert moved.label_drift["score"].metrics["psi"] > 1.0 > 0.1 > same.label_drift[
-        "score"].metrics["psi"]
+    assert (
+        moved.label_drift["score"].metrics["psi"]
+        > 1.0
+        > 0.1
+        > same.label_drift["score"].metrics["psi"]
+    )

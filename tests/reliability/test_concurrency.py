@@ -22,13 +22,25 @@ SRC = Path(__file__).parents[2] / "src"
 
 
 def run_workers(location: str, blob_dir: Path, tmp: Path, n: int, seconds: float) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "DRIFTLINE_BLOBS": str(blob_dir)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "DRIFTLINE_BLOBS": str(blob_dir),
+    }
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), "concurrency", location, str(w), str(seconds),
-             str(tmp / f"journal-{w}.jsonl")],
-            env=env, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(WORKER),
+                "concurrency",
+                location,
+                str(w),
+                str(seconds),
+                str(tmp / f"journal-{w}.jsonl"),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for w in range(n)
     ]
@@ -81,8 +93,10 @@ def concurrency_case(store_location: str, tmp_path: Path, seconds: float) -> Non
     records = run_workers(store_location, blob_dir, tmp_path, 8, seconds)
     assert sum(r["op"] == "history" for r in records) > 8
     check_store(store_location, blob_dir, records)
-    counts = {op: sum(r["op"] == op for r in records)
-              for op in ("model", "signature", "history", "report", "error")}
+    counts = {
+        op: sum(r["op"] == op for r in records)
+        for op in ("model", "signature", "history", "report", "error")
+    }
     backend = "postgresql" if "://" in store_location else "sqlite"
     print(f"\n8 writers for {seconds:g} s on {backend}: {counts}")
 

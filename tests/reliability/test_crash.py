@@ -33,8 +33,12 @@ class Zygote:
     def __init__(self) -> None:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), "zygote"], env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, bufsize=1,
+            [sys.executable, str(WORKER), "zygote"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         assert self._answer() == "ready"
 
@@ -121,8 +125,10 @@ def test_sigkill_at_random_points(tmp_path, capsys):
     assert sum(r["op"] == "model" for r in records) >= KILLS  # the kills hit real work
     counts = {op: sum(r["op"] == op for r in records) for op in ("model", "report", "repair")}
     with capsys.disabled():
-        print(f"\ncrash test: {KILLS} kills, {seen[0]} models listed, journaled {counts}, "
-              f"{seen[1]} orphan blob(s) and {seen[2]} temporary file(s) before gc")
+        print(
+            f"\ncrash test: {KILLS} kills, {seen[0]} models listed, journaled {counts}, "
+            f"{seen[1]} orphan blob(s) and {seen[2]} temporary file(s) before gc"
+        )
     assert main(["--store", str(store_dir), "fsck"]) == 0
     with Store(store_dir) as store:
         removed = gc(store, grace_seconds=0.0)

@@ -48,8 +48,11 @@ def world(tmp_path_factory):
     store_dir = root / "store"
     rng = np.random.default_rng(0)
     with Store(store_dir) as store:
-        m = store.register({"w": np.ones((2, 2), np.float32)}, name="m",
-                           data={"alpha": rng.normal(size=300), "beta": rng.normal(size=300)})
+        m = store.register(
+            {"w": np.ones((2, 2), np.float32)},
+            name="m",
+            data={"alpha": rng.normal(size=300), "beta": rng.normal(size=300)},
+        )
     return {"root": root, "store": str(store_dir), "id": m.id}
 
 
@@ -57,8 +60,17 @@ def snapshot(store_dir: str) -> tuple:
     with Store(store_dir) as store:
         counts = {}
         with store.read() as conn:
-            for t in ("models", "tensors", "edges", "signatures", "drift_reports",
-                      "deployments", "deployment_history", "label_requests", "labels"):
+            for t in (
+                "models",
+                "tensors",
+                "edges",
+                "signatures",
+                "drift_reports",
+                "deployments",
+                "deployment_history",
+                "label_requests",
+                "labels",
+            ):
                 counts[t] = conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
         return counts, sorted(store.blobs.keys())
 
@@ -84,9 +96,11 @@ def run(world, argv: list[str], capfd) -> None:
 BIG = st.sampled_from(["1" + "0" * 400, "-" + "9" * 5000, "1e400", "NaN", "[[[[[[[[", '"x"'])
 
 ragged_csv = st.builds(
-    lambda extra, vals: "alpha,beta\n" + "1,2\n" + ",".join(["3"] * (3 + extra)) + "\n"
-    + "\n".join(vals),
-    st.integers(0, 5), st.lists(st.text(max_size=10), max_size=3),
+    lambda extra, vals: (
+        "alpha,beta\n" + "1,2\n" + ",".join(["3"] * (3 + extra)) + "\n" + "\n".join(vals)
+    ),
+    st.integers(0, 5),
+    st.lists(st.text(max_size=10), max_size=3),
 )
 binary = st.binary(min_size=1, max_size=400).map(lambda b: b"\x00\xff\xfe" + b)
 bad_jsonl = st.one_of(
@@ -96,14 +110,18 @@ bad_jsonl = st.one_of(
 bad_npz = st.one_of(
     st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b),
     st.text(min_size=1, max_size=20).map(lambda s: _npz({"w": np.array([s, "x"])})),
-    st.integers(1, 5).map(lambda n: _npz({"w": np.empty((0,) * n)}) + b"\x00" * 7)
+    st.integers(1, 5)
+    .map(lambda n: _npz({"w": np.empty((0,) * n)}) + b"\x00" * 7)
     .map(lambda b: b[: len(b) // 2]),
 )
 bad_safetensors = st.one_of(
     st.binary(max_size=200),
     st.builds(
-        lambda shape, n: _st_header({"w": {"dtype": "F32", "shape": shape, "data_offsets": [0, n]}}),
-        st.lists(st.integers(-3, 10**12), max_size=4), st.integers(0, 64),
+        lambda shape, n: _st_header(
+            {"w": {"dtype": "F32", "shape": shape, "data_offsets": [0, n]}}
+        ),
+        st.lists(st.integers(-3, 10**12), max_size=4),
+        st.integers(0, 64),
     ),
 )
 
@@ -137,8 +155,9 @@ table_file = st.one_of(
 param_file = st.one_of(
     st.tuples(st.just(".npz"), bad_npz),
     st.tuples(st.just(".safetensors"), bad_safetensors),
-    st.tuples(st.sampled_from([".pt", ".bin", ".ckpt", ".pth"]),
-              st.one_of(binary, st.just(_pickle_zip()))),
+    st.tuples(
+        st.sampled_from([".pt", ".bin", ".ckpt", ".pth"]), st.one_of(binary, st.just(_pickle_zip()))
+    ),
     st.tuples(st.sampled_from([".pkl", ".joblib", ".h5", ""]), st.binary(max_size=50)),
 )
 bad_name = st.text(min_size=0, max_size=260).filter(
@@ -160,16 +179,26 @@ def bad_ref(world):
     mid = world["id"]
     return st.one_of(
         st.text(max_size=80),
-        st.builds(lambda n: f"m@{n}", st.one_of(st.integers(2, 10**30).map(str), st.text(max_size=5))),
+        st.builds(
+            lambda n: f"m@{n}", st.one_of(st.integers(2, 10**30).map(str), st.text(max_size=5))
+        ),
         st.builds(lambda t: f"deployment:{t}", st.text(max_size=20)),
         st.just("m@99999999999999999999999"),
-    ).filter(lambda r: r.strip() not in ("m", "m@1", "m@latest") and not (
-        len(r.strip()) >= 4 and mid.startswith(r.strip())
-    ))
+    ).filter(
+        lambda r: (
+            r.strip() not in ("m", "m@1", "m@latest")
+            and not (len(r.strip()) >= 4 and mid.startswith(r.strip()))
+        )
+    )
 
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def fuzz_case(world, capfd, make_argv):
@@ -183,11 +212,13 @@ def fuzz_case(world, capfd, make_argv):
 
 def test_fuzz_drift(world, capfd):
     @FUZZ
-    @given(st.one_of(
-        st.tuples(st.just("file"), table_file, st.none()),
-        st.tuples(st.just("share"), st.just((".csv", b"alpha,beta\n1,2\n3,4\n")), bad_number),
-        st.tuples(st.just("ref"), st.just((".csv", b"alpha,beta\n1,2\n")), bad_ref(world)),
-    ))
+    @given(
+        st.one_of(
+            st.tuples(st.just("file"), table_file, st.none()),
+            st.tuples(st.just("share"), st.just((".csv", b"alpha,beta\n1,2\n3,4\n")), bad_number),
+            st.tuples(st.just("ref"), st.just((".csv", b"alpha,beta\n1,2\n")), bad_ref(world)),
+        )
+    )
     def case(args):
         kind, (suffix, data), extra = args
         path = put(world, suffix, data)
@@ -200,10 +231,12 @@ def test_fuzz_drift(world, capfd):
 
 def test_fuzz_signature(world, capfd):
     @FUZZ
-    @given(st.one_of(
-        st.tuples(table_file, st.none()),
-        st.tuples(st.just((".csv", b"alpha,beta\n1,2\n3,4\n")), bad_ref(world)),
-    ))
+    @given(
+        st.one_of(
+            st.tuples(table_file, st.none()),
+            st.tuples(st.just((".csv", b"alpha,beta\n1,2\n3,4\n")), bad_ref(world)),
+        )
+    )
     def case(args):
         (suffix, data), ref = args
         argv = ["signature", put(world, suffix, data), "--json"]
@@ -216,10 +249,12 @@ def test_fuzz_register(world, capfd):
     good = _npz({"w": np.arange(4.0)})
 
     @FUZZ
-    @given(st.one_of(
-        st.tuples(param_file, st.just("ok")),
-        st.tuples(st.just((".npz", good)), bad_name),
-    ))
+    @given(
+        st.one_of(
+            st.tuples(param_file, st.just("ok")),
+            st.tuples(st.just((".npz", good)), bad_name),
+        )
+    )
     def case(args):
         (suffix, data), name = args
         run(world, ["register", put(world, suffix, data), "--name", name], capfd)
@@ -231,18 +266,41 @@ def test_fuzz_agent(world, capfd):
     ok = (".csv", b"alpha,beta\n" + b"1,2\n" * 20)
 
     @FUZZ
-    @given(st.one_of(
-        # a stream may be empty or lack columns until a window completes: unparseable only
-        st.tuples(st.one_of(st.tuples(st.just(".csv"), ragged_csv.map(str.encode)),
-                            st.tuples(st.just(".jsonl"), bad_jsonl.map(str.encode))),
-                  st.just("--window"), st.just("10")),
-        st.tuples(st.just(ok), st.sampled_from(["--window", "--step", "--batch-rows",
-                                                "--drift-share", "--window-seconds"]), bad_number),
-    ))
+    @given(
+        st.one_of(
+            # a stream may be empty or lack columns until a window completes: unparseable only
+            st.tuples(
+                st.one_of(
+                    st.tuples(st.just(".csv"), ragged_csv.map(str.encode)),
+                    st.tuples(st.just(".jsonl"), bad_jsonl.map(str.encode)),
+                ),
+                st.just("--window"),
+                st.just("10"),
+            ),
+            st.tuples(
+                st.just(ok),
+                st.sampled_from(
+                    ["--window", "--step", "--batch-rows", "--drift-share", "--window-seconds"]
+                ),
+                bad_number,
+            ),
+        )
+    )
     def case(args):
         (suffix, data), opt, value = args
-        argv = ["agent", "m@1", "--source", put(world, suffix, data), "--no-save",
-                "--mode", "sliding", "--window", "10", opt, value]
+        argv = [
+            "agent",
+            "m@1",
+            "--source",
+            put(world, suffix, data),
+            "--no-save",
+            "--mode",
+            "sliding",
+            "--window",
+            "10",
+            opt,
+            value,
+        ]
         if opt == "--window-seconds":
             argv += ["--time-column", "alpha"]
         run(world, argv, capfd)
@@ -252,11 +310,13 @@ def test_fuzz_agent(world, capfd):
 
 def test_fuzz_label_import(world, capfd):
     @FUZZ
-    @given(st.one_of(
-        st.tuples(st.sampled_from([".csv", ".jsonl", ".json"]), binary),
-        st.tuples(st.just(".json"), st.text(max_size=40).map(lambda t: ("[{" + t).encode())),
-        st.tuples(st.sampled_from([".parquet", ".txt", ""]), st.binary(max_size=40)),
-    ))
+    @given(
+        st.one_of(
+            st.tuples(st.sampled_from([".csv", ".jsonl", ".json"]), binary),
+            st.tuples(st.just(".json"), st.text(max_size=40).map(lambda t: ("[{" + t).encode())),
+            st.tuples(st.sampled_from([".parquet", ".txt", ""]), st.binary(max_size=40)),
+        )
+    )
     def case(args):
         suffix, data = args
         run(world, ["label", "import", put(world, suffix, data)], capfd)

@@ -98,7 +98,9 @@ def test_gc_beside_writers_never_removes_a_referenced_blob(tmp_path):
     stop.set()
     for t in threads:
         t.join()
-    assert errors == [], "".join(__import__("traceback").format_exception(errors[0]))[-1500:] if errors else ""
+    assert errors == [], (
+        "".join(__import__("traceback").format_exception(errors[0]))[-1500:] if errors else ""
+    )
     assert fsck(store).ok
     for mid in set(ids):
         assert model_id(store.load(mid)) == mid
@@ -112,7 +114,9 @@ def test_cli_on_a_postgresql_url(pg_server, tmp_path, monkeypatch, capsys):
     np.savez(tmp_path / "m.npz", **P(1))
     assert main(["--store", url, "init"]) == 0
     assert "postgresql+psycopg://" in capsys.readouterr().out
-    assert not (tmp_path / "postgresql+psycopg:").exists() and not (tmp_path / ".driftline").exists()
+    assert (
+        not (tmp_path / "postgresql+psycopg:").exists() and not (tmp_path / ".driftline").exists()
+    )
     monkeypatch.setenv("DRIFTLINE_STORE", url)
     assert main(["register", str(tmp_path / "m.npz"), "--name", "m", "--metric", "loss=NaN"]) == 0
     assert main(["deploy", "m@1", "--as", "prod"]) == 0

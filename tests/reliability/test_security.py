@@ -102,8 +102,11 @@ def test_a_swapped_blob_row_is_caught_on_load_export_and_fsck(cli, tmp_path):
     a, b = store.register(P(1), name="a"), store.register(P(2), name="b")
     other = {t.name: t.blob for t in store.manifest(b)}
     with store.write() as conn:  # point a's "w" at b's (valid) blob
-        conn.execute(sa.update(tensors).where(tensors.c.model_id == a.id, tensors.c.name == "w")
-                     .values(blob=other["w"]))
+        conn.execute(
+            sa.update(tensors)
+            .where(tensors.c.model_id == a.id, tensors.c.name == "w")
+            .values(blob=other["w"])
+        )
     with pytest.raises(DamagedStoreError, match="does not hash to|not to its id"):
         store.load(a)
     out = tmp_path / "a.safetensors"
@@ -120,8 +123,11 @@ def test_a_tampered_manifest_shape_or_dtype_is_one_line(cli, tmp_path):
     store = Store(tmp_path / "store")
     m = store.register(P(1), name="m")
     with store.write() as conn:
-        conn.execute(sa.update(tensors).where(tensors.c.model_id == m.id, tensors.c.name == "w")
-                     .values(shape=[7, 5]))
+        conn.execute(
+            sa.update(tensors)
+            .where(tensors.c.model_id == m.id, tensors.c.name == "w")
+            .values(shape=[7, 5])
+        )
     one_line_error(cli("export", "m@1", "-o", str(tmp_path / "m.safetensors")))
     assert not fsck(store).ok
 
@@ -156,7 +162,9 @@ def test_a_dropped_table_garbage_json_and_a_bad_schema_version_are_reported(cli,
     one_line_error(cli("show", "m@1"), "invalid JSON")
     assert any("metrics is not valid JSON" in d for d in fsck(store).damaged)
     with store.write() as conn:
-        conn.exec_driver_sql("UPDATE driftline_meta SET value = 'three' WHERE key = 'schema_version'")
+        conn.exec_driver_sql(
+            "UPDATE driftline_meta SET value = 'three' WHERE key = 'schema_version'"
+        )
     store.close()
     one_line_error(cli("list"), "schema version")
     with sa.create_engine(f"sqlite:///{tmp_path / 'store' / 'lineage.db'}").begin() as conn:
@@ -202,7 +210,9 @@ def crafted_files() -> dict[str, bytes]:
         "state.joblib": raw,
     }
     try:
-        files.update({f"zip{s}": _torch_zip({"w": Evil()}) for s in (".pt", ".pth", ".bin", ".ckpt")})
+        files.update(
+            {f"zip{s}": _torch_zip({"w": Evil()}) for s in (".pt", ".pth", ".bin", ".ckpt")}
+        )
     except ImportError:  # torch not installed: the legacy pickles still cover these suffixes
         pass
     buf = io.BytesIO()
@@ -226,8 +236,9 @@ def test_crafted_pickles_are_refused_and_never_executed(cli, tmp_path):
 
 
 # ------------------------------------------------------------------ names and partial writes
-@pytest.mark.parametrize("name", ["a\nb", "trailing\n", "", " lead", "a b", "x@1", "dep:x",
-                                  "\x1b[31m", "é", "a" * 201])
+@pytest.mark.parametrize(
+    "name", ["a\nb", "trailing\n", "", " lead", "a b", "x@1", "dep:x", "\x1b[31m", "é", "a" * 201]
+)
 def test_names_that_could_not_be_referenced_are_refused(tmp_path, name):
     store = Store(tmp_path / "store")
     with pytest.raises(InvalidInputError, match="bad model name"):

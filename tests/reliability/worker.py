@@ -103,11 +103,17 @@ def crash(store_loc: str, seed: int, journal: str) -> None:
         tag = f"{seed}-{k}"
         X0, y0 = blobs(0.0, 400, rng)
         X1, y1 = blobs(1.5, 400, rng)
-        base = store.register(LogisticRegression().fit(X0, y0), name="clf", data=X0,
-                              metrics={"accuracy": 0.9}, tags={"run": tag})
+        base = store.register(
+            LogisticRegression().fit(X0, y0),
+            name="clf",
+            data=X0,
+            metrics={"accuracy": 0.9},
+            tags={"run": tag},
+        )
         j.log(op="model", id=base.id)
-        child = store.register(LogisticRegression().fit(X1, y1), name="clf", parents=[base],
-                               data=X1)
+        child = store.register(
+            LogisticRegression().fit(X1, y1), name="clf", parents=[base], data=X1
+        )
         j.log(op="model", id=child.id)
         ev = store.deploy(child, "clf")
         j.log(op="history", id=ev.id)
@@ -155,8 +161,10 @@ def zygote() -> None:
             print(pid, flush=True)
         elif cmd == "wait":
             _, status = os.waitpid(pid, 0)
-            print(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status),
-                  flush=True)
+            print(
+                -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ def test_tree_ensemble(store):
 
     sc = _small("sensor")
     root = RandomForestClassifier(20, max_depth=8, random_state=0).fit(sc.regime_a.X, sc.regime_a.y)
-    child = RandomForestClassifier(20, max_depth=8, random_state=1).fit(sc.regime_b.X, sc.regime_b.y)
+    child = RandomForestClassifier(20, max_depth=8, random_state=1).fit(
+        sc.regime_b.X, sc.regime_b.y
+    )
     _, drifted = _lineage(store, "rf", root, child, sc)
     plan = plan_repair(store, drifted, store.resolve("rf@1"))
     assert not plan.parametric and plan.capability is Capability.CANDIDATE_TABLE
@@ -73,8 +75,12 @@ def test_tree_ensemble(store):
 def test_lightgbm_continued_booster(store):
     sc = _small("credit")
     root = lgb.LGBMClassifier(n_estimators=30, verbose=-1).fit(sc.regime_a.X, sc.regime_a.y)
-    child = lgb.train({"objective": "binary", "verbose": -1},
-                      lgb.Dataset(sc.regime_b.X, sc.regime_b.y), 30, init_model=root.booster_)
+    child = lgb.train(
+        {"objective": "binary", "verbose": -1},
+        lgb.Dataset(sc.regime_b.X, sc.regime_b.y),
+        30,
+        init_model=root.booster_,
+    )
     _, drifted = _lineage(store, "gbm", root, child, sc)
     _repair_and_check(store, "gbm", sc, drifted)
 
@@ -86,13 +92,22 @@ def test_pipeline_with_column_transformer(store):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     def pipe():
-        ct = ColumnTransformer([("num", StandardScaler(), [0, 1, 2, 3, 4]),
-                                ("cat", OneHotEncoder(handle_unknown="ignore"), [5])])
+        ct = ColumnTransformer(
+            [
+                ("num", StandardScaler(), [0, 1, 2, 3, 4]),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), [5]),
+            ]
+        )
         return make_pipeline(ct, LogisticRegression(max_iter=500))
 
     sc = _small("credit")
-    _, drifted = _lineage(store, "pipe", pipe().fit(sc.regime_a.X, sc.regime_a.y),
-                          pipe().fit(sc.regime_b.X, sc.regime_b.y), sc)
+    _, drifted = _lineage(
+        store,
+        "pipe",
+        pipe().fit(sc.regime_a.X, sc.regime_a.y),
+        pipe().fit(sc.regime_b.X, sc.regime_b.y),
+        sc,
+    )
     res = _repair_and_check(store, "pipe", sc, drifted)
     # scaler statistics and coefficients are interpolated together
     assert "weight-interpolation" in res.candidates
@@ -109,8 +124,13 @@ def test_onnx_mlp(store):
         return to_onnx(m, X[:1].astype(np.float32), options={id(m): {"zipmap": False}})
 
     sc = _small("sensor")
-    _, drifted = _lineage(store, "onnx", onnx_mlp(sc.regime_a.X, sc.regime_a.y),
-                          onnx_mlp(sc.regime_b.X, sc.regime_b.y), sc)
+    _, drifted = _lineage(
+        store,
+        "onnx",
+        onnx_mlp(sc.regime_a.X, sc.regime_a.y),
+        onnx_mlp(sc.regime_b.X, sc.regime_b.y),
+        sc,
+    )
     res = _repair_and_check(store, "onnx", sc, drifted)
     assert "weight-interpolation" in res.candidates  # float initializers are tensors
 
@@ -125,8 +145,13 @@ def test_regressor_repair_on_mse(store, kind):
     def make():
         return HistGradientBoostingRegressor(max_iter=40) if kind == "hist" else Ridge()
 
-    _, drifted = _lineage(store, f"reg-{kind}", make().fit(sc.regime_a.X, sc.regime_a.y),
-                          make().fit(sc.regime_b.X, sc.regime_b.y), sc)
+    _, drifted = _lineage(
+        store,
+        f"reg-{kind}",
+        make().fit(sc.regime_a.X, sc.regime_a.y),
+        make().fit(sc.regime_b.X, sc.regime_b.y),
+        sc,
+    )
     res = _repair_and_check(store, f"reg-{kind}", sc, drifted)
     assert res.capability["task"] == "regressor"
     assert set(res.after) >= {"mse", "mae"} and res.after["mse"] < res.before["mse"]
@@ -136,11 +161,20 @@ def test_mae_policy_and_mixed_regressor_blend(store):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     sc = tabular_scenario("demand", "mixed", seed=2, n_train=800, n_window=800, n_test=1000)
-    _, drifted = _lineage(store, "mix", HistGradientBoostingRegressor(max_iter=40).fit(
-        sc.regime_a.X, sc.regime_a.y), HistGradientBoostingRegressor(max_iter=40).fit(
-        sc.regime_b.X, sc.regime_b.y), sc)
-    res = repair(store, "mix", window=sc.window.X, validation=(sc.validation.X, sc.validation.y),
-                 policy=RepairPolicy(regression_loss="mae"))
+    _, drifted = _lineage(
+        store,
+        "mix",
+        HistGradientBoostingRegressor(max_iter=40).fit(sc.regime_a.X, sc.regime_a.y),
+        HistGradientBoostingRegressor(max_iter=40).fit(sc.regime_b.X, sc.regime_b.y),
+        sc,
+    )
+    res = repair(
+        store,
+        "mix",
+        window=sc.window.X,
+        validation=(sc.validation.X, sc.validation.y),
+        policy=RepairPolicy(regression_loss="mae"),
+    )
     assert res.alpha_objective in (None, "mae")
     # on a 50/50 mix the drifted model is wrong on half the rows; the blend serves both
     assert res.repaired_id and res.status == "deployed", res.message
@@ -151,7 +185,8 @@ def test_mae_policy_and_mixed_regressor_blend(store):
     w = model.gate.weights(sc.test.X)
     np.testing.assert_allclose(w.sum(axis=0), 1.0)
     expected = w[0] * model.members[0].predict(sc.test.X) + w[1] * model.members[1].predict(
-        sc.test.X)
+        sc.test.X
+    )
     np.testing.assert_allclose(model.predict(sc.test.X), expected)
 
 
@@ -177,18 +212,28 @@ def test_output_blend_is_a_lineage_node_with_exact_formula(store):
     sc = _small("sensor")
     from sklearn.tree import DecisionTreeClassifier
 
-    a, b = _lineage(store, "bl", DecisionTreeClassifier(max_depth=4).fit(sc.regime_a.X, sc.regime_a.y),
-                    DecisionTreeClassifier(max_depth=4).fit(sc.regime_b.X, sc.regime_b.y), sc)
-    node = register_blend(store, b, a, 0.3, task="classifier", metrics={}, edge_metrics={},
-                          edge_params={})
+    a, b = _lineage(
+        store,
+        "bl",
+        DecisionTreeClassifier(max_depth=4).fit(sc.regime_a.X, sc.regime_a.y),
+        DecisionTreeClassifier(max_depth=4).fit(sc.regime_b.X, sc.regime_b.y),
+        sc,
+    )
+    node = register_blend(
+        store, b, a, 0.3, task="classifier", metrics={}, edge_metrics={}, edge_params={}
+    )
     assert {e.parent for e in store.parents(node)} == {a.id, b.id}
-    pd_, pa = load_predictor(store, b.id).predict_proba(sc.test.X), \
-        load_predictor(store, a.id).predict_proba(sc.test.X)
-    np.testing.assert_allclose(load_predictor(store, node.id).predict_proba(sc.test.X),
-                               0.7 * pd_ + 0.3 * pa)
+    pd_, pa = (
+        load_predictor(store, b.id).predict_proba(sc.test.X),
+        load_predictor(store, a.id).predict_proba(sc.test.X),
+    )
+    np.testing.assert_allclose(
+        load_predictor(store, node.id).predict_proba(sc.test.X), 0.7 * pd_ + 0.3 * pa
+    )
     # same members and alpha: same node
-    again = register_blend(store, b, a, 0.3, task="classifier", metrics={}, edge_metrics={},
-                           edge_params={})
+    again = register_blend(
+        store, b, a, 0.3, task="classifier", metrics={}, edge_metrics={}, edge_params={}
+    )
     assert again.id == node.id
 
 
@@ -219,8 +264,12 @@ def test_xgboost_continued_training_and_repair(store):
     xgb = pytest.importorskip("xgboost")
     sc = _small("sensor")
     root = xgb.XGBClassifier(n_estimators=30, max_depth=3).fit(sc.regime_a.X, sc.regime_a.y)
-    child = xgb.train({"objective": "binary:logistic", "max_depth": 3},
-                      xgb.DMatrix(sc.regime_b.X, sc.regime_b.y), 30, xgb_model=root.get_booster())
+    child = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3},
+        xgb.DMatrix(sc.regime_b.X, sc.regime_b.y),
+        30,
+        xgb_model=root.get_booster(),
+    )
     a, drifted = _lineage(store, "xgb", root, child, sc)
     fam, params = family_for(a), store.load(a.id)
     new = continue_training(fam, params, sc.regime_b.X[:300], sc.regime_b.y[:300])

@@ -31,22 +31,25 @@ def lineage(tmp_path):
         for i, c in enumerate("ACB"):
             X, y = data(c, 3000, seed=i)
             m = LogisticRegression(C=100.0).fit(X, y)
-            members.append(store.register(m, name="clf", data=X, parents=members[-1:],
-                                          metrics={"accuracy": m.score(X, y)}))
+            members.append(
+                store.register(
+                    m, name="clf", data=X, parents=members[-1:], metrics={"accuracy": m.score(X, y)}
+                )
+            )
         store.deploy(members[-1], "clf")
         yield store, members
 
 
 def test_concept_drift_moves_to_the_member_best_on_labels(lineage):
     store, (root, mid, deployed) = lineage
-    Xw, _ = data("A", 2000, seed=40)          # today's inputs: same P(x) ...
-    Xv, yv = data("A", 100, seed=11)           # ... but the concept went back to A
+    Xw, _ = data("A", 2000, seed=40)  # today's inputs: same P(x) ...
+    Xv, yv = data("A", 100, seed=11)  # ... but the concept went back to A
     res = repair(store, "clf", Xw, (Xv, yv))
     assert res.concept_drift and res.message.startswith(CONCEPT_DRIFT)
     assert res.performance["accuracy"] < 0.8 and res.performance["performance_down"]
     scores = {r["id"]: r["label_score"]["accuracy"] for r in res.search["rows"]}
     assert scores[root.id] > scores[mid.id] > res.performance["accuracy"]
-    assert res.ancestor_id == root.id          # 2 hops away, but it performs
+    assert res.ancestor_id == root.id  # 2 hops away, but it performs
     assert res.status == "deployed" and res.after["accuracy"] >= 0.9
     assert store.get("deployment:clf").id == res.repaired_id
     assert res.after["accuracy"] > res.before["accuracy"] + 0.3

@@ -23,13 +23,16 @@ def store(tmp_path):
 
 def test_choose_candidate_skips_an_ineligible_winner_and_never_a_worse_model():
     # the numbers: interpolation wins but its ancestor is only a fallback
-    rows = {"drifted": {"accuracy": 0.52, "log_loss": 0.9},
-            "interpolation": {"accuracy": 0.86, "log_loss": 0.4},
-            "routing": {"accuracy": 0.84, "log_loss": 0.45}}
+    rows = {
+        "drifted": {"accuracy": 0.52, "log_loss": 0.9},
+        "interpolation": {"accuracy": 0.86, "log_loss": 0.4},
+        "routing": {"accuracy": 0.84, "log_loss": 0.45},
+    }
     assert choose_candidate(rows, RepairPolicy(), {"interpolation": False}) == "routing"
     assert choose_candidate(rows, RepairPolicy()) == "interpolation"
-    assert choose_candidate(rows, RepairPolicy(target_accuracy=0.85),
-                            {"interpolation": False}) is None
+    assert (
+        choose_candidate(rows, RepairPolicy(target_accuracy=0.85), {"interpolation": False}) is None
+    )
     # a negative min_gain still never deploys a model no better than the drifted one
     worse = {"drifted": {"accuracy": 0.8}, "routing": {"accuracy": 0.79}}
     assert choose_candidate(worse, RepairPolicy(min_gain=-0.5)) is None
@@ -69,8 +72,11 @@ def _bn_net():
 
     torch.manual_seed(0)
     nn = torch.nn
-    return nn.Sequential(OrderedDict(fc1=nn.Linear(2, 16), bn1=nn.BatchNorm1d(16),
-                                     relu=nn.ReLU(), fc2=nn.Linear(16, 2)))
+    return nn.Sequential(
+        OrderedDict(
+            fc1=nn.Linear(2, 16), bn1=nn.BatchNorm1d(16), relu=nn.ReLU(), fc2=nn.Linear(16, 2)
+        )
+    )
 
 
 def _train(module, X, y, epochs: int = 40):
@@ -107,20 +113,21 @@ def test_batchnorm_model_is_judged_as_it_serves_and_reestimation_is_a_candidate(
     root = store.register(ModelParams(module_to_params(net), "torch", {}), name="bn", data=X0)
     X1, y1 = _shifted(rng, 3.0, 1500)
     _train(net, X1, y1, epochs=10)
-    child = store.register(ModelParams(module_to_params(net), "torch", {}), name="bn",
-                           parents=[root], data=X1)
+    child = store.register(
+        ModelParams(module_to_params(net), "torch", {}), name="bn", parents=[root], data=X1
+    )
     store.deploy(child, "bn")
     Xw, _ = _shifted(rng, -3.0, 1500)  # today: the regime moved; BatchNorm stats are stale
     Xv, yv = _shifted(rng, -3.0, 300)
     fam = TorchFamily(_bn_net, classes=np.arange(2))
     served = fam.predict_proba(store.load(child.id), Xv)
     served_acc = float(np.mean(served.argmax(1) == yv))
-    bn = score(fam.predict_proba(prepare_params(fam, store.load(child.id), Xw), Xv), yv,
-               np.arange(2))
+    bn = score(
+        fam.predict_proba(prepare_params(fam, store.load(child.id), Xw), Xv), yv, np.arange(2)
+    )
     assert bn.accuracy > served_acc + 0.2  # the scenario: re-estimation alone repairs it
 
-    result = repair(store, "bn", Xw, (Xv, yv), family=fam,
-                    policy=RepairPolicy(routing=False))
+    result = repair(store, "bn", Xw, (Xv, yv), family=fam, policy=RepairPolicy(routing=False))
     assert result.before["accuracy"] == pytest.approx(served_acc)
     assert result.candidates["drifted"]["accuracy"] == pytest.approx(served_acc)
     assert result.candidates["batchnorm"]["accuracy"] == pytest.approx(bn.accuracy)
@@ -152,10 +159,13 @@ def test_every_lineage_member_is_a_rollback_row_scored_as_it_serves(store):
     assert {"rollback clf@1", "rollback clf@2"} <= set(rows)
     assert rows["rollback clf@1"]["accuracy"] == pytest.approx(m0.score(Xv, yv))
     assert rows["rollback clf@2"]["accuracy"] == pytest.approx(
-        store.load_estimator(mid.id).score(Xv, yv))
+        store.load_estimator(mid.id).score(Xv, yv)
+    )
     assert result.status == "deployed"
-    best = max((k for k in rows if k != "drifted"),
-               key=lambda k: (rows[k]["accuracy"], -rows[k]["log_loss"]))
+    best = max(
+        (k for k in rows if k != "drifted"),
+        key=lambda k: (rows[k]["accuracy"], -rows[k]["log_loss"]),
+    )
     assert rows[result.chosen]["accuracy"] == rows[best]["accuracy"]
     if result.chosen.startswith("rollback"):  # the member itself serves, no new node
         assert store.resolve("deployment:clf") == base.id
@@ -164,8 +174,15 @@ def test_every_lineage_member_is_a_rollback_row_scored_as_it_serves(store):
 def test_repairs_listing_shows_the_whole_candidate_table():
     from driftline.cli.repair import candidate_cell
 
-    rows = {"drifted": {"accuracy": 0.5}, "interpolation": {"accuracy": 0.861},
-            "rollback m@1": {"accuracy": 0.9}, "routing": {"window_entropy": 0.3}}
+    rows = {
+        "drifted": {"accuracy": 0.5},
+        "interpolation": {"accuracy": 0.861},
+        "rollback m@1": {"accuracy": 0.9},
+        "routing": {"window_entropy": 0.3},
+    }
     assert candidate_cell(rows, "rollback m@1").splitlines() == [
-        "drifted 0.500", "interpolation 0.861", "*rollback m@1 0.900"]
+        "drifted 0.500",
+        "interpolation 0.861",
+        "*rollback m@1 0.900",
+    ]
     assert candidate_cell({}, None) == "–"

@@ -15,8 +15,9 @@ def two_regimes(tmp_path):
     with driftline.open(tmp_path / "store") as store:
         rng = np.random.default_rng(0)
         a = store.register({"w": np.ones(2)}, name="m", data=rng.normal(0.0, 1.0, (4000, 2)))
-        b = store.register({"w": np.full(2, 2.0)}, name="m", parents=[a],
-                           data=rng.normal(1.0, 1.0, (4000, 2)))
+        b = store.register(
+            {"w": np.full(2, 2.0)}, name="m", parents=[a], data=rng.normal(1.0, 1.0, (4000, 2))
+        )
         yield store, a, b, rng
 
 

@@ -53,15 +53,21 @@ def test_repair_killed_before_its_record_is_rolled_back_then_finished(tmp_path):
     X1, y1 = blobs(1.5, 2000, 2)
     with driftline.open(root) as store:
         base = store.register(LogisticRegression().fit(X0, y0), name="clf", data=X0)
-        child = store.register(LogisticRegression().fit(X1, y1), name="clf", parents=[base],
-                               data=X1)
+        child = store.register(
+            LogisticRegression().fit(X1, y1), name="clf", parents=[base], data=X1
+        )
         store.deploy(child, "clf")
     Xw, _ = blobs(0.0, 1500, 3)
     Xv, yv = blobs(0.0, 100, 4)
     np.savez(tmp_path / "data.npz", Xw=Xw, Xv=Xv, yv=yv)
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(root), str(tmp_path / "data.npz")],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), str(tmp_path / "data.npz")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "not killed" not in proc.stdout
 

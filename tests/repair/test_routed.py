@@ -92,8 +92,9 @@ def test_routed_probabilities_are_the_weighted_member_mixture(lineage):
     np.testing.assert_allclose(w.sum(axis=0), 1.0, atol=1e-12)
     assert 0.0 < w.min() and w.max() < 1.0  # soft at high T
     by_id = {lineage["root"].id: lineage["ma"], lineage["drifted"].id: lineage["mb"]}
-    expected = sum(w[i][:, None] * by_id[mid].predict_proba(X)
-                   for i, mid in enumerate(routed.member_ids))
+    expected = sum(
+        w[i][:, None] * by_id[mid].predict_proba(X) for i, mid in enumerate(routed.member_ids)
+    )
     np.testing.assert_allclose(routed.predict_proba(X), expected, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(routed.predict_proba(X).sum(axis=1), 1.0, atol=1e-12)
 
@@ -102,8 +103,9 @@ def test_routed_node_round_trips_through_the_store(lineage):
     store = lineage["store"]
     X, y, _ = _mixed(300, 0.6, seed=3)
     Xv, yv, _ = _mixed(100, 0.6, seed=4)
-    routed = build_routed(store, [lineage["drifted"], lineage["root"]], window=X,
-                          validation=(Xv, yv))
+    routed = build_routed(
+        store, [lineage["drifted"], lineage["root"]], window=X, validation=(Xv, yv)
+    )
     assert routed.info["calibration"] == "window-em+validation"
     node = register_routed(store, routed, name="toy-routed")
     assert node.kind == "routed" and node.framework == "routed"
@@ -139,7 +141,8 @@ def test_route_edges_from_every_member(lineage):
     store = lineage["store"]
     X, _, _ = _mixed(100, 0.5, seed=6)
     node = register_routed(
-        store, build_routed(store, [lineage["root"], lineage["drifted"]], window=X),
+        store,
+        build_routed(store, [lineage["root"], lineage["drifted"]], window=X),
         name="toy-edges",
     )
     parents = store.parents(node.id)
@@ -152,13 +155,18 @@ def test_routed_members_can_be_routed_themselves(lineage):
     store = lineage["store"]
     X, y, _ = _mixed(300, 0.5, seed=7)
     inner = register_routed(
-        store, build_routed(store, [lineage["root"], lineage["drifted"]], window=X),
+        store,
+        build_routed(store, [lineage["root"], lineage["drifted"]], window=X),
         name="toy-inner",
     )
     rng = np.random.default_rng(8)
     Xc, yc = _regime(1, 400, rng)
-    other = store.register(LogisticRegression(C=0.1).fit(Xc, yc), name="toy-other",
-                           parents=[lineage["drifted"]], data=Xc)
+    other = store.register(
+        LogisticRegression(C=0.1).fit(Xc, yc),
+        name="toy-other",
+        parents=[lineage["drifted"]],
+        data=Xc,
+    )
     outer = build_routed(store, [inner, other], window=X)
     node = register_routed(store, outer, name="toy-outer")
     loaded = load_predictor(store, node.id)
@@ -172,8 +180,9 @@ def test_members_must_share_a_label_set(lineage):
     store = lineage["store"]
     rng = np.random.default_rng(9)
     Xa, ya = _regime(0, 200, rng)
-    three = store.register(LogisticRegression().fit(Xa, ya + 2 * (Xa[:, 2] > 1)), name="toy3",
-                           data=Xa)
+    three = store.register(
+        LogisticRegression().fit(Xa, ya + 2 * (Xa[:, 2] > 1)), name="toy3", data=Xa
+    )
     with pytest.raises(InvalidInputError, match="label set"):
         build_routed(store, [lineage["root"], three])
 
@@ -199,8 +208,13 @@ class _Fixed:
 def test_choose_members_and_regime_mix_report(lineage):
     store = lineage["store"]
     rows = [
-        {"id": lineage["root"].id, "hops": 1, "healthy": False, "drifted_share": 0.2,
-         "drift": {"psi": 0.1}},
+        {
+            "id": lineage["root"].id,
+            "hops": 1,
+            "healthy": False,
+            "drifted_share": 0.2,
+            "drift": {"psi": 0.1},
+        },
     ]
     chosen = choose_members(store, lineage["drifted"].id, rows)
     assert chosen == [lineage["drifted"].id, lineage["root"].id]
@@ -208,8 +222,9 @@ def test_choose_members_and_regime_mix_report(lineage):
         lineage["drifted"].id
     ]
     # a repaired model joins; duplicates collapse
-    chosen = choose_members(store, lineage["drifted"].id, rows + rows,
-                            repaired_id=lineage["root"].id)
+    chosen = choose_members(
+        store, lineage["drifted"].id, rows + rows, repaired_id=lineage["root"].id
+    )
     assert chosen == [lineage["drifted"].id, lineage["root"].id]
     X, _, _ = _mixed(400, 0.25, seed=11)
     mix = regime_mix_report(store, [lineage["root"].id, lineage["drifted"].id], X)

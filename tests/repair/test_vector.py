@@ -25,8 +25,12 @@ def make_pair(dtype, seed=0):
         "bn.running_mean": rng.normal(size=4).astype(dtype),
         "bn.num_batches_tracked": np.array(7, dtype=np.int64),
     }
-    a = {k: (v + rng.normal(scale=0.3, size=v.shape).astype(dtype)) if v.dtype.kind == "f"
-         else np.array(3, dtype=np.int64) for k, v in d.items()}
+    a = {
+        k: (v + rng.normal(scale=0.3, size=v.shape).astype(dtype))
+        if v.dtype.kind == "f"
+        else np.array(3, dtype=np.int64)
+        for k, v in d.items()
+    }
     return d, a
 
 
@@ -76,7 +80,9 @@ def test_midpoint_and_per_tensor_alpha():
     np.testing.assert_allclose(mid["fc1.weight"], (d["fc1.weight"] + a["fc1.weight"]) / 2)
     per = interpolate(d, r, {"fc1.weight": 1.0, "fc1.bias": 0.25})
     assert np.array_equal(per["fc1.weight"], a["fc1.weight"])
-    np.testing.assert_allclose(per["fc1.bias"], d["fc1.bias"] + 0.25 * (a["fc1.bias"] - d["fc1.bias"]))
+    np.testing.assert_allclose(
+        per["fc1.bias"], d["fc1.bias"] + 0.25 * (a["fc1.bias"] - d["fc1.bias"])
+    )
     assert np.array_equal(per["bn.running_mean"], d["bn.running_mean"])  # not listed: α = 0
     with pytest.raises(InvalidInputError, match="nope"):
         interpolate(d, r, {"nope": 0.5})
@@ -89,8 +95,7 @@ def test_plain_dict_vector_and_foreign_base():
     r = repair_vector(d, a)
     plain = dict(r)  # e.g. loaded back from storage: no endpoints
     assert np.array_equal(interpolate(d, plain, 0.0)["fc1.weight"], d["fc1.weight"])
-    np.testing.assert_allclose(interpolate(d, plain, 1.0)["fc1.weight"], a["fc1.weight"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(interpolate(d, plain, 1.0)["fc1.weight"], a["fc1.weight"], rtol=1e-6)
     # a different "drifted" model must not get the stored ancestor back: θ' + r
     other = {k: (v + 1).astype(v.dtype) if v.dtype.kind == "f" else v for k, v in d.items()}
     out = interpolate(other, r, 1.0)
@@ -128,8 +133,10 @@ def test_interpolate_rejects_wrong_shapes():
 
 
 def test_sparsify_keeps_largest_globally():
-    v = {"a": np.array([0.1, -5.0, 0.2], dtype=np.float32),
-         "b": np.array([[3.0, -0.05], [4.0, 0.0]], dtype=np.float32)}
+    v = {
+        "a": np.array([0.1, -5.0, 0.2], dtype=np.float32),
+        "b": np.array([[3.0, -0.05], [4.0, 0.0]], dtype=np.float32),
+    }
     s = sparsify(v, 3 / 7)
     assert np.array_equal(s["a"], np.array([0, -5.0, 0], dtype=np.float32))
     assert np.array_equal(s["b"], np.array([[3.0, 0], [4.0, 0]], dtype=np.float32))
@@ -161,5 +168,8 @@ def test_vector_stats():
 
 def test_layer_groups():
     g = layer_groups(["fc1.weight", "fc1.bias", "layers.0.weight", "coef", "intercept"])
-    assert g == {"fc1": ["fc1.weight", "fc1.bias"], "layers.0": ["layers.0.weight"],
-                 "": ["coef", "intercept"]}
+    assert g == {
+        "fc1": ["fc1.weight", "fc1.bias"],
+        "layers.0": ["layers.0.weight"],
+        "": ["coef", "intercept"],
+    }

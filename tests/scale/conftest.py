@@ -26,8 +26,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-S3_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-               "AWS_ENDPOINT_URL")
+S3_ENV_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+)
 
 
 @pytest.fixture(scope="session")

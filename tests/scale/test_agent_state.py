@@ -12,8 +12,19 @@ from driftline.drift import DriftAgent, Signature
 from driftline.drift.agent_state import HostAgent, WindowMerger, WindowState, merge_states
 from driftline.errors import SchemaMismatchError
 
-EXACT = ("n", "missing", "missing_change", "psi", "kl", "js", "ks", "ks_p", "chi2", "chi2_p",
-         "unseen")
+EXACT = (
+    "n",
+    "missing",
+    "missing_change",
+    "psi",
+    "kl",
+    "js",
+    "ks",
+    "ks_p",
+    "chi2",
+    "chi2_p",
+    "unseen",
+)
 ROUNDING = ("mean", "std", "wasserstein", "mean_shift")
 
 
@@ -24,8 +35,11 @@ def table(rng, n: int, shift: float = 0.0, t0: float = 0.0) -> dict[str, np.ndar
         "t": np.sort(t0 + rng.uniform(0, 500, n)),
         "a": a,
         "b": rng.exponential(1.0 + shift, n),
-        "c": rng.choice(np.array(["x", "y", "z", "w"], dtype=object), n,
-                        p=[0.4, 0.3, 0.2, 0.1] if shift == 0 else [0.1, 0.2, 0.3, 0.4]),
+        "c": rng.choice(
+            np.array(["x", "y", "z", "w"], dtype=object),
+            n,
+            p=[0.4, 0.3, 0.2, 0.1] if shift == 0 else [0.1, 0.2, 0.3, 0.4],
+        ),
     }
 
 

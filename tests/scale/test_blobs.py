@@ -126,8 +126,15 @@ def test_concurrent_put_from_two_processes(backend, tmp_path, request) -> None:
         url = str(tmp_path / "blobs")
     go = tmp_path / "go"
     script = _PUT_SCRIPT.format(src=SRC, url=url, go=str(go))
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     time.sleep(1.0)
     go.touch()
     outs = [p.communicate(timeout=120) for p in procs]

@@ -34,25 +34,32 @@ def frame(seed: int, n: int, shift: float = 0.0):
     rng = np.random.default_rng(seed)
     a = rng.normal(shift, 1.0, n)
     a[rng.random(n) < 0.03] = np.nan
-    c = rng.choice(np.array(["red", "green", "blue", "teal"], dtype=object), n,
-                   p=[0.4, 0.3, 0.2, 0.1] if shift == 0 else [0.1, 0.2, 0.3, 0.4]).astype(object)
+    c = rng.choice(
+        np.array(["red", "green", "blue", "teal"], dtype=object),
+        n,
+        p=[0.4, 0.3, 0.2, 0.1] if shift == 0 else [0.1, 0.2, 0.3, 0.4],
+    ).astype(object)
     c[rng.random(n) < 0.01] = None
-    return pd.DataFrame({"a": a, "b": rng.gamma(2.0 + shift, 1.0, n),
-                         "k": rng.integers(0, 50, n), "c": c})
+    return pd.DataFrame(
+        {"a": a, "b": rng.gamma(2.0 + shift, 1.0, n), "k": rng.integers(0, 50, n), "c": c}
+    )
 
 
 def write_parts(folder: Path, df, n_parts: int = N_PARTS) -> Path:
     folder.mkdir(parents=True)
     for i, chunk in enumerate(np.array_split(np.arange(len(df)), n_parts)):
-        pq.write_table(pa.Table.from_pandas(df.iloc[chunk], preserve_index=False),
-                       folder / f"part-{i:03d}.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(df.iloc[chunk], preserve_index=False),
+            folder / f"part-{i:03d}.parquet",
+        )
     return folder
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0") as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as c:
         yield c.scheduler_address
 
 
@@ -60,8 +67,12 @@ def cluster():
 def data(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("dask")
     train, today = frame(0, N_PARTS * ROWS), frame(1, N_PARTS * ROWS, shift=0.5)
-    return {"train": train, "today": today, "train_dir": write_parts(base / "train", train),
-            "today_dir": write_parts(base / "today", today)}
+    return {
+        "train": train,
+        "today": today,
+        "train_dir": write_parts(base / "train", train),
+        "today_dir": write_parts(base / "today", today),
+    }
 
 
 def test_signature_on_dask_equals_one_pass_bit_for_bit(cluster, data) -> None:
@@ -128,27 +139,53 @@ def test_a_partition_with_another_schema_is_named(tmp_path, data) -> None:
     import dask.dataframe as dd  # a user's own Dask DataFrame: partitions checked in the task
 
     ddf = dd.from_pandas(data["train"].iloc[:100], npartitions=2)
-    assert Signature.from_dask(ddf).id == from_partitions(
-        [ddf.partitions[i].compute() for i in range(2)]).id
+    assert (
+        Signature.from_dask(ddf).id
+        == from_partitions([ddf.partitions[i].compute() for i in range(2)]).id
+    )
 
 
 def test_unreachable_scheduler_is_one_line_and_writes_nothing(data, tmp_path, capsys) -> None:
     bad_out = tmp_path / "never.sig"
     t = time.time()
-    code = main(["signature", str(data["train_dir"]), "--engine", "dask", "--scheduler",
-                 "tcp://127.0.0.1:9", "-o", str(bad_out)])
+    code = main(
+        [
+            "signature",
+            str(data["train_dir"]),
+            "--engine",
+            "dask",
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+            "-o",
+            str(bad_out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot reach the Dask scheduler" in err
     assert not bad_out.exists() and time.time() - t < 60
 
 
-def test_cli_signature_and_drift_with_engine_dask(cluster, data, tmp_path, monkeypatch,
-                                                  capsys) -> None:
+def test_cli_signature_and_drift_with_engine_dask(
+    cluster, data, tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DRIFTLINE_STORE", raising=False)
     sig_file = tmp_path / "train.sig"
-    assert main(["signature", str(data["train_dir"]), "--engine", "dask", "--scheduler", cluster,
-                 "-o", str(sig_file)]) == 0
+    assert (
+        main(
+            [
+                "signature",
+                str(data["train_dir"]),
+                "--engine",
+                "dask",
+                "--scheduler",
+                cluster,
+                "-o",
+                str(sig_file),
+            ]
+        )
+        == 0
+    )
     one_pass = from_partitions(iter_parquet_partitions(data["train_dir"]))
     assert sig_file.read_bytes() == one_pass.to_bytes()
     from driftline.params import save_safetensors
@@ -158,8 +195,18 @@ def test_cli_signature_and_drift_with_engine_dask(cluster, data, tmp_path, monke
     assert main(["register", str(tmp_path / "m.safetensors"), "--name", "m"]) == 0
     assert main(["signature", str(data["train_dir"]), "--engine", "dask", "--attach", "m@1"]) == 0
     capsys.readouterr()
-    code = main(["drift", "m@1", str(data["today_dir"]), "--engine", "dask", "--scheduler",
-                 cluster, "--json"])
+    code = main(
+        [
+            "drift",
+            "m@1",
+            str(data["today_dir"]),
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster,
+            "--json",
+        ]
+    )
     assert code == 1  # drifted
     out = capsys.readouterr().out
     assert '"drift": true' in out
@@ -171,9 +218,12 @@ def test_signature_of_a_parquet_data_set_in_s3(bucket, data, capsys) -> None:
     fs = s3fs.S3FileSystem()
     for f in sorted(Path(data["train_dir"]).iterdir())[:4]:
         fs.put_file(str(f), f"{bucket}/train/{f.name}")
-    local = from_partitions(iter_parquet_partitions(
-        sorted(str(f) for f in Path(data["train_dir"]).iterdir())[0].rsplit("/", 1)[0]
-        + "/part-00[0-3].parquet"))
+    local = from_partitions(
+        iter_parquet_partitions(
+            sorted(str(f) for f in Path(data["train_dir"]).iterdir())[0].rsplit("/", 1)[0]
+            + "/part-00[0-3].parquet"
+        )
+    )
     assert signature_for_location(f"s3://{bucket}/train/*.parquet").id == local.id
     assert main(["signature", f"s3://{bucket}/train/*.parquet", "--engine", "dask", "--json"]) == 0
     assert f'"id": "{local.id}"' in capsys.readouterr().out
@@ -183,8 +233,9 @@ def test_worker_processes_give_the_same_bits(data) -> None:
     """Other processes (other allocations, alignments, thread settings) sum the moments in the
     same fixed order, so the signature has the same bytes."""
     ddf, files = read_parquet_dask(data["train_dir"])
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as c:
         on_dask = Signature.from_dask(ddf, scheduler=c.scheduler_address, partition_names=files)
     one_pass = from_partitions(iter_parquet_partitions(data["train_dir"]))
     assert on_dask.to_bytes() == one_pass.to_bytes()

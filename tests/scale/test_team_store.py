@@ -28,8 +28,14 @@ def client(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": SRC}
     env.pop("DRIFTLINE_STORE", None)
     env.pop("DRIFTLINE_BLOBS", None)
-    return subprocess.run([sys.executable, "-m", "driftline", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "driftline", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def fresh_database(pg_url: str, name: str) -> str:
@@ -43,8 +49,10 @@ def fresh_database(pg_url: str, name: str) -> str:
 
 def params(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"layer.weight": rng.normal(size=(8, 4)).astype(np.float32),
-            "layer.bias": rng.normal(size=4).astype(np.float32)}
+    return {
+        "layer.weight": rng.normal(size=(8, 4)).astype(np.float32),
+        "layer.bias": rng.normal(size=4).astype(np.float32),
+    }
 
 
 def test_register_in_one_client_load_in_another(pg_url, bucket, tmp_path) -> None:

@@ -33,8 +33,14 @@ def store_path(tmp_path_factory):
     cols0 = {n: X0[:, i] for i, n in enumerate(FEATURES)}
     cols1 = {n: X1[:, i] for i, n in enumerate(FEATURES)}
     m1 = store.register(_fit(X0, y0, 0), name="clf", data=cols0, metrics={"acc": 0.9})
-    m2 = store.register(_fit(X1, y1, 1), name="clf", parents=[m1], transform="finetune",
-                        data=cols1, metrics={"acc": 0.91})
+    m2 = store.register(
+        _fit(X1, y1, 1),
+        name="clf",
+        parents=[m1],
+        transform="finetune",
+        data=cols1,
+        metrics={"acc": 0.91},
+    )
     store.deploy(m1, "clf", reason="first")
     store.deploy(m2, "clf", reason="second")
     store.close()
@@ -61,8 +67,14 @@ def client(store_path, tokens):
 
     from driftline.serve import ServeSettings, create_app
 
-    settings = ServeSettings(store=str(store_path), window=200, refresh_seconds=0.2,
-                             max_body_bytes=200_000, max_rows=1000, min_feedback=10)
+    settings = ServeSettings(
+        store=str(store_path),
+        window=200,
+        refresh_seconds=0.2,
+        max_body_bytes=200_000,
+        max_rows=1000,
+        min_feedback=10,
+    )
     app = create_app(settings)
     with TestClient(app) as c:
         c.ctx = app.state.ctx  # type: ignore[attr-defined]

@@ -32,8 +32,9 @@ def _reference_proba(store_path, ref: str, X: np.ndarray) -> np.ndarray:
 
 def test_predict_json_rows_matches_the_estimator(client, tokens, store_path):
     X, _ = make_data(20, seed=5)
-    r = client.post("/v1/deployments/clf/predict", json={"rows": _rows(X)},
-                    headers=auth(tokens["read"]))
+    r = client.post(
+        "/v1/deployments/clf/predict", json={"rows": _rows(X)}, headers=auth(tokens["read"])
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_ref"] == "clf@2" and r.headers["x-request-id"] == body["request_id"]
@@ -41,12 +42,14 @@ def test_predict_json_rows_matches_the_estimator(client, tokens, store_path):
     np.testing.assert_allclose(body["probabilities"], ref, atol=1e-9)
     assert body["predictions"] == np.asarray(body["classes"])[ref.argmax(1)].tolist()
     # arrays in training column order give the same answer; extra keys are ignored
-    r2 = client.post("/v1/deployments/clf/predict", json={"rows": X.tolist()},
-                     headers=auth(tokens["read"]))
+    r2 = client.post(
+        "/v1/deployments/clf/predict", json={"rows": X.tolist()}, headers=auth(tokens["read"])
+    )
     np.testing.assert_allclose(r2.json()["probabilities"], ref, atol=1e-9)
     extra = [{**row, "id": i} for i, row in enumerate(_rows(X))]
-    r3 = client.post("/v1/deployments/clf/predict", json={"rows": extra},
-                     headers=auth(tokens["read"]))
+    r3 = client.post(
+        "/v1/deployments/clf/predict", json={"rows": extra}, headers=auth(tokens["read"])
+    )
     assert r3.json()["predictions"] == body["predictions"]
     assert len({body["request_id"], r2.json()["request_id"], r3.json()["request_id"]}) == 3
 
@@ -60,27 +63,38 @@ def test_predict_arrow_and_parquet_bodies(client, tokens, store_path):
     pbuf = io.BytesIO()
     pq.write_table(table, pbuf)
     ref = _reference_proba(store_path, "clf@2", X)
-    for ctype, data in (("application/vnd.apache.arrow.stream", sink.getvalue()),
-                        ("application/vnd.apache.parquet", pbuf.getvalue())):
-        r = client.post("/v1/deployments/clf/predict", content=data,
-                        headers={**auth(tokens["read"]), "content-type": ctype})
+    for ctype, data in (
+        ("application/vnd.apache.arrow.stream", sink.getvalue()),
+        ("application/vnd.apache.parquet", pbuf.getvalue()),
+    ):
+        r = client.post(
+            "/v1/deployments/clf/predict",
+            content=data,
+            headers={**auth(tokens["read"]), "content-type": ctype},
+        )
         assert r.status_code == 200, r.text
         np.testing.assert_allclose(r.json()["probabilities"], ref, atol=1e-9)
-    r = client.post("/v1/deployments/clf/predict", content=b"not arrow",
-                    headers={**auth(tokens["read"]), "content-type": "application/vnd.apache.parquet"})
+    r = client.post(
+        "/v1/deployments/clf/predict",
+        content=b"not arrow",
+        headers={**auth(tokens["read"]), "content-type": "application/vnd.apache.parquet"},
+    )
     assert r.status_code == 422 and "parquet" in r.json()["detail"]
 
 
-@pytest.mark.parametrize(("body", "status", "words"), [
-    ({"rows": [{"a": 1, "b": 2, "c": 3}]}, 422, "d"),
-    ({"rows": [{"a": "x", "b": 2, "c": 3, "d": 4}]}, 422, "numbers"),
-    ({"rows": [{"a": None, "b": 2, "c": 3, "d": 4}]}, 422, "finite"),
-    ({"rows": []}, 422, "non-empty"),
-    ({"rows": [[1, 2, 3]]}, 422, "4 values"),
-    ({"rows": [[1, 2, 3, 4]], "oops": 1}, 422, "oops"),
-    ({"rows": [[0, 0, 0, 0]] * 1001}, 422, "limit"),
-    ([1, 2], 422, "rows"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"rows": [{"a": 1, "b": 2, "c": 3}]}, 422, "d"),
+        ({"rows": [{"a": "x", "b": 2, "c": 3, "d": 4}]}, 422, "numbers"),
+        ({"rows": [{"a": None, "b": 2, "c": 3, "d": 4}]}, 422, "finite"),
+        ({"rows": []}, 422, "non-empty"),
+        ({"rows": [[1, 2, 3]]}, 422, "4 values"),
+        ({"rows": [[1, 2, 3, 4]], "oops": 1}, 422, "oops"),
+        ({"rows": [[0, 0, 0, 0]] * 1001}, 422, "limit"),
+        ([1, 2], 422, "rows"),
+    ],
+)
 def test_predict_validation_answers_say_what_was_wrong(client, tokens, body, status, words):
     r = client.post("/v1/deployments/clf/predict", json=body, headers=auth(tokens["read"]))
     assert r.status_code == status and words in r.json()["detail"], r.text
@@ -90,11 +104,15 @@ def test_predict_errors_unknown_deployment_media_type_size(client, tokens):
     h = auth(tokens["read"])
     r = client.post("/v1/deployments/nope/predict", json={"rows": [[0, 0, 0, 0]]}, headers=h)
     assert r.status_code == 404 and "nope" in r.json()["detail"]
-    r = client.post("/v1/deployments/clf/predict", content=b"a,b",
-                    headers={**h, "content-type": "text/csv"})
+    r = client.post(
+        "/v1/deployments/clf/predict", content=b"a,b", headers={**h, "content-type": "text/csv"}
+    )
     assert r.status_code == 415
-    r = client.post("/v1/deployments/clf/predict", content=b"{" * 300_000,
-                    headers={**h, "content-type": "application/json"})
+    r = client.post(
+        "/v1/deployments/clf/predict",
+        content=b"{" * 300_000,
+        headers={**h, "content-type": "application/json"},
+    )
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     r = client.post("/v1/deployments/clf/predict", content=b"{not json", headers=h)
     assert r.status_code == 422 and "JSON" in r.json()["detail"]
@@ -130,16 +148,20 @@ def test_public_read_lets_reads_through_but_not_writes(store_path, tokens):
 
 def test_feedback_gives_realised_accuracy_and_labels(client, tokens):
     X, y = make_data(30, seed=7)
-    r = client.post("/v1/deployments/clf/predict", json={"rows": _rows(X)},
-                    headers=auth(tokens["read"])).json()
+    r = client.post(
+        "/v1/deployments/clf/predict", json={"rows": _rows(X)}, headers=auth(tokens["read"])
+    ).json()
     labels = [int(v) for v in y]
     labels[3] = None
-    f = client.post("/v1/deployments/clf/feedback",
-                    json={"request_id": r["request_id"], "labels": labels},
-                    headers=auth(tokens["write"]))
+    f = client.post(
+        "/v1/deployments/clf/feedback",
+        json={"request_id": r["request_id"], "labels": labels},
+        headers=auth(tokens["write"]),
+    )
     assert f.status_code == 200, f.text
-    expected = np.mean([p == t for p, t in zip(r["predictions"], labels, strict=True)
-                        if t is not None])
+    expected = np.mean(
+        [p == t for p, t in zip(r["predictions"], labels, strict=True) if t is not None]
+    )
     assert f.json()["labelled"] == 29 and f.json()["accuracy"] == pytest.approx(expected)
     store = client.ctx.store
     assert serving.get_request(store.engine, r["request_id"])["labels"] == labels
@@ -149,16 +171,19 @@ def test_feedback_gives_realised_accuracy_and_labels(client, tokens):
     row = next(p for p in perf if p["model_id"] == r["model_id"])
     assert row["labelled"] >= 29 and 0 <= row["accuracy"] <= 1
     assert 0.5 <= row["estimated_accuracy"] <= 1
-    bad = [({"request_id": r["request_id"], "labels": [1]}, 422, "one label per row"),
-           ({"request_id": "nope", "labels": [1]}, 404, "nope"),
-           ({"request_id": r["request_id"]}, 422, "labels")]
+    bad = [
+        ({"request_id": r["request_id"], "labels": [1]}, 422, "one label per row"),
+        ({"request_id": "nope", "labels": [1]}, 404, "nope"),
+        ({"request_id": r["request_id"]}, 422, "labels"),
+    ]
     for body, status, words in bad:
-        resp = client.post("/v1/deployments/clf/feedback", json=body,
-                           headers=auth(tokens["write"]))
+        resp = client.post("/v1/deployments/clf/feedback", json=body, headers=auth(tokens["write"]))
         assert resp.status_code == status and words in resp.text, resp.text
-    resp = client.post("/v1/deployments/other/feedback",
-                       json={"request_id": r["request_id"], "labels": labels},
-                       headers=auth(tokens["write"]))
+    resp = client.post(
+        "/v1/deployments/other/feedback",
+        json={"request_id": r["request_id"], "labels": labels},
+        headers=auth(tokens["write"]),
+    )
     assert resp.status_code == 422 and "not 'other'" in resp.json()["detail"]
 
 
@@ -166,8 +191,9 @@ def test_agent_beside_the_deployment_saves_reports_with_windows(client, tokens, 
     client.ctx.hub.states.pop("clf", None)
     X, _ = make_data(400, shift=2.5, seed=8)  # far from the training data: must drift
     for part in np.array_split(X, 4):
-        r = client.post("/v1/deployments/clf/predict", json={"rows": _rows(part)},
-                        headers=auth(tokens["read"]))
+        r = client.post(
+            "/v1/deployments/clf/predict", json={"rows": _rows(part)}, headers=auth(tokens["read"])
+        )
         assert r.status_code == 200
     assert client.ctx.hub.wait_idle()
     st = client.get("/v1/deployments/clf/agent", headers=auth(tokens["read"])).json()
@@ -176,8 +202,12 @@ def test_agent_beside_the_deployment_saves_reports_with_windows(client, tokens, 
     assert st["rows_seen"] >= 200 and len(st["reports"]) >= 2
     # the drift ran the repair policy in the background worker; its result is on record
     assert st["repairs"] and st["repairs"][0]["repair_id"] is not None
-    assert st["repairs"][0]["status"] in ("deployed", "awaiting-approval", "needs-labels",
-                                          "not-deployed")
+    assert st["repairs"][0]["status"] in (
+        "deployed",
+        "awaiting-approval",
+        "needs-labels",
+        "not-deployed",
+    )
     # whatever the repair did, the server serves what the store says is deployed
     assert client.ctx.server.current("clf").model_id == client.ctx.store.get("deployment:clf").id
     if client.ctx.store.get("deployment:clf").ref != "clf@2":  # later tests serve clf@2
@@ -196,8 +226,9 @@ def test_agent_beside_the_deployment_saves_reports_with_windows(client, tokens, 
     hist = np.histogram(rows, bins=edges)[0] / len(rows)
     assert np.max(np.abs(hist - [b["share"] for b in win])) < 0.03
     assert a["chart"]["encoding"]["y"]["scale"]["zero"] is True
-    listed = client.get("/v1/drift-reports", params={"deployment": "clf"},
-                        headers=auth(tokens["read"])).json()
+    listed = client.get(
+        "/v1/drift-reports", params={"deployment": "clf"}, headers=auth(tokens["read"])
+    ).json()
     assert rid in [x["id"] for x in listed]
     tl = client.get("/v1/deployments/clf/timeline", headers=auth(tokens["read"])).json()
     assert rid in [w["id"] for w in tl["windows"]] and tl["events"]
@@ -209,38 +240,52 @@ def test_observe_feeds_the_agent_without_serving(client, tokens):
     n_before = len(serving.requests_of(client.ctx.store.engine, "clf"))
     seen = client.ctx.hub.states["clf"].rows_seen if "clf" in client.ctx.hub.states else 0
     X, _ = make_data(50, seed=9)
-    r = client.post("/v1/deployments/clf/observe", json={"rows": _rows(X)},
-                    headers=auth(tokens["write"]))
+    r = client.post(
+        "/v1/deployments/clf/observe", json={"rows": _rows(X)}, headers=auth(tokens["write"])
+    )
     assert r.status_code == 200 and r.json()["rows"] == 50
     assert client.ctx.hub.wait_idle()
     assert client.ctx.hub.states["clf"].rows_seen == seen + 50
     client.ctx.log.flush()
     assert len(serving.requests_of(client.ctx.store.engine, "clf")) == n_before
-    assert client.post("/v1/deployments/clf/observe", json={"rows": _rows(X)},
-                       headers=auth(tokens["read"])).status_code == 403
+    assert (
+        client.post(
+            "/v1/deployments/clf/observe", json={"rows": _rows(X)}, headers=auth(tokens["read"])
+        ).status_code
+        == 403
+    )
 
 
 def test_deploy_rollback_history_swap_what_is_served(client, tokens):
     w, rd = auth(tokens["write"]), auth(tokens["read"])
     row = {"rows": [[0.1, 0.2, 0.3, 0.4]]}
-    r = client.post("/v1/deployments/clf/deploy", json={"model": "clf@1", "reason": "test"},
-                    headers=w)
+    r = client.post(
+        "/v1/deployments/clf/deploy", json={"model": "clf@1", "reason": "test"}, headers=w
+    )
     assert r.status_code == 200 and r.json()["model_ref"] == "clf@1"
-    assert client.post("/v1/deployments/clf/predict", json=row, headers=rd).json()[
-        "model_ref"] == "clf@1"
+    assert (
+        client.post("/v1/deployments/clf/predict", json=row, headers=rd).json()["model_ref"]
+        == "clf@1"
+    )
     r = client.post("/v1/deployments/clf/rollback", json={"reason": "back"}, headers=w)
     assert r.status_code == 200 and r.json()["model_ref"] == "clf@2"
-    assert client.post("/v1/deployments/clf/predict", json=row, headers=rd).json()[
-        "model_ref"] == "clf@2"
+    assert (
+        client.post("/v1/deployments/clf/predict", json=row, headers=rd).json()["model_ref"]
+        == "clf@2"
+    )
     hist = client.get("/v1/deployments/clf/history", headers=rd).json()
     assert [e["action"] for e in hist][-2:] == ["deploy", "rollback"]
     deps = client.get("/v1/deployments", headers=rd).json()
     assert deps[0]["name"] == "clf" and deps[0]["model_ref"] == "clf@2"
-    assert client.post("/v1/deployments/clf/deploy", json={"model": "ghost@9"},
-                       headers=w).status_code == 404
+    assert (
+        client.post("/v1/deployments/clf/deploy", json={"model": "ghost@9"}, headers=w).status_code
+        == 404
+    )
     assert client.get("/v1/deployments/ghost/history", headers=rd).status_code == 404
-    assert client.post("/v1/deployments/clf/deploy", json={"reason": "x"},
-                       headers=w).status_code == 422
+    assert (
+        client.post("/v1/deployments/clf/deploy", json={"reason": "x"}, headers=w).status_code
+        == 422
+    )
 
 
 def test_hot_swap_under_load_never_fails_and_names_a_deployed_model(client, tokens, store_path):
@@ -254,15 +299,19 @@ def test_hot_swap_under_load_never_fails_and_names_a_deployed_model(client, toke
 
     def hammer() -> None:
         while not stop.is_set() and len(results) < 2000:
-            r = client.post("/v1/deployments/clf/predict", json={"rows": X.tolist()},
-                            headers=auth(tokens["read"]))
+            r = client.post(
+                "/v1/deployments/clf/predict",
+                json={"rows": X.tolist()},
+                headers=auth(tokens["read"]),
+            )
             results.append((r.status_code, r.json()))
 
     t = threading.Thread(target=hammer)
     t.start()
     for _ in range(5):
-        client.post("/v1/deployments/clf/deploy", json={"model": "clf@1"},
-                    headers=auth(tokens["write"]))
+        client.post(
+            "/v1/deployments/clf/deploy", json={"model": "clf@1"}, headers=auth(tokens["write"])
+        )
         time.sleep(0.01)
         client.post("/v1/deployments/clf/rollback", headers=auth(tokens["write"]))
         time.sleep(0.01)
@@ -292,13 +341,17 @@ def test_models_lineage_signatures(client, tokens, store_path):
     assert [(a["name"], a["version"], a["hops"]) for a in anc] == [("clf", 1, 1)]
     desc = client.get("/v1/lineage/descendants", params={"ref": "clf@1"}, headers=h).json()
     assert (2, 1) in [(d["version"], d["hops"]) for d in desc]
-    assert client.get("/v1/lineage/ancestors", params={"ref": "clf@2", "max_hops": 0},
-                      headers=h).status_code == 422
-    sub = client.get("/v1/lineage/subgraph", params={"ref": "clf@1", "hops": 1},
-                     headers=h).json()
+    assert (
+        client.get(
+            "/v1/lineage/ancestors", params={"ref": "clf@2", "max_hops": 0}, headers=h
+        ).status_code
+        == 422
+    )
+    sub = client.get("/v1/lineage/subgraph", params={"ref": "clf@1", "hops": 1}, headers=h).json()
     assert {"clf@1", "clf@2"} <= {n["ref"] for n in sub["nodes"]}
-    assert ("clf@1", "clf@2", "finetune") in {(e["source_ref"], e["target_ref"], e["kind"])
-                                              for e in sub["edges"]}
+    assert ("clf@1", "clf@2", "finetune") in {
+        (e["source_ref"], e["target_ref"], e["kind"]) for e in sub["edges"]
+    }
     g = client.get("/v1/lineage/graph", headers=h).json()
     deployed = [n["ref"] for n in g["nodes"] if n["deployments"]]
     assert deployed == [client.ctx.server.current("clf").model_ref]
@@ -313,8 +366,12 @@ def test_repairs_run_in_the_background_and_approve(client, tokens):
     w, rd = auth(tokens["write"]), auth(tokens["read"])
     Xw, _ = make_data(300, shift=-0.3, seed=11)
     Xv, yv = make_data(120, shift=-0.3, seed=12)
-    body = {"deployment": "clf", "window": Xw.tolist(),
-            "validation": {"rows": Xv.tolist(), "labels": yv.tolist()}, "approve": False}
+    body = {
+        "deployment": "clf",
+        "window": Xw.tolist(),
+        "validation": {"rows": Xv.tolist(), "labels": yv.tolist()},
+        "approve": False,
+    }
     r = client.post("/v1/repairs", json=body, headers=w)
     assert r.status_code == 202, r.text
     job = r.json()
@@ -347,8 +404,14 @@ def test_label_queue_list_answer_skip_export(client, tokens):
     w, rd = auth(tokens["write"]), auth(tokens["read"])
     q = LabelQueue(client.ctx.store)
     X, _ = make_data(3, seed=13)
-    ids = q.request(X, [0.9, 0.8, 0.7], strategy="margin", round=1, repair_id=None,
-                    predictions=[{"label": 1, "classes": [0, 1]}] * 3)
+    ids = q.request(
+        X,
+        [0.9, 0.8, 0.7],
+        strategy="margin",
+        round=1,
+        repair_id=None,
+        predictions=[{"label": 1, "classes": [0, 1]}] * 3,
+    )
     pending = client.get("/v1/labels", params={"status": "pending"}, headers=rd).json()
     assert set(ids) <= {p["id"] for p in pending}
     before = client.get("/v1/labels/counts", headers=rd).json()["pending"]
@@ -368,10 +431,8 @@ def test_label_queue_list_answer_skip_export(client, tokens):
     assert client.post(f"/v1/labels/{ids[2]}", json={"label": ""}, headers=w).status_code == 422
     assert client.post("/v1/labels/99999", json={"label": 1}, headers=w).status_code == 404
     assert client.get("/v1/labels", params={"status": "weird"}, headers=rd).status_code == 422
-    assert client.get("/v1/labels/export", params={"format": "xml"},
-                      headers=rd).status_code == 422
-    assert client.post(f"/v1/labels/{ids[2]}", json={"label": 1},
-                       headers=rd).status_code == 403
+    assert client.get("/v1/labels/export", params={"format": "xml"}, headers=rd).status_code == 422
+    assert client.post(f"/v1/labels/{ids[2]}", json={"label": 1}, headers=rd).status_code == 403
 
 
 def test_token_endpoints(client, tokens):
@@ -405,7 +466,9 @@ def test_metrics_health_dashboard(client, tokens):
     text = client.get("/metrics", headers=rd).text
     store = client.ctx.store
     mid = store.get("deployment:clf").id
-    assert f'driftline_served_model{{deployment="clf",model_id="{mid}",model_ref="clf@2"}} 1.0' in text
+    assert (
+        f'driftline_served_model{{deployment="clf",model_id="{mid}",model_ref="clf@2"}} 1.0' in text
+    )
     assert 'driftline_request_seconds_count{route="/v1/deployments/{name}/predict"}' in text
     pending = LabelQueue(store).counts()["pending"]
     assert f'driftline_label_queue{{status="pending"}} {float(pending)}' in text

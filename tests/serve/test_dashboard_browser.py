@@ -17,8 +17,14 @@ import pytest
 from rich.console import Console
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(os.environ.get("DRIFTLINE_ARTIFACTS", Path(__file__).parents[2] / "build"))
 
 
@@ -54,8 +60,9 @@ def live_demo(tmp_path_factory):
     from driftline.store.tokens import Role, create_token
 
     root = tmp_path_factory.mktemp("demo")
-    run_demo(seed=0, fast=True, store=root / "store", console=Console(file=io.StringIO()),
-             html_path=None)
+    run_demo(
+        seed=0, fast=True, store=root / "store", console=Console(file=io.StringIO()), html_path=None
+    )
     store = Store(root / "store")
     token, _ = create_token(store.engine, Role.WRITE, "browser-test")
     store.close()
@@ -80,8 +87,12 @@ def page(live_demo):
     profile = tempfile.mkdtemp(prefix="driftline-chromium-")
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1400, "height": 900})
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
         pg = ctx.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -115,7 +126,8 @@ def test_lineage_node_click_shows_details(live_demo, page):
         "(() => { const n = window.driftlineCy.nodes().filter("
         "m => m.data('label').includes('▶ digits\\n') || m.data('label').endsWith('▶ digits'))[0];"
         " const p = n.renderedPosition(); const r = document.getElementById('cy')"
-        ".getBoundingClientRect(); return [r.left + p.x, r.top + p.y, n.data('label')]; })()")
+        ".getBoundingClientRect(); return [r.left + p.x, r.top + p.y, n.data('label')]; })()"
+    )
     page.mouse.click(x, y)
     page.wait_for_selector("#details .model-title", timeout=10_000)
     title = page.inner_text("#details .model-title")
@@ -175,7 +187,8 @@ def test_answer_three_labels_with_the_keyboard(live_demo, page):
         page.keyboard.press(str(k + 1))
         page.wait_for_function(
             f"document.getElementById('pending-count').textContent === '{before - k - 1}'",
-            timeout=10_000)
+            timeout=10_000,
+        )
     counts = LabelQueue(store).counts()
     assert counts["pending"] == before - 3
     got = [LabelQueue(store).get(i) for i in answered]
@@ -196,8 +209,12 @@ def test_served_plain_and_routed_models_match_the_store(live_demo):
     store = app.state.ctx.store
     X, _ = rotated_digits(30.0, n=20, seed=3)
     for name in ("digits", "digits-mixed"):
-        r = httpx.post(f"{base}/v1/deployments/{name}/predict", json={"rows": X.tolist()},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        r = httpx.post(
+            f"{base}/v1/deployments/{name}/predict",
+            json={"rows": X.tolist()},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
         ref = load_predictor(store, f"deployment:{name}").predict_proba(X)
         np.testing.assert_allclose(r.json()["probabilities"], ref, atol=1e-12)
@@ -215,8 +232,12 @@ def test_static_report_file_renders_offline(live_demo, page, tmp_path):
     assert main(["--store", str(store.root), "report", str(rid), "-o", str(out)]) == 0
     html = out.read_text()
     assert "<script src=" not in html and "<link" not in html
-    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(
-        "file:") else route.continue_())  # offline: any network request would fail
+    page.route(
+        "**/*",
+        lambda route: (
+            route.abort() if not route.request.url.startswith("file:") else route.continue_()
+        ),
+    )  # offline: any network request would fail
     page.goto(out.as_uri())
     page.wait_for_function(f"document.body.dataset.ready === '#/report/{rid}'", timeout=30_000)
     page.wait_for_selector(".dist svg", timeout=20_000)

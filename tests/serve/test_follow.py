@@ -35,8 +35,20 @@ def test_follow_reads_appended_rows_like_a_one_shot_run(tmp_path, store_path, ca
 
     t = threading.Thread(target=writer)
     t.start()
-    args = ["--store", str(store_path), "agent", "clf@2", "--source", str(src), "--window", "200",
-            "--batch-rows", "64", "--json", "--no-save"]
+    args = [
+        "--store",
+        str(store_path),
+        "agent",
+        "clf@2",
+        "--source",
+        str(src),
+        "--window",
+        "200",
+        "--batch-rows",
+        "64",
+        "--json",
+        "--no-save",
+    ]
     code = main([*args, "--follow", "--idle-exit", "1.5"])
     t.join()
     followed = [json.loads(x) for x in capsys.readouterr().out.splitlines()]

@@ -65,8 +65,10 @@ def test_report_and_token_errors_are_one_line(store_path, capsys):
 
 
 def test_token_create_list_revoke(store_path, capsys):
-    assert main(["--store", str(store_path), "token", "create", "--role", "write",
-                 "--name", "cli"]) == 0
+    assert (
+        main(["--store", str(store_path), "token", "create", "--role", "write", "--name", "cli"])
+        == 0
+    )
     secret = capsys.readouterr().out.strip().splitlines()[-1]
     store = driftline.open(store_path)
     info = verify_token(store.engine, secret)
@@ -92,9 +94,22 @@ def test_serve_command_binds_loopback_and_answers(store_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "driftline", "--store", str(store_path),
-                             "serve", "--port", str(port), "--public-read"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "driftline",
+            "--store",
+            str(store_path),
+            "serve",
+            "--port",
+            str(port),
+            "--public-read",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline, r = time.monotonic() + 60, None
         while time.monotonic() < deadline:

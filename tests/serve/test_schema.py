@@ -32,12 +32,21 @@ def test_generated_requests_never_get_a_5xx(client, tokens):
 
 def _checker(op, headers, examples, statuses):
     @given(case=op.as_strategy())
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case):
         response = case.call(headers=headers)
         statuses.append(response.status_code)
         assert response.status_code < 500, (
-            case.method, case.formatted_path, response.status_code, response.text[:300])
+            case.method,
+            case.formatted_path,
+            response.status_code,
+            response.text[:300],
+        )
 
     return check

@@ -53,8 +53,16 @@ __all__ = [
 
 #: Formats accepted by :func:`export_requests` (plus "label-studio" via the CLI).
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
-_FIXED_COLUMNS = ("request_id", "repair_id", "round", "strategy", "score", "predicted", "label",
-                  "point_hash")
+_FIXED_COLUMNS = (
+    "request_id",
+    "repair_id",
+    "round",
+    "strategy",
+    "score",
+    "predicted",
+    "label",
+    "point_hash",
+)
 
 
 # ----------------------------------------------------------------------------- oracles
@@ -81,12 +89,20 @@ class SimulatedOracle:
 
     interactive = False
 
-    def __init__(self, X_pool: np.ndarray, y_pool: np.ndarray, *, annotator: str = "simulated",
-                 missing: str = "raise") -> None:
+    def __init__(
+        self,
+        X_pool: np.ndarray,
+        y_pool: np.ndarray,
+        *,
+        annotator: str = "simulated",
+        missing: str = "raise",
+    ) -> None:
         X = np.asarray(X_pool, dtype=np.float64)
         y = np.asarray(y_pool)
         if X.ndim != 2 or len(X) != len(y):
-            raise InvalidInputError(f"X_pool must be n × d with one label each ({X.shape}, {y.shape})")
+            raise InvalidInputError(
+                f"X_pool must be n × d with one label each ({X.shape}, {y.shape})"
+            )
         if missing not in ("skip", "raise"):
             raise InvalidInputError(f"missing must be 'skip' or 'raise', got {missing!r}")
         self.annotator = annotator
@@ -107,7 +123,9 @@ class SimulatedOracle:
         for row in np.atleast_2d(np.asarray(X, dtype=np.float64)):
             v = self.label_of(row)
             if v is None:
-                raise InvalidInputError("the simulated oracle has no label for a point outside its pool")
+                raise InvalidInputError(
+                    "the simulated oracle has no label for a point outside its pool"
+                )
             out.append(v)
         self.asked += len(out)
         return np.asarray(out)
@@ -206,16 +224,21 @@ class ImportSummary:
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labelled": self.labelled, "unchanged": self.unchanged,
-                "unknown": list(self.unknown), "errors": list(self.errors)}
+        return {
+            "labelled": self.labelled,
+            "unchanged": self.unchanged,
+            "unknown": list(self.unknown),
+            "errors": list(self.errors),
+        }
 
 
 def _export_rows(queue: LabelQueue, repair_id: int | None) -> list[LabelRequest]:
     return queue.pending(repair_id)
 
 
-def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
-                    repair_id: int | None = None) -> int:
+def export_requests(
+    queue: LabelQueue, path: str | Path, fmt: str = "csv", repair_id: int | None = None
+) -> int:
     """Write the pending requests (of one repair, or all) to ``path`` as ``fmt`` ("csv" or
     "jsonl"); return how many were written."""
     if fmt not in EXPORT_FORMATS:
@@ -227,10 +250,18 @@ def export_requests(queue: LabelQueue, path: str | Path, fmt: str = "csv",
     else:
         with atomic_writer(path, "w") as fh:
             for r in reqs:
-                d = {"request_id": r.id, "repair_id": r.repair_id, "round": r.round,
-                     "strategy": r.strategy, "score": r.score, "predicted": r.predicted,
-                     "label": None, "point_hash": r.point_hash, "predictions": r.predictions,
-                     "features": r.features.tolist()}
+                d = {
+                    "request_id": r.id,
+                    "repair_id": r.repair_id,
+                    "round": r.round,
+                    "strategy": r.strategy,
+                    "score": r.score,
+                    "predicted": r.predicted,
+                    "label": None,
+                    "point_hash": r.point_hash,
+                    "predictions": r.predictions,
+                    "features": r.features.tolist(),
+                }
                 rec = record_of(r)
                 if rec is not None:
                     d["record"] = rec  # original column names and raw values
@@ -255,13 +286,30 @@ def _write_csv(path: Path, reqs: Sequence[LabelRequest]) -> None:
             else:
                 cells = [repr(float(v)) for v in r.features]
                 cells += [""] * (width - len(cells))
-            w.writerow([r.id, "" if r.repair_id is None else r.repair_id, r.round, r.strategy,
-                        repr(r.score), "" if r.predicted is None else r.predicted, "",
-                        r.point_hash, *cells])
+            w.writerow(
+                [
+                    r.id,
+                    "" if r.repair_id is None else r.repair_id,
+                    r.round,
+                    r.strategy,
+                    repr(r.score),
+                    "" if r.predicted is None else r.predicted,
+                    "",
+                    r.point_hash,
+                    *cells,
+                ]
+            )
 
 
-def _apply(queue: LabelQueue, summary: ImportSummary, rid: Any, value: Any, annotator: str,
-           expected_hash: str | None = None, where: str = "") -> None:
+def _apply(
+    queue: LabelQueue,
+    summary: ImportSummary,
+    rid: Any,
+    value: Any,
+    annotator: str,
+    expected_hash: str | None = None,
+    where: str = "",
+) -> None:
     """Label one request from an imported row, recording problems in ``summary``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         summary.unchanged += 1
@@ -277,8 +325,10 @@ def _apply(queue: LabelQueue, summary: ImportSummary, rid: Any, value: Any, anno
         summary.unknown.append(req_id)
         return
     if expected_hash and expected_hash != req.point_hash:
-        summary.errors.append(f"{where}: request #{req_id} holds a different point than the file "
-                              "(features changed?); not imported")
+        summary.errors.append(
+            f"{where}: request #{req_id} holds a different point than the file "
+            "(features changed?); not imported"
+        )
         return
     try:
         queue.label(req_id, _coerce_for(req, value), annotator=annotator)
@@ -307,8 +357,9 @@ def _detect_format(path: Path) -> str:
     )
 
 
-def import_labels(queue: LabelQueue, path: str | Path, fmt: str | None = None,
-                  annotator: str | None = None) -> ImportSummary:
+def import_labels(
+    queue: LabelQueue, path: str | Path, fmt: str | None = None, annotator: str | None = None
+) -> ImportSummary:
     """Read labels from a CSV, JSON-lines or Label Studio export file into the queue.
 
     ``fmt`` is "csv", "jsonl" or "label-studio" (default: from the extension/content). Rows with
@@ -327,12 +378,20 @@ def import_labels(queue: LabelQueue, path: str | Path, fmt: str | None = None,
             reader = csv.DictReader(fh)
             cols = reader.fieldnames or []
             if "request_id" not in cols or "label" not in cols:
-                raise InvalidInputError(f"{path} needs 'request_id' and 'label' columns "
-                                        "(export one with 'driftline label export --format csv')")
+                raise InvalidInputError(
+                    f"{path} needs 'request_id' and 'label' columns "
+                    "(export one with 'driftline label export --format csv')"
+                )
             for i, row in enumerate(reader, start=2):
-                _apply(queue, summary, row.get("request_id"), row.get("label"),
-                       row.get("annotator") or who, row.get("point_hash") or None,
-                       f"{path.name} line {i}")
+                _apply(
+                    queue,
+                    summary,
+                    row.get("request_id"),
+                    row.get("label"),
+                    row.get("annotator") or who,
+                    row.get("point_hash") or None,
+                    f"{path.name} line {i}",
+                )
         return summary
     if fmt != "jsonl":
         raise InvalidInputError(f"unknown format {fmt!r}; use csv, jsonl or label-studio")
@@ -348,8 +407,15 @@ def import_labels(queue: LabelQueue, path: str | Path, fmt: str | None = None,
             if not isinstance(d, dict):
                 summary.errors.append(f"{path.name} line {i}: expected an object")
                 continue
-            _apply(queue, summary, d.get("request_id", d.get("id")), d.get("label"),
-                   d.get("annotator") or who, d.get("point_hash"), f"{path.name} line {i}")
+            _apply(
+                queue,
+                summary,
+                d.get("request_id", d.get("id")),
+                d.get("label"),
+                d.get("annotator") or who,
+                d.get("point_hash"),
+                f"{path.name} line {i}",
+            )
     return summary
 
 
@@ -376,8 +442,12 @@ def digit_png(features: np.ndarray | Sequence[float], scale: int = 4) -> bytes:
     h, w = img.shape
     raw = b"".join(b"\x00" + img[i].tobytes() for i in range(h))
     header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(raw, 9)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw, 9))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def digit_data_uri(features: np.ndarray | Sequence[float], scale: int = 4) -> str:
@@ -391,14 +461,19 @@ def digit_data_uri(features: np.ndarray | Sequence[float], scale: int = 4) -> st
 def label_studio_config(classes: Iterable[Any], image: bool = True, table: bool = False) -> str:
     """A Label Studio labelling config matching the exported tasks (choices named "label" on
     the "image" or "text" object; ``table``: the record shown as a table of its columns)."""
-    obj = '<Image name="image" value="$image" zoom="true"/>' if image else \
-        '<Text name="text" value="$text"/>'
+    obj = (
+        '<Image name="image" value="$image" zoom="true"/>'
+        if image
+        else '<Text name="text" value="$text"/>'
+    )
     if table and not image:
         obj = '<Table name="record" value="$record"/>\n  ' + obj
     to = "image" if image else "text"
     choices = "\n".join(f'    <Choice value="{c}"/>' for c in classes)
-    return (f"<View>\n  {obj}\n  <Choices name=\"label\" toName=\"{to}\" choice=\"single\" "
-            f"showInline=\"true\">\n{choices}\n  </Choices>\n</View>\n")
+    return (
+        f'<View>\n  {obj}\n  <Choices name="label" toName="{to}" choice="single" '
+        f'showInline="true">\n{choices}\n  </Choices>\n</View>\n'
+    )
 
 
 def _task(req: LabelRequest) -> dict[str, Any]:
@@ -420,16 +495,27 @@ def _task(req: LabelRequest) -> dict[str, Any]:
         data["image"] = digit_data_uri(req.features)
     task: dict[str, Any] = {
         "data": data,
-        "meta": {"request_id": req.id, "repair_id": req.repair_id, "strategy": req.strategy,
-                 "round": req.round, "score": req.score},
+        "meta": {
+            "request_id": req.id,
+            "repair_id": req.repair_id,
+            "strategy": req.strategy,
+            "round": req.round,
+            "score": req.score,
+        },
         "predictions": [],
     }
     if req.predicted is not None:
         conf = req.predictions.get("confidence")
         pred: dict[str, Any] = {
             "model_version": str(req.predictions.get("ref") or "driftline"),
-            "result": [{"from_name": "label", "to_name": to_name, "type": "choices",
-                        "value": {"choices": [str(req.predicted)]}}],
+            "result": [
+                {
+                    "from_name": "label",
+                    "to_name": to_name,
+                    "type": "choices",
+                    "value": {"choices": [str(req.predicted)]},
+                }
+            ],
         }
         if conf is not None:
             pred["score"] = float(conf)
@@ -437,8 +523,7 @@ def _task(req: LabelRequest) -> dict[str, Any]:
     return task
 
 
-def export_label_studio(queue: LabelQueue, path: str | Path,
-                        repair_id: int | None = None) -> int:
+def export_label_studio(queue: LabelQueue, path: str | Path, repair_id: int | None = None) -> int:
     """Write the pending requests as a Label Studio tasks JSON list; return the task count."""
     tasks = [_task(r) for r in _export_rows(queue, repair_id)]
     write_atomic(path, json.dumps(tasks, indent=1))
@@ -463,10 +548,14 @@ def _value_of(result: Iterable[Any]) -> Any:
 
 
 def _annotation_label(task: dict[str, Any]) -> tuple[Any, str | None]:
-    anns = [a for a in task.get("annotations") or [] if isinstance(a, dict)
-            and not a.get("was_cancelled")]
-    anns.sort(key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""),
-                             str(a.get("id", ""))))
+    anns = [
+        a
+        for a in task.get("annotations") or []
+        if isinstance(a, dict) and not a.get("was_cancelled")
+    ]
+    anns.sort(
+        key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), str(a.get("id", "")))
+    )
     for ann in reversed(anns):
         v = _value_of(ann.get("result") or [])
         if v is not None:
@@ -477,8 +566,9 @@ def _annotation_label(task: dict[str, Any]) -> tuple[Any, str | None]:
     return None, None
 
 
-def import_label_studio(queue: LabelQueue, path: str | Path,
-                        annotator: str | None = None) -> ImportSummary:
+def import_label_studio(
+    queue: LabelQueue, path: str | Path, annotator: str | None = None
+) -> ImportSummary:
     """Read a Label Studio JSON (or JSON-MIN) export and label the matching requests.
 
     A task maps back through ``data.request_id`` (or ``meta.request_id``); its label is the
@@ -513,6 +603,13 @@ def import_label_studio(queue: LabelQueue, path: str | Path,
             if isinstance(value, list):
                 value = value[0] if value else None
             who = f"label-studio:{task['annotator']}" if task.get("annotator") is not None else None
-        _apply(queue, summary, rid, value, annotator or who or "label-studio",
-               data.get("point_hash"), where)
+        _apply(
+            queue,
+            summary,
+            rid,
+            value,
+            annotator or who or "label-studio",
+            data.get("point_hash"),
+            where,
+        )
     return summary

@@ -52,8 +52,9 @@ def pool_records(pool: Any, indices: Sequence[int] | np.ndarray) -> list[dict[st
     return [{str(k): _plain(np.asarray(v)[i]) for k, v in cols.items()} for i in idx]
 
 
-def attach_records(predictions: list[dict[str, Any]], pool: Any,
-                   indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
+def attach_records(
+    predictions: list[dict[str, Any]], pool: Any, indices: Sequence[int] | np.ndarray
+) -> list[dict[str, Any]]:
     """``predictions`` with each request's record added (unchanged for a bare-array pool)."""
     recs = pool_records(pool, indices)
     if recs is None:

@@ -169,8 +169,9 @@ def _ft_family(family: Predictor) -> Predictor:
     return family
 
 
-def _scores(family: Predictor, params: Params, X: np.ndarray, y: np.ndarray,
-            classes: np.ndarray) -> Scores:
+def _scores(
+    family: Predictor, params: Params, X: np.ndarray, y: np.ndarray, classes: np.ndarray
+) -> Scores:
     return score(family.predict_proba(params, X), y, classes)
 
 
@@ -238,18 +239,25 @@ def refit(
             alpha = float(res.alpha)
             chosen: float | dict[str, float] = alpha
             if per_tensor and len(layer_groups(list(vector))) > 1:
-                ptr = per_tensor_alpha(at, X_fit, y_fit, layer_groups(list(vector)), alpha,
-                                       labels=classes, max_evals=alpha_evals + 2,
-                                       start_value=res.value)
+                ptr = per_tensor_alpha(
+                    at,
+                    X_fit,
+                    y_fit,
+                    layer_groups(list(vector)),
+                    alpha,
+                    labels=classes,
+                    max_evals=alpha_evals + 2,
+                    start_value=res.value,
+                )
                 if ptr.value < res.value:
                     pt = dict(ptr.group_alphas)
                     chosen = dict(ptr.alphas)
             base = prepare_params(family, interpolate(drifted, vector, chosen), window)
-    alpha_scores = (_scores(family, base, X_val, y_val, classes)
-                    if y_val is not None else None)
+    alpha_scores = _scores(family, base, X_val, y_val, classes) if y_val is not None else None
     best, best_scores, best_lr = base, alpha_scores, None
-    short = (alpha_scores is None or target_accuracy is None
-             or alpha_scores.accuracy < target_accuracy)
+    short = (
+        alpha_scores is None or target_accuracy is None or alpha_scores.accuracy < target_accuracy
+    )
     tunable = supports_fine_tune(family)  # e.g. LogisticRegression: only alpha is re-fitted
     if short and tunable and fine_tune_steps > 0 and len(y_lab) > 0:
         ft = _ft_family(family)
@@ -257,8 +265,9 @@ def refit(
         epochs = min(max_epochs, max(1, math.ceil(fine_tune_steps / n_batches)))
         for lr in lrs:
             n_steps = fine_tune_steps if isinstance(family, TorchFamily) else epochs
-            cand = fine_tune(ft, base, X_lab, y_lab, n_steps, l2_pull_to=base, lr=float(lr),
-                             l2=l2, seed=seed)
+            cand = fine_tune(
+                ft, base, X_lab, y_lab, n_steps, l2_pull_to=base, lr=float(lr), l2=l2, seed=seed
+            )
             cand = prepare_params(family, cand, window)
             if y_val is None:
                 best, best_lr = cand, float(lr)  # nothing to compare on: keep the last
@@ -267,15 +276,26 @@ def refit(
             if best_scores is None or _better(s, best_scores):
                 best, best_scores, best_lr = cand, s, float(lr)
     origin = "fine-tuned" if best_lr is not None else "alpha"
-    init = (fresh_params(_ft_family(family), base, seed)
-            if short and tunable and fresh and y_val is not None and len(y_lab) > 0 else None)
+    init = (
+        fresh_params(_ft_family(family), base, seed)
+        if short and tunable and fresh and y_val is not None and len(y_lab) > 0
+        else None
+    )
     if init is not None:
         n_batches = max(1, math.ceil(len(y_lab) / 32))
         lo, hi = fresh_epochs
-        n_steps = (fresh_steps if isinstance(family, TorchFamily)
-                   else min(hi, max(lo, math.ceil(fresh_steps / n_batches))))
-        cand = prepare_params(family, fine_tune(_ft_family(family), init, X_lab, y_lab, n_steps,
-                                                lr=float(fresh_lr), seed=seed), window)
+        n_steps = (
+            fresh_steps
+            if isinstance(family, TorchFamily)
+            else min(hi, max(lo, math.ceil(fresh_steps / n_batches)))
+        )
+        cand = prepare_params(
+            family,
+            fine_tune(
+                _ft_family(family), init, X_lab, y_lab, n_steps, lr=float(fresh_lr), seed=seed
+            ),
+            window,
+        )
         s = _scores(family, cand, X_val, y_val, classes)
         if best_scores is None or _better(s, best_scores):
             best, best_scores, best_lr, origin = cand, s, float(fresh_lr), "fresh"
@@ -294,15 +314,15 @@ def refit(
 # ----------------------------------------------------------------------------- the committee
 
 
-def committee_weights(probas: Sequence[np.ndarray], y: np.ndarray | None,
-                      classes: np.ndarray) -> np.ndarray | None:
+def committee_weights(
+    probas: Sequence[np.ndarray], y: np.ndarray | None, classes: np.ndarray
+) -> np.ndarray | None:
     """Member weights ``w_m ∝ max(acc_m − 1/C, 0) + 0.01`` from each member's probabilities on
     labelled points ``y`` (None without labels: equal weights)."""
     if y is None or len(y) == 0:
         return None
     chance = 1.0 / max(len(classes), 1)
-    w = np.array([max(score(p, y, classes).accuracy - chance, 0.0) + _EPS_WEIGHT
-                  for p in probas])
+    w = np.array([max(score(p, y, classes).accuracy - chance, 0.0) + _EPS_WEIGHT for p in probas])
     return w / w.sum()
 
 
@@ -318,8 +338,13 @@ def _choose(
     seed: int,
     cold: bool = False,
 ) -> Selection:
-    kw: dict[str, Any] = {"exclude": exclude, "seed": seed, "diversity": diversity,
-                          "features": pool if diversity or cold else None, "cold_start": cold}
+    kw: dict[str, Any] = {
+        "exclude": exclude,
+        "seed": seed,
+        "diversity": diversity,
+        "features": pool if diversity or cold else None,
+        "cold_start": cold,
+    }
     if strategy.startswith("qbc"):
         return select(strategy, k, committee=list(committee), weights=weights, proba=proba, **kw)
     return select(strategy, k, proba=proba, **kw)
@@ -401,7 +426,9 @@ def accuracy_vs_labels(
     strategy's scores. ``fresh``: :func:`refit` may also train a freshly initialised model.
     """
     if strategy not in STRATEGIES:
-        raise InvalidInputError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        raise InvalidInputError(
+            f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
+        )
     pool = np.asarray(pool, dtype=np.float64)
     X_test = np.asarray(X_test, dtype=np.float64)
     y_test = np.asarray(y_test)
@@ -409,8 +436,11 @@ def accuracy_vs_labels(
     statics = [start, *(p for p in (drifted, ancestor) if p is not None), *committee]
     with _single_thread():
         static_pool = [family.predict_proba(p, pool) for p in statics]
-        static_val = ([family.predict_proba(p, validation[0]) for p in statics]
-                      if validation is not None else [])
+        static_val = (
+            [family.predict_proba(p, validation[0]) for p in statics]
+            if validation is not None
+            else []
+        )
         current = start
         cur_pool = static_pool[0]
         labelled = np.zeros(0, dtype=np.int64)
@@ -418,8 +448,11 @@ def accuracy_vs_labels(
         targets = set(int(c) for c in checkpoints)
         labels_out = [0]
         acc_out = [score(family.predict_proba(start, X_test), y_test, classes).accuracy]
-        val_out = [score(static_val[0], validation[1], classes).accuracy
-                   if validation is not None else float("nan")]
+        val_out = [
+            score(static_val[0], validation[1], classes).accuracy
+            if validation is not None
+            else float("nan")
+        ]
         prev_pool = prev_val = None
         cur_val = static_val[0] if validation is not None else None
         times: list[float] = []
@@ -436,22 +469,47 @@ def accuracy_vs_labels(
                     for acc, v in zip(rows, vals, strict=True):
                         acc.append(v)
                     y_w.append(np.asarray(validation[1]))
-                weights = committee_weights([np.vstack(r) for r in rows], np.concatenate(y_w),
-                                            classes)
-            cold = _is_cold(cold_start, len(labelled),
-                            score(cur_val, validation[1], classes).accuracy
-                            if cur_val is not None else None)
-            sel = _choose(strategy, k, cur_pool, probas, weights, pool, labelled, diversity,
-                          seed * 7919 + r, cold)
+                weights = committee_weights(
+                    [np.vstack(r) for r in rows], np.concatenate(y_w), classes
+                )
+            cold = _is_cold(
+                cold_start,
+                len(labelled),
+                score(cur_val, validation[1], classes).accuracy if cur_val is not None else None,
+            )
+            sel = _choose(
+                strategy,
+                k,
+                cur_pool,
+                probas,
+                weights,
+                pool,
+                labelled,
+                diversity,
+                seed * 7919 + r,
+                cold,
+            )
             if len(sel) == 0:
                 break
             new_y = np.asarray(oracle(pool[sel.indices]))
             labelled = np.concatenate([labelled, sel.indices])
             y_lab = np.concatenate([y_lab, new_y]) if len(y_lab) else new_y
-            fit = refit(family, start, pool[labelled], y_lab, classes=classes, drifted=drifted,
-                        ancestor=ancestor, validation=validation, window=pool,
-                        fine_tune_steps=fine_tune_steps, lrs=lrs, per_tensor=per_tensor,
-                        fresh=fresh, seed=seed + r)
+            fit = refit(
+                family,
+                start,
+                pool[labelled],
+                y_lab,
+                classes=classes,
+                drifted=drifted,
+                ancestor=ancestor,
+                validation=validation,
+                window=pool,
+                fine_tune_steps=fine_tune_steps,
+                lrs=lrs,
+                per_tensor=per_tensor,
+                fresh=fresh,
+                seed=seed + r,
+            )
             current = fit.params
             prev_pool, cur_pool = cur_pool, family.predict_proba(current, pool)
             if validation is not None:
@@ -459,12 +517,17 @@ def accuracy_vs_labels(
             times.append(time.perf_counter() - t0)
             if len(labelled) in targets:
                 labels_out.append(int(len(labelled)))
-                acc_out.append(score(family.predict_proba(current, X_test), y_test,
-                                     classes).accuracy)
-                val_out.append(score(cur_val, validation[1], classes).accuracy
-                               if cur_val is not None else float("nan"))
-    return LabelCurve(strategy, diversity, labels_out, acc_out, val_out,
-                      float(np.mean(times)) if times else 0.0)
+                acc_out.append(
+                    score(family.predict_proba(current, X_test), y_test, classes).accuracy
+                )
+                val_out.append(
+                    score(cur_val, validation[1], classes).accuracy
+                    if cur_val is not None
+                    else float("nan")
+                )
+    return LabelCurve(
+        strategy, diversity, labels_out, acc_out, val_out, float(np.mean(times)) if times else 0.0
+    )
 
 
 # ----------------------------------------------------------------------------- the store loop
@@ -527,8 +590,15 @@ class _Member:
     params: Params
 
 
-def _committee(store: Store, result: RepairResult, family: Predictor, start: _Member,
-               probe: np.ndarray, hops: int, limit: int) -> list[_Member]:
+def _committee(
+    store: Store,
+    result: RepairResult,
+    family: Predictor,
+    start: _Member,
+    probe: np.ndarray,
+    hops: int,
+    limit: int,
+) -> list[_Member]:
     """Static committee: start (repaired), drifted, ancestor, then nearby ancestors of the
     drifted model with the same tensors, at most ``limit`` members."""
     members = [start]
@@ -556,8 +626,12 @@ def _committee(store: Store, result: RepairResult, family: Predictor, start: _Me
     return members
 
 
-def _predictions(members: Sequence[tuple[str, str, np.ndarray]], idx: np.ndarray,
-                 classes: np.ndarray, model: tuple[str, str]) -> list[dict[str, Any]]:
+def _predictions(
+    members: Sequence[tuple[str, str, np.ndarray]],
+    idx: np.ndarray,
+    classes: np.ndarray,
+    model: tuple[str, str],
+) -> list[dict[str, Any]]:
     """Per point: the current model's label/confidence and every member's."""
     out = []
     cls = [c.item() if isinstance(c, np.generic) else c for c in classes.tolist()]
@@ -567,8 +641,16 @@ def _predictions(members: Sequence[tuple[str, str, np.ndarray]], idx: np.ndarray
             j = int(np.argmax(p[i]))
             mem.append({"role": role, "ref": ref, "label": cls[j], "confidence": float(p[i, j])})
         first = mem[0]
-        out.append({"model_id": model[0], "ref": model[1], "label": first["label"],
-                    "confidence": first["confidence"], "classes": cls, "members": mem})
+        out.append(
+            {
+                "model_id": model[0],
+                "ref": model[1],
+                "label": first["label"],
+                "confidence": first["confidence"],
+                "classes": cls,
+                "members": mem,
+            }
+        )
     return out
 
 
@@ -621,7 +703,9 @@ def run_active_learning(
     if result.repair_id is None:
         raise InvalidInputError("the repair result has no id: run repair(...) first (it stores it)")
     if strategy not in STRATEGIES:
-        raise InvalidInputError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        raise InvalidInputError(
+            f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
+        )
     if budget < 1 or batch < 1:
         raise InvalidInputError("budget and batch must be >= 1")
     rid = int(result.repair_id)
@@ -643,10 +727,27 @@ def run_active_learning(
         from driftline.active.regression_round import queue_regression_round
 
         fields = queue_regression_round(
-            store, result, pool, X_pool, X_div, oracle, budget=budget, batch=batch,
-            diversity=diversity, hops=committee_hops, limit=committee_size, say=say)
-        return ActiveLearningResult(repair_id=rid, start_id=drifted.id, final_id=drifted.id,
-                                    final_ref=drifted.ref, deployment=result.deployment, **fields)
+            store,
+            result,
+            pool,
+            X_pool,
+            X_div,
+            oracle,
+            budget=budget,
+            batch=batch,
+            diversity=diversity,
+            hops=committee_hops,
+            limit=committee_size,
+            say=say,
+        )
+        return ActiveLearningResult(
+            repair_id=rid,
+            start_id=drifted.id,
+            final_id=drifted.id,
+            final_ref=drifted.ref,
+            deployment=result.deployment,
+            **fields,
+        )
     X_val = y_val = None
     if validation is not None:
         X_val = as_matrix(validation[0], feature_names)
@@ -687,9 +788,15 @@ def run_active_learning(
                 current = _Member("current", store.get(mid).ref, mid, store.load(mid))
         previous: _Member | None = None
         drifted_val = val_scores(theta_d)
-        out = ActiveLearningResult(status="budget-exhausted", repair_id=rid, start_id=start_id,
-                                   final_id=current.id, final_ref=current.ref,
-                                   deployment=result.deployment, before=val_scores(start.params))
+        out = ActiveLearningResult(
+            status="budget-exhausted",
+            repair_id=rid,
+            start_id=start_id,
+            final_id=current.id,
+            final_ref=current.ref,
+            deployment=result.deployment,
+            before=val_scores(start.params),
+        )
         window_sig = None
         fitted_n = 0
         rnd = last_round
@@ -712,25 +819,61 @@ def run_active_learning(
             if n_lab > fitted_n:
                 t0 = time.perf_counter()
                 say(f"round {rnd}: re-fitting on {n_lab} label(s)")
-                fit = refit(fam, start.params, X_lab, y_lab, classes=classes, drifted=theta_d,
-                            ancestor=theta_a, validation=val, window=X_pool,
-                            target_accuracy=target_accuracy, fine_tune_steps=fine_tune_steps,
-                            lrs=lrs, per_tensor=per_tensor, fresh=fresh, seed=seed + rnd)
+                fit = refit(
+                    fam,
+                    start.params,
+                    X_lab,
+                    y_lab,
+                    classes=classes,
+                    drifted=theta_d,
+                    ancestor=theta_a,
+                    validation=val,
+                    window=X_pool,
+                    target_accuracy=target_accuracy,
+                    fine_tune_steps=fine_tune_steps,
+                    lrs=lrs,
+                    per_tensor=per_tensor,
+                    fresh=fresh,
+                    seed=seed + rnd,
+                )
                 fitted_n = n_lab
                 before = val_scores(current.params)
                 after = fit.scores or val_scores(fit.params)
                 if window_sig is None:  # named columns and roles, as the drifted model's
                     window_sig = window_signature(window_table(pool, drifted_sig), drifted_sig)
                 node_id, node_ref = _register_round(
-                    store, drifted, current.id, fit, rid=rid, rnd=rnd, strategy=strategy,
-                    diversity=diversity, n_labels=n_lab, before=before, after=after,
-                    signature=window_sig, start_ref=start.ref,
+                    store,
+                    drifted,
+                    current.id,
+                    fit,
+                    rid=rid,
+                    rnd=rnd,
+                    strategy=strategy,
+                    diversity=diversity,
+                    n_labels=n_lab,
+                    before=before,
+                    after=after,
+                    signature=window_sig,
+                    start_ref=start.ref,
                 )
                 previous, current = current, _Member("current", node_ref, node_id, fit.params)
-                out.rounds.append(RoundRecord(rnd, n_lab, strategy, node_id, node_ref, fit.alpha,
-                                              fit.per_tensor_alpha, fit.fine_tuned, fit.lr,
-                                              before, after, time.perf_counter() - t0,
-                                              fit.origin))
+                out.rounds.append(
+                    RoundRecord(
+                        rnd,
+                        n_lab,
+                        strategy,
+                        node_id,
+                        node_ref,
+                        fit.alpha,
+                        fit.per_tensor_alpha,
+                        fit.fine_tuned,
+                        fit.lr,
+                        before,
+                        after,
+                        time.perf_counter() - t0,
+                        fit.origin,
+                    )
+                )
                 out.after = after
                 if target_accuracy is not None and _meets(after, target_accuracy, None):
                     out.status = "target-met"
@@ -738,9 +881,11 @@ def run_active_learning(
             if waiting:
                 out.status = "waiting-for-labels"
                 out.pending = [r.id for r in waiting]
-                out.message = (f"{len(waiting)} label request(s) for repair #{rid} wait for a "
-                               "human: run 'driftline label' (or export them), then resume; "
-                               f"{n_lab} answered label(s) are in use")
+                out.message = (
+                    f"{len(waiting)} label request(s) for repair #{rid} wait for a "
+                    "human: run 'driftline label' (or export them), then resume; "
+                    f"{n_lab} answered label(s) are in use"
+                )
                 break
             counts = queue.counts(rid)
             used = counts["pending"] + counts["labelled"]
@@ -749,44 +894,73 @@ def run_active_learning(
                 out.status = "budget-exhausted"
                 break
             asked = {r.point_hash for r in queue.requests(rid)}
-            exclude = np.array([i for i, row in enumerate(X_pool) if point_hash(row) in asked],
-                               dtype=np.int64)
+            exclude = np.array(
+                [i for i, row in enumerate(X_pool) if point_hash(row) in asked], dtype=np.int64
+            )
             cur_pool = fam.predict_proba(current.params, X_pool)
             members = [("current", current.ref, cur_pool)]
             if previous is not None and previous.id != current.id:
-                members.append(("previous", previous.ref,
-                                fam.predict_proba(previous.params, X_pool)))
-            members += [(m.role, m.ref, p) for m, p in zip(statics, static_pool, strict=True)
-                        if m.id != current.id]
+                members.append(
+                    ("previous", previous.ref, fam.predict_proba(previous.params, X_pool))
+                )
+            members += [
+                (m.role, m.ref, p)
+                for m, p in zip(statics, static_pool, strict=True)
+                if m.id != current.id
+            ]
             weights = None
             if strategy.startswith("qbc"):
                 lab_X = [a for a in (X_lab if n_lab else None, X_val) if a is not None]
                 lab_y = [a for a in (y_lab if n_lab else None, y_val) if a is not None]
                 if lab_y:
                     Xw, yw = np.vstack(lab_X), np.concatenate(lab_y)
-                    params_of = {"current": current.params,
-                                 "previous": previous.params if previous else None}
+                    params_of = {
+                        "current": current.params,
+                        "previous": previous.params if previous else None,
+                    }
                     params_of.update({m.role: m.params for m in statics})
                     weights = committee_weights(
                         [fam.predict_proba(params_of[role], Xw) for role, _, _ in members],
-                        yw, classes)
+                        yw,
+                        classes,
+                    )
             rnd += 1
             cold = _is_cold(cold_start, n_lab, val_scores(current.params).get("accuracy"))
-            sel = _choose(strategy, min(batch, budget - used), cur_pool,
-                          [p for _, _, p in members], weights, X_div, exclude, diversity,
-                          seed * 7919 + rnd, cold)
+            sel = _choose(
+                strategy,
+                min(batch, budget - used),
+                cur_pool,
+                [p for _, _, p in members],
+                weights,
+                X_div,
+                exclude,
+                diversity,
+                seed * 7919 + rnd,
+                cold,
+            )
             if len(sel) == 0:
                 out.status = "pool-exhausted"
                 break
-            say(f"round {rnd}: queueing {len(sel)} point(s) chosen by "
-                + ("a representative cold start" if cold else strategy
-                   + (" + diversity" if diversity else "")))
-            ids = queue.request(X_pool[sel.indices], sel.scores, strategy=strategy, round=rnd,
-                                repair_id=rid,
-                                predictions=attach_records(
-                                    _predictions(members, sel.indices, classes,
-                                                 (current.id, current.ref)),
-                                    pool, sel.indices))
+            say(
+                f"round {rnd}: queueing {len(sel)} point(s) chosen by "
+                + (
+                    "a representative cold start"
+                    if cold
+                    else strategy + (" + diversity" if diversity else "")
+                )
+            )
+            ids = queue.request(
+                X_pool[sel.indices],
+                sel.scores,
+                strategy=strategy,
+                round=rnd,
+                repair_id=rid,
+                predictions=attach_records(
+                    _predictions(members, sel.indices, classes, (current.id, current.ref)),
+                    pool,
+                    sel.indices,
+                ),
+            )
             out.requested.extend(ids)
 
     out.final_id, out.final_ref = current.id, current.ref
@@ -803,33 +977,59 @@ def run_active_learning(
         out.message = (
             f"{len(out.rounds)} round(s), {out.labels_used} label(s): {current.ref}"
             + (f" validation accuracy {acc:.3f}" if acc is not None else "")
-            + (f", deployed as {result.deployment}" if out.deployed else
-               ("" if meets else ", below the policy: not deployed"))
+            + (
+                f", deployed as {result.deployment}"
+                if out.deployed
+                else ("" if meets else ", below the policy: not deployed")
+            )
         )
     return out
 
 
-def _register_round(store: Store, drifted: Any, parent_id: str, fit: Refit, *, rid: int,
-                    rnd: int, strategy: str, diversity: bool, n_labels: int,
-                    before: dict[str, float], after: dict[str, float], signature: Any,
-                    start_ref: str) -> tuple[str, str]:
+def _register_round(
+    store: Store,
+    drifted: Any,
+    parent_id: str,
+    fit: Refit,
+    *,
+    rid: int,
+    rnd: int,
+    strategy: str,
+    diversity: bool,
+    n_labels: int,
+    before: dict[str, float],
+    after: dict[str, float],
+    signature: Any,
+    start_ref: str,
+) -> tuple[str, str]:
     """Register the round's model with a ``repair`` edge from ``parent_id``; identical
     parameters (or parameters equal to an ancestor) reuse the existing node."""
     mid = model_id(fit.params)
     if mid == parent_id:
         return mid, store.get(mid).ref
     edge = {
-        "active_learning": True, "repair_id": rid, "round": rnd, "strategy": strategy,
-        "diversity": diversity, "labels_used": n_labels, "alpha": fit.alpha,
-        "per_tensor_alpha": fit.per_tensor_alpha, "fine_tuned": fit.fine_tuned, "lr": fit.lr,
+        "active_learning": True,
+        "repair_id": rid,
+        "round": rnd,
+        "strategy": strategy,
+        "diversity": diversity,
+        "labels_used": n_labels,
+        "alpha": fit.alpha,
+        "per_tensor_alpha": fit.per_tensor_alpha,
+        "fine_tuned": fit.fine_tuned,
+        "lr": fit.lr,
         "origin": fit.origin,
     }
     try:
         node = store.register(
             ModelParams(fit.params, drifted.framework, drifted.architecture),
-            name=drifted.name, parents=[parent_id], transform="repair", params=edge,
+            name=drifted.name,
+            parents=[parent_id],
+            transform="repair",
+            params=edge,
             metrics={f"val_{k}": v for k, v in after.items() if k != "n"},
-            edge_metrics={"before": before, "after": after}, signature=signature,
+            edge_metrics={"before": before, "after": after},
+            signature=signature,
             tags={"active_learning_of": start_ref, "repair_id": rid},
         )
     except CycleError:  # the parameters are an ancestor's (e.g. α = 0, no fine-tuning)

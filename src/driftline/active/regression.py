@@ -27,8 +27,9 @@ def _stack(preds: Sequence[np.ndarray]) -> np.ndarray:
     return stack
 
 
-def committee_variance(preds: Sequence[np.ndarray],
-                       weights: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+def committee_variance(
+    preds: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray | None = None
+) -> np.ndarray:
     """Weighted variance of the members' predictions per row (weights normalised; default equal)."""
     stack = _stack(preds)
     w = np.full(stack.shape[0], 1.0) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -45,16 +46,27 @@ def lineage_disagreement(preds: Sequence[np.ndarray]) -> np.ndarray:
     return stack.max(axis=0) - stack.min(axis=0)
 
 
-def select_regression(preds: Sequence[np.ndarray], k: int, *, features: np.ndarray | None = None,
-                      already: Sequence[int] | None = None, pool_factor: int = 10) -> np.ndarray:
+def select_regression(
+    preds: Sequence[np.ndarray],
+    k: int,
+    *,
+    features: np.ndarray | None = None,
+    already: Sequence[int] | None = None,
+    pool_factor: int = 10,
+) -> np.ndarray:
     """Indices of ``k`` rows to label: highest committee variance, diversified when
     ``features`` are given; rows in ``already`` are never returned."""
     scores = committee_variance(preds)
     if k < 0:
         raise InvalidInputError(f"k must be >= 0, got {k}")
     if features is not None:
-        return kcenter_greedy(np.asarray(features, dtype=np.float64), k, scores,
-                              already=already, pool_factor=pool_factor)
+        return kcenter_greedy(
+            np.asarray(features, dtype=np.float64),
+            k,
+            scores,
+            already=already,
+            pool_factor=pool_factor,
+        )
     order = np.argsort(-scores, kind="stable")
     if already is not None:
         skip = set(int(i) for i in already)

@@ -34,13 +34,16 @@ from driftline.store import Store
 STRATEGY = "committee_variance"
 
 
-def regression_committee(store: Store, result: Any, X: np.ndarray,
-                         hops: int, limit: int) -> list[tuple[str, str, np.ndarray]]:
+def regression_committee(
+    store: Store, result: Any, X: np.ndarray, hops: int, limit: int
+) -> list[tuple[str, str, np.ndarray]]:
     """``(role, ref, ŷ on X)`` of the lineage members that can predict on ``X``."""
-    ids = [("repaired", result.repaired_id), ("drifted", result.drifted_id),
-           ("ancestor", result.ancestor_id)]
-    ids += [(f"ancestor-{r.hops}", r.id) for r in store.ancestors(result.drifted_id,
-                                                                  max_hops=hops)]
+    ids = [
+        ("repaired", result.repaired_id),
+        ("drifted", result.drifted_id),
+        ("ancestor", result.ancestor_id),
+    ]
+    ids += [(f"ancestor-{r.hops}", r.id) for r in store.ancestors(result.drifted_id, max_hops=hops)]
     out: list[tuple[str, str, np.ndarray]] = []
     seen: set[str] = set()
     for role, mid in ids:
@@ -57,47 +60,83 @@ def regression_committee(store: Store, result: Any, X: np.ndarray,
     return out
 
 
-def queue_regression_round(store: Store, result: Any, pool: Any, X_pool: np.ndarray,
-                           X_div: np.ndarray, oracle: Oracle | None, *, budget: int, batch: int,
-                           diversity: bool, hops: int, limit: int,
-                           say: Callable[[str], Any]) -> dict[str, Any]:
+def queue_regression_round(
+    store: Store,
+    result: Any,
+    pool: Any,
+    X_pool: np.ndarray,
+    X_div: np.ndarray,
+    oracle: Oracle | None,
+    *,
+    budget: int,
+    batch: int,
+    diversity: bool,
+    hops: int,
+    limit: int,
+    say: Callable[[str], Any],
+) -> dict[str, Any]:
     """Queue one round of requests (see module docstring); the fields of the loop's result."""
     rid = int(result.repair_id)
     queue = LabelQueue(store)
     members = regression_committee(store, result, X_pool, hops, limit)
     if len(members) < 2:
-        return {"status": "pool-exhausted", "message": "fewer than two lineage members predict "
-                "on this window: no committee to choose labels by"}
+        return {
+            "status": "pool-exhausted",
+            "message": "fewer than two lineage members predict "
+            "on this window: no committee to choose labels by",
+        }
     counts = queue.counts(rid)
     used = counts["pending"] + counts["labelled"]
     asked = {r.point_hash for r in queue.requests(rid)}
     exclude = [i for i, row in enumerate(X_pool) if point_hash(row) in asked]
     k = min(batch, budget - used)
     preds = [p for _, _, p in members]
-    sel = (select_regression(preds, k, features=X_div if diversity else None, already=exclude)
-           if k > 0 else np.empty(0, np.int64))
+    sel = (
+        select_regression(preds, k, features=X_div if diversity else None, already=exclude)
+        if k > 0
+        else np.empty(0, np.int64)
+    )
     if len(sel):
         var = np.var(np.vstack(preds), axis=0)
         spread = lineage_disagreement(preds)
         first = members[0]
-        info = [{"model_id": result.repaired_id or result.drifted_id, "ref": first[1],
-                 "label": float(first[2][i]), "variance": float(var[i]),
-                 "disagreement": float(spread[i]),
-                 "members": [{"role": r, "ref": ref, "label": float(p[i])}
-                             for r, ref, p in members]} for i in sel]
-        say(f"queueing {len(sel)} point(s) chosen by committee variance over {len(members)} "
-            "lineage members")
-        queue.request(X_pool[sel], var[sel], strategy=STRATEGY, round=1, repair_id=rid,
-                      predictions=attach_records(info, pool, sel))
+        info = [
+            {
+                "model_id": result.repaired_id or result.drifted_id,
+                "ref": first[1],
+                "label": float(first[2][i]),
+                "variance": float(var[i]),
+                "disagreement": float(spread[i]),
+                "members": [{"role": r, "ref": ref, "label": float(p[i])} for r, ref, p in members],
+            }
+            for i in sel
+        ]
+        say(
+            f"queueing {len(sel)} point(s) chosen by committee variance over {len(members)} "
+            "lineage members"
+        )
+        queue.request(
+            X_pool[sel],
+            var[sel],
+            strategy=STRATEGY,
+            round=1,
+            repair_id=rid,
+            predictions=attach_records(info, pool, sel),
+        )
     pend = queue.pending(rid)
     if pend and (oracle is None or getattr(oracle, "interactive", True)):
-        return {"status": "waiting-for-labels", "pending": [r.id for r in pend],
-                "message": f"{len(pend)} label request(s) for repair #{rid} (a regressor, chosen "
-                           "by committee variance) wait for a human: run 'driftline label'"}
+        return {
+            "status": "waiting-for-labels",
+            "pending": [r.id for r in pend],
+            "message": f"{len(pend)} label request(s) for repair #{rid} (a regressor, chosen "
+            "by committee variance) wait for a human: run 'driftline label'",
+        }
     if pend and oracle is not None:
         oracle.answer(queue, pend)
     n = queue.counts(rid)["labelled"]
-    return {"status": "budget-exhausted" if used + len(sel) >= budget else "pool-exhausted",
-            "labels_used": n,
-            "message": f"{n} label(s) collected for the regressor; repair again with them as "
-                       "validation rows (re-fitting a regressor on labels is not automatic)"}
+    return {
+        "status": "budget-exhausted" if used + len(sel) >= budget else "pool-exhausted",
+        "labels_used": n,
+        "message": f"{n} label(s) collected for the regressor; repair again with them as "
+        "validation rows (re-fitting a regressor on labels is not automatic)",
+    }

@@ -17,25 +17,40 @@ from driftline.store.repairs import Switch
 __all__ = ["record_active"]
 
 
-def record_active(store: Any, result: RepairResult, out: Any, model_id: str | None,
-                  model_ref: str | None, actor: str) -> None:
+def record_active(
+    store: Any,
+    result: RepairResult,
+    out: Any,
+    model_id: str | None,
+    model_ref: str | None,
+    actor: str,
+) -> None:
     """Update ``result`` (and its stored record) from the active-learning result ``out``;
     with ``model_id`` deploy that model as ``result.deployment`` in the same transaction."""
-    result.active = {"status": out.status, "labels": out.labels_used,
-                     "pending": len(out.pending), "final": out.final_ref}
+    result.active = {
+        "status": out.status,
+        "labels": out.labels_used,
+        "pending": len(out.pending),
+        "final": out.final_ref,
+    }
     switch = None
     if model_id is None:
         result.status = "waiting-for-labels"
         result.message = out.message or f"{len(out.pending)} label request(s) wait for a human"
     else:
         assert result.deployment is not None
-        switch = Switch(model_id, result.deployment,
-                        f"active learning for repair #{result.repair_id}: {out.labels_used} labels",
-                        actor)
+        switch = Switch(
+            model_id,
+            result.deployment,
+            f"active learning for repair #{result.repair_id}: {out.labels_used} labels",
+            actor,
+        )
         result.status, result.deployed = "deployed", True
         result.active.update({"deployed_id": model_id, "deployed_ref": model_ref})
         if out.after:
             result.after = dict(out.after)
-        result.message = (f"active learning: deployed {model_ref} as {result.deployment} "
-                          f"after {out.labels_used} labels")
+        result.message = (
+            f"active learning: deployed {model_ref} as {result.deployment} "
+            f"after {out.labels_used} labels"
+        )
     update_repair(store, result, switch)

@@ -25,9 +25,15 @@ def start_candidates(store: Any, result: Any, hops: int) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i))
 
 
-def best_start(store: Any, result: Any, family: Any, names: set[str],
-               validation: tuple[np.ndarray, np.ndarray] | None, classes: np.ndarray,
-               hops: int) -> tuple[str, Any, dict[str, float]] | None:
+def best_start(
+    store: Any,
+    result: Any,
+    family: Any,
+    names: set[str],
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    classes: np.ndarray,
+    hops: int,
+) -> tuple[str, Any, dict[str, float]] | None:
     """``(id, params, validation scores)`` of the best start, or None without validation."""
     if validation is None:
         return None

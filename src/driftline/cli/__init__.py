@@ -33,7 +33,9 @@ def _root(
         help="store folder, or a database URL (postgresql+psycopg://user@host/db)",
     ),
     blobs: str = typer.Option(
-        None, "--blobs", help="tensor blobs: folder or fsspec URL (s3://bucket/prefix), recorded "
+        None,
+        "--blobs",
+        help="tensor blobs: folder or fsspec URL (s3://bucket/prefix), recorded "
         "in the store's database on first use",
     ),
 ) -> None:

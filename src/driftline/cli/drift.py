@@ -32,15 +32,24 @@ class Engine(StrEnum):
     dask = "dask"
 
 
-_ENGINE = typer.Option(Engine.local, "--engine", help="local, or dask: Parquet partitions "
-                       "summarised on Dask and merged in order")
-_SCHEDULER = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); "
-                          "default: threads on this machine")
+_ENGINE = typer.Option(
+    Engine.local,
+    "--engine",
+    help="local, or dask: Parquet partitions summarised on Dask and merged in order",
+)
+_SCHEDULER = typer.Option(
+    None,
+    "--scheduler",
+    help="Dask scheduler address (tcp://host:8786); default: threads on this machine",
+)
 
 
 def signature(
-    data: str = typer.Argument(..., help="CSV, Parquet or JSON-lines file, or a folder of them "
-                               "(--engine dask: Parquet folder, glob or s3:// URL)"),
+    data: str = typer.Argument(
+        ...,
+        help="CSV, Parquet or JSON-lines file, or a folder of them "
+        "(--engine dask: Parquet folder, glob or s3:// URL)",
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="write the signature bytes here"),
     attach: str = typer.Option(None, "--attach", help="set it as this model's training signature"),
     categorical: list[str] = typer.Option(
@@ -67,11 +76,13 @@ def signature(
     if engine is Engine.dask:
         from driftline.drift.dask_engine import signature_for_location
 
-        sig = signature_for_location(data, drop=drop or (), categorical=categorical or None,
-                                     scheduler=scheduler)
+        sig = signature_for_location(
+            data, drop=drop or (), categorical=categorical or None, scheduler=scheduler
+        )
     else:
-        sig = Signature.from_data(_table(Path(data), drop), categorical=categorical or None,
-                                  roles=spec)
+        sig = Signature.from_data(
+            _table(Path(data), drop), categorical=categorical or None, roles=spec
+        )
     check_no_empty_features(sig)
     if output is not None:
         write_atomic(output, sig.to_bytes())
@@ -79,8 +90,14 @@ def signature(
         store = open_store()
         store.attach_signature(attach, sig)
     if as_json:
-        print_json({"id": sig.id, "n_rows": sig.n_rows, "features": sig.summary(),
-                    "roles": {c: d.to_dict() for c, d in sig.roles.items()}})
+        print_json(
+            {
+                "id": sig.id,
+                "n_rows": sig.n_rows,
+                "features": sig.summary(),
+                "roles": {c: d.to_dict() for c, d in sig.roles.items()},
+            }
+        )
         return
     size = len(sig.to_bytes())
     console.print(
@@ -95,8 +112,11 @@ def drift(
     ref: str = typer.Argument(
         ..., help="model reference (its training signature is the reference)"
     ),
-    data: str = typer.Argument(..., help="current data: CSV, Parquet or JSON lines "
-                               "(--engine dask: Parquet folder, glob or s3:// URL)"),
+    data: str = typer.Argument(
+        ...,
+        help="current data: CSV, Parquet or JSON lines "
+        "(--engine dask: Parquet folder, glob or s3:// URL)",
+    ),
     drift_share: float = typer.Option(
         None, "--drift-share", help="share of features that must drift"
     ),
@@ -127,8 +147,9 @@ def drift(
     if engine is Engine.dask:
         from driftline.drift.dask_engine import drift_for_location
 
-        report = drift_for_location(store.signature(model.id), data, drop=drop or (),
-                                    scheduler=scheduler, **kw)
+        report = drift_for_location(
+            store.signature(model.id), data, drop=drop or (), scheduler=scheduler, **kw
+        )
     else:
         report = compare(store.signature(model.id), _table(Path(data), drop), **kw)
     if save:
@@ -168,10 +189,14 @@ def agent(
         None, "--idle-exit", help="with --follow: stop after this many seconds without new rows"
     ),
     estimate_accuracy: bool = typer.Option(
-        False, "--estimate-accuracy", help="add the model's label-free accuracy estimate (CBPE; "
-        "calibrated by the model metric 'cbpe' when registered) to each window"),
+        False,
+        "--estimate-accuracy",
+        help="add the model's label-free accuracy estimate (CBPE; "
+        "calibrated by the model metric 'cbpe' when registered) to each window",
+    ),
     multivariate: bool = typer.Option(
-        False, "--multivariate", help="add the multivariate likelihood drift score per window"),
+        False, "--multivariate", help="add the multivariate likelihood drift score per window"
+    ),
 ) -> None:
     """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
     from driftline.drift import DriftAgent, drift_score, iter_batches
@@ -180,9 +205,12 @@ def agent(
     store = open_store()
     model = store.get(ref)
     sig = store.signature(model.id)
-    kw: dict = {"roles": R.role_spec(target, prediction, id, timestamp, ignore),
-                "model_aware": model_aware_settings(store, model, sig, estimate=estimate_accuracy,
-                                                    multivariate=multivariate)}
+    kw: dict = {
+        "roles": R.role_spec(target, prediction, id, timestamp, ignore),
+        "model_aware": model_aware_settings(
+            store, model, sig, estimate=estimate_accuracy, multivariate=multivariate
+        ),
+    }
     if drift_share is not None:
         kw["drift_share"] = drift_share
     agent_ = DriftAgent(

@@ -21,8 +21,12 @@ def demo(
 
     kw = {"scenarios": tuple(scenario)} if scenario else {}
     run_demo(
-        seed=seed, fast=fast, store=open_store(create=True), html_path=html or None,
-        console=console, **kw,
+        seed=seed,
+        fast=fast,
+        store=open_store(create=True),
+        html_path=html or None,
+        console=console,
+        **kw,
     )
 
 

@@ -66,8 +66,10 @@ def _feature_names(store: Any, req: LabelRequest) -> list[str]:
 
 def _show(store: Any, req: LabelRequest, position: int, total: int) -> None:
     rid = "-" if req.repair_id is None else f"#{req.repair_id}"
-    console.rule(f"request #{req.id}  ({position}/{total})  repair {rid}  round {req.round}  "
-                 f"{req.strategy} score {req.score:.3f}")
+    console.rule(
+        f"request #{req.id}  ({position}/{total})  repair {rid}  round {req.round}  "
+        f"{req.strategy} score {req.score:.3f}"
+    )
     side = int(round(np.sqrt(req.features.size)))
     rec = record_of(req)
     if rec is not None:  # the row as the user knows it: original names, raw values
@@ -91,8 +93,12 @@ def _show(store: Any, req: LabelRequest, position: int, total: int) -> None:
         t = Table("model", "role", "predicts", "confidence", title="lineage predictions")
         for m in members:
             conf = m.get("confidence")
-            t.add_row(str(m.get("ref", "?")), str(m.get("role", "")), str(m.get("label")),
-                      "–" if conf is None else f"{conf:.2f}")
+            t.add_row(
+                str(m.get("ref", "?")),
+                str(m.get("role", "")),
+                str(m.get("label")),
+                "–" if conf is None else f"{conf:.2f}",
+            )
         console.print(t)
     elif req.predicted is not None:
         console.print(f"model predicts {req.predicted}")
@@ -125,8 +131,10 @@ def _session(repair: int | None, annotator: str | None) -> None:
         console.print(f"no pending label requests{where}")
         return
     who = annotator or default_actor()
-    console.print(f"{len(pending)} pending request(s); type a label, 's' to skip, 'q' to quit. "
-                  "Every answer is saved at once.")
+    console.print(
+        f"{len(pending)} pending request(s); type a label, 's' to skip, 'q' to quit. "
+        "Every answer is saved at once."
+    )
     done = skipped = 0
     for pos, req in enumerate(pending, start=1):
         _show(store, req, pos, len(pending))
@@ -169,8 +177,7 @@ def label(
 
 @label_app.command("export")
 def export_cmd(
-    fmt: str = typer.Option("label-studio", "--format", "-f",
-                            help="label-studio, csv or jsonl"),
+    fmt: str = typer.Option("label-studio", "--format", "-f", help="label-studio, csv or jsonl"),
     output: Path = typer.Option(..., "--output", "-o", help="file to write"),
     repair: int = typer.Option(None, "--repair", help="only requests of this repair id"),
 ) -> None:
@@ -181,28 +188,37 @@ def export_cmd(
     if fmt == "label-studio":
         n = export_label_studio(queue, output, repair)
         reqs = queue.pending(repair)
-        classes = next((r.predictions.get("classes") for r in reqs
-                        if r.predictions.get("classes")), None)
+        classes = next(
+            (r.predictions.get("classes") for r in reqs if r.predictions.get("classes")), None
+        )
         if classes is not None:
             image = all(is_image(r) for r in reqs)
             table = any(record_of(r) is not None for r in reqs)
             cfg = output.with_name(output.stem + ".label_config.xml")
             write_atomic(cfg, label_studio_config(classes, image=image, table=table))
-            console.print(f"wrote {n} task(s) to {output} (labelling config: {cfg}); import the "
-                          f"annotated JSON export with 'driftline label import FILE'")
+            console.print(
+                f"wrote {n} task(s) to {output} (labelling config: {cfg}); import the "
+                f"annotated JSON export with 'driftline label import FILE'"
+            )
             return
         console.print(f"wrote {n} task(s) to {output}")
         return
     n = export_requests(queue, output, fmt, repair)
-    console.print(f"wrote {n} request(s) to {output}; fill the 'label' "
-                  f"{'column' if fmt == 'csv' else 'field'}, then 'driftline label import {output}'")
+    console.print(
+        f"wrote {n} request(s) to {output}; fill the 'label' "
+        f"{'column' if fmt == 'csv' else 'field'}, then 'driftline label import {output}'"
+    )
 
 
 @label_app.command("import")
 def import_cmd(
     path: Path = typer.Argument(..., help="CSV, JSON lines or Label Studio JSON export"),
-    fmt: str = typer.Option(None, "--format", "-f", help="csv, jsonl or label-studio (default: guess)"),
-    annotator: str = typer.Option(None, "--annotator", help="who labelled (default: from the file)"),
+    fmt: str = typer.Option(
+        None, "--format", "-f", help="csv, jsonl or label-studio (default: guess)"
+    ),
+    annotator: str = typer.Option(
+        None, "--annotator", help="who labelled (default: from the file)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Read labels from a file (rows without a label leave their request pending)."""
@@ -214,8 +230,10 @@ def import_cmd(
     if as_json:
         print_json(summary.to_dict())
         return
-    console.print(f"labelled {summary.labelled}, without a label {summary.unchanged}"
-                  + (f", unknown request ids {summary.unknown[:10]}" if summary.unknown else ""))
+    console.print(
+        f"labelled {summary.labelled}, without a label {summary.unchanged}"
+        + (f", unknown request ids {summary.unknown[:10]}" if summary.unknown else "")
+    )
     for e in summary.errors[:20]:
         err_console.print(f"[yellow]skipped[/yellow] {e}", soft_wrap=True)
 
@@ -233,16 +251,38 @@ def list_cmd(
         print_json([{k: v for k, v in r.to_dict().items() if k != "features"} for r in reqs])
         return
     counts = queue.counts(repair)
-    t = Table("#", "repair", "round", "strategy", "score", "predicted", "status", "label",
-              "annotator", "asked", title="label requests — " + ", ".join(
-                  f"{n} {s}" for s, n in counts.items() if n))
+    t = Table(
+        "#",
+        "repair",
+        "round",
+        "strategy",
+        "score",
+        "predicted",
+        "status",
+        "label",
+        "annotator",
+        "asked",
+        title="label requests — " + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
+    )
     for r in reqs:
         conf = r.predictions.get("confidence")
-        pred = "–" if r.predicted is None else (
-            f"{r.predicted} ({conf:.2f})" if conf is not None else str(r.predicted))
-        t.add_row(str(r.id), "-" if r.repair_id is None else str(r.repair_id), str(r.round),
-                  r.strategy, f"{r.score:.3f}", pred, r.status,
-                  "" if r.label is None else str(r.label), r.annotator or "", when(r.created_at))
+        pred = (
+            "–"
+            if r.predicted is None
+            else (f"{r.predicted} ({conf:.2f})" if conf is not None else str(r.predicted))
+        )
+        t.add_row(
+            str(r.id),
+            "-" if r.repair_id is None else str(r.repair_id),
+            str(r.round),
+            r.strategy,
+            f"{r.score:.3f}",
+            pred,
+            r.status,
+            "" if r.label is None else str(r.label),
+            r.annotator or "",
+            when(r.created_at),
+        )
     console.print(t)
 
 
@@ -262,8 +302,10 @@ def cancel_cmd(
         raise InvalidInputError("name request ids or --repair N (see 'driftline label list')")
     for rid in dict.fromkeys(ids):
         queue.cancel(rid)
-    console.print(f"cancelled {len(set(ids))} request(s)"
-                  + (f" of repair #{repair}" if repair is not None else ""))
+    console.print(
+        f"cancelled {len(set(ids))} request(s)"
+        + (f" of repair #{repair}" if repair is not None else "")
+    )
 
 
 def register_commands(app: typer.Typer) -> None:

@@ -29,7 +29,9 @@ def init() -> None:
     """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE)."""
     store = open_store(create=True)
     where = store.root or redact(store.url)
-    console.print(f"Initialised driftline store at [bold]{where}[/bold] (blobs: {store.blobs.location})")
+    console.print(
+        f"Initialised driftline store at [bold]{where}[/bold] (blobs: {store.blobs.location})"
+    )
 
 
 def register(
@@ -52,7 +54,9 @@ def register(
     timestamp: list[str] = R.TIMESTAMP,
     ignore: list[str] = R.IGNORE,
     architecture: str = typer.Option(
-        None, "--architecture", help="for tensor files: JSON (or @file.json) naming the "
+        None,
+        "--architecture",
+        help="for tensor files: JSON (or @file.json) naming the "
         "architecture, e.g. the 'framework'/'estimator' a sklearn model was stored with",
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -72,8 +76,7 @@ def register(
             kwargs["data"], roles=R.role_spec(target, prediction, id, timestamp, ignore)
         )
         check_no_empty_features(kwargs["signature"])
-        kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"],
-                                                               kwargs["signature"])}
+        kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"], kwargs["signature"])}
     model = store.register(
         read_model_file(path, architecture),
         name=name,

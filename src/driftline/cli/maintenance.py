@@ -23,7 +23,11 @@ def fsck_cmd(
             f"{len(report.damaged)} problem(s), {len(report.orphan_blobs)} orphan blob(s), "
             f"{len(report.temporaries)} temporary file(s)"
             + ("" if report.ok else "; restore the damaged parts from backup")
-            + ("; 'driftline gc' removes orphans" if report.orphan_blobs or report.temporaries else "")
+            + (
+                "; 'driftline gc' removes orphans"
+                if report.orphan_blobs or report.temporaries
+                else ""
+            )
         )
     raise typer.Exit(0 if report.ok else 1)
 

@@ -20,7 +20,7 @@ def parse_architecture(text: str | None) -> dict | None:
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"--architecture is not valid JSON: {exc}") from exc
     if not isinstance(arch, dict):
-        raise InvalidInputError("--architecture must be a JSON object, e.g. {\"framework\": \"torch\"}")
+        raise InvalidInputError('--architecture must be a JSON object, e.g. {"framework": "torch"}')
     return arch
 
 
@@ -30,4 +30,6 @@ def read_model_file(path: Path, architecture: str | None = None) -> ModelParams:
     arch = parse_architecture(architecture)
     if arch is None:
         return mp
-    return ModelParams(mp.params, str(arch.get("framework", mp.framework)), {**mp.architecture, **arch})
+    return ModelParams(
+        mp.params, str(arch.get("framework", mp.framework)), {**mp.architecture, **arch}
+    )

@@ -233,10 +233,14 @@ def repair(
 
 def candidate_cell(candidates: dict[str, dict[str, float]], chosen: str | None) -> str:
     """The whole candidate table in one cell: ``name acc`` per row, ``*`` on the chosen one."""
-    return "\n".join(
-        f"{'*' if k == chosen else ''}{k} {v['accuracy']:.3f}"
-        for k, v in candidates.items() if "accuracy" in v
-    ) or "–"
+    return (
+        "\n".join(
+            f"{'*' if k == chosen else ''}{k} {v['accuracy']:.3f}"
+            for k, v in candidates.items()
+            if "accuracy" in v
+        )
+        or "–"
+    )
 
 
 def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:

@@ -18,8 +18,12 @@ NO_AUTO = typer.Option(
 
 
 def role_spec(
-    target: str | None, prediction: list[str] | None, id: list[str] | None,
-    timestamp: list[str] | None, ignore: list[str] | None, no_auto: bool = False,
+    target: str | None,
+    prediction: list[str] | None,
+    id: list[str] | None,
+    timestamp: list[str] | None,
+    ignore: list[str] | None,
+    no_auto: bool = False,
 ) -> Any:
     """A :class:`~driftline.drift.roles.RoleSpec` from the CLI flags."""
     from driftline.drift.roles import RoleSpec
@@ -32,5 +36,6 @@ def print_roles(signature: Any, console: Any) -> None:
     for name, d in signature.roles.items():
         console.print(f"[dim]  {name}: {d.role.value} ({d.reason}), not drift-tested[/dim]")
     if signature.target is None:
-        console.print("[dim]  no target column: name the label column with --target if the "
-                      "data has one[/dim]")
+        console.print(
+            "[dim]  no target column: name the label column with --target if the data has one[/dim]"
+        )

@@ -11,8 +11,9 @@ from rich.table import Table
 from driftline.cli.common import STATE, console, open_store, print_json, when
 from driftline.errors import OptionalDependencyError
 
-token_app = typer.Typer(help="API tokens for 'driftline serve' (stored hashed).",
-                        no_args_is_help=True)
+token_app = typer.Typer(
+    help="API tokens for 'driftline serve' (stored hashed).", no_args_is_help=True
+)
 
 
 def serve(
@@ -20,10 +21,12 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port"),
     public_read: bool = typer.Option(False, "--public-read", help="reads need no token"),
     window: int = typer.Option(5000, "--window", help="rows per drift-agent window"),
-    drift_share: float = typer.Option(None, "--drift-share",
-                                      help="share of features that must drift"),
-    auto_repair: bool = typer.Option(True, "--auto-repair/--no-auto-repair",
-                                     help="run the repair policy when a window drifts"),
+    drift_share: float = typer.Option(
+        None, "--drift-share", help="share of features that must drift"
+    ),
+    auto_repair: bool = typer.Option(
+        True, "--auto-repair/--no-auto-repair", help="run the repair policy when a window drifts"
+    ),
     max_body_mb: float = typer.Option(8.0, "--max-body-mb", help="request body limit (MiB)"),
     cors: list[str] = typer.Option(None, "--cors-origin", help="allow this browser origin"),
 ) -> None:
@@ -35,12 +38,20 @@ def serve(
     except ImportError as exc:
         raise OptionalDependencyError(
             f"driftline serve needs the serve extra ({exc.name} is missing): "
-            "pip install 'driftline[serve]'") from None
+            "pip install 'driftline[serve]'"
+        ) from None
     open_store()  # fail early, with one line, on a missing store
-    settings = ServeSettings(store=STATE["store"], host=host, port=port, public_read=public_read,
-                             window=window, drift_share=drift_share, auto_repair=auto_repair,
-                             max_body_bytes=int(max_body_mb * 1024 * 1024),
-                             cors_origins=tuple(cors or ()))
+    settings = ServeSettings(
+        store=STATE["store"],
+        host=host,
+        port=port,
+        public_read=public_read,
+        window=window,
+        drift_share=drift_share,
+        auto_repair=auto_repair,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        cors_origins=tuple(cors or ()),
+    )
     app = create_app(settings)
     console.print(f"driftline serve on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -56,8 +67,9 @@ def token_create(
     from driftline.store.tokens import Role, create_token
 
     store = open_store()
-    secret, info = create_token(store.engine, Role.parse(role), name,
-                                None if ttl is None else ttl * 86400)
+    secret, info = create_token(
+        store.engine, Role.parse(role), name, None if ttl is None else ttl * 86400
+    )
     console.print(f"token #{info.id} ({info.role.name.lower()}), shown once:")
     print(secret)
 
@@ -73,8 +85,14 @@ def token_list(as_json: bool = typer.Option(False, "--json", help="print JSON"))
         return
     t = Table("#", "name", "role", "created", "expires", "revoked", title="tokens")
     for r in rows:
-        t.add_row(str(r.id), r.name, r.role.name.lower(), when(r.created_at),
-                  when(r.expires_at) if r.expires_at else "-", "yes" if r.revoked else "")
+        t.add_row(
+            str(r.id),
+            r.name,
+            r.role.name.lower(),
+            when(r.created_at),
+            when(r.expires_at) if r.expires_at else "-",
+            "yes" if r.revoked else "",
+        )
     console.print(t)
 
 
@@ -89,7 +107,8 @@ def token_revoke(token_id: int = typer.Argument(..., help="token number")) -> No
 
 def report(
     target: str = typer.Argument(
-        ..., help="drift report id, repair:N, deployment:NAME, a model reference, or all"),
+        ..., help="drift report id, repair:N, deployment:NAME, a model reference, or all"
+    ),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file"),
 ) -> None:
     """Write the dashboard's views (report, repair, model, deployment) to one offline HTML."""

@@ -79,15 +79,27 @@ def register_churn_lineage(store: Any, tables: ChurnTables, name: str = "churn")
     m2 = fit_churn_model(tables.promo, warm_from=m1)
     m3 = fit_churn_model(tables.promo2, warm_from=m2)
     out: list[Any] = []
-    for est, data, season in ((m1, tables.base, "base"), (m2, tables.promo, "promo"),
-                              (m3, tables.promo2, "promo")):
+    for est, data, season in (
+        (m1, tables.base, "base"),
+        (m2, tables.promo, "promo"),
+        (m3, tables.promo2, "promo"),
+    ):
         sig = Signature.from_data(data, target=TARGET)
-        out.append(store.register(
-            est, name=name, parents=[out[-1]] if out else [], transform="finetune",
-            params={"season": season}, data=data, signature=sig,
-            architecture={"input_schema": input_schema(data, sig)},
-            metrics={"accuracy": float(est.score(data[list(CHURN_MODEL_INPUTS)], data[TARGET]))},
-        ))
+        out.append(
+            store.register(
+                est,
+                name=name,
+                parents=[out[-1]] if out else [],
+                transform="finetune",
+                params={"season": season},
+                data=data,
+                signature=sig,
+                architecture={"input_schema": input_schema(data, sig)},
+                metrics={
+                    "accuracy": float(est.score(data[list(CHURN_MODEL_INPUTS)], data[TARGET]))
+                },
+            )
+        )
     return out
 
 
@@ -99,24 +111,27 @@ def write_churn_example(folder: str | Path, seed: int = 0) -> dict[str, Path]:
     out = Path(folder)
     clash = [f for f in EXAMPLE_FILES if (out / f).exists()]
     if clash:
-        raise InvalidInputError(
-            f"{out} already holds {', '.join(clash)}; choose an empty folder"
-        )
+        raise InvalidInputError(f"{out} already holds {', '.join(clash)}; choose an empty folder")
     out.mkdir(parents=True, exist_ok=True)
     t = churn_tables(seed)
     m1 = fit_churn_model(t.base)
     m2 = fit_churn_model(t.promo, warm_from=m1)
     for fname, est in (("model.safetensors", m1), ("tuned.safetensors", m2)):
         mp = as_model_params(est)
-        save_safetensors(mp.params, out / fname, architecture_metadata(mp.framework,
-                                                                        mp.architecture))
+        save_safetensors(
+            mp.params, out / fname, architecture_metadata(mp.framework, mp.architecture)
+        )
     t.base.to_csv(out / "train.csv", index=False)
     t.promo.to_csv(out / "promo.csv", index=False)
     t.today.drop(columns=[TARGET]).to_csv(out / "today.csv", index=False)
     import pandas as pd
 
-    stream = pd.concat([churn_table(1000, regime="base", seed=seed + 7),
-                        churn_table(2000, regime="promo", seed=seed + 8)])
+    stream = pd.concat(
+        [
+            churn_table(1000, regime="base", seed=seed + 7),
+            churn_table(2000, regime="promo", seed=seed + 8),
+        ]
+    )
     stream.drop(columns=[TARGET]).to_csv(out / "stream.csv", index=False)
     t.labelled.to_csv(out / "labelled.csv", index=False)
     return {f: out / f for f in EXAMPLE_FILES}

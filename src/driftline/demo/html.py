@@ -24,8 +24,11 @@ def line_chart(
     (:mod:`driftline.present.charts`; ``width``/``height``/``y_label`` kept for callers)."""
     from driftline.present import charts
 
-    return charts.embed(charts.series_lines(series, x=x, title=title, x_label=x_label,
-                                            y_label=y_label, hlines=hlines))
+    return charts.embed(
+        charts.series_lines(
+            series, x=x, title=title, x_label=x_label, y_label=y_label, hlines=hlines
+        )
+    )
 
 
 def bar_chart(

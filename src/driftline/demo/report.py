@@ -131,27 +131,44 @@ def _records_section(run: ScenarioRun) -> str:
     if not run.records:
         return ""
     cols = list(run.records[0]["record"])
-    rows = [[r["request_id"], *["–" if r["record"].get(c) is None else r["record"][c]
-                                for c in cols], r["label"]] for r in run.records]
-    return ("<p>Label requests as the annotator saw them (original column names and values; "
-            f"{run.pending} wait for a human: <code>driftline label</code>):</p>"
-            + html.table(["request", *cols, "label"], rows))
+    rows = [
+        [
+            r["request_id"],
+            *["–" if r["record"].get(c) is None else r["record"][c] for c in cols],
+            r["label"],
+        ]
+        for r in run.records
+    ]
+    return (
+        "<p>Label requests as the annotator saw them (original column names and values; "
+        f"{run.pending} wait for a human: <code>driftline label</code>):</p>"
+        + html.table(["request", *cols, "label"], rows)
+    )
 
 
 def write_report(store: Store, summary: DemoSummary, path: str | Path) -> Path:
     """Write the report and return its path."""
     sections: list[tuple[str, str]] = []
     for i, run in enumerate(summary.scenarios, 1):
-        inner = (_drift_section(run) + _repair_section(run) + _active_section(run)
-                 + _records_section(run))
+        inner = (
+            _drift_section(run)
+            + _repair_section(run)
+            + _active_section(run)
+            + _records_section(run)
+        )
         if run.test_accuracy:
             what = "customers" if run.records else "digits"
             inner += html.bar_chart(
                 run.test_accuracy, title=f"accuracy on held-out {what} from today's distribution"
             )
         sections.append((f"{i} · {run.title} (deployment:{run.deployment})", inner))
-    sections.append(("The lineage", '<p>Interactive, laid out by dagre: the '
-                     '<a href="#/lineage">Lineage</a> page (click a model for its details).</p>'))
+    sections.append(
+        (
+            "The lineage",
+            "<p>Interactive, laid out by dagre: the "
+            '<a href="#/lineage">Lineage</a> page (click a model for its details).</p>',
+        )
+    )
     from driftline.present.report import write_static_report  # the dashboard's views, offline
 
     return write_static_report(store, "all", path, story=("driftline demo", sections))

@@ -249,11 +249,11 @@ def watch(
     con.print(table)
 
 
-def _agent(store: Store, model: Model, policy: RepairPolicy = POLICY,
-           window_rows: int = WINDOW_ROWS) -> DriftAgent:
+def _agent(
+    store: Store, model: Model, policy: RepairPolicy = POLICY, window_rows: int = WINDOW_ROWS
+) -> DriftAgent:
     """A tumbling-window agent on the model's training signature."""
-    return DriftAgent(store.signature(model.id), window=window_rows,
-                      drift_share=policy.drift_share)
+    return DriftAgent(store.signature(model.id), window=window_rows, drift_share=policy.drift_share)
 
 
 def _result_table(con: Console, run: ScenarioRun, test: Any) -> None:
@@ -474,9 +474,16 @@ def run_demo(
     return _finish_demo(st, summary, scenarios, seed, fast, con, html_path, started)
 
 
-def _finish_demo(st: Store, summary: DemoSummary, scenarios: tuple[str, ...], seed: int,
-                 fast: bool, con: Console, html_path: str | Path | None,
-                 started: float) -> DemoSummary:
+def _finish_demo(
+    st: Store,
+    summary: DemoSummary,
+    scenarios: tuple[str, ...],
+    seed: int,
+    fast: bool,
+    con: Console,
+    html_path: str | Path | None,
+    started: float,
+) -> DemoSummary:
     """Run the tabular scenario if asked, then the timing and the HTML report."""
     if "tabular" in scenarios:
         from driftline.demo.tabular import tabular

@@ -37,8 +37,10 @@ def _accuracy(store: Store, ref: str, table: Any) -> float:
 
 def _stream(seed: int, fast: bool) -> list[tuple[str, Any, Any]]:
     parts = [("promo", churn_table(N_WINDOW, regime="promo", seed=seed + 31))]
-    parts += [("today", churn_table(N_WINDOW, regime="today", seed=seed + 40 + i))
-              for i in range(2 if fast else 3)]
+    parts += [
+        ("today", churn_table(N_WINDOW, regime="today", seed=seed + 40 + i))
+        for i in range(2 if fast else 3)
+    ]
     return [(name, t, t[TARGET].to_numpy()) for name, t in parts]  # the label: label drift
 
 
@@ -46,14 +48,17 @@ def _record_table(records: list[dict[str, Any]]) -> Table:
     cols = list(records[0]["record"]) if records else []
     t = Table("request", *cols, "label", title="what the annotator saw (original columns)")
     for r in records:
-        t.add_row(str(r["request_id"]), *["–" if r["record"].get(c) is None
-                                          else str(r["record"][c]) for c in cols],
-                  str(r["label"]))
+        t.add_row(
+            str(r["request_id"]),
+            *["–" if r["record"].get(c) is None else str(r["record"][c]) for c in cols],
+            str(r["label"]),
+        )
     return t
 
 
-def _labelling_round(store: Store, run: ScenarioRun, result: RepairResult, tables: Any,
-                     seed: int, con: Console) -> None:
+def _labelling_round(
+    store: Store, run: ScenarioRun, result: RepairResult, tables: Any, seed: int, con: Console
+) -> None:
     """20 labels from a simulated annotator, refinement, then 5 requests left for a human."""
     from driftline.active import LabelQueue, SimulatedOracle, run_active_learning
     from driftline.repair.model_input import input_names, model_matrix
@@ -63,40 +68,79 @@ def _labelling_round(store: Store, run: ScenarioRun, result: RepairResult, table
     X_pool = model_matrix(pool, input_names(model, store.signature(model.id)))
     val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
     con.print("  a labelling round: 20 records for a (simulated) annotator, then refinement")
-    al = run_active_learning(store, result, pool, SimulatedOracle(X_pool,
-                             tables.today[TARGET].to_numpy()), budget=20, batch=20,
-                             validation=val, actor="demo", seed=seed, deploy=True,
-                             progress=lambda m: con.print(f"  [dim]· {m}[/dim]"))
+    al = run_active_learning(
+        store,
+        result,
+        pool,
+        SimulatedOracle(X_pool, tables.today[TARGET].to_numpy()),
+        budget=20,
+        batch=20,
+        validation=val,
+        actor="demo",
+        seed=seed,
+        deploy=True,
+        progress=lambda m: con.print(f"  [dim]· {m}[/dim]"),
+    )
     run.active = al
     queue = LabelQueue(store)
     done = [r for r in queue.requests(result.repair_id) if r.status == "labelled"][:5]
-    run.records = [{"request_id": r.id, "record": r.predictions.get("record", {}),
-                    "label": r.label} for r in done]
+    run.records = [
+        {"request_id": r.id, "record": r.predictions.get("record", {}), "label": r.label}
+        for r in done
+    ]
     con.print(_record_table(run.records))
     for r in al.rounds:
-        run.curve.append({"labels": r.labels, "test": _accuracy(store, r.model_id, tables.test),
-                          "val": r.after.get("accuracy")})
-    run_active_learning(store, result, pool, None, budget=al.labels_used + 5, batch=5,
-                        validation=val, actor="demo", seed=seed)
+        run.curve.append(
+            {
+                "labels": r.labels,
+                "test": _accuracy(store, r.model_id, tables.test),
+                "val": r.after.get("accuracy"),
+            }
+        )
+    run_active_learning(
+        store,
+        result,
+        pool,
+        None,
+        budget=al.labels_used + 5,
+        batch=5,
+        validation=val,
+        actor="demo",
+        seed=seed,
+    )
     run.pending = len(queue.pending(result.repair_id))
-    con.print(f"  {al.status}: {al.message}; [bold]{run.pending} churn records wait for a "
-              f"human[/bold]: driftline label --repair {result.repair_id}")
+    con.print(
+        f"  {al.status}: {al.message}; [bold]{run.pending} churn records wait for a "
+        f"human[/bold]: driftline label --repair {result.repair_id}"
+    )
 
 
 def tabular(store: Store, seed: int, fast: bool, con: Console) -> ScenarioRun:
     """Run the scenario (see module docstring); returns what the report shows."""
     tables = churn_tables(seed)
-    run = ScenarioRun("tabular", DEPLOYMENT, "a churn table (ids, dates, categories, missing "
-                      "values, a label)")
+    run = ScenarioRun(
+        "tabular", DEPLOYMENT, "a churn table (ids, dates, categories, missing values, a label)"
+    )
     con.rule("[bold]4 · tabular data[/bold]: a churn table with column roles")
     models = register_churn_lineage(store, tables)
     sig = store.signature(models[-1].id)
-    con.print(f"registered {', '.join(m.ref for m in models)}; roles: "
-              + "; ".join(f"{c} = {d.role.value} ({d.reason})" for c, d in sig.roles.items()))
+    con.print(
+        f"registered {', '.join(m.ref for m in models)}; roles: "
+        + "; ".join(f"{c} = {d.role.value} ({d.reason})" for c, d in sig.roles.items())
+    )
     store.deploy(models[-1], DEPLOYMENT, reason="demo: promotion season model", actor="demo")
     val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
-    watch(store, run, _stream(seed, fast), val, con, [m.id for m in models], policy=POLICY,
-          window_rows=N_WINDOW, on_repaired=lambda res, _w: _labelling_round(store, run, res, tables, seed, con))
+    watch(
+        store,
+        run,
+        _stream(seed, fast),
+        val,
+        con,
+        [m.id for m in models],
+        policy=POLICY,
+        window_rows=N_WINDOW,
+        on_repaired=lambda res, _w: _labelling_round(store, run, res, tables, seed, con),
+    )
     drifted = models[-1]
     accs = {"deployed before (churn@3)": _accuracy(store, drifted.id, tables.test)}
     if run.repair and run.repair.ancestor_id:
@@ -105,8 +149,11 @@ def tabular(store: Store, seed: int, fast: bool, con: Console) -> ScenarioRun:
     now = store.get(f"deployment:{DEPLOYMENT}")
     accs[f"deployed after ({now.ref})"] = _accuracy(store, now.id, tables.test)
     run.test_accuracy = accs
-    t = Table("model", f"accuracy on {len(tables.test)} held-out customers of today",
-              title=f"result · {run.title}")
+    t = Table(
+        "model",
+        f"accuracy on {len(tables.test)} held-out customers of today",
+        title=f"result · {run.title}",
+    )
     for k, v in accs.items():
         t.add_row(k, f"{v:.3f}")
     con.print(t)

@@ -170,7 +170,8 @@ class DriftAgent:
         #: non-feature columns: never schema drift; target / prediction give label drift
         self.roles = window_roles(reference, roles)
         self.refs: dict[str, FeatureReference] = {
-            k: prepare_reference(f, psi_bins) for k, f in reference.features.items()
+            k: prepare_reference(f, psi_bins)
+            for k, f in reference.features.items()
             if k not in self.roles
         }
         self.role_refs: dict[str, FeatureReference] = {
@@ -180,7 +181,8 @@ class DriftAgent:
         self.rule = rule
         self.calibration = calibration or CalibrationSettings()
         self.calibrations: dict[str, FeatureCalibration] = (
-            calibration_of(reference) if rule == "calibrated" else {})
+            calibration_of(reference) if rule == "calibrated" else {}
+        )
         self.alpha = self.calibration.alpha if rule == "calibrated" else float(alpha)
         self.thresholds = {**DEFAULT_THRESHOLDS, **dict(thresholds or {})}
         self.per_feature = {k: dict(v) for k, v in (per_feature_thresholds or {}).items()}
@@ -203,12 +205,16 @@ class DriftAgent:
         else:
             pane_rows = window if mode == "tumbling" else (step or max(1, window // 5))
             if window % pane_rows:
-                raise InvalidInputError(f"window ({window}) must be a multiple of step "
-                                        f"({pane_rows})")
+                raise InvalidInputError(
+                    f"window ({window}) must be a multiple of step ({pane_rows})"
+                )
             self.pane_size, self.n_panes = float(pane_rows), window // pane_rows
         self.window = window
-        self._model = (ModelAwareWindows(model_aware, reference)
-                       if model_aware is not None and model_aware.active else None)
+        self._model = (
+            ModelAwareWindows(model_aware, reference)
+            if model_aware is not None and model_aware.active
+            else None
+        )
         self.rows_seen = 0
         self.windows_emitted = 0
         self._panes: list[_Pane] = [_Pane(self._all_refs, 0, 0)]
@@ -219,8 +225,7 @@ class DriftAgent:
         """Add a batch; return (and pass to ``on_report``) reports of windows it completed."""
         cols = self._columns(batch)
         # columns converted from a 2-D array are private copies: windows may sort them in place
-        private = (isinstance(batch, np.ndarray) and batch.ndim == 2
-                   and not batch.flags.f_contiguous)
+        private = isinstance(batch, np.ndarray) and batch.ndim == 2 and not batch.flags.f_contiguous
         n = next((int(v.shape[0]) for v in cols.values()), 0)
         if n == 0:
             return []
@@ -265,13 +270,16 @@ class DriftAgent:
         return out
 
     def _columns(self, batch: Any) -> Columns:
-        if isinstance(batch, dict) and all(isinstance(v, np.ndarray) and v.ndim == 1
-                                           and v.dtype == np.float64 for v in batch.values()):
+        if isinstance(batch, dict) and all(
+            isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype == np.float64
+            for v in batch.values()
+        ):
             return dict(batch)  # already a numeric column dict
         return to_columns(batch, self.feature_names)
 
-    def _add(self, cols: Columns, a: int, b: int, t: np.ndarray | None,
-             private: bool = False) -> None:
+    def _add(
+        self, cols: Columns, a: int, b: int, t: np.ndarray | None, private: bool = False
+    ) -> None:
         pane = self._panes[-1]
         rows = b - a
         pane.n_rows += rows
@@ -290,9 +298,12 @@ class DriftAgent:
             if column_kind(col) != win.ref.kind:
                 conv = self._coerce(col, win.ref.kind)
                 if conv is None:
-                    pane.note(name, "type_changed",
-                              f"reference is {win.ref.kind}, batch holds non-numeric values",
-                              rows)
+                    pane.note(
+                        name,
+                        "type_changed",
+                        f"reference is {win.ref.kind}, batch holds non-numeric values",
+                        rows,
+                    )
                     continue
                 col = conv
             if isinstance(win, NumericWindow):
@@ -343,8 +354,9 @@ class DriftAgent:
         """Emit the partial window (if it has rows) as a report, call ``on_report``, reset."""
         if self._panes[-1].n_rows == 0:
             return None
-        r = self._build(self._panes[-1:] if self.mode == "tumbling" else self._panes,
-                        complete=False)
+        r = self._build(
+            self._panes[-1:] if self.mode == "tumbling" else self._panes, complete=False
+        )
         self._panes = [_Pane(self._all_refs, self.rows_seen, self._panes[-1].key + 1)]
         if self.on_report is not None:
             self.on_report(r)
@@ -371,8 +383,12 @@ class DriftAgent:
         """One report for one window from several hosts' states (objects or bytes)."""
         from driftline.drift.agent_state import WindowState, merge_states, report_from_state
 
-        loaded = [s if isinstance(s, WindowState)
-                  else WindowState.from_bytes(s, self.refs, self.reference_id) for s in states]
+        loaded = [
+            s
+            if isinstance(s, WindowState)
+            else WindowState.from_bytes(s, self.refs, self.reference_id)
+            for s in states
+        ]
         return report_from_state(self, merge_states(loaded))
 
     # ------------------------------------------------------------------ decisions
@@ -419,7 +435,8 @@ class DriftAgent:
                     fired.append(metric)
             kind = "numeric" if isinstance(w.ref, NumericReference) else "categorical"
             (label_drift if name in self.role_refs else feats)[name] = FeatureDrift(
-                name, kind, m, th, fired)
+                name, kind, m, th, fired
+            )
         if self.rule == "calibrated":
             self._apply_calibrated(feats, wins)
         elif self.rule != "effect":
@@ -431,38 +448,53 @@ class DriftAgent:
         n_drifted = sum(1 for f in feats.values() if f.drift)
         issue_list = list(issues.values()) + unseen_label_issues(label_drift, self.roles)
         schema = self.schema_issues_drift and any(
-            i.issue in ("missing_column", "type_changed") for i in issue_list)
+            i.issue in ("missing_column", "type_changed") for i in issue_list
+        )
         times = [p.t_min for p in panes if p.t_min is not None]
         times_hi = [p.t_max for p in panes if p.t_max is not None]
         idx = self.windows_emitted
         if count:
             self.windows_emitted += 1
         return DriftReport(
-            reference_id=self.reference_id, window_index=idx,
-            start_row=panes[0].start_row, end_row=panes[-1].start_row + panes[-1].n_rows,
-            n_rows=sum(p.n_rows for p in panes), features=feats,
+            reference_id=self.reference_id,
+            window_index=idx,
+            start_row=panes[0].start_row,
+            end_row=panes[-1].start_row + panes[-1].n_rows,
+            n_rows=sum(p.n_rows for p in panes),
+            features=feats,
             drift=bool((n_feats > 0 and n_drifted >= required) or schema),
-            n_drifted=n_drifted, required=required, rule=self.rule, alpha=self.alpha,
-            complete=complete, start_time=min(times) if times else None,
-            end_time=max(times_hi) if times_hi else None, schema_issues=issue_list,
-            label_drift=label_drift, roles=dict(self.roles),
+            n_drifted=n_drifted,
+            required=required,
+            rule=self.rule,
+            alpha=self.alpha,
+            complete=complete,
+            start_time=min(times) if times else None,
+            end_time=max(times_hi) if times_hi else None,
+            schema_issues=issue_list,
+            label_drift=label_drift,
+            roles=dict(self.roles),
             model=self._model.report([p.model_sums for p in panes]) if self._model else {},
         )
 
-    def _apply_calibrated(self, feats: dict[str, FeatureDrift],
-                          wins: Mapping[str, FeatureWindow]) -> None:
+    def _apply_calibrated(
+        self, feats: dict[str, FeatureDrift], wins: Mapping[str, FeatureWindow]
+    ) -> None:
         """Calibrated p-values and floors per feature, Holm across features (FWER)."""
         cs = self.calibration
         names, ps, material = [], [], []
         for name, f in feats.items():
             w, cal = wins[name], self.calibrations[name]
-            t = (numeric_test(w, cal, cs) if isinstance(w, NumericWindow)
-                 else categorical_test(w, cal, cs))  # type: ignore[arg-type]
+            t = (
+                numeric_test(w, cal, cs)
+                if isinstance(w, NumericWindow)
+                else categorical_test(w, cal, cs)
+            )  # type: ignore[arg-type]
             mat = bool(t["material"])
             f.metrics.update(t)
             f.thresholds.update({"alpha": cs.alpha, "family_alpha": cs.family_alpha})
-            f.thresholds.update({k: cs.floor(k) for k in ("ks_all", "tv", "unseen_excess")
-                                 if k in t})
+            f.thresholds.update(
+                {k: cs.floor(k) for k in ("ks_all", "tv", "unseen_excess") if k in t}
+            )
             if not math.isnan(t["p_cal"]):
                 names.append(name)
                 ps.append(t["p_cal"])
@@ -504,22 +536,28 @@ def _fired_label(f: FeatureDrift) -> str:
     return "missing_change" if miss >= 0.5 * (m.get("tv") or 0.0) else "tv"
 
 
-def _check_settings(thresholds: Mapping[str, float | None] | None,
-                    per_feature: Mapping[str, Mapping[str, float | None]] | None,
-                    drift_share: float | None, alpha: float) -> None:
+def _check_settings(
+    thresholds: Mapping[str, float | None] | None,
+    per_feature: Mapping[str, Mapping[str, float | None]] | None,
+    drift_share: float | None,
+    alpha: float,
+) -> None:
     """Refuse settings that would silently disable or always fire an alarm."""
-    if drift_share is not None and not (isinstance(drift_share, int | float)
-                                        and 0.0 < drift_share <= 1.0):
+    if drift_share is not None and not (
+        isinstance(drift_share, int | float) and 0.0 < drift_share <= 1.0
+    ):
         raise InvalidInputError(f"drift_share must be in (0, 1], got {drift_share!r}")
     if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
         raise InvalidInputError(f"alpha must be in (0, 1), got {alpha!r}")
-    groups = [("", thresholds or {})] + [(f" of feature {k!r}", v)
-                                         for k, v in (per_feature or {}).items()]
+    groups = [("", thresholds or {})] + [
+        (f" of feature {k!r}", v) for k, v in (per_feature or {}).items()
+    ]
     for where, th in groups:
         for k, v in th.items():
             if v is not None and not (isinstance(v, int | float) and math.isfinite(v)):
-                raise InvalidInputError(f"threshold {k}{where} must be a finite number or "
-                                        f"None (off), got {v!r}")
+                raise InvalidInputError(
+                    f"threshold {k}{where} must be a finite number or None (off), got {v!r}"
+                )
 
 
 def compare(reference: Signature, data: Any, **agent_kwargs: Any) -> DriftReport:
@@ -528,6 +566,8 @@ def compare(reference: Signature, data: Any, **agent_kwargs: Any) -> DriftReport
     agent = DriftAgent(reference, **agent_kwargs)
     agent.update(data)
     if agent.rows_seen == 0:
-        raise InvalidInputError("the window has 0 rows: nothing to compare (an empty window is "
-                                "not 'no drift'); pass at least one row")
+        raise InvalidInputError(
+            "the window has 0 rows: nothing to compare (an empty window is "
+            "not 'no drift'); pass at least one row"
+        )
     return agent.report()

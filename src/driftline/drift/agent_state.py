@@ -78,26 +78,54 @@ class WindowState:
         feats, arrays = [], []
         for name, w in self.windows.items():
             if isinstance(w, NumericWindow):
-                feats.append({"name": name, "kind": "numeric", "n": w.n, "missing": w.missing,
-                              "m": int(w.le.size), "s1": w.s1.hex(), "s2": w.s2.hex()})
-                arrays += [w.le.astype("<i8").tobytes(), w.lt.astype("<i8").tobytes(),
-                           w.sle.astype("<f8").tobytes(), w.slt.astype("<f8").tobytes()]
+                feats.append(
+                    {
+                        "name": name,
+                        "kind": "numeric",
+                        "n": w.n,
+                        "missing": w.missing,
+                        "m": int(w.le.size),
+                        "s1": w.s1.hex(),
+                        "s2": w.s2.hex(),
+                    }
+                )
+                arrays += [
+                    w.le.astype("<i8").tobytes(),
+                    w.lt.astype("<i8").tobytes(),
+                    w.sle.astype("<f8").tobytes(),
+                    w.slt.astype("<f8").tobytes(),
+                ]
             else:
-                feats.append({"name": name, "kind": "categorical", "missing": w.missing,
-                              "counts": dict(w.counts)})
+                feats.append(
+                    {
+                        "name": name,
+                        "kind": "categorical",
+                        "missing": w.missing,
+                        "counts": dict(w.counts),
+                    }
+                )
         head = {
-            "format": 1, "reference_id": self.reference_id, "key": self.key, "host": self.host,
-            "hosts": list(self.hosts), "n_rows": self.n_rows, "start_row": self.start_row,
-            "t_min": self.t_min, "t_max": self.t_max, "closed": self.closed,
+            "format": 1,
+            "reference_id": self.reference_id,
+            "key": self.key,
+            "host": self.host,
+            "hosts": list(self.hosts),
+            "n_rows": self.n_rows,
+            "start_row": self.start_row,
+            "t_min": self.t_min,
+            "t_max": self.t_max,
+            "closed": self.closed,
             "issues": [[i.feature, i.issue, i.detail, i.rows] for i in self.issues],
-            "features": feats, "model": {k: float(v).hex() for k, v in self.model_sums.items()},
+            "features": feats,
+            "model": {k: float(v).hex() for k, v in self.model_sums.items()},
         }
         hb = json.dumps(head, sort_keys=True, separators=(",", ":")).encode()
         return b"".join([_MAGIC, struct.pack("<I", len(hb)), hb, *arrays])
 
     @classmethod
-    def from_bytes(cls, data: bytes, refs: Mapping[str, FeatureReference],
-                   reference_id: str) -> WindowState:
+    def from_bytes(
+        cls, data: bytes, refs: Mapping[str, FeatureReference], reference_id: str
+    ) -> WindowState:
         """Load a state against the prepared reference it was built on (``agent.refs``)."""
         if not bytes(data[:6]) == _MAGIC:
             raise InvalidInputError("not a driftline agent window state (bad magic bytes)")
@@ -109,20 +137,25 @@ class WindowState:
             raise SchemaMismatchError(
                 f"window state of host {head['host']!r} was built on reference "
                 f"{head['reference_id'][:12]}, not {reference_id[:12]}; merge only agents that "
-                "watch the same deployment with the same reference signature")
+                "watch the same deployment with the same reference signature"
+            )
         windows: dict[str, FeatureWindow] = {}
         for f in head["features"]:
             ref = refs.get(f["name"])
             if ref is None or ref.kind != f["kind"]:
-                raise SchemaMismatchError(f"window state feature {f['name']!r} is not a "
-                                          f"{f['kind']} feature of the reference")
+                raise SchemaMismatchError(
+                    f"window state feature {f['name']!r} is not a "
+                    f"{f['kind']} feature of the reference"
+                )
             w = new_window(ref)
             w.missing = int(f["missing"])
             if isinstance(w, NumericWindow):
                 m = int(f["m"])
                 if m != w.le.size:
-                    raise SchemaMismatchError(f"window state of {f['name']!r} has {m} sketch "
-                                              f"points, the reference {w.le.size}")
+                    raise SchemaMismatchError(
+                        f"window state of {f['name']!r} has {m} sketch "
+                        f"points, the reference {w.le.size}"
+                    )
                 w.n, w.s1, w.s2 = int(f["n"]), float.fromhex(f["s1"]), float.fromhex(f["s2"])
                 w.le, p = _take(data, p, "<i8", m, np.int64)
                 w.lt, p = _take(data, p, "<i8", m, np.int64)
@@ -135,10 +168,17 @@ class WindowState:
         if p != len(data):
             raise InvalidInputError("corrupt agent window state: trailing or missing bytes")
         return cls(
-            reference_id=head["reference_id"], key=int(head["key"]), windows=windows,
-            host=head["host"], n_rows=int(head["n_rows"]), start_row=int(head["start_row"]),
-            t_min=head["t_min"], t_max=head["t_max"], closed=bool(head["closed"]),
-            issues=[SchemaIssue(*i) for i in head["issues"]], hosts=tuple(head["hosts"]),
+            reference_id=head["reference_id"],
+            key=int(head["key"]),
+            windows=windows,
+            host=head["host"],
+            n_rows=int(head["n_rows"]),
+            start_row=int(head["start_row"]),
+            t_min=head["t_min"],
+            t_max=head["t_max"],
+            closed=bool(head["closed"]),
+            issues=[SchemaIssue(*i) for i in head["issues"]],
+            hosts=tuple(head["hosts"]),
             model_sums={k: float.fromhex(v) for k, v in head.get("model", {}).items()},
         )
 
@@ -149,8 +189,9 @@ def _take(data: bytes, p: int, dt: str, m: int, out: Any) -> tuple[np.ndarray, i
 
 
 # ---------------------------------------------------------------------------- state <-> pane
-def pane_state(agent: DriftAgent, pane: _Pane, *, host: str = "", closed: bool = False
-               ) -> WindowState:
+def pane_state(
+    agent: DriftAgent, pane: _Pane, *, host: str = "", closed: bool = False
+) -> WindowState:
     """Snapshot of one pane of ``agent`` (copies, so the agent may go on)."""
     windows: dict[str, FeatureWindow] = {}
     for name, w in pane.windows.items():
@@ -158,9 +199,20 @@ def pane_state(agent: DriftAgent, pane: _Pane, *, host: str = "", closed: bool =
         c.absorb(w)  # type: ignore[arg-type]
         windows[name] = c
     issues = [SchemaIssue(i.feature, i.issue, i.detail, i.rows) for i in pane.issues.values()]
-    return WindowState(agent.reference_id, pane.key, windows, host, pane.n_rows, pane.start_row,
-                       pane.t_min, pane.t_max, closed, issues, (host,) if host else (),
-                       dict(pane.model_sums))
+    return WindowState(
+        agent.reference_id,
+        pane.key,
+        windows,
+        host,
+        pane.n_rows,
+        pane.start_row,
+        pane.t_min,
+        pane.t_max,
+        closed,
+        issues,
+        (host,) if host else (),
+        dict(pane.model_sums),
+    )
 
 
 def state_to_pane(agent: DriftAgent, state: WindowState) -> _Pane:
@@ -189,7 +241,8 @@ def merge_states(states: Iterable[WindowState]) -> WindowState:
         if s.reference_id != first.reference_id or s.key != first.key:
             raise SchemaMismatchError(
                 f"cannot merge window {s.key} (reference {s.reference_id[:12]}) into window "
-                f"{first.key} (reference {first.reference_id[:12]})")
+                f"{first.key} (reference {first.reference_id[:12]})"
+            )
     windows = {name: new_window(w.ref) for name, w in first.windows.items()}
     issues: dict[tuple[str, str], SchemaIssue] = {}
     for s in states:
@@ -206,14 +259,24 @@ def merge_states(states: Iterable[WindowState]) -> WindowState:
         for k, v in s.model_sums.items():
             model_sums[k] = model_sums.get(k, 0.0) + v
     return WindowState(
-        first.reference_id, first.key, windows, ",".join(hosts), sum(s.n_rows for s in states),
-        sum(s.start_row for s in states), min(t_lo) if t_lo else None,
-        max(t_hi) if t_hi else None, all(s.closed for s in states), list(issues.values()), hosts,
-        model_sums)
+        first.reference_id,
+        first.key,
+        windows,
+        ",".join(hosts),
+        sum(s.n_rows for s in states),
+        sum(s.start_row for s in states),
+        min(t_lo) if t_lo else None,
+        max(t_hi) if t_hi else None,
+        all(s.closed for s in states),
+        list(issues.values()),
+        hosts,
+        model_sums,
+    )
 
 
-def report_from_state(agent: DriftAgent, state: WindowState, *, complete: bool = True
-                      ) -> DriftReport:
+def report_from_state(
+    agent: DriftAgent, state: WindowState, *, complete: bool = True
+) -> DriftReport:
     """The report ``agent``'s settings give for a (merged) window state; ``window_index`` is the
     window key."""
     report = agent._build([state_to_pane(agent, state)], complete=complete, count=False)
@@ -228,9 +291,14 @@ class HostAgent:
     Wraps a tumbling :class:`DriftAgent`; ``on_state`` receives the :class:`WindowState` of
     every window this host closes (send ``state.to_bytes()`` to the merger)."""
 
-    def __init__(self, reference: Signature, *, host: str,
-                 on_state: Callable[[WindowState], Any] | None = None,
-                 **agent_kwargs: Any) -> None:
+    def __init__(
+        self,
+        reference: Signature,
+        *,
+        host: str,
+        on_state: Callable[[WindowState], Any] | None = None,
+        **agent_kwargs: Any,
+    ) -> None:
         from driftline.drift.agent import DriftAgent
 
         if agent_kwargs.get("mode", "tumbling") != "tumbling":
@@ -274,9 +342,14 @@ class WindowMerger:
     """Collects hosts' window states and emits one report per window key (see module
     docstring for when a window is complete)."""
 
-    def __init__(self, reference: Signature, *, hosts: Iterable[str],
-                 on_report: Callable[[DriftReport], Any] | None = None,
-                 **agent_kwargs: Any) -> None:
+    def __init__(
+        self,
+        reference: Signature,
+        *,
+        hosts: Iterable[str],
+        on_report: Callable[[DriftReport], Any] | None = None,
+        **agent_kwargs: Any,
+    ) -> None:
         from driftline.drift.agent import DriftAgent
 
         self.hosts = tuple(dict.fromkeys(hosts))

@@ -86,9 +86,14 @@ class FeatureCalibration:
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureCalibration:
         s = d.get("singletons")
         v = d.get("vocab_rows")
-        return cls(str(d["kind"]), float(d.get("kappa", 1.0)), float(d.get("rank_error", 0.0)),
-                   bool(d.get("discrete", False)), None if s is None else int(s),
-                   None if v is None else int(v))
+        return cls(
+            str(d["kind"]),
+            float(d.get("kappa", 1.0)),
+            float(d.get("rank_error", 0.0)),
+            bool(d.get("discrete", False)),
+            None if s is None else int(s),
+            None if v is None else int(v),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,12 +111,15 @@ class CalibrationSettings:
                 raise InvalidInputError(f"{name} must be a number in (0, 1), got {v!r}")
         unknown = set(self.materiality) - set(DEFAULT_MATERIALITY)
         if unknown:
-            raise InvalidInputError(f"unknown materiality metric(s) {sorted(unknown)}; use "
-                                    f"{sorted(DEFAULT_MATERIALITY)}")
+            raise InvalidInputError(
+                f"unknown materiality metric(s) {sorted(unknown)}; use "
+                f"{sorted(DEFAULT_MATERIALITY)}"
+            )
         for k, v in self.materiality.items():
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise InvalidInputError(f"materiality floor {k} must be a finite number >= 0, "
-                                        f"got {v!r}")
+                raise InvalidInputError(
+                    f"materiality floor {k} must be a finite number >= 0, got {v!r}"
+                )
 
     def floor(self, metric: str) -> float:
         return float({**DEFAULT_MATERIALITY, **dict(self.materiality)}[metric])
@@ -128,8 +136,9 @@ def _cells(probs: np.ndarray) -> np.ndarray:
     return cdf[keep]
 
 
-def bridge_quantile(cdf_at_cells: np.ndarray, level: float = KAPPA_LEVEL,
-                    sims: int = BRIDGE_SIMS, seed: int = 0) -> float:
+def bridge_quantile(
+    cdf_at_cells: np.ndarray, level: float = KAPPA_LEVEL, sims: int = BRIDGE_SIMS, seed: int = 0
+) -> float:
     """``(1 − level)`` quantile of ``max_j |B(F_j)|`` for a standard Brownian bridge ``B``.
 
     Simulated in float32 (``sims`` seeded paths; the sup is compared at the 1e-3 level, far
@@ -174,16 +183,19 @@ def calibrate_categorical(s: CategoricalSummary) -> FeatureCalibration:
         return FeatureCalibration("categorical", singletons=f1, vocab_rows=s.count)
     if s.sample is None or s.sample.rows == 0:
         return FeatureCalibration("categorical")
-    return FeatureCalibration("categorical", singletons=s.sample.singletons,
-                              vocab_rows=s.sample.rows)
+    return FeatureCalibration(
+        "categorical", singletons=s.sample.singletons, vocab_rows=s.sample.rows
+    )
 
 
 def calibrate(signature: Signature) -> dict[str, FeatureCalibration]:
     """Calibration of every feature of a signature (deterministic)."""
     from driftline.drift.signature import NumericSummary
 
-    return {name: calibrate_numeric(f) if isinstance(f, NumericSummary)
-            else calibrate_categorical(f) for name, f in signature.features.items()}
+    return {
+        name: calibrate_numeric(f) if isinstance(f, NumericSummary) else calibrate_categorical(f)
+        for name, f in signature.features.items()
+    }
 
 
 def calibration_of(signature: Signature) -> dict[str, FeatureCalibration]:
@@ -198,8 +210,12 @@ def calibration_of(signature: Signature) -> dict[str, FeatureCalibration]:
 def calibration_header(signature: Signature) -> dict[str, Any]:
     """The header block ``{"calibration": {...}}`` stored in the signature's bytes."""
     cal = calibration_of(signature)
-    return {"calibration": {"version": CALIBRATION_VERSION,
-                            "features": {k: c.to_dict() for k, c in cal.items()}}}
+    return {
+        "calibration": {
+            "version": CALIBRATION_VERSION,
+            "features": {k: c.to_dict() for k, c in cal.items()},
+        }
+    }
 
 
 def read_calibration(head: Mapping[str, Any]) -> dict[str, FeatureCalibration] | None:
@@ -237,8 +253,9 @@ def ks_all(win: NumericWindow) -> float:
     return float(max(d1, d2, d3))
 
 
-def pooled_chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray,
-                      min_expected: float = MIN_EXPECTED) -> tuple[float, int]:
+def pooled_chi_square(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, min_expected: float = MIN_EXPECTED
+) -> tuple[float, int]:
     """Pearson χ² over the reference's cells, rare cells pooled.
 
     Cells are pooled rarest first until every expected count ``n p_j >= min_expected``;
@@ -301,8 +318,11 @@ def _label_cells(win: CategoricalWindow) -> tuple[np.ndarray, np.ndarray, int]:
     """Reference cells: every label, then missing; window cells add unseen labels at the end."""
     _, r, c = win.cells()
     known = len(win.ref.counts)
-    return (np.concatenate([r[:known], [win.ref.missing]]),
-            np.concatenate([c[:known], [win.missing], c[known:]]), known)
+    return (
+        np.concatenate([r[:known], [win.ref.missing]]),
+        np.concatenate([c[:known], [win.missing], c[known:]]),
+        known,
+    )
 
 
 def _sampled_cells(win: CategoricalWindow) -> tuple[np.ndarray, np.ndarray, int]:
@@ -322,8 +342,9 @@ def _sampled_cells(win: CategoricalWindow) -> tuple[np.ndarray, np.ndarray, int]
     cs = set(conf)
     samp = [k for k in ref.sample_counts if k not in cs]
     r_lab = [float(ref.counts[k]) for k in conf] + [float(ref.sample_counts[k]) for k in samp]
-    c_lab = ([float(win.counts.get(k, 0)) for k in conf]
-             + [float(win.sampled_counts.get(k, 0)) for k in samp])
+    c_lab = [float(win.counts.get(k, 0)) for k in conf] + [
+        float(win.sampled_counts.get(k, 0)) for k in samp
+    ]
     r_rest = max(ref.count - sum(r_lab), 0.0)
     c_rest = max(win.n - sum(c_lab) - win.sampled_unseen, 0.0)
     r = np.array([*r_lab, r_rest, ref.missing])
@@ -331,9 +352,9 @@ def _sampled_cells(win: CategoricalWindow) -> tuple[np.ndarray, np.ndarray, int]
     return r, c, r.size - 1
 
 
-
-def numeric_test(win: NumericWindow, cal: FeatureCalibration,
-                 settings: CalibrationSettings) -> dict[str, float]:
+def numeric_test(
+    win: NumericWindow, cal: FeatureCalibration, settings: CalibrationSettings
+) -> dict[str, float]:
     """Calibrated metrics of a numeric window: ``ks_all``, ``p_cal``, ``material``."""
     d = ks_all(win)
     nr = win.ref.count + win.ref.missing
@@ -341,11 +362,11 @@ def numeric_test(win: NumericWindow, cal: FeatureCalibration,
     return {"ks_all": d, "p_cal": p, "material": float(d >= settings.floor("ks_all"))}
 
 
-def categorical_test(win: CategoricalWindow, cal: FeatureCalibration,
-                     settings: CalibrationSettings) -> dict[str, float]:
+def categorical_test(
+    win: CategoricalWindow, cal: FeatureCalibration, settings: CalibrationSettings
+) -> dict[str, float]:
     """Calibrated metrics of a categorical window: ``tv``, ``unseen_excess``, ``p_cal``."""
-    r, c, known = (_sampled_cells(win) if win.ref.sample_tau is not None
-                   else _label_cells(win))
+    r, c, known = _sampled_cells(win) if win.ref.sample_tau is not None else _label_cells(win)
     n, nr = float(c.sum()), float(r.sum())
     if n <= 0 or nr <= 0:
         return {"tv": math.nan, "p_cal": math.nan, "material": 0.0}
@@ -357,7 +378,7 @@ def categorical_test(win: CategoricalWindow, cal: FeatureCalibration,
     out = {"tv": tv, "chi2_pooled": stat, "chi2_df": float(df)}
     if cal.singletons is not None and cal.vocab_rows:
         if win.ref.sample_tau is None:
-            k, n_present = float(c[known + 1:].sum()), float(win.n)
+            k, n_present = float(c[known + 1 :].sum()), float(win.n)
         else:
             k, n_present = float(win.sampled_unseen), float(win.sampled_rows)
         pu = unseen_pvalue(k, n_present, cal.vocab_rows, cal.singletons)

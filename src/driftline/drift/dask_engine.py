@@ -81,7 +81,9 @@ def partition_signature(part: Any, index: int, settings: SignatureSettings) -> b
     """Map step: the canonical bytes of one partition's signature."""
     _check_partition(part, index, settings)
     sig = Signature.from_data(
-        part, categorical=settings.categorical or None, numeric=settings.numeric or None,
+        part,
+        categorical=settings.categorical or None,
+        numeric=settings.numeric or None,
         max_categories=settings.max_categories,
     )
     return sig.to_bytes()
@@ -92,8 +94,13 @@ def merge_signature_bytes(acc: bytes, nxt: bytes) -> bytes:
     return Signature.from_bytes(acc).merge(Signature.from_bytes(nxt)).to_bytes()
 
 
-def partition_state(part: Any, index: int, reference: bytes, settings: SignatureSettings,
-                    agent_kwargs: dict[str, Any]) -> bytes:
+def partition_state(
+    part: Any,
+    index: int,
+    reference: bytes,
+    settings: SignatureSettings,
+    agent_kwargs: dict[str, Any],
+) -> bytes:
     """Map step of drift: one partition's window state against the reference."""
     _check_partition(part, index, settings)
     agent = DriftAgent(Signature.from_bytes(reference), **{**agent_kwargs, "window": None})
@@ -123,8 +130,13 @@ def from_partitions(parts: Iterable[Any], settings: SignatureSettings | None = N
 
 
 # ---------------------------------------------------------------------------- on Dask
-def _settings_for(ddf: Any, categorical: Iterable[str] | None, numeric: Iterable[str] | None,
-                  max_categories: int, names: Sequence[str] = ()) -> SignatureSettings:
+def _settings_for(
+    ddf: Any,
+    categorical: Iterable[str] | None,
+    numeric: Iterable[str] | None,
+    max_categories: int,
+    names: Sequence[str] = (),
+) -> SignatureSettings:
     """Kinds from the Dask meta, so every partition summarises a column the same way."""
     import pandas as pd
 
@@ -135,8 +147,13 @@ def _settings_for(ddf: Any, categorical: Iterable[str] | None, numeric: Iterable
         numeric_dtype = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
         (num if numeric_dtype else cat).add(str(col))
     cols = tuple(str(c) for c in ddf.columns)
-    return SignatureSettings(tuple(c for c in cols if c in cat), tuple(c for c in cols if c in num),
-                             max_categories, cols, tuple(names))
+    return SignatureSettings(
+        tuple(c for c in cols if c in cat),
+        tuple(c for c in cols if c in num),
+        max_categories,
+        cols,
+        tuple(names),
+    )
 
 
 def _fold(dask: Any, mapped: list[Any], merge: Any, *extra: Any) -> Any:
@@ -148,8 +165,12 @@ def _fold(dask: Any, mapped: list[Any], merge: Any, *extra: Any) -> Any:
 
 
 def signature_from_dask(
-    ddf: Any, *, categorical: Iterable[str] | None = None, numeric: Iterable[str] | None = None,
-    max_categories: int = DEFAULT_MAX_CATEGORIES, scheduler: str | None = None,
+    ddf: Any,
+    *,
+    categorical: Iterable[str] | None = None,
+    numeric: Iterable[str] | None = None,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+    scheduler: str | None = None,
     partition_names: Sequence[str] = (),
 ) -> Signature:
     """Per-partition signatures on Dask, merged in partition order (see module docstring)."""
@@ -158,15 +179,22 @@ def signature_from_dask(
     parts = ddf.to_delayed()
     if not parts:
         raise InvalidInputError("no partitions: the data set is empty")
-    mapped = [dask.delayed(partition_signature, pure=True)(p, i, settings)
-              for i, p in enumerate(parts)]
+    mapped = [
+        dask.delayed(partition_signature, pure=True)(p, i, settings) for i, p in enumerate(parts)
+    ]
     with _scheduler(scheduler) as kw:
         (out,) = dask.compute(_fold(dask, mapped, merge_signature_bytes), **kw)
     return Signature.from_bytes(out)
 
 
-def drift_from_dask(reference: Signature, ddf: Any, *, scheduler: str | None = None,
-                    partition_names: Sequence[str] = (), **agent_kwargs: Any) -> DriftReport:
+def drift_from_dask(
+    reference: Signature,
+    ddf: Any,
+    *,
+    scheduler: str | None = None,
+    partition_names: Sequence[str] = (),
+    **agent_kwargs: Any,
+) -> DriftReport:
     """One drift report over the whole Dask DataFrame (a single window), per-partition window
     states merged in partition order; ``agent_kwargs`` as for :class:`DriftAgent`."""
     dask = _dask()
@@ -176,8 +204,10 @@ def drift_from_dask(reference: Signature, ddf: Any, *, scheduler: str | None = N
         raise InvalidInputError("no partitions: the data set is empty")
     ref = dask.delayed(reference.to_bytes(), pure=True)
     kw = {k: v for k, v in agent_kwargs.items() if k != "window"}
-    mapped = [dask.delayed(partition_state, pure=True)(p, i, ref, settings, kw)
-              for i, p in enumerate(parts)]
+    mapped = [
+        dask.delayed(partition_state, pure=True)(p, i, ref, settings, kw)
+        for i, p in enumerate(parts)
+    ]
     with _scheduler(scheduler) as ckw:
         (merged,) = dask.compute(_fold(dask, mapped, merge_state_bytes, ref), **ckw)
     agent = DriftAgent(reference, **{**kw, "window": None})
@@ -241,8 +271,7 @@ def _arrow_kind(t: Any) -> str:
     return "numeric" if numeric else "categorical"
 
 
-def check_schemas(fs: Any, files: Sequence[str], columns: Sequence[str] | None = None
-                  ) -> Any:
+def check_schemas(fs: Any, files: Sequence[str], columns: Sequence[str] | None = None) -> Any:
     """Read every file's schema (footer only) and return the first one. A file whose columns
     or column kinds differ from the first file's is named in the error."""
     import pyarrow.parquet as pq
@@ -252,8 +281,11 @@ def check_schemas(fs: Any, files: Sequence[str], columns: Sequence[str] | None =
     for i, f in enumerate(files):
         with fs.open(f, "rb") as fh:
             schema = pq.read_schema(fh)
-        kinds = {n: _arrow_kind(schema.field(n).type) for n in schema.names
-                 if columns is None or n in columns}
+        kinds = {
+            n: _arrow_kind(schema.field(n).type)
+            for n in schema.names
+            if columns is None or n in columns
+        }
         if first is None:
             first, first_schema = kinds, schema
             continue
@@ -278,8 +310,9 @@ def _read_file(path: str, fs: Any, columns: list[str] | None) -> Any:
     return table.to_pandas()
 
 
-def read_parquet_dask(location: str | os.PathLike, columns: Sequence[str] | None = None,
-                      drop: Sequence[str] = ()) -> tuple[Any, list[str]]:
+def read_parquet_dask(
+    location: str | os.PathLike, columns: Sequence[str] | None = None, drop: Sequence[str] = ()
+) -> tuple[Any, list[str]]:
     """A Dask DataFrame with one partition per Parquet file (sorted by name), and the files."""
     dask = _dask()
     fs, files, keep, schema = _data_set(location, columns, drop)
@@ -287,21 +320,22 @@ def read_parquet_dask(location: str | os.PathLike, columns: Sequence[str] | None
 
     meta = schema.empty_table().select(keep).to_pandas()  # no file is read on the client
     with dask.config.set({"dataframe.convert-string": False}):
-        ddf = dd.from_map(_read_file, files, fs=fs, columns=keep, meta=meta,
-                          enforce_metadata=False)
+        ddf = dd.from_map(_read_file, files, fs=fs, columns=keep, meta=meta, enforce_metadata=False)
     return ddf, files
 
 
-def _data_set(location: str | os.PathLike, columns: Sequence[str] | None,
-              drop: Sequence[str]) -> tuple[Any, list[str], list[str], Any]:
+def _data_set(
+    location: str | os.PathLike, columns: Sequence[str] | None, drop: Sequence[str]
+) -> tuple[Any, list[str], list[str], Any]:
     fs, files = parquet_files(location)
     schema = check_schemas(fs, files, columns)
     keep = [c for c in schema.names if (columns is None or c in columns) and c not in set(drop)]
     return fs, files, keep, schema
 
 
-def iter_parquet_partitions(location: str | os.PathLike, columns: Sequence[str] | None = None,
-                            drop: Sequence[str] = ()) -> Iterator[Any]:
+def iter_parquet_partitions(
+    location: str | os.PathLike, columns: Sequence[str] | None = None, drop: Sequence[str] = ()
+) -> Iterator[Any]:
     """The same partitions as :func:`read_parquet_dask`, read one after another in-process."""
     fs, files, keep, _ = _data_set(location, columns, drop)
     for f in files:
@@ -309,19 +343,30 @@ def iter_parquet_partitions(location: str | os.PathLike, columns: Sequence[str] 
 
 
 # ---------------------------------------------------------------------------- CLI entry points
-def signature_for_location(location: str | os.PathLike, *, drop: Sequence[str] = (),
-                           categorical: Iterable[str] | None = None,
-                           scheduler: str | None = None) -> Signature:
+def signature_for_location(
+    location: str | os.PathLike,
+    *,
+    drop: Sequence[str] = (),
+    categorical: Iterable[str] | None = None,
+    scheduler: str | None = None,
+) -> Signature:
     """``driftline signature PATH --engine dask``: a Parquet data set's signature on Dask."""
     ddf, files = read_parquet_dask(location, drop=drop)
-    return signature_from_dask(ddf, categorical=categorical, scheduler=scheduler,
-                               partition_names=files)
+    return signature_from_dask(
+        ddf, categorical=categorical, scheduler=scheduler, partition_names=files
+    )
 
 
-def drift_for_location(reference: Signature, location: str | os.PathLike, *,
-                       drop: Sequence[str] = (), scheduler: str | None = None,
-                       **agent_kwargs: Any) -> DriftReport:
+def drift_for_location(
+    reference: Signature,
+    location: str | os.PathLike,
+    *,
+    drop: Sequence[str] = (),
+    scheduler: str | None = None,
+    **agent_kwargs: Any,
+) -> DriftReport:
     """``driftline drift REF PATH --engine dask``: one report over a Parquet data set."""
     ddf, files = read_parquet_dask(location, drop=drop)
-    return drift_from_dask(reference, ddf, scheduler=scheduler, partition_names=files,
-                           **agent_kwargs)
+    return drift_from_dask(
+        reference, ddf, scheduler=scheduler, partition_names=files, **agent_kwargs
+    )

@@ -33,9 +33,9 @@ class GridIndex:
 
     lo: float
     inv_width: float
-    start: np.ndarray   # start[b] = #{v_j <= lo + (b − 1) · width}  (a lower bound of r)
+    start: np.ndarray  # start[b] = #{v_j <= lo + (b − 1) · width}  (a lower bound of r)
     padded: np.ndarray  # v followed by +inf, so the step loop stops at r = m
-    left: np.ndarray    # −inf followed by v: left[r] = v_{r−1}
+    left: np.ndarray  # −inf followed by v: left[r] = v_{r−1}
 
     def locate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(r, eq)`` of finite values ``x``: ``r`` = points ``<= x``, ``eq`` = x is a point
@@ -67,5 +67,6 @@ def grid_for(points: np.ndarray) -> GridIndex | None:
     upper = np.append(below, m)[2 : k + 2]
     if int(np.max(upper - start)) > MAX_STEPS:
         return None
-    return GridIndex(float(v[0]), 1.0 / width, start,
-                     np.append(v, np.inf), np.concatenate([[-np.inf], v]))
+    return GridIndex(
+        float(v[0]), 1.0 / width, start, np.append(v, np.inf), np.concatenate([[-np.inf], v])
+    )

@@ -41,8 +41,9 @@ def _missing_terms(total: float, missing: float) -> tuple[float, float]:
     return math.log(mt), math.log1p(-mt)
 
 
-def numeric_log_density(s: NumericSummary, x: np.ndarray, bins: int = DEFAULT_BINS,
-                        floor: float = DEFAULT_FLOOR) -> np.ndarray:
+def numeric_log_density(
+    s: NumericSummary, x: np.ndarray, bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR
+) -> np.ndarray:
     """``ln f(x)`` for finite ``x`` (see module docstring)."""
     x = np.asarray(x, dtype=np.float64)
     mu = s.mean if s.count else 0.0
@@ -58,9 +59,9 @@ def numeric_log_density(s: NumericSummary, x: np.ndarray, bins: int = DEFAULT_BI
     else:
         v, w = sk.points()
         cw = np.concatenate([[0.0], np.cumsum(w)]) / sk.n
-        below = cw[np.searchsorted(v, u, side="left")]          # F̂(u⁻)
+        below = cw[np.searchsorted(v, u, side="left")]  # F̂(u⁻)
         mass = np.diff(below)
-        mass[-1] += 1.0 - below[-1]                              # last bin is closed
+        mass[-1] += 1.0 - below[-1]  # last bin is closed
         dens = mass / np.diff(u)
         j = np.searchsorted(u, x, side="right") - 1
         j[x == u[-1]] = u.size - 2
@@ -81,8 +82,14 @@ def categorical_log_prob(s: CategoricalSummary, x: np.ndarray) -> np.ndarray:
     return np.fromiter((table.get(v, lu) for v in x), dtype=np.float64, count=len(x))
 
 
-def log_likelihood(signature: Signature, data: Any, *, feature_names: list[str] | None = None,
-                   bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR) -> np.ndarray:
+def log_likelihood(
+    signature: Signature,
+    data: Any,
+    *,
+    feature_names: list[str] | None = None,
+    bins: int = DEFAULT_BINS,
+    floor: float = DEFAULT_FLOOR,
+) -> np.ndarray:
     """Per-row log-likelihood of ``data`` under ``signature`` (sum over its features)."""
     cols = to_columns(data, feature_names)
     missing = [k for k in signature.features if k not in cols]
@@ -117,9 +124,9 @@ def log_likelihood(signature: Signature, data: Any, *, feature_names: list[str] 
 class MultivariateDrift:
     """Average surprise of a window under the signature, with its one-sided p-value."""
 
-    expected: float   # E_ref[ℓ(x)], nats per row
-    observed: float   # mean ℓ(x_i) over the window
-    score: float      # expected − observed (> 0: the window is less likely than training data)
+    expected: float  # E_ref[ℓ(x)], nats per row
+    observed: float  # mean ℓ(x_i) over the window
+    score: float  # expected − observed (> 0: the window is less likely than training data)
     z: float
     p_value: float
     n: int
@@ -128,8 +135,9 @@ class MultivariateDrift:
         return asdict(self)
 
 
-def expected_log_likelihood(signature: Signature, *, bins: int = DEFAULT_BINS,
-                            floor: float = DEFAULT_FLOOR) -> float:
+def expected_log_likelihood(
+    signature: Signature, *, bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR
+) -> float:
     """``E_ref[ℓ(x)]``: each feature's expected term under its own summary, summed.
 
     Numeric: ``m ln m̃ + (1 − m)(ln(1 − m̃) + Σ_b P_b ln f(mid_b))`` over the density's bins
@@ -147,7 +155,11 @@ def expected_log_likelihood(signature: Signature, *, bins: int = DEFAULT_BINS,
             labels = list(f.counts)
             n = float(sum(f.counts.values()))
             lp_c = categorical_log_prob(f, np.array(labels, dtype=object))
-            e = float(sum(f.counts[k] * x for k, x in zip(labels, lp_c, strict=True)) / n) if n else 0.0
+            e = (
+                float(sum(f.counts[k] * x for k, x in zip(labels, lp_c, strict=True)) / n)
+                if n
+                else 0.0
+            )
         total += m * lm + (1.0 - m) * (lp + e)
     return total
 
@@ -169,9 +181,15 @@ def _expected_numeric(s: NumericSummary, bins: int, floor: float) -> float:
     return float(np.sum(mass * numeric_log_density(s, mids, bins, floor)))
 
 
-def multivariate_drift(signature: Signature, data: Any, *, expected: float | None = None,
-                       bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR,
-                       feature_names: list[str] | None = None) -> MultivariateDrift:
+def multivariate_drift(
+    signature: Signature,
+    data: Any,
+    *,
+    expected: float | None = None,
+    bins: int = DEFAULT_BINS,
+    floor: float = DEFAULT_FLOOR,
+    feature_names: list[str] | None = None,
+) -> MultivariateDrift:
     """Is the window less likely under the signature than the training data was?
 
     ``z = (mean_i ℓ(x_i) − E_ref[ℓ]) / (s_ℓ √(1/n + 1/N))`` with ``s_ℓ`` the window's standard
@@ -184,18 +202,24 @@ def multivariate_drift(signature: Signature, data: Any, *, expected: float | Non
     ll = log_likelihood(signature, data, feature_names=feature_names, bins=bins, floor=floor)
     if ll.size < 2:
         raise InvalidInputError("the multivariate score needs a window of at least 2 rows")
-    exp = expected_log_likelihood(signature, bins=bins, floor=floor) if expected is None \
+    exp = (
+        expected_log_likelihood(signature, bins=bins, floor=floor)
+        if expected is None
         else float(expected)
-    return multivariate_from_moments(exp, float(ll.mean()), float(ll.std(ddof=1)), int(ll.size),
-                                     signature.n_rows)
+    )
+    return multivariate_from_moments(
+        exp, float(ll.mean()), float(ll.std(ddof=1)), int(ll.size), signature.n_rows
+    )
 
 
-def multivariate_from_moments(expected: float, observed: float, sd: float, n: int,
-                              n_ref: int) -> MultivariateDrift:
+def multivariate_from_moments(
+    expected: float, observed: float, sd: float, n: int, n_ref: int
+) -> MultivariateDrift:
     """The score of :func:`multivariate_drift` from a window's mean and sample sd of ``ℓ``."""
     from scipy import stats
 
     se = sd * math.sqrt(1.0 / n + 1.0 / max(n_ref, 1))
     z = (observed - expected) / se if se > 0 else (0.0 if observed >= expected else -math.inf)
-    return MultivariateDrift(expected, observed, expected - observed, z,
-                             float(stats.norm.cdf(z)), int(n))
+    return MultivariateDrift(
+        expected, observed, expected - observed, z, float(stats.norm.cdf(z)), int(n)
+    )

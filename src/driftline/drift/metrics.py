@@ -64,8 +64,9 @@ def psi(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float = PSI_EPSILON
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def kl_divergence(cur_counts: np.ndarray, ref_counts: np.ndarray,
-                  eps: float = PSI_EPSILON) -> float:
+def kl_divergence(
+    cur_counts: np.ndarray, ref_counts: np.ndarray, eps: float = PSI_EPSILON
+) -> float:
     """KL(current ‖ reference) ``= Σ p̃c ln(p̃c / p̃r)`` (nats)."""
     r = smoothed_proportions(ref_counts, eps)
     c = smoothed_proportions(cur_counts, eps)
@@ -115,8 +116,9 @@ def ks_pvalue(d: float, n_ref: float, n_cur: float) -> float:
     return float(special.kolmogorov((r + 0.12 + 0.11 / r) * d))
 
 
-def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray,
-               alpha: float = CHI2_ALPHA) -> tuple[float, float]:
+def chi_square(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, alpha: float = CHI2_ALPHA
+) -> tuple[float, float]:
     """Chi-square goodness of fit of current counts to smoothed reference frequencies."""
     r = np.asarray(ref_counts, dtype=np.float64)
     c = np.asarray(cur_counts, dtype=np.float64)
@@ -128,8 +130,9 @@ def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray,
     return stat, float(stats.chi2.sf(stat, c.size - 1))
 
 
-def missing_rate_change(ref_missing: float, ref_total: float,
-                        cur_missing: float, cur_total: float) -> float:
+def missing_rate_change(
+    ref_missing: float, ref_total: float, cur_missing: float, cur_total: float
+) -> float:
     """Current minus reference missing rate (NaN if the window is empty)."""
     if cur_total <= 0:
         return math.nan
@@ -147,16 +150,16 @@ def bin_counts_from_cdf(cum_at_edges: np.ndarray, total: float) -> np.ndarray:
 class NumericReference:
     """A numeric feature's reference, prepared for fast window comparison."""
 
-    points: np.ndarray          # sorted unique sketch points v_j
-    cdf: np.ndarray             # F̂(v_j)
-    count: float                # finite values in the reference
+    points: np.ndarray  # sorted unique sketch points v_j
+    cdf: np.ndarray  # F̂(v_j)
+    count: float  # finite values in the reference
     missing: float
     mean: float
     std: float
-    scale: float                # Wasserstein / mean-shift spread s
-    shift: float                # reference median: values are centred on it before summing
-    psi_idx: np.ndarray         # indices into points of the PSI edges
-    psi_ref: np.ndarray         # reference counts per PSI bin
+    scale: float  # Wasserstein / mean-shift spread s
+    shift: float  # reference median: values are centred on it before summing
+    psi_idx: np.ndarray  # indices into points of the PSI edges
+    psi_ref: np.ndarray  # reference counts per PSI bin
     rank_error: float
     #: bucket table locating batch values on ``points`` without sorting (None: sort instead)
     grid: GridIndex | None = None
@@ -180,8 +183,20 @@ class NumericReference:
         else:
             idx, med, scale, std = np.empty(0, np.int64), 0.0, 1.0, math.nan
             psi_ref = np.empty(0)
-        return cls(v.copy(), cdf, n, float(s.missing), s.mean if s.count else math.nan,
-                   std, float(scale), float(med), idx, psi_ref, sk.rank_error, grid_for(v))
+        return cls(
+            v.copy(),
+            cdf,
+            n,
+            float(s.missing),
+            s.mean if s.count else math.nan,
+            std,
+            float(scale),
+            float(med),
+            idx,
+            psi_ref,
+            sk.rank_error,
+            grid_for(v),
+        )
 
     @property
     def psi_edges(self) -> np.ndarray:
@@ -296,7 +311,7 @@ class NumericWindow:
         ref, n = self.ref, float(self.n)
         v = ref.points - ref.shift
         a_le, a_lt = self.le / n, self.lt / n
-        total = a_lt[0] * v[0] - self.slt[0] / n                      # left tail, F_ref = 0
+        total = a_lt[0] * v[0] - self.slt[0] / n  # left tail, F_ref = 0
         total += (self.s1 - self.sle[-1]) / n - (1.0 - a_le[-1]) * v[-1]  # right tail, F_ref = 1
         if v.size > 1:
             L, R = v[:-1], v[1:]
@@ -304,7 +319,7 @@ class NumericWindow:
             a, b = a_le[:-1], a_lt[1:]
             r = ref.cdf[:-1]
             s = (self.slt[1:] - self.sle[:-1]) / n
-            integ = R * b - L * a - s                                 # ∫ F_cur over the gap
+            integ = R * b - L * a - s  # ∫ F_cur over the gap
             above = r <= a
             below = r >= b
             cross = ~(above | below)
@@ -319,14 +334,25 @@ class NumericWindow:
         """All numeric metrics of this window against the reference."""
         ref = self.ref
         out: dict[str, float] = {
-            "n": float(self.n), "missing": float(self.missing),
-            "missing_change": missing_rate_change(ref.missing, ref.count + ref.missing,
-                                                  self.missing, self.n + self.missing),
+            "n": float(self.n),
+            "missing": float(self.missing),
+            "missing_change": missing_rate_change(
+                ref.missing, ref.count + ref.missing, self.missing, self.n + self.missing
+            ),
         }
         nan = math.nan
         if self.n == 0 or ref.count == 0:
-            out.update(psi=nan, kl=nan, js=nan, ks=nan, ks_p=nan, wasserstein=nan,
-                       mean=nan, std=nan, mean_shift=nan)
+            out.update(
+                psi=nan,
+                kl=nan,
+                js=nan,
+                ks=nan,
+                ks_p=nan,
+                wasserstein=nan,
+                mean=nan,
+                std=nan,
+                mean_shift=nan,
+            )
             return out
         n = float(self.n)
         cur_bins = bin_counts_from_cdf(self.le[ref.psi_idx], n)
@@ -334,10 +360,14 @@ class NumericWindow:
         mean_c = self.s1 / n
         var_c = max(self.s2 / n - mean_c * mean_c, 0.0) * (n / (n - 1)) if n > 1 else nan
         out.update(
-            psi=psi(ref.psi_ref, cur_bins), kl=kl_divergence(cur_bins, ref.psi_ref),
-            js=js_distance(ref.psi_ref, cur_bins), ks=d, ks_p=ks_pvalue(d, ref.count, n),
+            psi=psi(ref.psi_ref, cur_bins),
+            kl=kl_divergence(cur_bins, ref.psi_ref),
+            js=js_distance(ref.psi_ref, cur_bins),
+            ks=d,
+            ks_p=ks_pvalue(d, ref.count, n),
             wasserstein=self.wasserstein_abs() / ref.scale,
-            mean=mean_c + ref.shift, std=math.sqrt(var_c) if n > 1 else nan,
+            mean=mean_c + ref.shift,
+            std=math.sqrt(var_c) if n > 1 else nan,
             mean_shift=(mean_c + ref.shift - ref.mean) / ref.scale,
         )
         return out
@@ -380,8 +410,8 @@ class CategoricalWindow:
         self.ref = ref
         self.counts: dict[str, int] = {}
         self.missing = 0
-        self.sampled_rows = 0     # rows whose label hash < ref.sample_tau
-        self.sampled_unseen = 0   # ... of which the label is not in the reference's sample
+        self.sampled_rows = 0  # rows whose label hash < ref.sample_tau
+        self.sampled_unseen = 0  # ... of which the label is not in the reference's sample
         self.sampled_counts: dict[str, int] = {}  # ... of which the label is in it, per label
 
     @property
@@ -437,9 +467,11 @@ class CategoricalWindow:
         ref = self.ref
         n = self.n
         out: dict[str, float] = {
-            "n": float(n), "missing": float(self.missing),
-            "missing_change": missing_rate_change(ref.missing, ref.count + ref.missing,
-                                                  self.missing, n + self.missing),
+            "n": float(n),
+            "missing": float(self.missing),
+            "missing_change": missing_rate_change(
+                ref.missing, ref.count + ref.missing, self.missing, n + self.missing
+            ),
         }
         nan = math.nan
         if n == 0 or ref.count == 0:
@@ -448,8 +480,14 @@ class CategoricalWindow:
         labels, r, c = self.cells()
         stat, p = chi_square(r, c)
         unseen = sum(self.counts[k] for k in labels if k not in ref.counts) / n
-        out.update(psi=psi(r, c), kl=kl_divergence(c, r), js=js_distance(r, c),
-                   chi2=stat, chi2_p=p, unseen=float(unseen))
+        out.update(
+            psi=psi(r, c),
+            kl=kl_divergence(c, r),
+            js=js_distance(r, c),
+            chi2=stat,
+            chi2_p=p,
+            unseen=float(unseen),
+        )
         return out
 
 
@@ -457,8 +495,9 @@ FeatureReference = NumericReference | CategoricalReference
 FeatureWindow = NumericWindow | CategoricalWindow
 
 
-def prepare_reference(summary: NumericSummary | CategoricalSummary,
-                      psi_bins: int = DEFAULT_PSI_BINS) -> FeatureReference:
+def prepare_reference(
+    summary: NumericSummary | CategoricalSummary, psi_bins: int = DEFAULT_PSI_BINS
+) -> FeatureReference:
     """Prepare a signature feature for window comparison."""
     if isinstance(summary, NumericSummary):
         return NumericReference.from_summary(summary, psi_bins)
@@ -469,8 +508,11 @@ def new_window(ref: FeatureReference) -> FeatureWindow:
     return NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
 
 
-def feature_metrics(summary: NumericSummary | CategoricalSummary, values: np.ndarray,
-                    psi_bins: int = DEFAULT_PSI_BINS) -> dict[str, float]:
+def feature_metrics(
+    summary: NumericSummary | CategoricalSummary,
+    values: np.ndarray,
+    psi_bins: int = DEFAULT_PSI_BINS,
+) -> dict[str, float]:
     """Every metric of one feature: reference summary vs current raw values (one shot)."""
     w = new_window(prepare_reference(summary, psi_bins))
     w.add(values)

@@ -31,8 +31,14 @@ from driftline.drift.tabular import Columns
 from driftline.errors import DriftlineError, InvalidInputError
 
 #: keys a report's ``model`` dict may hold
-MODEL_METRICS = ("estimated_accuracy", "reference_accuracy", "estimated_drop",
-                 "multivariate_score", "multivariate_z", "multivariate_p")
+MODEL_METRICS = (
+    "estimated_accuracy",
+    "reference_accuracy",
+    "estimated_drop",
+    "multivariate_score",
+    "multivariate_z",
+    "multivariate_p",
+)
 
 
 @dataclass
@@ -58,13 +64,14 @@ class ModelAwareWindows:
         from driftline.drift.likelihood import expected_log_likelihood
 
         if settings.cbpe is not None and settings.predict_proba is None:
-            raise InvalidInputError("a CBPE calibration needs predict_proba (the model's "
-                                    "probabilities) to estimate accuracy")
+            raise InvalidInputError(
+                "a CBPE calibration needs predict_proba (the model's "
+                "probabilities) to estimate accuracy"
+            )
         self.settings = settings
         self.signature = signature
         self.cbpe = settings.cbpe or CBPE()
-        self.expected = (expected_log_likelihood(signature) if settings.multivariate
-                         else math.nan)
+        self.expected = expected_log_likelihood(signature) if settings.multivariate else math.nan
 
     def add(self, sums: dict[str, float], cols: Columns, a: int, b: int) -> None:
         """Add rows ``[a, b)`` of the batch to a pane's ``sums`` (in place)."""
@@ -72,8 +79,10 @@ class ModelAwareWindows:
         if self.settings.predict_proba is not None:
             proba = np.asarray(self.settings.predict_proba(rows), np.float64)
             if proba.ndim != 2 or len(proba) != b - a:
-                raise InvalidInputError(f"predict_proba returned shape {proba.shape} for "
-                                        f"{b - a} rows; expected (rows, classes)")
+                raise InvalidInputError(
+                    f"predict_proba returned shape {proba.shape} for "
+                    f"{b - a} rows; expected (rows, classes)"
+                )
             _inc(sums, "conf_n", float(len(proba)))
             _inc(sums, "conf_sum", float(self.cbpe.confidence(proba).sum()))
         if self.settings.multivariate:
@@ -106,10 +115,14 @@ class ModelAwareWindows:
             n = tot["ll_n"]
             mean_dev = tot["ll_sum"] / n
             var = max(tot["ll_sq"] / n - mean_dev * mean_dev, 0.0) * n / (n - 1)
-            mv = multivariate_from_moments(self.expected, self.expected + mean_dev,
-                                           math.sqrt(var), int(n), self.signature.n_rows)
-            out.update(multivariate_score=mv.score, multivariate_z=mv.z,
-                       multivariate_p=mv.p_value)
+            mv = multivariate_from_moments(
+                self.expected,
+                self.expected + mean_dev,
+                math.sqrt(var),
+                int(n),
+                self.signature.n_rows,
+            )
+            out.update(multivariate_score=mv.score, multivariate_z=mv.z, multivariate_p=mv.p_value)
         return out
 
 

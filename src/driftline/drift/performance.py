@@ -59,8 +59,12 @@ class PerformanceReference:
         r = np.asarray(rows, np.float64)
         if r.size == 0:
             raise InvalidInputError("the reference performance needs at least one labelled row")
-        return cls(PerformanceMetric(metric), float(r.mean()),
-                   float(r.var(ddof=1)) if r.size > 1 else math.nan, int(r.size))
+        return cls(
+            PerformanceMetric(metric),
+            float(r.mean()),
+            float(r.var(ddof=1)) if r.size > 1 else math.nan,
+            int(r.size),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "metric": self.metric.value}
@@ -84,8 +88,12 @@ class PerformanceDrift:
         return asdict(self)
 
 
-def per_row_scores(metric: PerformanceMetric | str, y: np.ndarray, output: np.ndarray,
-                   classes: np.ndarray | None = None) -> np.ndarray:
+def per_row_scores(
+    metric: PerformanceMetric | str,
+    y: np.ndarray,
+    output: np.ndarray,
+    classes: np.ndarray | None = None,
+) -> np.ndarray:
     """Per-row score: 1{argmax = y} (accuracy), −ln p(y) (log-loss, p >= 1e-15), (ŷ − y)² (MSE)."""
     m = PerformanceMetric(metric)
     y = np.asarray(y)
@@ -103,9 +111,13 @@ def per_row_scores(metric: PerformanceMetric | str, y: np.ndarray, output: np.nd
     return -np.log(np.clip(p, 1e-15, 1.0))
 
 
-def performance_drift(reference: PerformanceReference, rows: np.ndarray, *,
-                      alpha: float = DEFAULT_ALPHA,
-                      min_drop: float = DEFAULT_MIN_DROP) -> PerformanceDrift:
+def performance_drift(
+    reference: PerformanceReference,
+    rows: np.ndarray,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    min_drop: float = DEFAULT_MIN_DROP,
+) -> PerformanceDrift:
     """Is the window's performance (per-row scores ``rows``) below the reference? (docstring)"""
     r = np.asarray(rows, np.float64)
     if r.size == 0:
@@ -119,8 +131,17 @@ def performance_drift(reference: PerformanceReference, rows: np.ndarray, *,
         p = _accuracy_p(int(round(r.sum())), n, reference)
     else:
         p = _mean_p(r, reference)
-    return PerformanceDrift(reference.metric.value, reference.mean, cur, n, p, drop,
-                            bool(p < alpha and drop >= min_drop), alpha, min_drop)
+    return PerformanceDrift(
+        reference.metric.value,
+        reference.mean,
+        cur,
+        n,
+        p,
+        drop,
+        bool(p < alpha and drop >= min_drop),
+        alpha,
+        min_drop,
+    )
 
 
 def _accuracy_p(k: int, n: int, ref: PerformanceReference) -> float:
@@ -277,12 +298,18 @@ class CBPE:
 
         p = np.asarray(proba, np.float64)
         if p.ndim != 2 or len(p) != len(y) or len(p) == 0:
-            raise InvalidInputError("CBPE.fit needs an (n, classes) probability matrix and n labels")
+            raise InvalidInputError(
+                "CBPE.fit needs an (n, classes) probability matrix and n labels"
+            )
         correct = per_row_scores(PerformanceMetric.ACCURACY, np.asarray(y), p, classes)
         conf = p.max(axis=1)
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(conf, correct)
-        return cls([float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_],
-                   float(correct.mean()), int(len(p)))
+        return cls(
+            [float(v) for v in iso.X_thresholds_],
+            [float(v) for v in iso.y_thresholds_],
+            float(correct.mean()),
+            int(len(p)),
+        )
 
     def confidence(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated P(correct) per row."""
@@ -307,8 +334,12 @@ class CBPE:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CBPE:
-        return cls(list(d.get("x", [])), list(d.get("y", [])),
-                   float(d.get("reference_accuracy", math.nan)), int(d.get("n", 0)))
+        return cls(
+            list(d.get("x", [])),
+            list(d.get("y", [])),
+            float(d.get("reference_accuracy", math.nan)),
+            int(d.get("n", 0)),
+        )
 
 
 @dataclass
@@ -329,8 +360,9 @@ class LineageCBPE:
     parts: list[CBPE] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, per_regime: list[tuple[np.ndarray, np.ndarray]],
-            classes: np.ndarray | None = None) -> LineageCBPE:
+    def fit(
+        cls, per_regime: list[tuple[np.ndarray, np.ndarray]], classes: np.ndarray | None = None
+    ) -> LineageCBPE:
         """``per_regime``: (probabilities, labels) of held-out rows of each regime."""
         if not per_regime:
             raise InvalidInputError("LineageCBPE.fit needs labelled rows of at least one regime")
@@ -341,8 +373,9 @@ class LineageCBPE:
         ll = np.asarray(loglik, np.float64)
         p = np.asarray(proba, np.float64)
         if ll.shape != (len(p), len(self.parts)) or len(p) == 0:
-            raise InvalidInputError(f"loglik must be (rows, {len(self.parts)}) for a non-empty "
-                                    f"window, got {ll.shape}")
+            raise InvalidInputError(
+                f"loglik must be (rows, {len(self.parts)}) for a non-empty window, got {ll.shape}"
+            )
         z = ll - ll.max(axis=1, keepdims=True)
         lik = np.exp(z)
         w = np.full(len(self.parts), 1.0 / len(self.parts))

@@ -86,8 +86,11 @@ class DriftReport:
         d = asdict(self)
         for key in ("features", "label_drift"):
             d[key] = {
-                k: {**v, "metrics": {m: _js(x) for m, x in v["metrics"].items()},
-                    "thresholds": {m: _js(x) for m, x in v["thresholds"].items()}}
+                k: {
+                    **v,
+                    "metrics": {m: _js(x) for m, x in v["metrics"].items()},
+                    "thresholds": {m: _js(x) for m, x in v["thresholds"].items()},
+                }
                 for k, v in d[key].items()
             }
         d["model"] = {k: _js(v) for k, v in d["model"].items()}
@@ -98,7 +101,8 @@ class DriftReport:
         def drifts(src: dict[str, Any]) -> dict[str, FeatureDrift]:
             return {
                 k: FeatureDrift(
-                    name=v["name"], kind=v["kind"],
+                    name=v["name"],
+                    kind=v["kind"],
                     metrics={m: _unjs(x) for m, x in v["metrics"].items()},
                     thresholds={m: _unjs(x) for m, x in v["thresholds"].items()},
                     fired=list(v["fired"]),
@@ -108,12 +112,33 @@ class DriftReport:
 
         feats = drifts(d["features"])
         issues = [SchemaIssue(**i) for i in d.get("schema_issues", [])]
-        keys = {k: d[k] for k in ("reference_id", "window_index", "start_row", "end_row",
-                                  "n_rows", "drift", "n_drifted", "required", "rule", "alpha",
-                                  "complete", "start_time", "end_time") if k in d}
-        return cls(features=feats, schema_issues=issues, label_drift=drifts(
-            d.get("label_drift", {})), roles=dict(d.get("roles", {})),
-            model={k: _unjs(v) for k, v in d.get("model", {}).items()}, **keys)
+        keys = {
+            k: d[k]
+            for k in (
+                "reference_id",
+                "window_index",
+                "start_row",
+                "end_row",
+                "n_rows",
+                "drift",
+                "n_drifted",
+                "required",
+                "rule",
+                "alpha",
+                "complete",
+                "start_time",
+                "end_time",
+            )
+            if k in d
+        }
+        return cls(
+            features=feats,
+            schema_issues=issues,
+            label_drift=drifts(d.get("label_drift", {})),
+            roles=dict(d.get("roles", {})),
+            model={k: _unjs(v) for k, v in d.get("model", {}).items()},
+            **keys,
+        )
 
 
 def _js(x: float | None) -> float | str | None:
@@ -151,11 +176,15 @@ def model_caption(report: DriftReport) -> str:
     m, parts = report.model, []
     if "estimated_accuracy" in m:
         ref = m.get("reference_accuracy")
-        parts.append(f"est. accuracy {_fmt(m['estimated_accuracy'])}"
-                     + (f" (ref {_fmt(ref)})" if ref is not None else ""))
+        parts.append(
+            f"est. accuracy {_fmt(m['estimated_accuracy'])}"
+            + (f" (ref {_fmt(ref)})" if ref is not None else "")
+        )
     if "multivariate_score" in m:
-        parts.append(f"multivariate {_fmt(m['multivariate_score'])} "
-                     f"(p {_fmt(m.get('multivariate_p', math.nan))})")
+        parts.append(
+            f"multivariate {_fmt(m['multivariate_score'])} "
+            f"(p {_fmt(m.get('multivariate_p', math.nan))})"
+        )
     return "".join(f" · {p}" for p in parts)
 
 
@@ -163,40 +192,71 @@ def report_table(report: DriftReport) -> Any:
     """A ``rich.table.Table``: one row per feature, fired metrics in bold red, and a verdict."""
     from rich.table import Table
 
-    verdict = ("[bold yellow]EMPTY window (no rows, no verdict)[/]" if report.n_rows == 0
-               else "[bold red]DRIFT[/]" if report.drift else "[bold green]no drift[/]")
+    verdict = (
+        "[bold yellow]EMPTY window (no rows, no verdict)[/]"
+        if report.n_rows == 0
+        else "[bold red]DRIFT[/]"
+        if report.drift
+        else "[bold green]no drift[/]"
+    )
     span = f"rows {report.start_row}–{report.end_row}"
     title = f"window {report.window_index} · {span} · {report.n_rows} rows · {verdict}"
-    t = Table(title=title, caption=(f"{report.n_drifted} drifting feature(s), "
-                                    f"{report.required} needed · rule={report.rule}"
-                                    + model_caption(report)))
+    t = Table(
+        title=title,
+        caption=(
+            f"{report.n_drifted} drifting feature(s), "
+            f"{report.required} needed · rule={report.rule}" + model_caption(report)
+        ),
+    )
     t.add_column("feature", style="bold")
     t.add_column("kind")
     t.add_column("n", justify="right")
-    labels = {"psi": "PSI", "ks": "KS D", "kl": "KL", "js": "JS", "wasserstein": "W/σ",
-              "chi2_p": "χ² p", "unseen": "unseen", "missing_change": "Δmissing"}
+    labels = {
+        "psi": "PSI",
+        "ks": "KS D",
+        "kl": "KL",
+        "js": "JS",
+        "wasserstein": "W/σ",
+        "chi2_p": "χ² p",
+        "unseen": "unseen",
+        "missing_change": "Δmissing",
+    }
     for m in TABLE_METRICS:
         t.add_column(labels[m], justify="right")
     t.add_column("verdict")
     rows = [(n, f, f.kind) for n, f in report.features.items()]
-    rows += [(n, f, f"{report.roles.get(n, 'target')} ({f.kind})")
-             for n, f in report.label_drift.items()]
+    rows += [
+        (n, f, f"{report.roles.get(n, 'target')} ({f.kind})") for n, f in report.label_drift.items()
+    ]
     for name, f, kind in rows:
         cells = []
         for m in TABLE_METRICS:
             v = f.metrics.get(m)
             s = _fmt(v) if v is not None else ""
-            fired = m in f.fired or (m == "ks" and "ks_p" in f.fired) or (
-                m == "chi2_p" and "chi2_p" in f.fired)
+            fired = (
+                m in f.fired
+                or (m == "ks" and "ks_p" in f.fired)
+                or (m == "chi2_p" and "chi2_p" in f.fired)
+            )
             cells.append(f"[bold red]{s}[/]" if fired else s)
         n = f.metrics.get("n", math.nan)
-        t.add_row(name, kind, "–" if math.isnan(n) else f"{int(n)}", *cells,
-                  "[red]drift[/]" if f.drift else "[green]ok[/]")
+        t.add_row(
+            name,
+            kind,
+            "–" if math.isnan(n) else f"{int(n)}",
+            *cells,
+            "[red]drift[/]" if f.drift else "[green]ok[/]",
+        )
     for name, role in report.roles.items():
         if name not in report.label_drift:
             why = "not in this window" if role in ("target", "prediction") else "not tested"
             t.add_row(name, f"[dim]{role}[/]", "", *[""] * len(TABLE_METRICS), f"[dim]{why}[/]")
     for i in report.schema_issues:
-        t.add_row(i.feature, "[yellow]schema[/]", str(i.rows), *[""] * len(TABLE_METRICS),
-                  f"[yellow]{i.issue}[/]: {i.detail}")
+        t.add_row(
+            i.feature,
+            "[yellow]schema[/]",
+            str(i.rows),
+            *[""] * len(TABLE_METRICS),
+            f"[yellow]{i.issue}[/]: {i.detail}",
+        )
     return t

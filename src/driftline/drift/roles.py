@@ -74,13 +74,18 @@ class RoleSpec:
 
     @classmethod
     def of(
-        cls, target: str | None = None, prediction: Iterable[str] | str | None = None,
-        id: Iterable[str] | str | None = None, timestamp: Iterable[str] | str | None = None,
-        ignore: Iterable[str] | str | None = None, auto: bool = True,
+        cls,
+        target: str | None = None,
+        prediction: Iterable[str] | str | None = None,
+        id: Iterable[str] | str | None = None,
+        timestamp: Iterable[str] | str | None = None,
+        ignore: Iterable[str] | str | None = None,
+        auto: bool = True,
     ) -> RoleSpec:
         """Build from loose arguments (a single name or a list per role; None = none)."""
-        return cls(target or None, _names(prediction), _names(id), _names(timestamp),
-                   _names(ignore), auto)
+        return cls(
+            target or None, _names(prediction), _names(id), _names(timestamp), _names(ignore), auto
+        )
 
     def declared(self) -> dict[str, ColumnRole]:
         """Column -> role for every declared column; a column declared twice is an error."""
@@ -180,8 +185,10 @@ def assign_roles(cols: Columns, spec: RoleSpec | None = None) -> RoleAssignment:
             hits = _auto_by_name(free, TARGET_NAMES)
             if len(hits) == 1:
                 decisions[hits[0]] = RoleDecision(hits[0], ColumnRole.TARGET, "auto: name")
-        for role, cand in ((ColumnRole.PREDICTION, PREDICTION_NAMES),
-                           (ColumnRole.TIMESTAMP, TIMESTAMP_NAMES)):
+        for role, cand in (
+            (ColumnRole.PREDICTION, PREDICTION_NAMES),
+            (ColumnRole.TIMESTAMP, TIMESTAMP_NAMES),
+        ):
             for c in _auto_by_name([c for c in free if c not in decisions], cand):
                 decisions[c] = RoleDecision(c, role, "auto: name")
         for c in cols:
@@ -229,9 +236,14 @@ def unseen_label_issues(label_drift: Mapping[str, Any], roles: Mapping[str, str]
         share = f.metrics.get("unseen", 0.0)
         if roles.get(name) == ColumnRole.TARGET and share == share and share > 0:
             n = int(f.metrics.get("n", 0))
-            out.append(SchemaIssue(name, "unseen_labels",
-                                   f"{share:.1%} of labels were never seen in training",
-                                   round(share * n)))
+            out.append(
+                SchemaIssue(
+                    name,
+                    "unseen_labels",
+                    f"{share:.1%} of labels were never seen in training",
+                    round(share * n),
+                )
+            )
     return out
 
 
@@ -281,8 +293,7 @@ def input_schema(table: Any, signature: Any) -> dict[str, Any]:
         if f.kind == "categorical":
             entry["categories"] = sorted(f.counts)
         feats.append(entry)
-    return {"features": feats,
-            "roles": {c: d.role.value for c, d in signature.roles.items()}}
+    return {"features": feats, "roles": {c: d.role.value for c, d in signature.roles.items()}}
 
 
 def check_no_empty_features(signature: Any) -> None:

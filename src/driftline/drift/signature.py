@@ -109,8 +109,9 @@ class NumericSummary:
             x = x[fin]
         # fixed-order sums: the same bits in any process, alignment or thread count
         mean, m2, m3, m4 = central_sums(x)
-        other = NumericSummary(count=nf, mean=mean, m2=m2, m3=m3, m4=m4,
-                               min=float(x.min()), max=float(x.max()))
+        other = NumericSummary(
+            count=nf, mean=mean, m2=m2, m3=m3, m4=m4, min=float(x.min()), max=float(x.max())
+        )
         self._absorb_moments(other)
         self.sketch.update(x)
 
@@ -126,20 +127,33 @@ class NumericSummary:
         delta = b.mean - self.mean
         d_n = delta / n
         m2 = self.m2 + b.m2 + delta * d_n * na * nb
-        m3 = (self.m3 + b.m3 + delta * d_n * d_n * na * nb * (na - nb)
-              + 3.0 * d_n * (na * b.m2 - nb * self.m2))
-        m4 = (self.m4 + b.m4
-              + delta * d_n**3 * na * nb * (na * na - na * nb + nb * nb)
-              + 6.0 * d_n * d_n * (na * na * b.m2 + nb * nb * self.m2)
-              + 4.0 * d_n * (na * b.m3 - nb * self.m3))
+        m3 = (
+            self.m3
+            + b.m3
+            + delta * d_n * d_n * na * nb * (na - nb)
+            + 3.0 * d_n * (na * b.m2 - nb * self.m2)
+        )
+        m4 = (
+            self.m4
+            + b.m4
+            + delta * d_n**3 * na * nb * (na * na - na * nb + nb * nb)
+            + 6.0 * d_n * d_n * (na * na * b.m2 + nb * nb * self.m2)
+            + 4.0 * d_n * (na * b.m3 - nb * self.m3)
+        )
         self.mean = self.mean + nb * d_n
         self.count, self.m2, self.m3, self.m4 = n, m2, m3, m4
         self.min, self.max = min(self.min, b.min), max(self.max, b.max)
 
     def merge(self, other: NumericSummary) -> NumericSummary:
         out = NumericSummary(
-            count=self.count, missing=self.missing + other.missing, mean=self.mean, m2=self.m2,
-            m3=self.m3, m4=self.m4, min=self.min, max=self.max,
+            count=self.count,
+            missing=self.missing + other.missing,
+            mean=self.mean,
+            m2=self.m2,
+            m3=self.m3,
+            m4=self.m4,
+            min=self.min,
+            max=self.max,
             sketch=self.sketch.merge(other.sketch),
         )
         out._absorb_moments(other)
@@ -147,17 +161,29 @@ class NumericSummary:
 
     def header(self) -> dict[str, Any]:
         return {
-            "kind": "numeric", "count": self.count, "missing": self.missing,
-            "mean": _f(self.mean), "m2": _f(self.m2), "m3": _f(self.m3), "m4": _f(self.m4),
-            "min": _f(self.min), "max": _f(self.max),
+            "kind": "numeric",
+            "count": self.count,
+            "missing": self.missing,
+            "mean": _f(self.mean),
+            "m2": _f(self.m2),
+            "m3": _f(self.m3),
+            "m4": _f(self.m4),
+            "min": _f(self.min),
+            "max": _f(self.max),
         }
 
     @classmethod
     def from_header(cls, h: Mapping[str, Any], sketch: QuantileSketch) -> NumericSummary:
         return cls(
-            count=int(h["count"]), missing=int(h["missing"]), mean=_uf(h["mean"]),
-            m2=_uf(h["m2"]), m3=_uf(h["m3"]), m4=_uf(h["m4"]), min=_uf(h["min"]),
-            max=_uf(h["max"]), sketch=sketch,
+            count=int(h["count"]),
+            missing=int(h["missing"]),
+            mean=_uf(h["mean"]),
+            m2=_uf(h["m2"]),
+            m3=_uf(h["m3"]),
+            m4=_uf(h["m4"]),
+            min=_uf(h["min"]),
+            max=_uf(h["max"]),
+            sketch=sketch,
         )
 
 
@@ -223,17 +249,27 @@ class CategoricalSummary:
         counts = dict(self.counts)
         for k, c in other.counts.items():
             counts[k] = counts.get(k, 0) + c
-        sample = (self.sample.merge(other.sample)
-                  if self.sample is not None and other.sample is not None else None)
-        out = CategoricalSummary(counts, self.missing + other.missing,
-                                 max(self.max_categories, other.max_categories), sample)
+        sample = (
+            self.sample.merge(other.sample)
+            if self.sample is not None and other.sample is not None
+            else None
+        )
+        out = CategoricalSummary(
+            counts,
+            self.missing + other.missing,
+            max(self.max_categories, other.max_categories),
+            sample,
+        )
         out._cap()
         return out
 
     def header(self) -> dict[str, Any]:
-        h = {"kind": "categorical", "missing": self.missing,
-             "max_categories": self.max_categories,
-             "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+        h = {
+            "kind": "categorical",
+            "missing": self.missing,
+            "max_categories": self.max_categories,
+            "counts": {k: self.counts[k] for k in sorted(self.counts)},
+        }
         if self.sample is not None:
             h["sample"] = self.sample.to_dict()
         return h
@@ -241,8 +277,12 @@ class CategoricalSummary:
     @classmethod
     def from_header(cls, h: Mapping[str, Any]) -> CategoricalSummary:
         sample = LabelSample.from_dict(h["sample"]) if "sample" in h else None
-        return cls({str(k): int(v) for k, v in h["counts"].items()}, int(h["missing"]),
-                   int(h["max_categories"]), sample)
+        return cls(
+            {str(k): int(v) for k, v in h["counts"].items()},
+            int(h["missing"]),
+            int(h["max_categories"]),
+            sample,
+        )
 
 
 FeatureSummary = NumericSummary | CategoricalSummary
@@ -252,8 +292,12 @@ FeatureSummary = NumericSummary | CategoricalSummary
 class Signature:
     """Per-feature summary of a table; mergeable, serialisable, content-addressed."""
 
-    def __init__(self, features: Mapping[str, FeatureSummary] | None = None,
-                 n_rows: int = 0, max_categories: int = DEFAULT_MAX_CATEGORIES) -> None:
+    def __init__(
+        self,
+        features: Mapping[str, FeatureSummary] | None = None,
+        n_rows: int = 0,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+    ) -> None:
         self.features: dict[str, FeatureSummary] = dict(features or {})
         self.n_rows = int(n_rows)
         self.max_categories = int(max_categories)
@@ -267,12 +311,20 @@ class Signature:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_data(
-        cls, data: Any, *, feature_names: list[str] | None = None,
-        categorical: Iterable[str] | None = None, numeric: Iterable[str] | None = None,
-        max_categories: int = DEFAULT_MAX_CATEGORIES, batch_rows: int = 262_144,
-        roles: RoleSpec | None = None, target: str | None = None,
-        prediction: Iterable[str] | str | None = None, id: Iterable[str] | str | None = None,
-        timestamp: Iterable[str] | str | None = None, ignore: Iterable[str] | str | None = None,
+        cls,
+        data: Any,
+        *,
+        feature_names: list[str] | None = None,
+        categorical: Iterable[str] | None = None,
+        numeric: Iterable[str] | None = None,
+        max_categories: int = DEFAULT_MAX_CATEGORIES,
+        batch_rows: int = 262_144,
+        roles: RoleSpec | None = None,
+        target: str | None = None,
+        prediction: Iterable[str] | str | None = None,
+        id: Iterable[str] | str | None = None,
+        timestamp: Iterable[str] | str | None = None,
+        ignore: Iterable[str] | str | None = None,
     ) -> Signature:
         """Summarise a whole table (any input :func:`to_columns` accepts).
 
@@ -294,8 +346,12 @@ class Signature:
 
     @classmethod
     def from_batches(
-        cls, batches: Iterable[Any], *, feature_names: list[str] | None = None,
-        categorical: Iterable[str] | None = None, numeric: Iterable[str] | None = None,
+        cls,
+        batches: Iterable[Any],
+        *,
+        feature_names: list[str] | None = None,
+        categorical: Iterable[str] | None = None,
+        numeric: Iterable[str] | None = None,
         max_categories: int = DEFAULT_MAX_CATEGORIES,
     ) -> Signature:
         """Build in one pass over batches (each batch: any input :func:`to_columns` accepts)."""
@@ -352,8 +408,11 @@ class Signature:
             feat = self.features.get(name)
             kind = column_kind(col)
             if feat is None:
-                feat = (NumericSummary() if kind == "numeric"
-                        else CategoricalSummary(max_categories=self.max_categories))
+                feat = (
+                    NumericSummary()
+                    if kind == "numeric"
+                    else CategoricalSummary(max_categories=self.max_categories)
+                )
                 self.features[name] = feat
             elif feat.kind != kind:
                 raise SchemaMismatchError(
@@ -369,8 +428,11 @@ class Signature:
             if feat is None and _is_class_label(self.roles[name].role, col):
                 col = as_categorical(col)  # class labels: counts per class, unseen labels show
             if feat is None:
-                feat = (NumericSummary() if column_kind(col) == "numeric"
-                        else CategoricalSummary(max_categories=self.max_categories))
+                feat = (
+                    NumericSummary()
+                    if column_kind(col) == "numeric"
+                    else CategoricalSummary(max_categories=self.max_categories)
+                )
                 self.role_features[name] = feat
             elif feat.kind != column_kind(col):
                 col = as_categorical(col) if feat.kind == "categorical" else as_numeric(col, name)
@@ -396,8 +458,9 @@ class Signature:
                     "in the other"
                 )
             feats[name] = a.merge(b)  # type: ignore[arg-type]
-        out = Signature(feats, self.n_rows + other.n_rows,
-                        max(self.max_categories, other.max_categories))
+        out = Signature(
+            feats, self.n_rows + other.n_rows, max(self.max_categories, other.max_categories)
+        )
         out.roles = {**other.roles, **self.roles}
         out.role_features = _merge_summaries(self.role_features, other.role_features)
         return out
@@ -425,15 +488,18 @@ class Signature:
         return self.features[name]
 
     def __repr__(self) -> str:
-        return (f"Signature(id={self.id[:12]}, rows={self.n_rows}, "
-                f"features={len(self.features)})")
+        return f"Signature(id={self.id[:12]}, rows={self.n_rows}, features={len(self.features)})"
 
     # ------------------------------------------------------------------ serialisation
     def _header_and_blobs(self) -> tuple[dict[str, Any], list[bytes]]:
         blobs: list[bytes] = []
         feats = _summary_headers(self.features, blobs)
-        head = {"format": 1, "n_rows": self.n_rows, "max_categories": self.max_categories,
-                "features": feats}
+        head = {
+            "format": 1,
+            "n_rows": self.n_rows,
+            "max_categories": self.max_categories,
+            "features": feats,
+        }
         if self.roles:  # absent for role-less signatures, so their ids do not change
             head["roles"] = roles_to_header(self.roles)
             head["role_features"] = _summary_headers(self.role_features, blobs)
@@ -477,8 +543,7 @@ class Signature:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict; sketches are base64 of their bytes."""
         head, _ = self._header_and_blobs()
-        for key, summaries in (("features", self.features), ("role_features",
-                                                              self.role_features)):
+        for key, summaries in (("features", self.features), ("role_features", self.role_features)):
             for h, (name, f) in zip(head.get(key, []), summaries.items(), strict=True):
                 h.pop("sketch_bytes", None)
                 if isinstance(f, NumericSummary):
@@ -499,8 +564,11 @@ class Signature:
                     out[h["name"]] = CategoricalSummary.from_header(h)
             return out
 
-        sig = cls(summaries(d["features"]), int(d["n_rows"]),
-                  int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
+        sig = cls(
+            summaries(d["features"]),
+            int(d["n_rows"]),
+            int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)),
+        )
         sig.roles = roles_from_header(d.get("roles"))
         sig.role_features = summaries(d.get("role_features", []))
         return _with_calibration(sig, d)
@@ -511,13 +579,21 @@ class Signature:
         for name, f in self.features.items():
             if isinstance(f, NumericSummary):
                 q = f.sketch.quantiles([0.25, 0.5, 0.75]) if f.count else [math.nan] * 3
-                out[name] = {"count": f.count, "missing": f.missing, "mean": f.mean if f.count
-                             else math.nan, "variance": f.variance, "skewness": f.skewness,
-                             "kurtosis": f.kurtosis, "min": f.min, "max": f.max,
-                             "q25": float(q[0]), "median": float(q[1]), "q75": float(q[2])}
+                out[name] = {
+                    "count": f.count,
+                    "missing": f.missing,
+                    "mean": f.mean if f.count else math.nan,
+                    "variance": f.variance,
+                    "skewness": f.skewness,
+                    "kurtosis": f.kurtosis,
+                    "min": f.min,
+                    "max": f.max,
+                    "q25": float(q[0]),
+                    "median": float(q[1]),
+                    "q75": float(q[2]),
+                }
             else:
-                out[name] = {"count": f.count, "missing": f.missing,
-                             "categories": len(f.counts)}
+                out[name] = {"count": f.count, "missing": f.missing, "categories": len(f.counts)}
         return out
 
 
@@ -542,7 +618,9 @@ def _summaries_from_bytes(
     for h in headers:
         if h["kind"] == "numeric":
             nb = int(h["sketch_bytes"])
-            out[h["name"]] = NumericSummary.from_header(h, QuantileSketch.from_bytes(data[p : p + nb]))
+            out[h["name"]] = NumericSummary.from_header(
+                h, QuantileSketch.from_bytes(data[p : p + nb])
+            )
             p += nb
         else:
             out[h["name"]] = CategoricalSummary.from_header(h)

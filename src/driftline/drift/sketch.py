@@ -50,8 +50,17 @@ def _scale(q: np.ndarray) -> np.ndarray:
 class QuantileSketch:
     """Mergeable weighted-point quantile summary (see module docstring for the error bound)."""
 
-    __slots__ = ("k", "level_capacity", "_levels", "_parity", "_pv", "_pw", "n", "rank_error_abs",
-                 "_cache")
+    __slots__ = (
+        "k",
+        "level_capacity",
+        "_levels",
+        "_parity",
+        "_pv",
+        "_pw",
+        "n",
+        "rank_error_abs",
+        "_cache",
+    )
 
     def __init__(self, k: int = DEFAULT_K, level_capacity: int = DEFAULT_LEVEL_CAPACITY) -> None:
         if k < 16 or level_capacity < 16:
@@ -175,14 +184,25 @@ class QuantileSketch:
         """Canonical bytes: magic, JSON header, then little-endian float64 values and weights."""
         c = self.compressed()
         head = json.dumps(
-            {"k": c.k, "cap": c.level_capacity, "n": c.n, "err": c.rank_error_abs,
-             "m": int(c._pv.size)},
-            sort_keys=True, separators=(",", ":"),
+            {
+                "k": c.k,
+                "cap": c.level_capacity,
+                "n": c.n,
+                "err": c.rank_error_abs,
+                "m": int(c._pv.size),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
         ).encode()
-        return b"".join([
-            _MAGIC, struct.pack("<I", len(head)), head,
-            c._pv.astype("<f8").tobytes(), c._pw.astype("<f8").tobytes(),
-        ])
+        return b"".join(
+            [
+                _MAGIC,
+                struct.pack("<I", len(head)),
+                head,
+                c._pv.astype("<f8").tobytes(),
+                c._pw.astype("<f8").tobytes(),
+            ]
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> QuantileSketch:
@@ -262,8 +282,14 @@ def label_hashes(labels: list[str]) -> np.ndarray:
     """Stable hash of each label in ``[0, 1)``: CRC-32 of its UTF-8 bytes / 2³²."""
     import zlib
 
-    return np.fromiter((zlib.crc32(s.encode("utf-8", "surrogatepass")) for s in labels),
-                       dtype=np.float64, count=len(labels)) / 4294967296.0
+    return (
+        np.fromiter(
+            (zlib.crc32(s.encode("utf-8", "surrogatepass")) for s in labels),
+            dtype=np.float64,
+            count=len(labels),
+        )
+        / 4294967296.0
+    )
 
 
 class LabelSample:
@@ -279,8 +305,12 @@ class LabelSample:
 
     __slots__ = ("capacity", "tau", "counts")
 
-    def __init__(self, capacity: int = DEFAULT_SAMPLE_LABELS, tau: float = 1.0,
-                 counts: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int = DEFAULT_SAMPLE_LABELS,
+        tau: float = 1.0,
+        counts: dict[str, int] | None = None,
+    ) -> None:
         self.capacity = int(capacity)
         self.tau = float(tau)
         self.counts: dict[str, int] = dict(counts or {})
@@ -300,8 +330,9 @@ class LabelSample:
         h = label_hashes(labs)
         order = np.argsort(h, kind="stable")
         self.tau = float(h[order[self.capacity]])
-        self.counts = {labs[i]: self.counts[labs[i]] for i in order[: self.capacity]
-                       if h[i] < self.tau}
+        self.counts = {
+            labs[i]: self.counts[labs[i]] for i in order[: self.capacity] if h[i] < self.tau
+        }
 
     def merge(self, other: LabelSample) -> LabelSample:
         tau = min(self.tau, other.tau)
@@ -328,13 +359,18 @@ class LabelSample:
         return sum(1 for c in self.counts.values() if c == 1)
 
     def to_dict(self) -> dict[str, object]:
-        return {"capacity": self.capacity, "tau": self.tau,
-                "counts": {k: self.counts[k] for k in sorted(self.counts)}}
+        return {
+            "capacity": self.capacity,
+            "tau": self.tau,
+            "counts": {k: self.counts[k] for k in sorted(self.counts)},
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> LabelSample:
         counts = d.get("counts") or {}
         assert isinstance(counts, dict)
-        return cls(int(d.get("capacity", DEFAULT_SAMPLE_LABELS)),  # type: ignore[call-overload]
-                   float(d.get("tau", 1.0)),  # type: ignore[arg-type]
-                   {str(k): int(v) for k, v in counts.items()})
+        return cls(
+            int(d.get("capacity", DEFAULT_SAMPLE_LABELS)),  # type: ignore[call-overload]
+            float(d.get("tau", 1.0)),  # type: ignore[arg-type]
+            {str(k): int(v) for k, v in counts.items()},
+        )

@@ -160,8 +160,18 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
             codes = s.cat.codes.to_numpy()
             labels = np.array([_cat_str(c) for c in cats] + [None], dtype=object)
             out[str(name)] = (labels[np.where(codes < 0, len(cats), codes)], "categorical")
-        elif dname in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
-                       "Float32", "Float64"):
+        elif dname in (
+            "Int8",
+            "Int16",
+            "Int32",
+            "Int64",
+            "UInt8",
+            "UInt16",
+            "UInt32",
+            "UInt64",
+            "Float32",
+            "Float64",
+        ):
             out[str(name)] = (s.to_numpy(dtype=np.float64, na_value=np.nan), "numeric")
         elif dname == "boolean":
             out[str(name)] = (s.to_numpy(dtype=object, na_value=None), "categorical")
@@ -197,8 +207,10 @@ def _from_arrow(table: Any) -> dict[str, tuple[Any, Kind | None]]:
         elif pa.types.is_boolean(t):
             out[name] = (np.asarray(col.to_pylist(), dtype=object), "categorical")
         else:
-            out[name] = (np.asarray(col.to_pylist(), dtype=object), "categorical"
-                         if pa.types.is_string(t) or pa.types.is_large_string(t) else None)
+            out[name] = (
+                np.asarray(col.to_pylist(), dtype=object),
+                "categorical" if pa.types.is_string(t) or pa.types.is_large_string(t) else None,
+            )
     return out
 
 
@@ -268,9 +280,11 @@ def _raw_columns(
             raise InvalidInputError(
                 f"a NumPy input must be 2-D (rows x features), got shape {data.shape}"
             )
-        names = list(feature_names) if feature_names is not None else [
-            f"f{j}" for j in range(data.shape[1])
-        ]
+        names = (
+            list(feature_names)
+            if feature_names is not None
+            else [f"f{j}" for j in range(data.shape[1])]
+        )
         if len(names) != data.shape[1]:
             raise InvalidInputError(
                 f"{len(names)} feature names given for an array with {data.shape[1]} columns"
@@ -352,8 +366,9 @@ def _format_of(path: Path) -> str:
 
 def _files_of(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir()
-                       if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+        files = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
+        )
         if not files:
             raise InvalidInputError(f"folder {path} holds no .csv, .parquet or .jsonl files")
         return files
@@ -485,14 +500,18 @@ def read_frame(path: str | os.PathLike[str]) -> Any:
                 import pyarrow.csv as pcsv
 
                 opts = pcsv.ConvertOptions(strings_can_be_null=True)
-                frames.append(pcsv.read_csv(pa.BufferReader(f.read_bytes()),
-                                            convert_options=opts).to_pandas(date_as_object=False))
+                frames.append(
+                    pcsv.read_csv(pa.BufferReader(f.read_bytes()), convert_options=opts).to_pandas(
+                        date_as_object=False
+                    )
+                )
             else:
                 rows = [json.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
                 frames.append(pd.DataFrame(rows))
         except Exception as exc:  # pyarrow raises many types for malformed files
             raise InvalidInputError(f"cannot read {f}: {exc}") from exc
     if len(frames) > 1 and any(list(fr.columns) != list(frames[0].columns) for fr in frames):
-        raise SchemaMismatchError(f"files in {path} have different columns; make every file "
-                                  "share one schema")
+        raise SchemaMismatchError(
+            f"files in {path} have different columns; make every file share one schema"
+        )
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -59,11 +59,15 @@ def lightgbm_to_parts(obj: Any) -> tuple[Params, dict[str, Any]]:
     require("lightgbm")
     booster = getattr(obj, "booster_", obj) if not hasattr(obj, "model_to_string") else obj
     if not hasattr(booster, "model_to_string"):
-        raise InvalidInputError(f"{type(obj).__name__} is not fitted; call fit() before registering")
+        raise InvalidInputError(
+            f"{type(obj).__name__} is not fitted; call fit() before registering"
+        )
     return lightgbm_text_to_parts(booster.model_to_string(), classes_meta(obj))
 
 
-def lightgbm_text_to_parts(text: str, extra: dict[str, Any] | None = None) -> tuple[Params, dict[str, Any]]:
+def lightgbm_text_to_parts(
+    text: str, extra: dict[str, Any] | None = None
+) -> tuple[Params, dict[str, Any]]:
     """LightGBM model text (``model_to_string`` / a saved ``.txt``) as parts."""
     if not text.startswith("tree\n"):
         raise InvalidInputError("not a LightGBM model text (it must start with 'tree')")
@@ -116,7 +120,9 @@ def xgboost_to_parts(obj: Any) -> tuple[Params, dict[str, Any]]:
     return xgboost_json_to_parts(bytes(booster.save_raw("json")), classes_meta(obj))
 
 
-def xgboost_json_to_parts(raw: bytes, extra: dict[str, Any] | None = None) -> tuple[Params, dict[str, Any]]:
+def xgboost_json_to_parts(
+    raw: bytes, extra: dict[str, Any] | None = None
+) -> tuple[Params, dict[str, Any]]:
     """XGBoost's JSON model bytes as parts (UBJSON: load it with xgboost first)."""
     try:
         model = json.loads(raw)
@@ -126,7 +132,9 @@ def xgboost_json_to_parts(raw: bytes, extra: dict[str, Any] | None = None) -> tu
     inner = gb.get("model", gb.get("gbtree", {}).get("model", {}))
     trees = list(inner.get("trees", []))
     inner["trees"] = []
-    params: Params = {f"xgb.tree.{i:05d}": text_tensor(canonical_json(t)) for i, t in enumerate(trees)}
+    params: Params = {
+        f"xgb.tree.{i:05d}": text_tensor(canonical_json(t)) for i, t in enumerate(trees)
+    }
     params["xgb.model"] = text_tensor(canonical_json(model))
     learner = model["learner"]
     objective = str(learner.get("objective", {}).get("name", "reg:squarederror"))
@@ -147,7 +155,9 @@ def xgboost_json_to_parts(raw: bytes, extra: dict[str, Any] | None = None) -> tu
 
 def xgboost_json(params: Params) -> bytes:
     model = json_part(params, "xgb.model", "XGBoost model")
-    trees = [json_part(params, k, "XGBoost model") for k in sorted(params) if k.startswith("xgb.tree.")]
+    trees = [
+        json_part(params, k, "XGBoost model") for k in sorted(params) if k.startswith("xgb.tree.")
+    ]
     gb = model["learner"]["gradient_booster"]
     inner = gb["model"] if "model" in gb else gb["gbtree"]["model"]
     inner["trees"] = trees
@@ -183,7 +193,9 @@ class BoosterModel:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if self.meta.get("task") != "classifier":
-            raise InvalidInputError(f"a {self.meta.get('objective')} booster has no class probabilities")
+            raise InvalidInputError(
+                f"a {self.meta.get('objective')} booster has no class probabilities"
+            )
         p = self.raw(X)
         if p.ndim == 1:
             return np.column_stack([1.0 - p, p])

@@ -20,8 +20,10 @@ ARCHITECTURE_KEY = "driftline.architecture"
 
 def architecture_metadata(framework: str, architecture: dict[str, Any]) -> dict[str, str]:
     """The ``__metadata__`` entries for :func:`driftline.params.save_safetensors`."""
-    return {FRAMEWORK_KEY: framework,
-            ARCHITECTURE_KEY: json.dumps(architecture, sort_keys=True, default=str)}
+    return {
+        FRAMEWORK_KEY: framework,
+        ARCHITECTURE_KEY: json.dumps(architecture, sort_keys=True, default=str),
+    }
 
 
 def file_architecture(path: str | os.PathLike) -> tuple[str, dict[str, Any]] | None:

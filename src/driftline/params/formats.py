@@ -26,10 +26,20 @@ SUPPORTED_OBJECTS = (
     "PyTorch modules and state dicts (extra 'torch')",
 )
 SUPPORTED_FILES = (
-    ".safetensors", ".npz", ".pt/.pth (weights only)", ".skops", ".onnx",
-    ".txt (LightGBM model text)", ".json/.ubj (XGBoost)",
+    ".safetensors",
+    ".npz",
+    ".pt/.pth (weights only)",
+    ".skops",
+    ".onnx",
+    ".txt (LightGBM model text)",
+    ".json/.ubj (XGBoost)",
 )
-FORMAT_FRAMEWORK = {"skops": "sklearn", "lightgbm": "lightgbm", "xgboost": "xgboost", "onnx": "onnx"}
+FORMAT_FRAMEWORK = {
+    "skops": "sklearn",
+    "lightgbm": "lightgbm",
+    "xgboost": "xgboost",
+    "onnx": "onnx",
+}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".dill", ".cloudpickle"}
 
 

@@ -50,8 +50,10 @@ def _sharded(folder: Path) -> Params:
     for shard in sorted(set(weight_map.values())):
         path = folder / str(shard)
         if "/" in str(shard) or not path.is_file():
-            raise InvalidInputError(f"{folder / INDEX} names shard {shard!r}, which is not in "
-                                    f"{folder}; copy every shard of the checkpoint")
+            raise InvalidInputError(
+                f"{folder / INDEX} names shard {shard!r}, which is not in "
+                f"{folder}; copy every shard of the checkpoint"
+            )
         tensors = mmap_safetensors(path)
         listed = {n for n, s in weight_map.items() if s == shard}
         if set(tensors) != listed:
@@ -69,8 +71,11 @@ def read_hf_folder(folder: str | Path) -> tuple[Params, str, dict[str, Any]]:
     p = Path(folder)
     if (p / ADAPTER).is_file():
         config = _json(p / "adapter_config.json")
-        arch = {"_kind": "adapter", "adapter_config": config,
-                "adapter_type": str(config.get("peft_type", "LORA")).lower()}
+        arch = {
+            "_kind": "adapter",
+            "adapter_config": config,
+            "adapter_type": str(config.get("peft_type", "LORA")).lower(),
+        }
         return mmap_safetensors(p / ADAPTER), "torch", arch
     params = _sharded(p) if (p / INDEX).is_file() else mmap_safetensors(p / SINGLE)
     config = _json(p / "config.json")
@@ -101,6 +106,7 @@ def merge_lora(base: Params, adapter: Params, config: dict[str, Any]) -> Params:
         w = base[target]
         if b.shape[0] != w.shape[0] or a.shape[1] != w.shape[1]:
             raise InvalidInputError(f"{name}: LoRA shapes {b.shape}@{a.shape} do not fit {w.shape}")
-        out[target] = (w.astype("float64") + scale * (b.astype("float64") @ a.astype("float64"))
-                       ).astype(w.dtype)
+        out[target] = (
+            w.astype("float64") + scale * (b.astype("float64") @ a.astype("float64"))
+        ).astype(w.dtype)
     return out

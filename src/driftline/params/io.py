@@ -175,8 +175,11 @@ def mmap_safetensors(path: str | os.PathLike) -> Params:
         view = data[start:end] if data is not None and end > start else np.empty(0, np.uint8)
         out[name] = view.view(dtype).reshape(shape)
     spans.sort()
-    if spans and (spans[0][0] != 0 or any(a[1] != b[0] for a, b in pairwise(spans))
-                  or spans[-1][1] != size - 8 - n):
+    if spans and (
+        spans[0][0] != 0
+        or any(a[1] != b[0] for a, b in pairwise(spans))
+        or spans[-1][1] != size - 8 - n
+    ):
         raise InvalidInputError(f"{p}: not a valid safetensors file (tensors do not tile the data)")
     return out
 

@@ -78,7 +78,9 @@ def onnx_model_bytes(params: Params) -> bytes:
     proto = onnx.load_model_from_string(tensor_bytes(params, GRAPH, "ONNX model"))
     for name in sorted(params):
         if name.startswith(PREFIX) and name != GRAPH:
-            proto.graph.initializer.append(numpy_helper.from_array(params[name], name[len(PREFIX):]))
+            proto.graph.initializer.append(
+                numpy_helper.from_array(params[name], name[len(PREFIX) :])
+            )
     return proto.SerializeToString()
 
 

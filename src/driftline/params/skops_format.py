@@ -49,11 +49,29 @@ EXTRA_TRUSTED = (
 #: estimators whose fitted state is all weights (weight-space interpolation makes sense)
 PARAMETRIC = frozenset(
     {
-        "Pipeline", "ColumnTransformer", "FeatureUnion", "StandardScaler", "MinMaxScaler",
-        "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "OrdinalEncoder",
-        "FunctionTransformer", "LogisticRegression", "SGDClassifier", "SGDRegressor",
-        "LinearRegression", "Ridge", "RidgeClassifier", "Lasso", "ElasticNet", "MLPClassifier",
-        "MLPRegressor", "PCA", "LabelBinarizer",
+        "Pipeline",
+        "ColumnTransformer",
+        "FeatureUnion",
+        "StandardScaler",
+        "MinMaxScaler",
+        "MaxAbsScaler",
+        "RobustScaler",
+        "SimpleImputer",
+        "OneHotEncoder",
+        "OrdinalEncoder",
+        "FunctionTransformer",
+        "LogisticRegression",
+        "SGDClassifier",
+        "SGDRegressor",
+        "LinearRegression",
+        "Ridge",
+        "RidgeClassifier",
+        "Lasso",
+        "ElasticNet",
+        "MLPClassifier",
+        "MLPRegressor",
+        "PCA",
+        "LabelBinarizer",
     }
 )
 
@@ -218,9 +236,24 @@ def _meta(est: Any, classes: set[str]) -> dict[str, Any]:
 
 
 def _is_estimator_name(name: str) -> bool:
-    return name not in {"dict", "list", "tuple", "str", "int", "float", "ndarray", "dtype",
-                        "float64", "int64", "bool", "NoneType", "slice", "type", "Tree",
-                        "TreePredictor"} and not name.startswith(("Half", "Cy", "_"))
+    return name not in {
+        "dict",
+        "list",
+        "tuple",
+        "str",
+        "int",
+        "float",
+        "ndarray",
+        "dtype",
+        "float64",
+        "int64",
+        "bool",
+        "NoneType",
+        "slice",
+        "type",
+        "Tree",
+        "TreePredictor",
+    } and not name.startswith(("Half", "Cy", "_"))
 
 
 def _check_trusted(sio: Any, data: bytes) -> list[str]:

@@ -53,7 +53,9 @@ def tensor_bytes(params: Params, name: str, what: str = "model") -> bytes:
     """The bytes of a text part, with a clear error when it is missing or not ``uint8``."""
     arr = params.get(name)
     if arr is None:
-        raise InvalidInputError(f"{what} is missing its part {name!r}; the stored model is incomplete")
+        raise InvalidInputError(
+            f"{what} is missing its part {name!r}; the stored model is incomplete"
+        )
     if arr.dtype != np.uint8:
         raise InvalidInputError(f"{what} part {name!r} must be uint8 text, got {arr.dtype}")
     return np.ascontiguousarray(arr).tobytes()

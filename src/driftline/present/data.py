@@ -19,10 +19,20 @@ DIST_BINS = 20
 
 
 def model_dict(m: Model) -> dict[str, Any]:
-    return jsonable({"id": m.id, "ref": m.ref, "name": m.name, "version": m.version,
-                     "kind": m.kind, "framework": m.framework, "metrics": m.metrics,
-                     "tags": m.tags, "signature_id": m.signature_id,
-                     "created_at": m.created_at})
+    return jsonable(
+        {
+            "id": m.id,
+            "ref": m.ref,
+            "name": m.name,
+            "version": m.version,
+            "kind": m.kind,
+            "framework": m.framework,
+            "metrics": m.metrics,
+            "tags": m.tags,
+            "signature_id": m.signature_id,
+            "created_at": m.created_at,
+        }
+    )
 
 
 def _edge_dict(store: Store, e: Any, refs: dict[str, str] | None = None) -> dict[str, Any]:
@@ -30,9 +40,18 @@ def _edge_dict(store: Store, e: Any, refs: dict[str, str] | None = None) -> dict
     for k in (e.parent, e.child):
         if k not in refs:
             refs[k] = store.get(k).ref
-    return jsonable({"source": e.parent, "target": e.child, "kind": e.kind,
-                     "source_ref": refs[e.parent], "target_ref": refs[e.child],
-                     "params": e.params, "metrics": e.metrics, "created_at": e.created_at})
+    return jsonable(
+        {
+            "source": e.parent,
+            "target": e.child,
+            "kind": e.kind,
+            "source_ref": refs[e.parent],
+            "target_ref": refs[e.child],
+            "params": e.params,
+            "metrics": e.metrics,
+            "created_at": e.created_at,
+        }
+    )
 
 
 def model_details(store: Store, ref: str) -> dict[str, Any]:
@@ -42,16 +61,26 @@ def model_details(store: Store, ref: str) -> dict[str, Any]:
     if m.signature_id:
         s = store.signature(m.signature_id)
         feats = s.summary()
-        sig = {"id": s.id, "n_rows": s.n_rows, "n_features": len(feats),
-               "features": dict(list(feats.items())[:12])}
-    return jsonable({
-        **model_dict(m), "architecture": m.architecture,
-        "tensors": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)}
-                    for t in store.manifest(m.id)],
-        "parents": [_edge_dict(store, e) for e in store.parents(m.id)],
-        "children": [_edge_dict(store, e) for e in store.children(m.id)],
-        "deployments": store.deployed_names().get(m.id, []), "signature": sig,
-    })
+        sig = {
+            "id": s.id,
+            "n_rows": s.n_rows,
+            "n_features": len(feats),
+            "features": dict(list(feats.items())[:12]),
+        }
+    return jsonable(
+        {
+            **model_dict(m),
+            "architecture": m.architecture,
+            "tensors": [
+                {"name": t.name, "dtype": t.dtype, "shape": list(t.shape)}
+                for t in store.manifest(m.id)
+            ],
+            "parents": [_edge_dict(store, e) for e in store.parents(m.id)],
+            "children": [_edge_dict(store, e) for e in store.children(m.id)],
+            "deployments": store.deployed_names().get(m.id, []),
+            "signature": sig,
+        }
+    )
 
 
 def graph_dict(store: Store, nodes: Sequence[Model], edges: Sequence[Any]) -> dict[str, Any]:
@@ -91,11 +120,21 @@ def report_row(r: dict[str, Any], windows: set[int] | None = None) -> dict[str, 
     """A report's list entry; ``windows``: ids of reports whose window summary is kept."""
     rep = r["report"]
     feats = rep.get("features", {})
-    return jsonable({"id": r["id"], "model_id": r["model_id"], "deployment": r["deployment"],
-                     "created_at": r["created_at"], "n_rows": r["n_rows"], "drift": r["drift"],
-                     "score": r["score"], "window_index": rep.get("window_index"),
-                     "n_drifted": rep.get("n_drifted"), "n_features": len(feats),
-                     "has_window": None if windows is None else r["id"] in windows})
+    return jsonable(
+        {
+            "id": r["id"],
+            "model_id": r["model_id"],
+            "deployment": r["deployment"],
+            "created_at": r["created_at"],
+            "n_rows": r["n_rows"],
+            "drift": r["drift"],
+            "score": r["score"],
+            "window_index": rep.get("window_index"),
+            "n_drifted": rep.get("n_drifted"),
+            "n_features": len(feats),
+            "has_window": None if windows is None else r["id"] in windows,
+        }
+    )
 
 
 def get_report(store: Store, report_id: int) -> dict[str, Any]:
@@ -121,8 +160,10 @@ def _numeric_bins(ref: Any, win: Any | None) -> list[dict[str, Any]]:
         cdf = f.sketch.cdf(edges)
         cdf[0] = 0.0  # the first bin is closed: values equal to the minimum count in it
         share = np.diff(cdf)
-        out += [{"source": source, "x0": float(a), "x1": float(b), "share": float(s)}
-                for a, b, s in zip(edges[:-1], edges[1:], share, strict=True)]
+        out += [
+            {"source": source, "x0": float(a), "x1": float(b), "share": float(s)}
+            for a, b, s in zip(edges[:-1], edges[1:], share, strict=True)
+        ]
     return out
 
 
@@ -137,8 +178,9 @@ def _categorical_bins(ref: Any, win: Any | None) -> list[dict[str, Any]]:
     return out
 
 
-def feature_distributions(reference: Any, window: Any | None, report: dict[str, Any],
-                          limit: int | None = None) -> list[dict[str, Any]]:
+def feature_distributions(
+    reference: Any, window: Any | None, report: dict[str, Any], limit: int | None = None
+) -> list[dict[str, Any]]:
     """Per feature (most drifted first): metrics, fired thresholds and reference-vs-window
     shares on shared bins (numeric: 20 equal-width bins over both ranges, shares from the
     quantile sketches' CDFs; categorical: top-20 category shares)."""
@@ -157,9 +199,16 @@ def feature_distributions(reference: Any, window: Any | None, report: dict[str, 
             bins = _numeric_bins(ref, win)
         else:
             bins = _categorical_bins(ref, win)
-        out.append({"name": name, "kind": f["kind"], "fired": f["fired"],
-                    "metrics": {k: _finite(v) for k, v in f["metrics"].items()},
-                    "bins": bins, "chart": charts.distribution(name, f["kind"], bins)})
+        out.append(
+            {
+                "name": name,
+                "kind": f["kind"],
+                "fired": f["fired"],
+                "metrics": {k: _finite(v) for k, v in f["metrics"].items()},
+                "bins": bins,
+                "chart": charts.distribution(name, f["kind"], bins),
+            }
+        )
     return out
 
 
@@ -175,10 +224,18 @@ def report_view(store: Store, report_id: int, limit: int | None = None) -> dict[
     window = store.signature(wid) if wid else None
     feats = feature_distributions(reference, window, rep, limit)
     model = store.get(r["model_id"])
-    return jsonable({**report_row(r), "model_ref": model.ref, "rule": rep.get("rule"),
-                     "required": rep.get("required"), "has_window": window is not None,
-                     "schema_issues": rep.get("schema_issues", []), "features": feats,
-                     "chart": charts.feature_bars(feats)})
+    return jsonable(
+        {
+            **report_row(r),
+            "model_ref": model.ref,
+            "rule": rep.get("rule"),
+            "required": rep.get("required"),
+            "has_window": window is not None,
+            "schema_issues": rep.get("schema_issues", []),
+            "features": feats,
+            "chart": charts.feature_bars(feats),
+        }
+    )
 
 
 # -- repairs -----------------------------------------------------------------------------------
@@ -192,11 +249,23 @@ def _ref(store: Store, mid: str | None) -> str | None:
 
 
 def repair_row(r: Any) -> dict[str, Any]:
-    return jsonable({"id": r.repair_id, "status": r.status, "deployment": r.deployment,
-                     "drifted_id": r.drifted_id, "ancestor_id": r.ancestor_id,
-                     "repaired_id": r.repaired_id, "repaired_ref": r.repaired_ref,
-                     "chosen": r.chosen, "alpha": r.alpha, "before": r.before,
-                     "after": r.after, "deployed": r.deployed, "message": r.message})
+    return jsonable(
+        {
+            "id": r.repair_id,
+            "status": r.status,
+            "deployment": r.deployment,
+            "drifted_id": r.drifted_id,
+            "ancestor_id": r.ancestor_id,
+            "repaired_id": r.repaired_id,
+            "repaired_ref": r.repaired_ref,
+            "chosen": r.chosen,
+            "alpha": r.alpha,
+            "before": r.before,
+            "after": r.after,
+            "deployed": r.deployed,
+            "message": r.message,
+        }
+    )
 
 
 def repair_view(store: Store, repair_id: int) -> dict[str, Any]:
@@ -208,17 +277,28 @@ def repair_view(store: Store, repair_id: int) -> dict[str, Any]:
         raise UnknownReferenceError(f"no repair #{repair_id}; list them with 'driftline repairs'")
     ancestors = (r.search or {}).get("rows", [])
     curve = [{"alpha": a, "objective": v} for a, v in r.alpha_evaluations]
-    cands = [{"candidate": k, **{m: _finite(v) for m, v in d.items()}}
-             for k, d in r.candidates.items()]
-    return jsonable({
-        **repair_row(r), "drifted_ref": _ref(store, r.drifted_id),
-        "ancestor_ref": _ref(store, r.ancestor_id), "healthy_ancestor": r.healthy_ancestor,
-        "alpha_objective": r.alpha_objective, "ancestors": ancestors, "alpha_curve": curve,
-        "candidates": cands, "regime_mix": r.regime_mix, "drift_report_id": r.drift_report_id,
-        "charts": {"alpha": charts.alpha_curve(curve, r.alpha, r.alpha_objective),
-                   "candidates": charts.candidates(cands),
-                   "before_after": charts.before_after(r.before, r.after)},
-    })
+    cands = [
+        {"candidate": k, **{m: _finite(v) for m, v in d.items()}} for k, d in r.candidates.items()
+    ]
+    return jsonable(
+        {
+            **repair_row(r),
+            "drifted_ref": _ref(store, r.drifted_id),
+            "ancestor_ref": _ref(store, r.ancestor_id),
+            "healthy_ancestor": r.healthy_ancestor,
+            "alpha_objective": r.alpha_objective,
+            "ancestors": ancestors,
+            "alpha_curve": curve,
+            "candidates": cands,
+            "regime_mix": r.regime_mix,
+            "drift_report_id": r.drift_report_id,
+            "charts": {
+                "alpha": charts.alpha_curve(curve, r.alpha, r.alpha_objective),
+                "candidates": charts.candidates(cands),
+                "before_after": charts.before_after(r.before, r.after),
+            },
+        }
+    )
 
 
 # -- labels and deployments -------------------------------------------------------------------
@@ -237,8 +317,10 @@ def label_row(req: Any) -> dict[str, Any]:
 def deployment_timeline(store: Store, name: str) -> dict[str, Any]:
     """Drift per feature per window, estimated and realised accuracy per served model, and
     deploy / rollback / repair events, on one time axis."""
-    events = [{"at": e.at, "action": e.action, "model_ref": _ref(store, e.model_id),
-               "reason": e.reason} for e in store.deployment_history(name)]
+    events = [
+        {"at": e.at, "action": e.action, "model_ref": _ref(store, e.model_id), "reason": e.reason}
+        for e in store.deployment_history(name)
+    ]
     if not events:
         raise UnknownReferenceError(f"no deployment {name!r}; see GET /v1/deployments")
     reports = [r for r in store.drift_reports() if r["deployment"] == name]
@@ -248,12 +330,27 @@ def deployment_timeline(store: Store, name: str) -> dict[str, Any]:
         feats = r["report"].get("features", {})
         windows.append({**report_row(r, kept), "at": r["created_at"]})
         top = sorted(feats, key=lambda k: -(_finite(feats[k]["metrics"].get("psi")) or 0))[:8]
-        cells += [{"at": r["created_at"], "report_id": r["id"], "feature": k,
-                   "psi": _finite(feats[k]["metrics"].get("psi"))} for k in top]
+        cells += [
+            {
+                "at": r["created_at"],
+                "report_id": r["id"],
+                "feature": k,
+                "psi": _finite(feats[k]["metrics"].get("psi")),
+            }
+            for k in top
+        ]
     perf = serving.performance(store.engine, name)
     for p in perf:
         p["model_ref"] = _ref(store, p["model_id"])
-    return jsonable({"deployment": name, "events": events, "windows": windows,
-                     "performance": perf,
-                     "charts": {"drift": charts.timeline(windows, cells, events),
-                                "performance": charts.performance(perf, events)}})
+    return jsonable(
+        {
+            "deployment": name,
+            "events": events,
+            "windows": windows,
+            "performance": perf,
+            "charts": {
+                "drift": charts.timeline(windows, cells, events),
+                "performance": charts.performance(perf, events),
+            },
+        }
+    )

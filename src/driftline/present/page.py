@@ -8,10 +8,22 @@ import json
 from importlib import resources
 from typing import Any
 
-VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "dagre.min.js",
-          "cytoscape.min.js", "cytoscape-dagre.js")
-_NAV = (("story", "Story"), ("lineage", "Lineage"), ("deployments", "Deployments"), ("reports", "Drift reports"),
-        ("repairs", "Repairs"), ("labels", "Labels"))
+VENDOR = (
+    "vega.min.js",
+    "vega-lite.min.js",
+    "vega-embed.min.js",
+    "dagre.min.js",
+    "cytoscape.min.js",
+    "cytoscape-dagre.js",
+)
+_NAV = (
+    ("story", "Story"),
+    ("lineage", "Lineage"),
+    ("deployments", "Deployments"),
+    ("reports", "Drift reports"),
+    ("repairs", "Repairs"),
+    ("labels", "Labels"),
+)
 
 
 def static_file(name: str) -> str:
@@ -21,10 +33,10 @@ def static_file(name: str) -> str:
 def _shell(title: str, head: str, scripts: str, start: str) -> str:
     nav = "".join(f'<a href="#/{k}" data-nav="{k}">{v}</a>' for k, v in _NAV)
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{html.escape(title)}'
         f"</title>{head}</head><body><header><b>driftline</b><nav>{nav}</nav>"
-        "<span id=\"status\"></span></header><main id=\"view\"></main>"
+        '<span id="status"></span></header><main id="view"></main>'
         f"<script>window.DRIFTLINE_START={json.dumps(start)};</script>{scripts}</body></html>"
     )
 
@@ -46,7 +58,8 @@ def static_html(title: str, preload: dict[str, Any], start: str) -> str:
     head = f"<style>{static_file('dashboard.css')}</style>"
     scripts = "".join(
         "<script>" + static_file("vendor/" + n).replace("</script", "<\\/script") + "</script>"
-        for n in VENDOR)
+        for n in VENDOR
+    )
     scripts += f"<script>window.DRIFTLINE_PRELOAD={_inline_json(preload)};</script>"
     scripts += f"<script>{static_file('dashboard.js')}</script>"
     return _shell(title, head, scripts, start)

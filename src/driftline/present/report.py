@@ -65,10 +65,16 @@ def preload_for(store: Store, target: str) -> tuple[dict[str, Any], str, str]:
         _reports(store, store.drift_reports(), pre)
         _repairs(store, list_repairs(store), pre)
         deps = store.deployments()
-        pre["/v1/deployments"] = [{"name": d.name, "model_id": d.model_id,
-                                   "model_ref": store.get(d.model_id).ref,
-                                   "kind": store.get(d.model_id).kind,
-                                   "updated_at": d.updated_at} for d in deps]
+        pre["/v1/deployments"] = [
+            {
+                "name": d.name,
+                "model_id": d.model_id,
+                "model_ref": store.get(d.model_id).ref,
+                "kind": store.get(d.model_id).kind,
+                "updated_at": d.updated_at,
+            }
+            for d in deps
+        ]
         for d in deps:
             _deployment(store, d.name, pre)
         return pre, "#/lineage", "driftline report"
@@ -82,8 +88,12 @@ def preload_for(store: Store, target: str) -> tuple[dict[str, Any], str, str]:
     return pre, "#/lineage", f"driftline {model.ref}"
 
 
-def write_static_report(store: Store, target: str, path: str | Path,
-                        story: tuple[str, list[tuple[str, str]]] | None = None) -> Path:
+def write_static_report(
+    store: Store,
+    target: str,
+    path: str | Path,
+    story: tuple[str, list[tuple[str, str]]] | None = None,
+) -> Path:
     """Write the views for ``target`` (see :func:`preload_for`) to ``path``; ``story`` =
     (title, [(heading, HTML)]) adds a first page of narrative sections (the demo's), whose
     charts are :func:`driftline.present.charts.embed` placeholders."""

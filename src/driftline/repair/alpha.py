@@ -140,8 +140,12 @@ def golden_section(
     return AlphaSearchResult(alpha=best_x, value=best_v, evaluations=evaluations)
 
 
-def log_loss(y: np.ndarray, proba: np.ndarray, labels: Sequence | np.ndarray | None = None,
-             eps: float | None = None) -> float:
+def log_loss(
+    y: np.ndarray,
+    proba: np.ndarray,
+    labels: Sequence | np.ndarray | None = None,
+    eps: float | None = None,
+) -> float:
     """Mean negative log-likelihood −(1/n) Σ log p(y_i), as ``sklearn.metrics.log_loss``:
     column k of ``proba`` is class ``labels[k]`` (``labels`` sorted; default 0..K−1),
     probabilities clipped to [eps, 1 − eps] and rows renormalised. One-column input means
@@ -169,8 +173,9 @@ def log_loss(y: np.ndarray, proba: np.ndarray, labels: Sequence | np.ndarray | N
     return float(-np.mean(np.log(p[np.arange(len(y)), cols])))
 
 
-def calibrated_log_loss(y: np.ndarray, proba: np.ndarray,
-                        labels: Sequence | np.ndarray | None = None) -> float:
+def calibrated_log_loss(
+    y: np.ndarray, proba: np.ndarray, labels: Sequence | np.ndarray | None = None
+) -> float:
     """min over T in [0.05, 50] of log_loss(y, softmax(log p / T)): the log-loss after fitting
     one temperature on these rows (bounded 1-D search on log T)."""
     from scipy.optimize import minimize_scalar
@@ -187,8 +192,9 @@ def calibrated_log_loss(y: np.ndarray, proba: np.ndarray,
         q = np.exp(z)
         return log_loss(y, q / q.sum(axis=1, keepdims=True), labels)
 
-    res = minimize_scalar(at, bounds=(math.log(0.05), math.log(50.0)), method="bounded",
-                          options={"xatol": 1e-3})
+    res = minimize_scalar(
+        at, bounds=(math.log(0.05), math.log(50.0)), method="bounded", options={"xatol": 1e-3}
+    )
     return float(min(res.fun, at(0.0)))
 
 
@@ -234,8 +240,14 @@ def search_alpha(
     if len(X_val) == 0:
         raise InvalidInputError("alpha search needs at least one validation row")
     score, name = _objective(None if y_val is None else np.asarray(y_val), labels, calibrate)
-    res = golden_section(lambda a: score(predict_proba_at_alpha(a, X_val)), lo, hi,
-                         grid=grid, max_evals=max_evals, tol=tol)
+    res = golden_section(
+        lambda a: score(predict_proba_at_alpha(a, X_val)),
+        lo,
+        hi,
+        grid=grid,
+        max_evals=max_evals,
+        tol=tol,
+    )
     return AlphaSearchResult(res.alpha, res.value, res.evaluations, objective=name)
 
 
@@ -294,7 +306,7 @@ def per_tensor_alpha(
     start = current
     done = False
     for s in range(sweeps):
-        delta = step / (2 ** s)
+        delta = step / (2**s)
         for g in groups:
             best_move: tuple[float, float] | None = None
             for cand in (group_alpha[g] - delta, group_alpha[g] + delta):
@@ -314,8 +326,12 @@ def per_tensor_alpha(
         if done:
             break
     return PerTensorAlphaResult(
-        alphas=to_tensors(group_alpha), group_alphas=dict(group_alpha), value=current,
-        start_value=start, n_evals=n_evals, objective=name,
+        alphas=to_tensors(group_alpha),
+        group_alphas=dict(group_alpha),
+        value=current,
+        start_value=start,
+        n_evals=n_evals,
+        objective=name,
     )
 
 
@@ -348,6 +364,10 @@ def search_alpha_regression(
     the same grid + golden-section search as :func:`search_alpha`."""
     if len(y_val) != len(X_val) or len(X_val) == 0:
         raise InvalidInputError(f"{len(y_val)} validation targets for {len(X_val)} rows")
-    res = golden_section(lambda a: regression_loss(y_val, predict_at_alpha(a, X_val), loss),
-                         lo, hi, max_evals=max_evals)
+    res = golden_section(
+        lambda a: regression_loss(y_val, predict_at_alpha(a, X_val), loss),
+        lo,
+        hi,
+        max_evals=max_evals,
+    )
     return AlphaSearchResult(res.alpha, res.value, res.evaluations, objective=loss)

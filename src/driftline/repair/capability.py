@@ -56,9 +56,13 @@ class Plan:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"capability": self.capability.value, "task": self.task,
-                "parametric": self.parametric, "same_shapes": self.same_shapes,
-                "reason": self.reason}
+        return {
+            "capability": self.capability.value,
+            "task": self.task,
+            "parametric": self.parametric,
+            "same_shapes": self.same_shapes,
+            "reason": self.reason,
+        }
 
 
 def _same_shapes(store: Store, a: str, b: str) -> bool:
@@ -74,14 +78,21 @@ def plan_repair(store: Store, drifted: Model, ancestor_id: str, family: Any = No
     parametric = bool(getattr(fam, "parametric", True))
     same = _same_shapes(store, drifted.id, ancestor_id)
     if not isinstance(fam, ModelFamily) and task == "classifier" and same:
-        return Plan(Capability.WEIGHT_SPACE, task, True, True,
-                    "parametric classifier with the ancestor's tensors: weight interpolation")
+        return Plan(
+            Capability.WEIGHT_SPACE,
+            task,
+            True,
+            True,
+            "parametric classifier with the ancestor's tensors: weight interpolation",
+        )
     why = []
     if task != "classifier":
         why.append("a regressor (decisions on validation loss)")
     if not parametric:
-        why.append(f"{drifted.framework} {drifted.architecture.get('estimator', '')}".strip()
-                   + " has no meaningful weight space")
+        why.append(
+            f"{drifted.framework} {drifted.architecture.get('estimator', '')}".strip()
+            + " has no meaningful weight space"
+        )
     if not same:
         why.append("its tensors differ from the ancestor's (distilled/pruned/retrained)")
     if not why:
@@ -150,12 +161,17 @@ class _Members:
         return self.out(self.fam_a, self.theta_a, X, ancestor=True)
 
 
-def scores_of(task: str, out: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> dict[str, float]:
+def scores_of(
+    task: str, out: np.ndarray, y: np.ndarray, classes: np.ndarray | None
+) -> dict[str, float]:
     """Accuracy/log-loss (classifiers) or MSE/MAE (regressors) on labelled rows."""
     if task == "classifier":
         return score(out, y, classes).to_dict()  # type: ignore[arg-type]
-    return {"mse": regression_loss(y, out, "mse"), "mae": regression_loss(y, out, "mae"),
-            "n": int(len(y))}
+    return {
+        "mse": regression_loss(y, out, "mse"),
+        "mae": regression_loss(y, out, "mae"),
+        "n": int(len(y)),
+    }
 
 
 def rank_key(task: str, scores: dict[str, float], loss: str = "mse") -> tuple[float, ...]:
@@ -171,18 +187,31 @@ def split_labels(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     idx = np.random.default_rng(seed).permutation(n)
     if n < 10:
         return idx, idx
-    return idx[: n // 2], idx[n // 2:]
+    return idx[: n // 2], idx[n // 2 :]
 
 
-def alpha_for(task: str, at: Callable[[Any, np.ndarray], np.ndarray], X: np.ndarray,
-              y: np.ndarray, classes: np.ndarray | None, policy: Any) -> tuple[float, str, list]:
+def alpha_for(
+    task: str,
+    at: Callable[[Any, np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: np.ndarray | None,
+    policy: Any,
+) -> tuple[float, str, list]:
     """The pipeline's α search on the fit half: calibrated log-loss or the regression loss."""
     lo, hi = policy.alpha_range
     if task == "classifier":
         res = search_alpha(at, X, y, labels=classes, lo=lo, hi=hi, max_evals=policy.max_evals)
     else:
-        res = search_alpha_regression(at, X, y, loss=getattr(policy, "regression_loss", "mse"),
-                                      lo=lo, hi=hi, max_evals=policy.max_evals)
+        res = search_alpha_regression(
+            at,
+            X,
+            y,
+            loss=getattr(policy, "regression_loss", "mse"),
+            lo=lo,
+            hi=hi,
+            max_evals=policy.max_evals,
+        )
     return float(res.alpha), res.objective, [(float(a), float(v)) for a, v in res.evaluations]
 
 
@@ -193,8 +222,10 @@ def build_candidates(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[
     X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
     task, classes = m.task, m.classes
     d_f, a_f, d_c, a_c = m.drifted(X_f), m.ancestor(X_f), m.drifted(X_c), m.ancestor(X_c)
-    rows = [Candidate("drifted", scores_of(task, d_c, y_c, classes)),
-            Candidate("rollback", scores_of(task, a_c, y_c, classes))]
+    rows = [
+        Candidate("drifted", scores_of(task, d_c, y_c, classes)),
+        Candidate("rollback", scores_of(task, a_c, y_c, classes)),
+    ]
     pre = {id(X_f): (d_f, a_f), id(X_c): (d_c, a_c)}
 
     def blend(alpha: float, X: np.ndarray) -> np.ndarray:
@@ -202,8 +233,14 @@ def build_candidates(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[
         return (1 - alpha) * d + alpha * a
 
     alpha, objective, evals = alpha_for(task, blend, X_f, y_f, classes, ctx.policy)
-    rows.append(Candidate("output-interpolation", scores_of(task, blend(alpha, X_c), y_c, classes),
-                          alpha=alpha, info={"objective": objective, "evaluations": evals}))
+    rows.append(
+        Candidate(
+            "output-interpolation",
+            scores_of(task, blend(alpha, X_c), y_c, classes),
+            alpha=alpha,
+            info={"objective": objective, "evaluations": evals},
+        )
+    )
     rows.extend(_weight_row(ctx, m, X_f, y_f, X_c, y_c))
     rows.extend(_continued_row(ctx, m, X_f, y_f, X_c, y_c, rows))
     return rows
@@ -221,23 +258,36 @@ def _weight_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c) -> list[Candidate
 
     alpha, objective, evals = alpha_for(m.task, at, X_f, y_f, m.classes, ctx.policy)
     theta = {k: np.asarray(v) for k, v in interpolate(m.theta_d, vector, alpha).items()}
-    return [Candidate("weight-interpolation", scores_of(m.task, at(alpha, X_c), y_c, m.classes),
-                      alpha=alpha,
-                      info={"objective": objective, "evaluations": evals, "params": theta,
-                            "vector": dict(vector_stats(vector))})]
+    return [
+        Candidate(
+            "weight-interpolation",
+            scores_of(m.task, at(alpha, X_c), y_c, m.classes),
+            alpha=alpha,
+            info={
+                "objective": objective,
+                "evaluations": evals,
+                "params": theta,
+                "vector": dict(vector_stats(vector)),
+            },
+        )
+    ]
 
 
-def _continued_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c,
-                   rows: list[Candidate]) -> list[Candidate]:
+def _continued_row(
+    ctx: Context, m: _Members, X_f, y_f, X_c, y_c, rows: list[Candidate]
+) -> list[Candidate]:
     """Continue training the better of drifted/ancestor (on the fit half) on the fit half."""
     key = getattr(ctx.policy, "regression_loss", "mse")
-    starts = [("drifted", m.fam_d, m.theta_d, ctx.drifted, m.drifted(X_f)),
-              ("rollback", m.fam_a, m.theta_a, ctx.ancestor, m.ancestor(X_f))]
+    starts = [
+        ("drifted", m.fam_d, m.theta_d, ctx.drifted, m.drifted(X_f)),
+        ("rollback", m.fam_a, m.theta_a, ctx.ancestor, m.ancestor(X_f)),
+    ]
     starts = [s for s in starts if can_continue(s[1])]
     if not starts:
         return []
     name, fam, theta, start, _ = max(
-        starts, key=lambda s: rank_key(m.task, scores_of(m.task, s[4], y_f, m.classes), key))
+        starts, key=lambda s: rank_key(m.task, scores_of(m.task, s[4], y_f, m.classes), key)
+    )
     try:
         new = continue_training(fam, theta, X_f, y_f, ContinueSettings())
     except DriftlineError as exc:
@@ -247,9 +297,13 @@ def _continued_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c,
         ctx.say(f"continued training skipped: {exc}")
         return []
     out = m.out(fam, new, X_c, ancestor=start.id == ctx.ancestor.id)
-    return [Candidate("continued-training", scores_of(m.task, out, y_c, m.classes),
-                      info={"params": new, "start": start, "from": name,
-                            "rounds": ContinueSettings().rounds})]
+    return [
+        Candidate(
+            "continued-training",
+            scores_of(m.task, out, y_c, m.classes),
+            info={"params": new, "start": start, "from": name, "rounds": ContinueSettings().rounds},
+        )
+    ]
 
 
 def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
@@ -262,14 +316,20 @@ def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candi
     if len(members) < 2:
         return []
     try:
-        routed = build_routed(ctx.store, members, ctx.X_win,
-                              (ctx.X_val[fit], ctx.y_val[fit]), family=ctx.family)
+        routed = build_routed(
+            ctx.store, members, ctx.X_win, (ctx.X_val[fit], ctx.y_val[fit]), family=ctx.family
+        )
     except DriftlineError as exc:
         ctx.say(f"routing skipped: {exc}")
         return []
     X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
-    return [Candidate("routing", score(routed.predict_proba(X_c), y_c, routed.classes).to_dict(),
-                      info={"routed": routed})]
+    return [
+        Candidate(
+            "routing",
+            score(routed.predict_proba(X_c), y_c, routed.classes).to_dict(),
+            info={"routed": routed},
+        )
+    ]
 
 
 def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
@@ -283,11 +343,22 @@ def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> 
     m = _Members(ctx)
     sigs = [store.signature(ctx.drifted.id), store.signature(ctx.ancestor.id)]
     X_f, y_f, X_c = ctx.X_val[fit], ctx.y_val[fit], ctx.X_val[choose]
-    gate = fit_gate(sigs, ctx.X_win, [m.drifted(X_f), m.ancestor(X_f)], X_f, y_f,
-                    getattr(ctx.policy, "regression_loss", "mse"))
+    gate = fit_gate(
+        sigs,
+        ctx.X_win,
+        [m.drifted(X_f), m.ancestor(X_f)],
+        X_f,
+        y_f,
+        getattr(ctx.policy, "regression_loss", "mse"),
+    )
     pred = np.sum(gate.weights(X_c) * np.stack([m.drifted(X_c), m.ancestor(X_c)]), axis=0)
-    return [Candidate("routing", scores_of("regressor", pred, ctx.y_val[choose], None),
-                      info={"gate": gate, "temperature": gate.temperature})]
+    return [
+        Candidate(
+            "routing",
+            scores_of("regressor", pred, ctx.y_val[choose], None),
+            info={"gate": gate, "temperature": gate.temperature},
+        )
+    ]
 
 
 def choose(task: str, rows: list[Candidate], loss: str = "mse") -> Candidate:
@@ -316,30 +387,56 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
 
     metrics = {f"val_{k}": v for k, v in row.scores.items() if k != "n"}
     edge_metrics = {"before": before, "after": row.scores}
-    edge: dict[str, Any] = {"method": row.name, "capability": ctx.plan.capability.value,
-            "ancestor": ctx.ancestor.ref}
+    edge: dict[str, Any] = {
+        "method": row.name,
+        "capability": ctx.plan.capability.value,
+        "ancestor": ctx.ancestor.ref,
+    }
     if row.name == "rollback":
         return ctx.ancestor
     if row.name == "output-interpolation":
         from driftline.repair.output_space import register_blend
 
-        return register_blend(ctx.store, ctx.drifted, ctx.ancestor, float(row.alpha or 0.0),
-                              task=ctx.plan.task, metrics=metrics, edge_metrics=edge_metrics,
-                              edge_params=edge, data=ctx.X_win)
+        return register_blend(
+            ctx.store,
+            ctx.drifted,
+            ctx.ancestor,
+            float(row.alpha or 0.0),
+            task=ctx.plan.task,
+            metrics=metrics,
+            edge_metrics=edge_metrics,
+            edge_params=edge,
+            data=ctx.X_win,
+        )
     if row.name == "routing" and "gate" in row.info:  # gated regression mixture
         from driftline.repair.output_space import register_blend
 
         edge["temperature"] = row.info["temperature"]
-        return register_blend(ctx.store, ctx.drifted, ctx.ancestor, 0.0, task=ctx.plan.task,
-                              metrics=metrics, edge_metrics=edge_metrics, edge_params=edge,
-                              data=ctx.X_win, gate=row.info["gate"])
+        return register_blend(
+            ctx.store,
+            ctx.drifted,
+            ctx.ancestor,
+            0.0,
+            task=ctx.plan.task,
+            metrics=metrics,
+            edge_metrics=edge_metrics,
+            edge_params=edge,
+            data=ctx.X_win,
+            gate=row.info["gate"],
+        )
     if row.name == "routing":
         from driftline.drift import Signature
         from driftline.repair.routed import register_routed
 
-        node = register_routed(ctx.store, row.info["routed"], name=ctx.drifted.name,
-                               metrics=jsonable(metrics), edge_metrics=jsonable(edge_metrics),
-                               tags={"repair_of": ctx.drifted.ref}, params=edge)
+        node = register_routed(
+            ctx.store,
+            row.info["routed"],
+            name=ctx.drifted.name,
+            metrics=jsonable(metrics),
+            edge_metrics=jsonable(edge_metrics),
+            tags={"repair_of": ctx.drifted.ref},
+            params=edge,
+        )
         ctx.store.attach_signature(node.id, Signature.from_data(ctx.X_win))
         return node
     start = row.info.get("start", ctx.drifted)
@@ -350,22 +447,30 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
     parents = list(dict.fromkeys([ctx.drifted.id, ctx.ancestor.id, start.id]))
     return ctx.store.register(
         ModelParams(row.info["params"], start.framework, start.architecture),
-        name=ctx.drifted.name, parents=parents, transform="repair", params=jsonable(edge),
-        metrics=jsonable(metrics), edge_metrics=jsonable(edge_metrics),
-        tags={"repair_of": ctx.drifted.ref}, data=ctx.X_win,
+        name=ctx.drifted.name,
+        parents=parents,
+        transform="repair",
+        params=jsonable(edge),
+        metrics=jsonable(metrics),
+        edge_metrics=jsonable(edge_metrics),
+        tags={"repair_of": ctx.drifted.ref},
+        data=ctx.X_win,
     )
 
 
-def run_candidate_table(ctx: Context, result: Any, deployment: str | None, approve: bool,
-                        actor: str) -> Any:
+def run_candidate_table(
+    ctx: Context, result: Any, deployment: str | None, approve: bool, actor: str
+) -> Any:
     """Build, score, choose, register and (per policy) deploy; fills the pipeline's
     ``RepairResult`` (``capability`` explains the path, ``candidates`` every row)."""
     result.capability = ctx.plan.to_dict()
     loss = getattr(ctx.policy, "regression_loss", "mse")
     if ctx.y_val is None or len(ctx.y_val) == 0:
         result.status = "needs-labels"
-        result.message = (f"{ctx.plan.reason}: choosing among rollback, output interpolation and "
-                          "continued training needs validation labels")
+        result.message = (
+            f"{ctx.plan.reason}: choosing among rollback, output interpolation and "
+            "continued training needs validation labels"
+        )
         return result
     fit, chosen_rows = split_labels(len(ctx.y_val))
     ctx.say(f"scoring the candidate table ({ctx.plan.reason})")
@@ -397,6 +502,14 @@ def run_candidate_table(ctx: Context, result: Any, deployment: str | None, appro
     else:
         from driftline.repair.decide import settle_deployment
 
-        settle_deployment(result, node, how, ctx.drifted.ref, deployment, approve, actor,
-                          note=f"; {ctx.plan.reason}")
+        settle_deployment(
+            result,
+            node,
+            how,
+            ctx.drifted.ref,
+            deployment,
+            approve,
+            actor,
+            note=f"; {ctx.plan.reason}",
+        )
     return result

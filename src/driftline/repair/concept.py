@@ -66,8 +66,13 @@ class PerformanceCheck:
         return asdict(self)
 
 
-def _proba(store: Store, model: Model, family: Predictor | Families | None, X_win: np.ndarray,
-           X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _proba(
+    store: Store,
+    model: Model,
+    family: Predictor | Families | None,
+    X_win: np.ndarray,
+    X: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     fam = family_for(model, family)
     del X_win  # scored exactly as it serves: no BatchNorm re-estimation on the window
     proba = fam.predict_proba(store.load(model.id), X)
@@ -85,9 +90,18 @@ def reference_accuracy(model: Model, proba: np.ndarray) -> tuple[float, str]:
     return cbpe.estimate(proba), "confidence estimate (CBPE) on the validation inputs"
 
 
-def check_performance(store: Store, drifted: Model, X_win: np.ndarray, X_val: np.ndarray,
-                      y_val: np.ndarray, family: Predictor | Families | None, *,
-                      alpha: float, min_drop: float, inputs_drift: bool) -> PerformanceCheck | None:
+def check_performance(
+    store: Store,
+    drifted: Model,
+    X_win: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    family: Predictor | Families | None,
+    *,
+    alpha: float,
+    min_drop: float,
+    inputs_drift: bool,
+) -> PerformanceCheck | None:
     """Score the deployed model on the labels (None when it cannot predict here)."""
     try:
         proba, classes = _proba(store, drifted, family, X_win, X_val)
@@ -95,15 +109,24 @@ def check_performance(store: Store, drifted: Model, X_win: np.ndarray, X_val: np
         return None
     ref, source = reference_accuracy(drifted, proba)
     rows = per_row_scores(PerformanceMetric.ACCURACY, y_val, proba, classes)
-    v = performance_drift(PerformanceReference(PerformanceMetric.ACCURACY, ref), rows,
-                          alpha=alpha, min_drop=min_drop)
-    return PerformanceCheck(ref, source, v.current, v.n, v.p_value, v.drop, v.drift,
-                            v.drift and not inputs_drift)
+    v = performance_drift(
+        PerformanceReference(PerformanceMetric.ACCURACY, ref), rows, alpha=alpha, min_drop=min_drop
+    )
+    return PerformanceCheck(
+        ref, source, v.current, v.n, v.p_value, v.drop, v.drift, v.drift and not inputs_drift
+    )
 
 
-def rescore_on_labels(store: Store, search: AncestorSearch, X_win: np.ndarray, X_val: np.ndarray,
-                      y_val: np.ndarray, family: Predictor | Families | None,
-                      reference: float, min_drop: float) -> AncestorSearch:
+def rescore_on_labels(
+    store: Store,
+    search: AncestorSearch,
+    X_win: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    family: Predictor | Families | None,
+    reference: float,
+    min_drop: float,
+) -> AncestorSearch:
     """Healthy = performing: score every ancestor on the labels and target the best one."""
     rows = []
     for row in search.rows:
@@ -114,8 +137,9 @@ def rescore_on_labels(store: Store, search: AncestorSearch, X_win: np.ndarray, X
         except DriftlineError:
             pass
         performing = scored is not None and scored["accuracy"] >= reference - min_drop
-        rows.append(dataclasses.replace(row, healthy=row.healthy and performing,
-                                        label_score=scored))
+        rows.append(
+            dataclasses.replace(row, healthy=row.healthy and performing, label_score=scored)
+        )
     out = AncestorSearch(search.drifted_id, rows)
     scored_rows = [r for r in rows if r.label_score is not None]
     if not scored_rows:
@@ -130,15 +154,21 @@ def rescore_on_labels(store: Store, search: AncestorSearch, X_win: np.ndarray, X
     return out
 
 
-def estimated_drop(store: Store, drifted: Model, X_win: np.ndarray,
-                   family: Predictor | Families | None,
-                   check: PerformanceCheck | None) -> float | None:
+def estimated_drop(
+    store: Store,
+    drifted: Model,
+    X_win: np.ndarray,
+    family: Predictor | Families | None,
+    check: PerformanceCheck | None,
+) -> float | None:
     """Accuracy drop for the repair gate: measured on labels, else estimated (module doc)."""
     if check is not None:
         return check.drop
     metrics = drifted.metrics or {}
-    ref = next((float(metrics[k]) for k in REFERENCE_METRICS
-                if isinstance(metrics.get(k), int | float)), None)
+    ref = next(
+        (float(metrics[k]) for k in REFERENCE_METRICS if isinstance(metrics.get(k), int | float)),
+        None,
+    )
     if ref is None:
         return None
     try:

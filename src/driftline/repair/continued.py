@@ -46,8 +46,13 @@ def can_continue(family: Predictor) -> bool:
     return family.framework in ("lightgbm", "xgboost", "sklearn")
 
 
-def continue_training(family: Predictor, params: Params, X: np.ndarray, y: np.ndarray,
-                      settings: ContinueSettings | None = None) -> Params:
+def continue_training(
+    family: Predictor,
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: ContinueSettings | None = None,
+) -> Params:
     """New parameters: the model behind ``params`` trained further on ``(X, y)``."""
     s = settings or ContinueSettings()
     X = np.asarray(X, dtype=np.float64)
@@ -56,9 +61,12 @@ def continue_training(family: Predictor, params: Params, X: np.ndarray, y: np.nd
         raise InvalidInputError(f"continued training needs matching rows ({len(X)} vs {len(y)})")
     if not isinstance(family, ModelFamily):
         if supports_fine_tune(family):
-            return fine_tune(family, params, X, y, steps=s.rounds, lr=s.learning_rate * 0.1,
-                             seed=s.seed)
-        raise UnsupportedModelError(f"{type(family).__name__} has no trainer for continued training")
+            return fine_tune(
+                family, params, X, y, steps=s.rounds, lr=s.learning_rate * 0.1, seed=s.seed
+            )
+        raise UnsupportedModelError(
+            f"{type(family).__name__} has no trainer for continued training"
+        )
     model = family.model(params)
     if family.framework == "lightgbm":
         new = _lightgbm(model, family, X, y, s)
@@ -98,32 +106,41 @@ def _extra(family: ModelFamily) -> dict[str, Any]:
     return {k: meta[k] for k in ("classes", "classes_dtype") if k in meta}
 
 
-def _lightgbm(model: Any, family: ModelFamily, X: np.ndarray, y: np.ndarray,
-              s: ContinueSettings) -> Params:
+def _lightgbm(
+    model: Any, family: ModelFamily, X: np.ndarray, y: np.ndarray, s: ContinueSettings
+) -> Params:
     import lightgbm as lgb
 
     from driftline.params.boosters import lightgbm_text_to_parts
 
     meta = model.meta
-    cfg = {"objective": str(meta["objective"]).split()[0], "learning_rate": s.learning_rate,
-           "min_data_in_leaf": s.min_leaf, "verbose": -1, "seed": s.seed}
+    cfg = {
+        "objective": str(meta["objective"]).split()[0],
+        "learning_rate": s.learning_rate,
+        "min_data_in_leaf": s.min_leaf,
+        "verbose": -1,
+        "seed": s.seed,
+    }
     if int(meta.get("num_class") or 1) > 1:
         cfg["num_class"] = int(meta["num_class"])
     ds = lgb.Dataset(X, _class_index(family, y), free_raw_data=False)
-    booster = lgb.train(cfg, ds, num_boost_round=s.rounds, init_model=model.booster,
-                        keep_training_booster=False)
+    booster = lgb.train(
+        cfg, ds, num_boost_round=s.rounds, init_model=model.booster, keep_training_booster=False
+    )
     return lightgbm_text_to_parts(booster.model_to_string(), _extra(family))[0]
 
 
-def _xgboost(model: Any, family: ModelFamily, X: np.ndarray, y: np.ndarray,
-             s: ContinueSettings) -> Params:
+def _xgboost(
+    model: Any, family: ModelFamily, X: np.ndarray, y: np.ndarray, s: ContinueSettings
+) -> Params:
     import xgboost as xgb
 
     from driftline.params.boosters import xgboost_to_parts
 
     cfg = {"eta": s.learning_rate, "seed": s.seed, "min_child_weight": 1.0}
-    booster = xgb.train(cfg, xgb.DMatrix(X, label=_class_index(family, y)), s.rounds,
-                        xgb_model=model.booster)
+    booster = xgb.train(
+        cfg, xgb.DMatrix(X, label=_class_index(family, y)), s.rounds, xgb_model=model.booster
+    )
     params, _ = xgboost_to_parts(booster)
     from driftline.params.structured import meta_of, with_meta
 

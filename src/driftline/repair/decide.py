@@ -28,8 +28,9 @@ def rank_key(row: Mapping[str, float]) -> tuple[float, float]:
     return (float(row["accuracy"]), -float(row.get("log_loss", 0.0)))
 
 
-def clears_policy(row: Mapping[str, float] | None, baseline: Mapping[str, float] | None,
-                  policy: Any) -> bool:
+def clears_policy(
+    row: Mapping[str, float] | None, baseline: Mapping[str, float] | None, policy: Any
+) -> bool:
     """The module-doc rule for one candidate row against the baseline row."""
     if not row or "accuracy" not in row or not baseline or "accuracy" not in baseline:
         return False
@@ -45,24 +46,38 @@ def _labelled(candidates: Mapping[str, Mapping[str, float]]) -> dict[str, Mappin
     return {k: v for k, v in candidates.items() if k != BASELINE and "accuracy" in v}
 
 
-def best_candidate(candidates: Mapping[str, Mapping[str, float]],
-                   allowed: Mapping[str, bool] | None = None) -> str | None:
+def best_candidate(
+    candidates: Mapping[str, Mapping[str, float]], allowed: Mapping[str, bool] | None = None
+) -> str | None:
     """The best scored candidate other than the baseline (``allowed[name]`` False excludes it)."""
     rows = {k: v for k, v in _labelled(candidates).items() if (allowed or {}).get(k, True)}
     return max(rows, key=lambda k: rank_key(rows[k])) if rows else None
 
 
-def choose_candidate(candidates: Mapping[str, Mapping[str, float]], policy: Any,
-                     eligible: Mapping[str, bool] | None = None) -> str | None:
+def choose_candidate(
+    candidates: Mapping[str, Mapping[str, float]],
+    policy: Any,
+    eligible: Mapping[str, bool] | None = None,
+) -> str | None:
     """The best eligible candidate that clears the policy, or None (active learning's turn)."""
     baseline = candidates.get(BASELINE)
-    ok = {k: bool((eligible or {}).get(k, True)) and clears_policy(v, baseline, policy)
-          for k, v in _labelled(candidates).items()}
+    ok = {
+        k: bool((eligible or {}).get(k, True)) and clears_policy(v, baseline, policy)
+        for k, v in _labelled(candidates).items()
+    }
     return best_candidate(candidates, ok) if any(ok.values()) else None
 
 
-def settle_deployment(result: Any, node: Any, how: str, drifted_ref: str,
-                      deployment: str | None, approve: bool, actor: str, note: str = "") -> None:
+def settle_deployment(
+    result: Any,
+    node: Any,
+    how: str,
+    drifted_ref: str,
+    deployment: str | None,
+    approve: bool,
+    actor: str,
+    note: str = "",
+) -> None:
     """Last step for a candidate that clears the policy: switch ``deployment`` to ``node``
     (staged, so the switch commits with the repair record), wait for approval when not
     ``approve``, or only register it when no deployment is named."""

@@ -108,8 +108,14 @@ class TorchFamily:
     means a binary logit), or "proba". ``classes`` are the labels of the output columns
     (default 0..K−1). BatchNorm statistics are re-estimated in :meth:`prepare`."""
 
-    def __init__(self, factory: Callable[[], Any], *, output: str = "logits",
-                 classes: np.ndarray | list | None = None, batch_size: int = 4096) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Any],
+        *,
+        output: str = "logits",
+        classes: np.ndarray | list | None = None,
+        batch_size: int = 4096,
+    ) -> None:
         from driftline.params.torch_adapter import require_torch
 
         self._torch = require_torch()
@@ -138,7 +144,7 @@ class TorchFamily:
     def _forward(self, module: Any, X: np.ndarray) -> Any:
         torch = self._torch
         xt = self._input(X, module)
-        outs = [module(xt[i:i + self.batch_size]) for i in range(0, len(xt), self.batch_size)]
+        outs = [module(xt[i : i + self.batch_size]) for i in range(0, len(xt), self.batch_size)]
         return torch.cat(outs) if outs else module(xt)
 
     def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
@@ -168,8 +174,11 @@ class TorchFamily:
 
         torch = self._torch
         module = self.module(params)
-        bns = [m for m in module.modules()
-               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        bns = [
+            m
+            for m in module.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        ]
         if not bns or len(X_window) == 0:
             return params
         saved = [(m, m.momentum) for m in bns]
@@ -191,9 +200,12 @@ class TorchFamily:
 class CallableFamily:
     """Any ``fn(params, X) -> probabilities`` (and optionally ``prepare(params, X_window)``)."""
 
-    def __init__(self, fn: Callable[[Params, np.ndarray], np.ndarray],
-                 prepare: Callable[[Params, np.ndarray], Params] | None = None,
-                 classes: np.ndarray | list | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Params, np.ndarray], np.ndarray],
+        prepare: Callable[[Params, np.ndarray], Params] | None = None,
+        classes: np.ndarray | list | None = None,
+    ) -> None:
         self.fn = fn
         self.classes = None if classes is None else np.asarray(classes)
         if prepare is not None:
@@ -228,13 +240,13 @@ def fine_tune(
     X = np.asarray(X)
     y = np.asarray(y)
     if len(X) != len(y) or len(X) == 0:
-        raise InvalidInputError(f"fine_tune needs matching, non-empty X and y ({len(X)} vs {len(y)})")
+        raise InvalidInputError(
+            f"fine_tune needs matching, non-empty X and y ({len(X)} vs {len(y)})"
+        )
     if isinstance(family, SklearnFamily):
-        return _fine_tune_sklearn(family, params, X, y, steps, l2_pull_to, lr, l2, batch_size,
-                                  seed)
+        return _fine_tune_sklearn(family, params, X, y, steps, l2_pull_to, lr, l2, batch_size, seed)
     if isinstance(family, TorchFamily):
-        return _fine_tune_torch(family, params, X, y, steps, l2_pull_to, lr, l2, batch_size,
-                                seed)
+        return _fine_tune_torch(family, params, X, y, steps, l2_pull_to, lr, l2, batch_size, seed)
     raise UnsupportedModelError(
         f"{type(family).__name__} has no gradient access; fine-tuning needs a SklearnFamily "
         "(MLP/SGD) or a TorchFamily"
@@ -253,9 +265,18 @@ def supports_fine_tune(family: Predictor) -> bool:
     return False
 
 
-def _fine_tune_sklearn(family: SklearnFamily, params: Params, X: np.ndarray, y: np.ndarray,
-                       steps: int, anchor: Params | None, lr: float, l2: float, batch_size: int,
-                       seed: int) -> Params:
+def _fine_tune_sklearn(
+    family: SklearnFamily,
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    anchor: Params | None,
+    lr: float,
+    l2: float,
+    batch_size: int,
+    seed: int,
+) -> Params:
     from driftline.params.sklearn import estimator_to_params
 
     name = str(family.architecture.get("estimator"))
@@ -267,8 +288,13 @@ def _fine_tune_sklearn(family: SklearnFamily, params: Params, X: np.ndarray, y: 
     mlp = name.startswith("MLP")
     if mlp:
         # warm_start=False: with warm_start, partial_fit refuses a batch that lacks a class
-        est.set_params(learning_rate_init=lr, batch_size=min(batch_size, len(X)),
-                       random_state=seed, shuffle=True, warm_start=False)
+        est.set_params(
+            learning_rate_init=lr,
+            batch_size=min(batch_size, len(X)),
+            random_state=seed,
+            shuffle=True,
+            warm_start=False,
+        )
     else:
         est.set_params(eta0=lr, learning_rate="constant", random_state=seed)
     if steps == 0:
@@ -294,21 +320,35 @@ def _fine_tune_sklearn(family: SklearnFamily, params: Params, X: np.ndarray, y: 
             est.partial_fit(X, y, classes=family.classes)
         if anchor is not None:
             # proximal step θ ← θ_0 + (θ − θ_0)·shrink, in place (the optimiser keeps its state)
-            arrays = ([(f"layers.{i}.weight", w) for i, w in enumerate(est.coefs_)]
-                      + [(f"layers.{i}.bias", b) for i, b in enumerate(est.intercepts_)]
-                      if mlp else [("coef", est.coef_), ("intercept", est.intercept_)])
+            arrays = (
+                [(f"layers.{i}.weight", w) for i, w in enumerate(est.coefs_)]
+                + [(f"layers.{i}.bias", b) for i, b in enumerate(est.intercepts_)]
+                if mlp
+                else [("coef", est.coef_), ("intercept", est.intercept_)]
+            )
             for key, v in arrays:
                 if key in anchor and v.dtype.kind == "f":
                     a = np.asarray(anchor[key], dtype=v.dtype).reshape(v.shape)
                     v[...] = a + (v - a) * shrink
     current, _ = estimator_to_params(est)
-    return {k: np.asarray(v).astype(np.asarray(params[k]).dtype) if k in params else v
-            for k, v in current.items()}
+    return {
+        k: np.asarray(v).astype(np.asarray(params[k]).dtype) if k in params else v
+        for k, v in current.items()
+    }
 
 
-def _fine_tune_torch(family: TorchFamily, params: Params, X: np.ndarray, y: np.ndarray,
-                     steps: int, anchor: Params | None, lr: float, l2: float, batch_size: int,
-                     seed: int) -> Params:
+def _fine_tune_torch(
+    family: TorchFamily,
+    params: Params,
+    X: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    anchor: Params | None,
+    lr: float,
+    l2: float,
+    batch_size: int,
+    seed: int,
+) -> Params:
     from driftline.params.torch_adapter import module_to_params
 
     torch = family._torch
@@ -340,13 +380,14 @@ def _fine_tune_torch(family: TorchFamily, params: Params, X: np.ndarray, y: np.n
         if pos + bs > n:
             perm = torch.randperm(n, generator=gen)
             pos = 0
-        idx = perm[pos:pos + bs]
+        idx = perm[pos : pos + bs]
         pos += bs
         opt.zero_grad()
         out = module(xt[idx])
         if out.ndim == 2 and out.shape[1] == 1 or out.ndim == 1:
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                out.reshape(-1), yt[idx].to(out.dtype))
+                out.reshape(-1), yt[idx].to(out.dtype)
+            )
         elif family.output == "proba":
             loss = torch.nn.functional.nll_loss(torch.log(out.clamp_min(1e-12)), yt[idx])
         else:
@@ -374,7 +415,8 @@ class ModelFamily:
         self.task = str(arch.get("task") or ("classifier" if "classes" in arch else "regressor"))
         self.classes = (
             np.asarray(arch["classes"], dtype=np.dtype(arch.get("classes_dtype", "<i8")))
-            if "classes" in arch else None
+            if "classes" in arch
+            else None
         )
         fmt = arch.get("format")
         self.parametric = bool(arch.get("parametric", fmt in (None, "onnx")))
@@ -408,8 +450,11 @@ class ModelFamily:
         if hasattr(est, "predict_proba"):
             return np.asarray(est.predict_proba(self._input(X)), dtype=np.float64)
         d = np.asarray(est.decision_function(self._input(X)), dtype=np.float64)
-        return np.column_stack([1 / (1 + np.exp(d)), 1 / (1 + np.exp(-d))]) if d.ndim == 1 \
+        return (
+            np.column_stack([1 / (1 + np.exp(d)), 1 / (1 + np.exp(-d))])
+            if d.ndim == 1
             else _softmax(d)
+        )
 
     def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Regression values (classifiers: the most probable class)."""
@@ -418,4 +463,5 @@ class ModelFamily:
             classes = self.classes if self.classes is not None else np.arange(p.shape[1])
             return classes[np.argmax(p, axis=1)]
         return np.asarray(self.model(params).predict(self._input(X)), dtype=np.float64).reshape(
-            len(X))
+            len(X)
+        )

@@ -40,7 +40,7 @@ def window_table(data: Any, signature: Any = None) -> Columns:
         feats = signature.feature_names
         names = feats if len(feats) == data.shape[1] else None
     cols = to_columns(data, names)
-    for name, f in (signature.features.items() if signature is not None else ()):
+    for name, f in signature.features.items() if signature is not None else ():
         col = cols.get(name)
         if col is None or column_kind(col) == f.kind:
             continue
@@ -198,14 +198,20 @@ def check_missing_inputs(estimator: Any, X: Any) -> None:
         return
     arr = np.asarray(X)
     if arr.dtype == object:
-        miss = np.vectorize(lambda v: v is None or (isinstance(v, float) and v != v),
-                            otypes=[bool])(arr) if arr.size else np.zeros(arr.shape, bool)
+        miss = (
+            np.vectorize(lambda v: v is None or (isinstance(v, float) and v != v), otypes=[bool])(
+                arr
+            )
+            if arr.size
+            else np.zeros(arr.shape, bool)
+        )
     else:
         miss = ~np.isfinite(arr)
     if not miss.any():
         return
     names = [str(n) for n in getattr(estimator, "feature_names_in_", [])] or [
-        f"f{j}" for j in range(arr.shape[1])]
+        f"f{j}" for j in range(arr.shape[1])
+    ]
     per_col = miss.sum(axis=0)
     bad = [f"{names[j]} ({int(c)} rows)" for j, c in enumerate(per_col) if c]
     raise InvalidInputError(

@@ -58,8 +58,9 @@ class Gate:
         from driftline.repair.routing import routing_weights
 
         priors = np.exp(self.log_priors - np.max(self.log_priors))
-        return routing_weights(member_loglik(self.signatures, X), priors / priors.sum(),
-                               self.temperature)
+        return routing_weights(
+            member_loglik(self.signatures, X), priors / priors.sum(), self.temperature
+        )
 
 
 @dataclass
@@ -92,19 +93,28 @@ class BlendModel:
         return (1 - a) * self.members[0].predict(X) + a * self.members[1].predict(X)
 
 
-def blend_params(drifted_id: str, ancestor_id: str, alpha: float,
-                 gate: Gate | None = None) -> dict[str, np.ndarray]:
+def blend_params(
+    drifted_id: str, ancestor_id: str, alpha: float, gate: Gate | None = None
+) -> dict[str, np.ndarray]:
     ids = (drifted_id + ancestor_id).encode("ascii")
-    out: dict[str, np.ndarray] = {"blend.members": np.frombuffer(ids, dtype=np.uint8).copy(),
-           "blend.alpha": np.array([float(alpha)], dtype=np.float64)}
+    out: dict[str, np.ndarray] = {
+        "blend.members": np.frombuffer(ids, dtype=np.uint8).copy(),
+        "blend.alpha": np.array([float(alpha)], dtype=np.float64),
+    }
     if gate is not None:
         out["blend.log_priors"] = np.asarray(gate.log_priors, dtype=np.float64)
         out["blend.temperature"] = np.array([gate.temperature], dtype=np.float64)
     return out
 
 
-def fit_gate(signatures: list[Any], X_window: np.ndarray, preds: list[np.ndarray],
-             X_fit: np.ndarray, y_fit: np.ndarray, loss: str = "mse") -> Gate:
+def fit_gate(
+    signatures: list[Any],
+    X_window: np.ndarray,
+    preds: list[np.ndarray],
+    X_fit: np.ndarray,
+    y_fit: np.ndarray,
+    loss: str = "mse",
+) -> Gate:
     """Priors by EM on the window (T = 1), then the T on the routing grid that minimises the
     gated mixture's ``loss`` on the fit rows (``preds``: each member's predictions on them)."""
     from driftline.repair.alpha import regression_loss
@@ -115,20 +125,35 @@ def fit_gate(signatures: list[Any], X_window: np.ndarray, preds: list[np.ndarray
     ll = member_loglik(signatures, X_fit)
     stack = np.stack(preds)
     grid = default_temperature_grid(X_fit.shape[1])
-    losses = [regression_loss(y_fit, np.sum(routing_weights(ll, priors, t) * stack, axis=0), loss)
-              for t in grid]
+    losses = [
+        regression_loss(y_fit, np.sum(routing_weights(ll, priors, t) * stack, axis=0), loss)
+        for t in grid
+    ]
     with np.errstate(divide="ignore"):
         log_priors = np.log(np.asarray(priors, dtype=np.float64))
     return Gate(signatures, np.maximum(log_priors, -1e300), float(grid[int(np.argmin(losses))]))
 
 
-def register_blend(store: Store, drifted: Model, ancestor: Model, alpha: float, *, task: str,
-                   metrics: Mapping[str, Any], edge_metrics: Mapping[str, Any],
-                   edge_params: Mapping[str, Any], data: Any = None,
-                   gate: Gate | None = None) -> Model:
+def register_blend(
+    store: Store,
+    drifted: Model,
+    ancestor: Model,
+    alpha: float,
+    *,
+    task: str,
+    metrics: Mapping[str, Any],
+    edge_metrics: Mapping[str, Any],
+    edge_params: Mapping[str, Any],
+    data: Any = None,
+    gate: Gate | None = None,
+) -> Model:
     """The blend as a lineage node with ``repair`` edges from the drifted model and the ancestor."""
-    arch = {"members": [drifted.id, ancestor.id], "member_refs": [drifted.ref, ancestor.ref],
-            "alpha": float(alpha), "task": task}
+    arch = {
+        "members": [drifted.id, ancestor.id],
+        "member_refs": [drifted.ref, ancestor.ref],
+        "alpha": float(alpha),
+        "task": task,
+    }
     for key in ("classes", "classes_dtype", "feature_names_in"):
         if key in drifted.architecture:
             arch[key] = drifted.architecture[key]
@@ -137,8 +162,13 @@ def register_blend(store: Store, drifted: Model, ancestor: Model, alpha: float, 
         name=drifted.name,
         parents=[drifted.id, ancestor.id],
         transform="repair",
-        params=jsonable({"method": "routing" if gate else "output-interpolation",
-                         "alpha": float(alpha), **edge_params}),
+        params=jsonable(
+            {
+                "method": "routing" if gate else "output-interpolation",
+                "alpha": float(alpha),
+                **edge_params,
+            }
+        ),
         metrics=jsonable(metrics),
         edge_metrics=jsonable(edge_metrics),
         tags={"repair_of": drifted.ref},
@@ -146,9 +176,12 @@ def register_blend(store: Store, drifted: Model, ancestor: Model, alpha: float, 
     )
 
 
-def load_blend(model: Model, params: Mapping[str, np.ndarray],
-               load_member: Callable[[str], Any],
-               load_signature: Callable[[str], Any] | None = None) -> BlendModel:
+def load_blend(
+    model: Model,
+    params: Mapping[str, np.ndarray],
+    load_member: Callable[[str], Any],
+    load_signature: Callable[[str], Any] | None = None,
+) -> BlendModel:
     """Rebuild a blend node; ``load_member(id)`` loads each member's predictor and
     ``load_signature(id)`` its training signature (gated mixtures)."""
     try:
@@ -156,11 +189,15 @@ def load_blend(model: Model, params: Mapping[str, np.ndarray],
         alpha = float(params["blend.alpha"][0])
     except (KeyError, UnicodeDecodeError, IndexError) as exc:
         raise InvalidInputError(f"{model.ref} is not a valid output-space blend: {exc}") from exc
-    ids = [raw[i:i + _ID_LEN] for i in range(0, len(raw), _ID_LEN)]
+    ids = [raw[i : i + _ID_LEN] for i in range(0, len(raw), _ID_LEN)]
     members = [load_member(i) for i in ids]
     gate = None
     if "blend.temperature" in params and load_signature is not None:
-        gate = Gate([load_signature(i) for i in ids], np.asarray(params["blend.log_priors"]),
-                    float(params["blend.temperature"][0]))
-    return BlendModel(model.id, model.ref, members, alpha,
-                      str(model.architecture.get("task", "classifier")), gate)
+        gate = Gate(
+            [load_signature(i) for i in ids],
+            np.asarray(params["blend.log_priors"]),
+            float(params["blend.temperature"][0]),
+        )
+    return BlendModel(
+        model.id, model.ref, members, alpha, str(model.architecture.get("task", "classifier")), gate
+    )

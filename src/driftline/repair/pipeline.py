@@ -256,14 +256,25 @@ def repair(
 
     say("searching the lineage for a healthy ancestor")
     search = find_healthy_ancestor(
-        store, drifted_id, table, max_hops=policy.max_hops,
+        store,
+        drifted_id,
+        table,
+        max_hops=policy.max_hops,
         agent_kwargs={**policy.agent_kwargs(), "rule": policy.ancestor_rule},
     )
     if check is not None and y_val is not None:
         from driftline.repair.concept import rescore_on_labels
 
-        search = rescore_on_labels(store, search, X_win, X_val, y_val, family,
-                                   check.reference_accuracy, policy.min_performance_drop)
+        search = rescore_on_labels(
+            store,
+            search,
+            X_win,
+            X_val,
+            y_val,
+            family,
+            check.reference_accuracy,
+            policy.min_performance_drop,
+        )
     result.search = search.to_dict()
     goal = search.target
     if goal is None:
@@ -299,10 +310,22 @@ def repair(
     plan = plan_repair(store, drifted, goal.id, family)
     result.capability = plan.to_dict()
     if plan.capability is Capability.CANDIDATE_TABLE:  # trees, boosters, regressors, ...
-        ctx = Context(store, drifted, store.get(goal.id), search, X_win, X_val, y_val, family,
-                      policy, plan, say)
-        return _finish(store, key, run_candidate_table(ctx, result, deployment, approve, actor),
-                       started)
+        ctx = Context(
+            store,
+            drifted,
+            store.get(goal.id),
+            search,
+            X_win,
+            X_val,
+            y_val,
+            family,
+            policy,
+            plan,
+            say,
+        )
+        return _finish(
+            store, key, run_candidate_table(ctx, result, deployment, approve, actor), started
+        )
     fam = family_for(drifted, family)
     theta_d = store.load(drifted_id)
     theta_a = store.load(goal.id)
@@ -352,12 +375,14 @@ def repair(
         result.candidates["drifted"] = before.to_dict()
         if has_bn:
             result.candidates["batchnorm"] = score(
-                fam.predict_proba(theta_bn, X_val), y_val, classes).to_dict()
+                fam.predict_proba(theta_bn, X_val), y_val, classes
+            ).to_dict()
         result.candidates["interpolation"] = after.to_dict()
         from driftline.repair.rollbacks import score_rollbacks
 
-        rollback_ids, rows = score_rollbacks(store, fam, search, set(theta_d), X_val, y_val,
-                                             classes)
+        rollback_ids, rows = score_rollbacks(
+            store, fam, search, set(theta_d), X_val, y_val, classes
+        )
         result.candidates.update(rows)
 
     routed = None
@@ -371,13 +396,20 @@ def repair(
         from driftline.repair.decide import best_candidate, choose_candidate
 
         # a weight-space repair or rollback toward a member that is only a fallback waits
-        eligible = {"interpolation": search.healthy, "routing": routed is not None,
-                    **{f"rollback {r.ref}": r.healthy for r in search.rows}}
+        eligible = {
+            "interpolation": search.healthy,
+            "routing": routed is not None,
+            **{f"rollback {r.ref}": r.healthy for r in search.rows},
+        }
         pick = choose_candidate(result.candidates, policy, eligible)
         # nothing clears the policy: active learning refines the pipeline's weight-space repair
-        chosen = pick or best_candidate(
-            {k: v for k, v in result.candidates.items() if k in ("batchnorm", "interpolation")}
-        ) or "interpolation"
+        chosen = (
+            pick
+            or best_candidate(
+                {k: v for k, v in result.candidates.items() if k in ("batchnorm", "interpolation")}
+            )
+            or "interpolation"
+        )
     else:
         use_routing = routed is not None and _routing_wins(result, False, policy)
         chosen = "routing" if use_routing else "interpolation"
@@ -427,16 +459,25 @@ def repair(
     else:
         say("registering the repaired model")
         repaired = _register_repaired(
-            store, drifted, goal, theta_r, result, policy, search.healthy,
+            store,
+            drifted,
+            goal,
+            theta_r,
+            result,
+            policy,
+            search.healthy,
             window_signature(table, sig),
         )
     result.repaired_id, result.repaired_ref = repaired.id, repaired.ref
 
     how = {"routing": "routed repair", "batchnorm": "BatchNorm re-estimation"}.get(
-        chosen, chosen if chosen.startswith("rollback ") else "lineage repair")
+        chosen, chosen if chosen.startswith("rollback ") else "lineage repair"
+    )
     if y_val is not None and pick is None:
         result.status = "needs-labels"
-        result.message = "no candidate clears the policy on validation: active learning should take over"
+        result.message = (
+            "no candidate clears the policy on validation: active learning should take over"
+        )
     elif not search.healthy and not use_routing and y_val is None:
         result.status = "needs-labels"
         result.message = "no healthy ancestor: active learning should take over"
@@ -627,22 +668,43 @@ def _meets_policy(result: RepairResult, policy: RepairPolicy, candidate: str | N
     return clears_policy(after, result.before, policy)
 
 
-def _performance_check(store: Store, drifted: Model, X_win: np.ndarray, X_val: Any, y_val: Any,
-                       family: Predictor | Families | None, policy: RepairPolicy,
-                       inputs_drift: bool) -> Any:
+def _performance_check(
+    store: Store,
+    drifted: Model,
+    X_win: np.ndarray,
+    X_val: Any,
+    y_val: Any,
+    family: Predictor | Families | None,
+    policy: RepairPolicy,
+    inputs_drift: bool,
+) -> Any:
     """Score the deployed model on the labels (repair.concept); marks concept drift."""
     if y_val is None:
         return None
     from driftline.repair.concept import check_performance
 
-    return check_performance(store, drifted, X_win, X_val, y_val, family,
-                             alpha=policy.performance_alpha,
-                             min_drop=policy.min_performance_drop, inputs_drift=inputs_drift)
+    return check_performance(
+        store,
+        drifted,
+        X_win,
+        X_val,
+        y_val,
+        family,
+        alpha=policy.performance_alpha,
+        min_drop=policy.min_performance_drop,
+        inputs_drift=inputs_drift,
+    )
 
 
-def _harmless(store: Store, drifted: Model, X_win: np.ndarray,
-              family: Predictor | Families | None, check: Any, policy: RepairPolicy,
-              result: RepairResult) -> bool:
+def _harmless(
+    store: Store,
+    drifted: Model,
+    X_win: np.ndarray,
+    family: Predictor | Families | None,
+    check: Any,
+    policy: RepairPolicy,
+    result: RepairResult,
+) -> bool:
     """The policy gate: drift whose (estimated) accuracy drop is below the floor is harmless."""
     if policy.min_estimated_drop is None:
         return False
@@ -652,8 +714,9 @@ def _harmless(store: Store, drifted: Model, X_win: np.ndarray,
     if drop is None or drop >= policy.min_estimated_drop:
         return False
     result.status = HARMLESS
-    result.message = (f"inputs drift but the accuracy drop is {drop:.3f} < "
-                      f"{policy.min_estimated_drop}: no repair")
+    result.message = (
+        f"inputs drift but the accuracy drop is {drop:.3f} < {policy.min_estimated_drop}: no repair"
+    )
     return True
 
 
@@ -663,9 +726,14 @@ def _finish(store: Store, key: str, result: RepairResult, started: float) -> Rep
         from driftline.repair.concept import CONCEPT_DRIFT
 
         result.message = f"{CONCEPT_DRIFT}; {result.message}"
-    values = {"key": key, "drifted_id": result.drifted_id, "ancestor_id": result.ancestor_id,
-              "result_id": result.repaired_id, "status": result.status,
-              "deployment": result.deployment}
+    values = {
+        "key": key,
+        "drifted_id": result.drifted_id,
+        "ancestor_id": result.ancestor_id,
+        "result_id": result.repaired_id,
+        "status": result.status,
+        "deployment": result.deployment,
+    }
 
     def record(rid: int) -> dict[str, Any]:
         result.repair_id = rid
@@ -703,9 +771,12 @@ def list_repairs(store: Store) -> list[RepairResult]:
 def update_repair(store: Store, result: RepairResult, switch: Switch | None = None) -> None:
     """Persist a changed result (status, deployment) of an existing repair record, with the
     deployment ``switch`` (if any) in the same transaction."""
-    update_repair_row(store, int(result.repair_id),  # type: ignore[arg-type]
-                      {"status": result.status, "result_id": result.repaired_id,
-                       "record": result.to_dict()}, switch)
+    update_repair_row(
+        store,
+        int(result.repair_id),  # type: ignore[arg-type]
+        {"status": result.status, "result_id": result.repaired_id, "record": result.to_dict()},
+        switch,
+    )
 
 
 def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") -> RepairResult:
@@ -717,8 +788,11 @@ def approve_repair(store: Store, repair_id: int, *, actor: str = "driftline") ->
         raise InvalidInputError(
             f"repair #{repair_id} is {result.status}; only a repair awaiting approval with a "
             "deployment can be approved"
-            + (f" (answer its label requests: driftline label --repair {repair_id})"
-               if result.needs_labels else "")
+            + (
+                f" (answer its label requests: driftline label --repair {repair_id})"
+                if result.needs_labels
+                else ""
+            )
         )
     result.stage_deploy(result.repaired_id, f"approved repair #{repair_id}", actor)
     result.message = f"deployed {result.repaired_ref} as {result.deployment} (approved)"

@@ -17,9 +17,15 @@ PREFIX = "rollback "
 __all__ = ["PREFIX", "score_rollbacks"]
 
 
-def score_rollbacks(store: Any, family: Any, search: Any, names: set[str], X_val: np.ndarray,
-                    y_val: np.ndarray, classes: np.ndarray
-                    ) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
+def score_rollbacks(
+    store: Any,
+    family: Any,
+    search: Any,
+    names: set[str],
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    classes: np.ndarray,
+) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
     """(``{"rollback name@v": id}``, ``{"rollback name@v": validation scores}``)."""
     ids: dict[str, str] = {}
     rows: dict[str, dict[str, float]] = {}

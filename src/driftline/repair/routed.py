@@ -215,8 +215,9 @@ class RoutedModel:
     # -- predictions -------------------------------------------------------------------------
     def loglik(self, X: Any) -> np.ndarray:
         """``ℓ_i(x)`` for every member and row (members × n)."""
-        return member_loglik(self.signatures, X, bins=self.settings["bins"],
-                             floor=self.settings["floor"])
+        return member_loglik(
+            self.signatures, X, bins=self.settings["bins"], floor=self.settings["floor"]
+        )
 
     def weights(self, X: Any) -> np.ndarray:
         """Routing gates ``w_i(x)`` (members × n); every column sums to one."""
@@ -224,8 +225,10 @@ class RoutedModel:
 
     def member_probas(self, X: Any) -> list[np.ndarray]:
         """Each member's probabilities with columns in :attr:`classes` order."""
-        return [mb.predict_proba(X)[:, cols] for mb, cols in
-                zip(self.members, self._columns, strict=True)]
+        return [
+            mb.predict_proba(X)[:, cols]
+            for mb, cols in zip(self.members, self._columns, strict=True)
+        ]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``Σ_i w_i(x) p_i(y|x)`` (n × classes)."""
@@ -276,7 +279,10 @@ def _align_classes(
 
 
 def member_loglik(
-    signatures: Sequence[Signature], X: Any, *, bins: int = DEFAULT_BINS,
+    signatures: Sequence[Signature],
+    X: Any,
+    *,
+    bins: int = DEFAULT_BINS,
     floor: float = DEFAULT_FLOOR,
 ) -> np.ndarray:
     """Stack of ``log_likelihood(signature_i, X)`` (members × n); ``X`` converted once."""
@@ -360,21 +366,30 @@ def build_routed(
             draft = RoutedModel(ids, members, sigs, lp, 1.0, settings, refs, info)
     if temperature is not None:
         info["calibration"] += "+given-temperature"
-        return RoutedModel(ids, members, sigs, draft.log_priors, float(temperature), settings,
-                           refs, info)
+        return RoutedModel(
+            ids, members, sigs, draft.log_priors, float(temperature), settings, refs, info
+        )
     if validation is None:
         return draft
     X_val, y_val = validation
     y_idx = _class_indices(y_val, draft.classes)
     fixed = None if (fit_priors and priors is None) else draft.priors
     cal = calibrate_temperature(
-        draft.loglik(X_val), draft.member_probas(X_val), y_idx, priors=fixed,
-        n_features=len(draft.feature_names), fit_priors=fit_priors,
+        draft.loglik(X_val),
+        draft.member_probas(X_val),
+        y_idx,
+        priors=fixed,
+        n_features=len(draft.feature_names),
+        fit_priors=fit_priors,
     )
     with np.errstate(divide="ignore"):
         lp = np.log(np.asarray(cal.priors, dtype=np.float64))
-    info.update(calibration=info["calibration"] + "+validation", n_validation=len(y_idx),
-                validation_log_loss=float(cal.score), fit_priors=bool(fit_priors))
+    info.update(
+        calibration=info["calibration"] + "+validation",
+        n_validation=len(y_idx),
+        validation_log_loss=float(cal.score),
+        fit_priors=bool(fit_priors),
+    )
     return RoutedModel(ids, members, sigs, lp, float(cal.temperature), settings, refs, info)
 
 
@@ -471,8 +486,12 @@ def _load(
     elif model.framework == "blend":  # output-space repair (driftline.repair.output_space)
         from driftline.repair.output_space import load_blend
 
-        out = load_blend(model, params, lambda i: _load(store, i, family, memo),  # type: ignore[assignment]
-                         lambda i: _training_signature(store, i))
+        out = load_blend(
+            model,
+            params,
+            lambda i: _load(store, i, family, memo),  # type: ignore[assignment]
+            lambda i: _training_signature(store, i),
+        )
     else:
         fam = family_for(model, family)
         from driftline.repair.model_input import input_names
@@ -503,8 +522,11 @@ def _n_columns(fam: Predictor, params: dict[str, np.ndarray], names: list[str] |
 
 
 def _load_routed(
-    store: Store, model: Model, params: dict[str, np.ndarray],
-    family: Predictor | Families | None, memo: dict[str, Any],
+    store: Store,
+    model: Model,
+    params: dict[str, np.ndarray],
+    family: Predictor | Families | None,
+    memo: dict[str, Any],
 ) -> RoutedModel:
     try:
         ids = [bytes(row).decode("ascii") for row in params["route.members"].reshape(-1, _ID_LEN)]
@@ -520,9 +542,16 @@ def _load_routed(
     sigs = [store.signature(s) for s in sig_ids]
     refs = [mb.ref or i[:12] for mb, i in zip(members, ids, strict=True)]
     routed = RoutedModel(
-        ids, members, sigs, log_priors, t,
-        {"bins": int(settings["bins"]), "floor": float(settings["floor"])}, refs,
-        dict(model.architecture.get("info") or {}), model.id, model.ref,
+        ids,
+        members,
+        sigs,
+        log_priors,
+        t,
+        {"bins": int(settings["bins"]), "floor": float(settings["floor"])},
+        refs,
+        dict(model.architecture.get("info") or {}),
+        model.id,
+        model.ref,
     )
     return routed
 
@@ -560,22 +589,31 @@ def choose_members(
     """
     if max_members < 1:
         raise InvalidInputError("max_members must be >= 1")
-    rows = _row_get(search_rows, "rows", search_rows) if not isinstance(search_rows, list) \
+    rows = (
+        _row_get(search_rows, "rows", search_rows)
+        if not isinstance(search_rows, list)
         else search_rows
+    )
     rows = [r for r in (rows or []) if _row_get(r, "has_signature", True)]
 
     def key(r: Any) -> tuple[float, float]:
         drift = _row_get(r, "drift", {}) or {}
         share = _row_get(r, "drifted_share", math.inf)
-        share = math.inf if share is None or (isinstance(share, float) and math.isnan(share)) \
+        share = (
+            math.inf
+            if share is None or (isinstance(share, float) and math.isnan(share))
             else float(share)
+        )
         psi = drift.get("psi", math.inf)
         return share, math.inf if psi is None or psi != psi else float(psi)
 
-    healthy = sorted((r for r in rows if _row_get(r, "healthy")),
-                     key=lambda r: (int(_row_get(r, "hops", 0)), *key(r)))
+    healthy = sorted(
+        (r for r in rows if _row_get(r, "healthy")),
+        key=lambda r: (int(_row_get(r, "hops", 0)), *key(r)),
+    )
     ancestors = [str(_row_get(r, "id")) for r in healthy] or [
-        str(_row_get(r, "id")) for r in sorted(rows, key=lambda r: (*key(r), _row_get(r, "hops", 0)))[:1]
+        str(_row_get(r, "id"))
+        for r in sorted(rows, key=lambda r: (*key(r), _row_get(r, "hops", 0)))[:1]
     ]
     repaired = [] if repaired_id is None else [store.resolve(repaired_id)]
     ranked = [store.resolve(drifted_id), *ancestors[:1], *repaired, *ancestors[1:]]
@@ -587,8 +625,12 @@ def choose_members(
 
 
 def regime_mix_report(
-    store: Store, member_ids: Sequence[str | Model], window: Any, *,
-    bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR,
+    store: Store,
+    member_ids: Sequence[str | Model],
+    window: Any,
+    *,
+    bins: int = DEFAULT_BINS,
+    floor: float = DEFAULT_FLOOR,
 ) -> dict[str, float]:
     """Regime mix of ``window``: for each member (``name@version``), its EM mixture proportion
     (:func:`em_priors` at T = 1: the mean posterior responsibility of the member, the maximum

@@ -64,11 +64,15 @@ def interpolate_into(
     if not math.isfinite(float(alpha)):
         raise InvalidInputError(f"alpha must be finite, got {alpha!r}")
     if settings.chunk < 1:
-        raise InvalidInputError(f"chunk must be a positive number of elements, got {settings.chunk}")
+        raise InvalidInputError(
+            f"chunk must be a positive number of elements, got {settings.chunk}"
+        )
     if out is None:
         out = {n: np.empty(np.shape(d), dtype=np.asarray(d).dtype) for n, d in drifted.items()}
-    jobs = [(np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)))
-            for name, d in drifted.items()]
+    jobs = [
+        (np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)))
+        for name, d in drifted.items()
+    ]
     local = threading.local()
 
     def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
@@ -82,8 +86,14 @@ def interpolate_into(
         else:
             if not hasattr(local, "scratch"):
                 local.scratch = _Scratch(settings.chunk)
-            _one(d.reshape(-1), np.asarray(a).reshape(-1), float(alpha), o.reshape(-1),
-                 local.scratch, settings)
+            _one(
+                d.reshape(-1),
+                np.asarray(a).reshape(-1),
+                float(alpha),
+                o.reshape(-1),
+                local.scratch,
+                settings,
+            )
 
     threads = settings.threads or hash_workers()
     if threads == 1 or len(jobs) < 2:
@@ -120,8 +130,9 @@ class _Scratch:
         return self.r[dtype]
 
 
-def _one(d: np.ndarray, a: np.ndarray, alpha: float, o: np.ndarray, s: _Scratch,
-         settings: StreamSettings) -> None:
+def _one(
+    d: np.ndarray, a: np.ndarray, alpha: float, o: np.ndarray, s: _Scratch, settings: StreamSettings
+) -> None:
     """One flat tensor, chunk by chunk (see the module docstring for both modes)."""
     fast = not settings.exact and d.dtype in (np.float32, np.float64)
     wide = d.dtype.kind == "f" and d.dtype.itemsize > 8  # longdouble: its own compute dtype

@@ -69,8 +69,9 @@ class RepairVector(dict[str, np.ndarray]):
         self.target = dict(target) if target is not None else None
 
 
-def _check_same_architecture(drifted: Mapping[str, np.ndarray],
-                             ancestor: Mapping[str, np.ndarray]) -> None:
+def _check_same_architecture(
+    drifted: Mapping[str, np.ndarray], ancestor: Mapping[str, np.ndarray]
+) -> None:
     problems: list[str] = []
     only_d = sorted(set(drifted) - set(ancestor))
     only_a = sorted(set(ancestor) - set(drifted))
@@ -175,8 +176,13 @@ def interpolate(
         if a == 0.0:
             out[name] = d.copy()
             continue
-        if (a == 1.0 and target is not None and base is not None and name in target
-                and (base.get(name) is d or np.array_equal(base[name], d))):
+        if (
+            a == 1.0
+            and target is not None
+            and base is not None
+            and name in target
+            and (base.get(name) is d or np.array_equal(base[name], d))
+        ):
             out[name] = np.array(target[name], dtype=d.dtype, copy=True)
             continue
         cd = _compute_dtype(d.dtype)
@@ -205,7 +211,7 @@ def sparsify(vector: Mapping[str, np.ndarray], keep_fraction: float) -> RepairVe
     start = 0
     for name, size in zip(names, sizes, strict=True):
         r = np.asarray(vector[name])
-        mask = keep[start:start + size].reshape(r.shape)
+        mask = keep[start : start + size].reshape(r.shape)
         start += size
         out[name] = np.where(mask, r, np.zeros((), dtype=r.dtype)).astype(r.dtype)
         if new_target is not None and base is not None and target is not None:

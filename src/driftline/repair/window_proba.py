@@ -33,8 +33,9 @@ def window_proba(store: Store, model: Model, signature: Any) -> Callable[[Column
     return proba
 
 
-def model_aware_settings(store: Store, model: Model, signature: Any, *, estimate: bool,
-                         multivariate: bool) -> ModelAwareSettings | None:
+def model_aware_settings(
+    store: Store, model: Model, signature: Any, *, estimate: bool, multivariate: bool
+) -> ModelAwareSettings | None:
     """Settings for ``driftline agent --estimate-accuracy / --multivariate`` (None: both off)."""
     if not (estimate or multivariate):
         return None

@@ -29,8 +29,7 @@ from driftline.store import Store, serving
 log = logging.getLogger("driftline.serve")
 
 
-def record_window(store: Store, report_id: int, window: Any,
-                  names: list[str] | None = None) -> str:
+def record_window(store: Store, report_id: int, window: Any, names: list[str] | None = None) -> str:
     """Save the signature of a report's window rows beside drift report ``report_id`` (any
     table, or a matrix whose columns are ``names``); returns the signature id."""
     if names is not None:
@@ -55,17 +54,22 @@ class AgentState:
     retired: set[str] = field(default_factory=set)  # models this agent has moved away from
 
     def to_dict(self) -> dict[str, Any]:
-        return {"deployment": self.deployment, "model_id": self.bound.model_id,
-                "rows_seen": self.rows_seen, "window": self.bound.agent.window,
-                "rows_in_window": self.rows_seen - self.offset, "reports": self.reports[-50:],
-                "repairs": self.repairs[-20:], "last_report": self.last_report}
+        return {
+            "deployment": self.deployment,
+            "model_id": self.bound.model_id,
+            "rows_seen": self.rows_seen,
+            "window": self.bound.agent.window,
+            "rows_in_window": self.rows_seen - self.offset,
+            "reports": self.reports[-50:],
+            "repairs": self.repairs[-20:],
+            "last_report": self.last_report,
+        }
 
 
 _FLUSH = object()  # queue marker: feed what is buffered now
 
 
-def _grouped(items: list[tuple[str, str, np.ndarray]]
-             ) -> list[tuple[tuple[str, str], np.ndarray]]:
+def _grouped(items: list[tuple[str, str, np.ndarray]]) -> list[tuple[tuple[str, str], np.ndarray]]:
     """Consecutive items of the same (deployment, model) stacked into one matrix, in order."""
     out: list[tuple[tuple[str, str], list[np.ndarray]]] = []
     for dep, mid, X in items:
@@ -79,10 +83,14 @@ def _grouped(items: list[tuple[str, str, np.ndarray]]
 class AgentHub:
     """Agents for every deployment that receives rows; see the module docstring."""
 
-    def __init__(self, store: Store, settings: ServeSettings,
-                 on_model_change: Callable[[str], None],
-                 on_report: Callable[[str, DriftReport], None] | None = None,
-                 max_queue: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: ServeSettings,
+        on_model_change: Callable[[str], None],
+        on_report: Callable[[str, DriftReport], None] | None = None,
+        max_queue: int = 10_000,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.on_model_change = on_model_change
@@ -126,8 +134,11 @@ class AgentHub:
         n_items = rows = 0
         first = 0.0
         while True:
-            wait = None if not buf else max(0.0, first + self.settings.agent_max_delay
-                                            - time.monotonic())
+            wait = (
+                None
+                if not buf
+                else max(0.0, first + self.settings.agent_max_delay - time.monotonic())
+            )
             try:
                 item = self._q.get(timeout=wait)
                 n_items += 1
@@ -165,8 +176,9 @@ class AgentHub:
             kw = dict(self.settings.agent)
             if self.settings.drift_share is not None:
                 kw["drift_share"] = self.settings.drift_share
-            bound = BoundAgent(self.store, deployment, policy=self._policy(),
-                               window=self.settings.window, **kw)
+            bound = BoundAgent(
+                self.store, deployment, policy=self._policy(), window=self.settings.window, **kw
+            )
             old = st
             st = AgentState(deployment, bound)
             if old is not None:
@@ -205,9 +217,15 @@ class AgentHub:
         for report, rid in zip(reports, bound.report_ids[n_ids:], strict=False):
             self._after_report(st, report, rid, names)
         for result in bound.repairs[n_repairs:]:
-            st.repairs.append({"repair_id": result.repair_id, "status": result.status,
-                               "repaired": result.repaired_ref, "at": time.time(),
-                               "message": result.message})
+            st.repairs.append(
+                {
+                    "repair_id": result.repair_id,
+                    "status": result.status,
+                    "repaired": result.repaired_ref,
+                    "at": time.time(),
+                    "message": result.message,
+                }
+            )
         if bound.model_id != model_id and model_id not in st.retired:
             # the repair deployed a new model and re-bound the agent (which replayed the rows
             # after the window): swap the new model in now
@@ -216,8 +234,9 @@ class AgentHub:
             st.rows_seen = bound.agent.rows_seen
             self.on_model_change(deployment)
 
-    def _after_report(self, st: AgentState, report: DriftReport, rid: int,
-                      names: list[str]) -> None:
+    def _after_report(
+        self, st: AgentState, report: DriftReport, rid: int, names: list[str]
+    ) -> None:
         buf = np.vstack(st.rows)
         hi = min(max(report.end_row - st.offset, 0), len(buf))
         lo = max(hi - report.n_rows, 0)
@@ -225,7 +244,12 @@ class AgentHub:
             record_window(self.store, rid, buf[lo:hi], names)
         st.rows, st.offset = [buf[hi:]], st.offset + hi
         st.reports.append(rid)
-        st.last_report = {"id": rid, "drift": bool(report.drift), "n_rows": report.n_rows,
-                          "drifted": report.drifted_features[:20], "at": time.time()}
+        st.last_report = {
+            "id": rid,
+            "drift": bool(report.drift),
+            "n_rows": report.n_rows,
+            "drifted": report.drifted_features[:20],
+            "at": time.time(),
+        }
         if self.on_report is not None:
             self.on_report(st.deployment, report)

@@ -35,8 +35,7 @@ def _ctx(request: Request) -> Any:
 
 # -- models and lineage ------------------------------------------------------------------------
 @router.get("/models", tags=["models"], summary="Model versions (optionally of one name)")
-def models(request: Request, name: str | None = Query(None, max_length=200),
-           _t: Any = READ) -> Any:
+def models(request: Request, name: str | None = Query(None, max_length=200), _t: Any = READ) -> Any:
     return [views.model_dict(m) for m in _ctx(request).store.list_models(name)]
 
 
@@ -50,28 +49,44 @@ def _relatives(rows: list[Any]) -> list[dict[str, Any]]:
 
 
 @router.get("/lineage/ancestors", tags=["lineage"], summary="Ancestors by hop count")
-def ancestors(request: Request, ref: str = Query(..., min_length=1, max_length=300),
-              max_hops: int | None = Hops, _t: Any = READ) -> Any:
+def ancestors(
+    request: Request,
+    ref: str = Query(..., min_length=1, max_length=300),
+    max_hops: int | None = Hops,
+    _t: Any = READ,
+) -> Any:
     return _relatives(_ctx(request).store.ancestors(ref, max_hops))
 
 
 @router.get("/lineage/descendants", tags=["lineage"], summary="Descendants by hop count")
-def descendants(request: Request, ref: str = Query(..., min_length=1, max_length=300),
-                max_hops: int | None = Hops, _t: Any = READ) -> Any:
+def descendants(
+    request: Request,
+    ref: str = Query(..., min_length=1, max_length=300),
+    max_hops: int | None = Hops,
+    _t: Any = READ,
+) -> Any:
     return _relatives(_ctx(request).store.descendants(ref, max_hops))
 
 
 @router.get("/lineage/subgraph", tags=["lineage"], summary="Models within HOPS steps, and edges")
-def subgraph(request: Request, ref: str = Query(..., min_length=1, max_length=300),
-             hops: int = Query(2, ge=1, le=20), _t: Any = READ) -> Any:
+def subgraph(
+    request: Request,
+    ref: str = Query(..., min_length=1, max_length=300),
+    hops: int = Query(2, ge=1, le=20),
+    _t: Any = READ,
+) -> Any:
     store = _ctx(request).store
     return views.graph_dict(store, *store.subgraph(ref, hops))
 
 
-@router.get("/lineage/graph", tags=["lineage"],
-            summary="A family tree (of REF) or every deployed family, for the dashboard")
-def graph(request: Request, ref: str | None = Query(None, min_length=1, max_length=300),
-          _t: Any = READ) -> Any:
+@router.get(
+    "/lineage/graph",
+    tags=["lineage"],
+    summary="A family tree (of REF) or every deployed family, for the dashboard",
+)
+def graph(
+    request: Request, ref: str | None = Query(None, min_length=1, max_length=300), _t: Any = READ
+) -> Any:
     return views.lineage_graph(_ctx(request).store, ref)
 
 
@@ -88,14 +103,20 @@ def _ts(text: str | None) -> float | None:
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
-        raise InvalidInputError(f"bad time {text!r}: use ISO format like 2026-11-01T12:00") from None
+        raise InvalidInputError(
+            f"bad time {text!r}: use ISO format like 2026-11-01T12:00"
+        ) from None
 
 
 @router.get("/drift-reports", tags=["drift"], summary="Stored drift reports, oldest first")
 def drift_reports(
-    request: Request, model: str | None = Query(None, min_length=1, max_length=300),
-    deployment: str | None = Query(None, max_length=200), since: str | None = None,
-    until: str | None = None, limit: int = Query(500, ge=1, le=10_000), _t: Any = READ,
+    request: Request,
+    model: str | None = Query(None, min_length=1, max_length=300),
+    deployment: str | None = Query(None, max_length=200),
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = Query(500, ge=1, le=10_000),
+    _t: Any = READ,
 ) -> Any:
     rows = _ctx(request).store.drift_reports(model, _ts(since), _ts(until))
     if deployment is not None:
@@ -104,8 +125,11 @@ def drift_reports(
     return [views.report_row(r, kept) for r in rows[-limit:]]
 
 
-@router.get("/drift-reports/{report_id}", tags=["drift"],
-            summary="One report with per-feature reference-vs-window distributions")
+@router.get(
+    "/drift-reports/{report_id}",
+    tags=["drift"],
+    summary="One report with per-feature reference-vs-window distributions",
+)
 def drift_report(report_id: Id, request: Request, _t: Any = READ) -> Any:
     return views.report_view(_ctx(request).store, report_id)
 
@@ -118,14 +142,21 @@ def repairs(request: Request, _t: Any = READ) -> Any:
     return [views.repair_row(r) for r in list_repairs(_ctx(request).store)]
 
 
-@router.get("/repairs/{repair_id}", tags=["repairs"],
-            summary="One repair: ancestor table, alpha curve, candidates, before and after")
+@router.get(
+    "/repairs/{repair_id}",
+    tags=["repairs"],
+    summary="One repair: ancestor table, alpha curve, candidates, before and after",
+)
 def repair_detail(repair_id: Id, request: Request, _t: Any = READ) -> Any:
     return views.repair_view(_ctx(request).store, repair_id)
 
 
-@router.post("/repairs", tags=["repairs"], status_code=202,
-             summary="Run the repair pipeline in the background worker")
+@router.post(
+    "/repairs",
+    tags=["repairs"],
+    status_code=202,
+    summary="Run the repair pipeline in the background worker",
+)
 def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
     ctx = _ctx(request)
     s = ctx.server.current(body.deployment)
@@ -139,9 +170,11 @@ def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
         served = serving.requests_of(ctx.store.engine, body.deployment, limit=200)
         feats = [row for r in served for row in r["features"]]
         if not feats:
-            raise InvalidInputError(f"deployment {body.deployment!r} has served no rows yet; "
-                                    "send the window rows in the body")
-        window = np.asarray(feats[-ctx.settings.window:], dtype=np.float64)
+            raise InvalidInputError(
+                f"deployment {body.deployment!r} has served no rows yet; "
+                "send the window rows in the body"
+            )
+        window = np.asarray(feats[-ctx.settings.window :], dtype=np.float64)
     if body.validation is not None:
         Xv = rows_to_matrix(body.validation.rows, s.feature_names)
         if len(body.validation.labels) != len(Xv):
@@ -149,20 +182,31 @@ def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
         validation: Any = (Xv, np.asarray(body.validation.labels))
     else:
         validation = ctx.hub.validation(body.deployment)
-    policy = RepairPolicy(drift_share=body.drift_share if body.drift_share is not None
-                          else ctx.settings.drift_share)
+    policy = RepairPolicy(
+        drift_share=body.drift_share if body.drift_share is not None else ctx.settings.drift_share
+    )
 
     def work() -> dict[str, Any]:
-        result = repair(ctx.store, body.deployment, window, validation, policy=policy,
-                        approve=body.approve, actor="api")
+        result = repair(
+            ctx.store,
+            body.deployment,
+            window,
+            validation,
+            policy=policy,
+            approve=body.approve,
+            actor="api",
+        )
         ctx.swap_to_deployed(body.deployment)
         return views.repair_row(result)
 
     return ctx.jobs.submit("repair", work).to_dict()
 
 
-@router.post("/repairs/{repair_id}/approve", tags=["repairs"],
-             summary="Deploy a repair that waits for approval (atomic hot swap)")
+@router.post(
+    "/repairs/{repair_id}/approve",
+    tags=["repairs"],
+    summary="Deploy a repair that waits for approval (atomic hot swap)",
+)
 def approve(repair_id: Id, request: Request, _t: Any = WRITE) -> Any:
     from driftline.repair.pipeline import approve_repair
 
@@ -183,8 +227,13 @@ Status = Query(None, pattern="^(pending|labelled|skipped|cancelled)$")
 
 
 @router.get("/labels", tags=["labels"], summary="Label requests (newest label each)")
-def labels(request: Request, status: str | None = Status, repair_id: RepairFilter = None,
-           limit: int = Query(200, ge=1, le=10_000), _t: Any = READ) -> Any:
+def labels(
+    request: Request,
+    status: str | None = Status,
+    repair_id: RepairFilter = None,
+    limit: int = Query(200, ge=1, le=10_000),
+    _t: Any = READ,
+) -> Any:
     from driftline.active import LabelQueue
 
     rows = LabelQueue(_ctx(request).store).requests(repair_id, status)
@@ -198,14 +247,24 @@ def label_counts(request: Request, repair_id: RepairFilter = None, _t: Any = REA
     return LabelQueue(_ctx(request).store).counts(repair_id)
 
 
-EXPORT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson",
-                "label-studio": "application/json"}
+EXPORT_TYPES = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "label-studio": "application/json",
+}
 
 
-@router.get("/labels/export", tags=["labels"], summary="Pending requests as CSV, JSONL or "
-            "Label Studio tasks")
-def export_labels(request: Request, format: str = Query("csv", pattern="^(csv|jsonl|label-studio)$"),
-                  repair_id: RepairFilter = None, _t: Any = READ) -> Response:
+@router.get(
+    "/labels/export",
+    tags=["labels"],
+    summary="Pending requests as CSV, JSONL or Label Studio tasks",
+)
+def export_labels(
+    request: Request,
+    format: str = Query("csv", pattern="^(csv|jsonl|label-studio)$"),
+    repair_id: RepairFilter = None,
+    _t: Any = READ,
+) -> Response:
     from driftline.active import LabelQueue
     from driftline.active.oracles import export_label_studio, export_requests
 
@@ -230,8 +289,9 @@ def label_request(request_id: Id, request: Request, _t: Any = READ) -> Any:
 def answer(request_id: Id, body: LabelBody, request: Request, _t: Any = WRITE) -> Any:
     from driftline.active import LabelQueue
 
-    return views.label_row(LabelQueue(_ctx(request).store).label(request_id, body.label,
-                                                                   body.annotator))
+    return views.label_row(
+        LabelQueue(_ctx(request).store).label(request_id, body.label, body.annotator)
+    )
 
 
 @router.post("/labels/{request_id}/skip", tags=["labels"], summary="Skip a label request")
@@ -249,8 +309,9 @@ def tokens(request: Request, _t: Any = ADMIN) -> Any:
 
 @router.post("/tokens", tags=["tokens"], status_code=201, summary="Create a token (shown once)")
 def new_token(body: TokenBody, request: Request, _t: Any = ADMIN) -> Any:
-    secret, info = create_token(_ctx(request).store.engine, Role.parse(body.role), body.name,
-                                body.ttl_seconds)
+    secret, info = create_token(
+        _ctx(request).store.engine, Role.parse(body.role), body.name, body.ttl_seconds
+    )
     return {"token": secret, **info.to_dict()}
 
 
@@ -265,22 +326,27 @@ def delete_token(token_id: Id, request: Request, _t: Any = ADMIN) -> Any:
 @router.get("/health", tags=["server"], summary="Liveness: 200 when the store answers")
 def health(request: Request) -> Any:
     ctx = _ctx(request)
-    return {"status": "ok", "deployments": len(ctx.store.deployments()),
-            "agent_errors": len(ctx.hub.errors)}
+    return {
+        "status": "ok",
+        "deployments": len(ctx.store.deployments()),
+        "agent_errors": len(ctx.hub.errors),
+    }
 
 
 metrics_router = APIRouter()
 
 
-@metrics_router.get("/metrics", tags=["server"], summary="Prometheus metrics",
-                    response_class=Response, responses=ERRORS)
+@metrics_router.get(
+    "/metrics",
+    tags=["server"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses=ERRORS,
+)
 def metrics(request: Request, _t: Any = READ) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     ctx = _ctx(request)
     for s in list(ctx.server.live.values()):
         ctx.metrics.on_serving(s.deployment, s.model_id, s.model_ref)
-    return Response(ctx.metrics.render(ctx.store, ctx.hub.dropped),
-                    media_type=CONTENT_TYPE_LATEST)
-
-
+    return Response(ctx.metrics.render(ctx.store, ctx.hub.dropped), media_type=CONTENT_TYPE_LATEST)

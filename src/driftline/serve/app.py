@@ -70,10 +70,22 @@ def build_context(settings: ServeSettings) -> Context:
     metrics = Metrics()
     server = ModelServer(store)
     holder: dict[str, Context] = {}
-    hub = AgentHub(store, settings, lambda name: holder["ctx"].swap_to_deployed(name),
-                   on_report=metrics.on_report)
-    ctx = Context(settings, store, server, hub, RequestLog(store.engine, settings.log_flush_seconds),
-                  metrics, JobRunner(), TokenCache(store.engine))
+    hub = AgentHub(
+        store,
+        settings,
+        lambda name: holder["ctx"].swap_to_deployed(name),
+        on_report=metrics.on_report,
+    )
+    ctx = Context(
+        settings,
+        store,
+        server,
+        hub,
+        RequestLog(store.engine, settings.log_flush_seconds),
+        metrics,
+        JobRunner(),
+        TokenCache(store.engine),
+    )
     holder["ctx"] = ctx
     return ctx
 
@@ -84,8 +96,12 @@ class BodyLimit:
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
 
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(
+        self,
+        scope: dict,
+        receive: Callable[[], Awaitable[dict]],
+        send: Callable[[dict], Awaitable[None]],
+    ) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         for k, v in scope.get("headers", []):
@@ -113,11 +129,19 @@ class _TooLarge(Exception):
 
 
 async def _too_large(limit: int, send: Callable[[dict], Awaitable[None]]) -> None:
-    body = (b'{"detail":"request body over the limit of %d bytes; send fewer rows per request"}'
-            % limit)
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = (
+        b'{"detail":"request body over the limit of %d bytes; send fewer rows per request"}' % limit
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -133,14 +157,14 @@ def create_app(settings: ServeSettings, ctx: Context | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
-        t = threading.Thread(target=_refresher, args=(ctx,), name="driftline-refresh",
-                             daemon=True)
+        t = threading.Thread(target=_refresher, args=(ctx,), name="driftline-refresh", daemon=True)
         t.start()
         yield
         ctx.close()
 
     app = FastAPI(
-        title="driftline", version="1",
+        title="driftline",
+        version="1",
         description="Model lineage, drift agents and lineage-guided repair: the model server, "
         "the REST API over the store, and the dashboard. Send 'Authorization: Bearer TOKEN' "
         "(tokens: 'driftline token create --role read|write|admin').",
@@ -159,8 +183,12 @@ def create_app(settings: ServeSettings, ctx: Context | None = None) -> FastAPI:
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                           allow_methods=["*"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Timing, metrics=ctx.metrics)
     return app

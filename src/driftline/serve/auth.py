@@ -64,17 +64,24 @@ def require(role: Role) -> Callable[[Request], Any]:
             if role == Role.READ and ctx.settings.public_read:
                 return None
             raise HTTPException(
-                401, f"this endpoint needs a {role.name.lower()} token: send "
+                401,
+                f"this endpoint needs a {role.name.lower()} token: send "
                 "'Authorization: Bearer TOKEN' (create one with 'driftline token create')",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         info = ctx.tokens.verify(secret)
         if info is None:
-            raise HTTPException(401, "unknown, revoked or expired token; create a new one with "
-                                "'driftline token create'", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "unknown, revoked or expired token; create a new one with 'driftline token create'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if info.role < role:
-            raise HTTPException(403, f"token {info.name!r} has role {info.role.name.lower()}; "
-                                f"this endpoint needs {role.name.lower()}")
+            raise HTTPException(
+                403,
+                f"token {info.name!r} has role {info.role.name.lower()}; "
+                f"this endpoint needs {role.name.lower()}",
+            )
         return info
 
     return check

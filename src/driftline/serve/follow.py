@@ -47,8 +47,13 @@ class _Lines:
         return [line + b"\n" for line in lines if line.strip()]
 
 
-def follow_batches(source: str | os.PathLike[str], batch_rows: int = 10_000, *,
-                   poll: float = 0.25, idle_exit: float | None = None) -> Iterator[Columns]:
+def follow_batches(
+    source: str | os.PathLike[str],
+    batch_rows: int = 10_000,
+    *,
+    poll: float = 0.25,
+    idle_exit: float | None = None,
+) -> Iterator[Columns]:
     """Yield column dicts of the rows appended to ``source`` (``"-"``: standard input)."""
     if batch_rows < 1:
         raise InvalidInputError(f"batch_rows must be >= 1, got {batch_rows}")

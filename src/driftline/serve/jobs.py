@@ -32,8 +32,14 @@ class Job:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "status": self.status.value,
-                "created_at": self.created_at, "result": self.result, "error": self.error}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 class JobRunner:

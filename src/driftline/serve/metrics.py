@@ -26,26 +26,44 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.latency = Histogram("driftline_request_seconds", "request latency", ["route"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.rows = Counter("driftline_predicted_rows", "rows predicted", ["deployment"],
-                            registry=r)
-        self.drift = Gauge("driftline_drift_psi", "PSI of the newest window",
-                           ["deployment", "feature"], registry=r)
-        self.alarms = Counter("driftline_drift_alarms", "windows that drifted", ["deployment"],
-                              registry=r)
-        self.windows = Counter("driftline_drift_windows", "windows reported", ["deployment"],
-                               registry=r)
-        self.estimated = Gauge("driftline_estimated_accuracy",
-                               "mean max probability of the last predict call", ["deployment"],
-                               registry=r)
-        self.served = Gauge("driftline_served_model", "1 for the model a deployment serves",
-                            ["deployment", "model_id", "model_ref"], registry=r)
+        self.latency = Histogram(
+            "driftline_request_seconds",
+            "request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rows = Counter(
+            "driftline_predicted_rows", "rows predicted", ["deployment"], registry=r
+        )
+        self.drift = Gauge(
+            "driftline_drift_psi", "PSI of the newest window", ["deployment", "feature"], registry=r
+        )
+        self.alarms = Counter(
+            "driftline_drift_alarms", "windows that drifted", ["deployment"], registry=r
+        )
+        self.windows = Counter(
+            "driftline_drift_windows", "windows reported", ["deployment"], registry=r
+        )
+        self.estimated = Gauge(
+            "driftline_estimated_accuracy",
+            "mean max probability of the last predict call",
+            ["deployment"],
+            registry=r,
+        )
+        self.served = Gauge(
+            "driftline_served_model",
+            "1 for the model a deployment serves",
+            ["deployment", "model_id", "model_ref"],
+            registry=r,
+        )
         self.repairs = Gauge("driftline_repairs", "repairs by status", ["status"], registry=r)
-        self.queue = Gauge("driftline_label_queue", "label requests by status", ["status"],
-                           registry=r)
-        self.dropped = Gauge("driftline_agent_dropped_rows", "rows the agent queue dropped",
-                             registry=r)
+        self.queue = Gauge(
+            "driftline_label_queue", "label requests by status", ["status"], registry=r
+        )
+        self.dropped = Gauge(
+            "driftline_agent_dropped_rows", "rows the agent queue dropped", registry=r
+        )
         self._served: dict[str, tuple[str, str]] = {}
 
     def on_report(self, deployment: str, report: DriftReport) -> None:

@@ -145,8 +145,16 @@ class ModelServer:
     def _build(self, name: str, model_id: str) -> Serving:
         model, pred = self._predictor(model_id)
         names = getattr(pred, "feature_names", None)
-        return Serving(name, model.id, model.ref, model.kind, pred,
-                       list(names) if names else None, np.asarray(pred.classes), time.time())
+        return Serving(
+            name,
+            model.id,
+            model.ref,
+            model.kind,
+            pred,
+            list(names) if names else None,
+            np.asarray(pred.classes),
+            time.time(),
+        )
 
     def current(self, name: str) -> Serving:
         """The snapshot serving ``name`` (loaded on first use)."""
@@ -181,12 +189,16 @@ class ModelServer:
                 out.append(self.swap(d.name, d.model_id))
         return out
 
-    def predict(self, name: str, rows: Sequence[Any] | None = None,
-                columns: Mapping[str, Any] | None = None) -> Prediction:
+    def predict(
+        self, name: str, rows: Sequence[Any] | None = None, columns: Mapping[str, Any] | None = None
+    ) -> Prediction:
         """Predict JSON ``rows`` or a columnar table with the model serving ``name`` now."""
         s = self.current(name)
-        X = rows_to_matrix(rows, s.feature_names) if rows is not None else columns_to_matrix(
-            columns or {}, s.feature_names)
+        X = (
+            rows_to_matrix(rows, s.feature_names)
+            if rows is not None
+            else columns_to_matrix(columns or {}, s.feature_names)
+        )
         if not np.all(np.isfinite(X)):
             raise InvalidInputError("feature values must be finite numbers (no null, NaN or inf)")
         proba = np.asarray(s.predictor.predict_proba(X), dtype=np.float64)

@@ -53,10 +53,10 @@ async def read_table(request: Request, max_rows: int) -> tuple[list[Any] | None,
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise InvalidInputError("the body is not valid JSON; send {\"rows\": [...]}") from None
+            raise InvalidInputError('the body is not valid JSON; send {"rows": [...]}') from None
         rows = data.get("rows") if isinstance(data, dict) else None
         if not isinstance(rows, list) or not rows:
-            raise InvalidInputError("send {\"rows\": [...]}: a non-empty list of rows")
+            raise InvalidInputError('send {"rows": [...]}: a non-empty list of rows')
         if set(data) - {"rows"}:
             raise InvalidInputError(f"unknown field(s): {', '.join(sorted(set(data) - {'rows'}))}")
         _check_rows(len(rows), max_rows)
@@ -64,10 +64,12 @@ async def read_table(request: Request, max_rows: int) -> tuple[list[Any] | None,
     if ctype in ARROW_TYPES or ctype in PARQUET_TYPES:
         table = _columnar(body, ctype)
         _check_rows(table.num_rows, max_rows)
-        return None, {n: table.column(n).to_numpy(zero_copy_only=False)
-                      for n in table.column_names}
-    raise HTTPException(415, f"unsupported content type {ctype!r}; send application/json, "
-                        f"{ARROW_TYPES[0]} or {PARQUET_TYPES[0]}")
+        return None, {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
+    raise HTTPException(
+        415,
+        f"unsupported content type {ctype!r}; send application/json, "
+        f"{ARROW_TYPES[0]} or {PARQUET_TYPES[0]}",
+    )
 
 
 def _columnar(body: bytes, ctype: str) -> Any:
@@ -91,8 +93,12 @@ def _check_rows(n: int, max_rows: int) -> None:
         raise InvalidInputError(f"{n} rows is over the limit of {max_rows} per request")
 
 
-@router.post("/{name}/predict", response_model=PredictResponse, openapi_extra=TABLE_BODY,
-             summary="Predict rows with the model a deployment serves")
+@router.post(
+    "/{name}/predict",
+    response_model=PredictResponse,
+    openapi_extra=TABLE_BODY,
+    summary="Predict rows with the model a deployment serves",
+)
 async def predict(name: str, request: Request, _t: Any = READ) -> Any:
     """JSON ``{"rows": [...]}`` or an Arrow / Parquet body in; labels, probabilities, the id of
     the model that answered and a request id (for feedback) out. The rows also feed the
@@ -108,24 +114,36 @@ async def predict(name: str, request: Request, _t: Any = READ) -> Any:
     ctx.log.add(serving.ServedRequest(rid, name, s.model_id, time.time(), p.X, labels, conf))
     ctx.metrics.rows.labels(name).inc(len(labels))
     ctx.metrics.estimated.labels(name).set(float(conf.mean()))
-    body = {"request_id": rid, "deployment": name, "model_id": s.model_id,
-            "model_ref": s.model_ref, "classes": s.classes.tolist(), "predictions": labels,
-            "probabilities": p.proba.tolist()}
+    body = {
+        "request_id": rid,
+        "deployment": name,
+        "model_id": s.model_id,
+        "model_ref": s.model_ref,
+        "classes": s.classes.tolist(),
+        "predictions": labels,
+        "probabilities": p.proba.tolist(),
+    }
     # serialised here (the response model documents it; validating it again costs time)
-    return Response(json.dumps(body), media_type="application/json",
-                    headers={"X-Request-ID": rid})
+    return Response(json.dumps(body), media_type="application/json", headers={"X-Request-ID": rid})
 
 
-@router.post("/{name}/observe", response_model=ObserveResponse, openapi_extra=TABLE_BODY,
-             summary="Feed rows to the deployment's drift agent (model served elsewhere)")
+@router.post(
+    "/{name}/observe",
+    response_model=ObserveResponse,
+    openapi_extra=TABLE_BODY,
+    summary="Feed rows to the deployment's drift agent (model served elsewhere)",
+)
 async def observe(name: str, request: Request, _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
     rows, cols = await read_table(request, ctx.settings.max_rows)
     s = ctx.server.current(name)
     from driftline.serve.models import columns_to_matrix, rows_to_matrix
 
-    X = rows_to_matrix(rows, s.feature_names) if rows is not None else columns_to_matrix(
-        cols or {}, s.feature_names)
+    X = (
+        rows_to_matrix(rows, s.feature_names)
+        if rows is not None
+        else columns_to_matrix(cols or {}, s.feature_names)
+    )
     queued = ctx.hub.submit(name, s.model_id, X)
     return {"deployment": name, "model_id": s.model_id, "rows": len(X), "queued": queued}
 
@@ -140,13 +158,19 @@ def feedback(name: str, body: Feedback, request: Request, _t: Any = WRITE) -> An
     if req["deployment"] != name:
         raise InvalidInputError(
             f"request {body.request_id} was served by deployment {req['deployment']!r}, not "
-            f"{name!r}")
+            f"{name!r}"
+        )
     serving.set_labels(ctx.store.engine, body.request_id, body.labels)
     _to_label_store(ctx.store, req, body.labels)
     pairs = [(p, y) for p, y in zip(req["predictions"], body.labels, strict=True) if y is not None]
     acc = float(np.mean([str(p) == str(y) for p, y in pairs])) if pairs else None
-    return {"request_id": body.request_id, "deployment": name, "model_id": req["model_id"],
-            "labelled": len(pairs), "accuracy": acc}
+    return {
+        "request_id": body.request_id,
+        "deployment": name,
+        "model_id": req["model_id"],
+        "labelled": len(pairs),
+        "accuracy": acc,
+    }
 
 
 def _to_label_store(store: Any, req: dict[str, Any], labels: list[Any]) -> None:
@@ -159,8 +183,14 @@ def _to_label_store(store: Any, req: dict[str, Any], labels: list[Any]) -> None:
         return
     q = LabelQueue(store)
     X = np.asarray(req["features"], dtype=np.float64)[idx]
-    ids = q.request(X, np.zeros(len(idx)), strategy="feedback", round=0, repair_id=None,
-                    predictions=[{"label": req["predictions"][i]} for i in idx])
+    ids = q.request(
+        X,
+        np.zeros(len(idx)),
+        strategy="feedback",
+        round=0,
+        repair_id=None,
+        predictions=[{"label": req["predictions"][i]} for i in idx],
+    )
     for rid, i in zip(ids, idx, strict=True):
         q.label(rid, labels[i], annotator="feedback")
 
@@ -172,9 +202,16 @@ def list_deployments(request: Request, _t: Any = READ) -> Any:
     for d in ctx.store.deployments():
         m = ctx.store.get(d.model_id)
         live = ctx.server.live.get(d.name)
-        out.append({"name": d.name, "model_id": d.model_id, "model_ref": m.ref,
-                    "kind": m.kind, "updated_at": d.updated_at,
-                    "serving": live.model_id if live else None})
+        out.append(
+            {
+                "name": d.name,
+                "model_id": d.model_id,
+                "model_ref": m.ref,
+                "kind": m.kind,
+                "updated_at": d.updated_at,
+                "serving": live.model_id if live else None,
+            }
+        )
     return out
 
 
@@ -191,10 +228,11 @@ def deploy(name: str, body: DeployBody, request: Request, _t: Any = WRITE) -> An
 
 
 @router.post("/{name}/rollback", summary="Serve the previous model again (atomic hot swap)")
-def rollback(name: str, request: Request, body: RollbackBody | None = None,
-             _t: Any = WRITE) -> Any:
+def rollback(name: str, request: Request, body: RollbackBody | None = None, _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
-    event = ctx.store.rollback(name, reason=body.reason if body is not None else "rollback", actor="api")
+    event = ctx.store.rollback(
+        name, reason=body.reason if body is not None else "rollback", actor="api"
+    )
     ctx.swap_to_deployed(name)
     return _event(ctx, event)
 
@@ -214,8 +252,15 @@ def agent_state(name: str, request: Request, _t: Any = READ) -> Any:
     st = ctx.hub.states.get(name)
     if st is None:
         s = ctx.server.current(name)
-        return {"deployment": name, "model_id": s.model_id, "rows_seen": 0, "reports": [],
-                "repairs": [], "last_report": None, "window": ctx.settings.window}
+        return {
+            "deployment": name,
+            "model_id": s.model_id,
+            "rows_seen": 0,
+            "reports": [],
+            "repairs": [],
+            "last_report": None,
+            "window": ctx.settings.window,
+        }
     return jsonable(st.to_dict())
 
 

@@ -18,8 +18,13 @@ from driftline.jsonutil import jsonable
 from driftline.store.schema import models
 
 
-def record_alias(conn: sa.Connection, mid: str, name: str, metrics: Mapping[str, Any] | None,
-                 tags: Mapping[str, Any] | None) -> bool:
+def record_alias(
+    conn: sa.Connection,
+    mid: str,
+    name: str,
+    metrics: Mapping[str, Any] | None,
+    tags: Mapping[str, Any] | None,
+) -> bool:
     """Record a re-registration of node ``mid`` when its name or metadata is new; return whether
     anything was recorded (a plain repeat of the same registration records nothing)."""
     row = conn.execute(
@@ -46,11 +51,15 @@ def alias_nodes(conn: sa.Connection, name: str) -> list[tuple[str, int]]:
     """``(id, seq)`` of the nodes aliased as ``name``, in the order the alias was first
     recorded: the k-th of them is ``name@k`` (when no node is really named ``name``)."""
     first: list[tuple[float, str, int]] = []
-    rows = conn.execute(sa.select(models.c.id, models.c.seq, models.c.tags)
-                        .where(models.c.tags.is_not(None)))
+    rows = conn.execute(
+        sa.select(models.c.id, models.c.seq, models.c.tags).where(models.c.tags.is_not(None))
+    )
     for mid, seq, tags in rows:
-        times = [float(a.get("at", 0.0)) for a in (tags or {}).get("aliases", [])
-                 if isinstance(a, dict) and a.get("name") == name]
+        times = [
+            float(a.get("at", 0.0))
+            for a in (tags or {}).get("aliases", [])
+            if isinstance(a, dict) and a.get("name") == name
+        ]
         if times:
             first.append((min(times), mid, seq))
     return [(mid, seq) for _, mid, seq in sorted(first)]

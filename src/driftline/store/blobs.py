@@ -325,8 +325,11 @@ class BlobStore:
         out = []
         for rel in self._walk():
             name = rel.rpartition("/")[2]
-            if (name.startswith(TMP_PREFIX) and self._mtime(rel) <= cutoff
-                    and not (self.fs is None and _writer_alive(name))):
+            if (
+                name.startswith(TMP_PREFIX)
+                and self._mtime(rel) <= cutoff
+                and not (self.fs is None and _writer_alive(name))
+            ):
                 out.append(rel)
         return out
 
@@ -361,7 +364,7 @@ class BlobStore:
 
 def _writer_alive(name: str) -> bool:
     """Whether the process named in a local temporary's name (``.tmp-PID-…``) still runs."""
-    pid = name[len(TMP_PREFIX):].split("-", 1)[0]
+    pid = name[len(TMP_PREFIX) :].split("-", 1)[0]
     if not pid.isdigit():
         return False
     try:
@@ -386,8 +389,13 @@ def _defaults(protocol: str) -> dict[str, Any]:
     ``FSSPEC_S3*`` configuration of the user wins."""
     if protocol not in ("s3", "s3a") or any(k.startswith("FSSPEC_S3") for k in os.environ):
         return {}
-    return {"config_kwargs": {"connect_timeout": 5, "read_timeout": 30,
-                              "retries": {"max_attempts": 2, "mode": "standard"}}}
+    return {
+        "config_kwargs": {
+            "connect_timeout": 5,
+            "read_timeout": 30,
+            "retries": {"max_attempts": 2, "mode": "standard"},
+        }
+    }
 
 
 def _fsync_dir(folder: Path) -> None:

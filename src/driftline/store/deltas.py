@@ -130,8 +130,9 @@ def _sub(a: np.ndarray, b: np.ndarray, itemsize: int, sign: int) -> np.ndarray:
     return op(a.view(word), b.view(word)).view(np.uint8)
 
 
-def encode(raw: np.ndarray, itemsize: int, base: np.ndarray | None, level: int,
-           codec: Codec = Codec.XOR) -> bytes:
+def encode(
+    raw: np.ndarray, itemsize: int, base: np.ndarray | None, level: int, codec: Codec = Codec.XOR
+) -> bytes:
     """``raw`` (flat uint8) as ``planes-zstd``, or as a ``codec`` delta against ``base``."""
     if base is None:
         codec, body = Codec.PLANES, raw
@@ -150,7 +151,7 @@ def decode(data: bytes | np.ndarray, base: np.ndarray | None) -> np.ndarray:
     if magic != _MAGIC or code not in _CODEC:
         raise CorruptBlobError("an encoded blob has an unknown header; restore it from backup")
     body = np.frombuffer(
-        zstandard.ZstdDecompressor().decompress(view[_HEAD.size:], max_output_size=size),
+        zstandard.ZstdDecompressor().decompress(view[_HEAD.size :], max_output_size=size),
         dtype=np.uint8,
     )
     out = _unplanes(body, itemsize)
@@ -175,8 +176,14 @@ def encodings(conn: sa.Connection, keys: Iterable[str]) -> dict[str, Encoding]:
     return found
 
 
-def read_blob(blobs: BlobStore, key: str, encoded: Mapping[str, Encoding], *, context: str = "",
-              mmap: bool = False) -> np.ndarray:
+def read_blob(
+    blobs: BlobStore,
+    key: str,
+    encoded: Mapping[str, Encoding],
+    *,
+    context: str = "",
+    mmap: bool = False,
+) -> np.ndarray:
     """A logical blob's verified bytes (flat uint8): raw from the store, or decoded from its
     encoding (and its base, recursively), then checked against ``key``.
 
@@ -194,8 +201,15 @@ def read_blob(blobs: BlobStore, key: str, encoded: Mapping[str, Encoding], *, co
     return out
 
 
-def _rebuild(blobs: BlobStore, key: str, encoded: Mapping[str, Encoding], context: str,
-             mmap: bool, *, verify: bool) -> np.ndarray:
+def _rebuild(
+    blobs: BlobStore,
+    key: str,
+    encoded: Mapping[str, Encoding],
+    context: str,
+    mmap: bool,
+    *,
+    verify: bool,
+) -> np.ndarray:
     enc = encoded.get(key)
     if enc is None:
         return blobs.get_buffer(key, context=context, mmap=mmap)
@@ -229,8 +243,9 @@ class _Base:
     depth: int
 
 
-def put_encoded(blobs: BlobStore, array: np.ndarray, key: str, base: _Base | None,
-                settings: DeltaSettings) -> Encoding | None:
+def put_encoded(
+    blobs: BlobStore, array: np.ndarray, key: str, base: _Base | None, settings: DeltaSettings
+) -> Encoding | None:
     """Store one tensor in its smallest form; return its encoding row, or None when raw."""
     raw = np.frombuffer(le_view(array), dtype=np.uint8)
     if raw.size < settings.min_bytes:
@@ -257,17 +272,39 @@ def record(conn: sa.Connection, rows: Iterable[Encoding]) -> None:
     rows = list(rows)
     if not rows:
         return
-    have = {r[0] for r in conn.execute(sa.select(blob_encodings.c.blob).where(
-        blob_encodings.c.blob.in_([r.blob for r in rows])))}
+    have = {
+        r[0]
+        for r in conn.execute(
+            sa.select(blob_encodings.c.blob).where(
+                blob_encodings.c.blob.in_([r.blob for r in rows])
+            )
+        )
+    }
     fresh = {r.blob: r for r in rows if r.blob not in have}
     if fresh:
-        conn.execute(sa.insert(blob_encodings), [
-            {"blob": r.blob, "stored": r.stored, "codec": r.codec.value, "base": r.base,
-             "depth": r.depth, "raw_size": r.raw_size} for r in fresh.values()])
+        conn.execute(
+            sa.insert(blob_encodings),
+            [
+                {
+                    "blob": r.blob,
+                    "stored": r.stored,
+                    "codec": r.codec.value,
+                    "base": r.base,
+                    "depth": r.depth,
+                    "raw_size": r.raw_size,
+                }
+                for r in fresh.values()
+            ],
+        )
 
 
-def base_for(blobs: BlobStore, info_key: str | None, encoded: Mapping[str, Encoding],
-             context: str, chain: Chain = Chain.PARENT) -> _Base | None:
+def base_for(
+    blobs: BlobStore,
+    info_key: str | None,
+    encoded: Mapping[str, Encoding],
+    context: str,
+    chain: Chain = Chain.PARENT,
+) -> _Base | None:
     """The delta base for a child of the parent tensor ``info_key`` (bytes verified): that
     tensor, or with :attr:`Chain.KEYFRAME` the full copy its own deltas start from; the depth
     is the parent's position in its chain."""

@@ -39,7 +39,9 @@ def open_engine(url: str, *, must_exist: bool = False) -> sa.Engine:
     except sa.exc.OperationalError as exc:
         engine.dispose()
         if url.startswith("sqlite"):
-            raise DamagedStoreError(_first_line(exc, "the store's database cannot be read")) from exc
+            raise DamagedStoreError(
+                _first_line(exc, "the store's database cannot be read")
+            ) from exc
         raise StoreLocationError(
             f"cannot connect to {redact(url)}: {_first_line(exc, 'connection failed')}"
         ) from exc

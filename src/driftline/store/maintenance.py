@@ -115,7 +115,9 @@ def fsck(store: Store) -> FsckReport:
         if key not in stored:
             out.damaged.append(f"blob {key[:12]} is missing ({referenced[key]})")
         elif not store.blobs.verify(key):
-            out.damaged.append(f"blob {key[:12]} is corrupt ({referenced.get(key, 'unreferenced')})")
+            out.damaged.append(
+                f"blob {key[:12]} is corrupt ({referenced.get(key, 'unreferenced')})"
+            )
         elif key not in referenced:
             out.orphan_blobs.append(key)
     out.temporaries = store.blobs.temporaries(0.0)
@@ -124,8 +126,13 @@ def fsck(store: Store) -> FsckReport:
 
 def _manifests(conn: sa.Connection) -> dict[str, list[TensorInfo]]:
     out: dict[str, list[TensorInfo]] = defaultdict(list)
-    q = sa.select(tensors.c.model_id, tensors.c.name, tensors.c.dtype, tensors.c.blob,
-                  sa.cast(tensors.c.shape, sa.Text))
+    q = sa.select(
+        tensors.c.model_id,
+        tensors.c.name,
+        tensors.c.dtype,
+        tensors.c.blob,
+        sa.cast(tensors.c.shape, sa.Text),
+    )
     for mid, name, dtype, blob, shape in conn.execute(q):
         try:
             dims = tuple(int(s) for s in json.loads(shape))
@@ -181,7 +188,9 @@ def encoded_references(conn: sa.Connection) -> set[str]:
     return {r.stored for r in rows} | {r.base for r in rows if r.base}
 
 
-def gc(store: Store, grace_seconds: float = DEFAULT_GRACE_SECONDS, *, dry_run: bool = False) -> GcReport:
+def gc(
+    store: Store, grace_seconds: float = DEFAULT_GRACE_SECONDS, *, dry_run: bool = False
+) -> GcReport:
     """Remove unreferenced blobs and temporary files older than ``grace_seconds``."""
     out = GcReport(dry_run=dry_run)
     keys = list(store.blobs.keys())

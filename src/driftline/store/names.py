@@ -20,7 +20,11 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/]*")
 def check_name(name: object, what: str = "model name") -> str:
     """Return ``name`` if it is a valid model/deployment name, else raise InvalidInputError."""
     if not isinstance(name, str) or len(name) > NAME_MAX or not _NAME_RE.fullmatch(name):
-        shown = repr(name[:60] + ("…" if len(name) > 60 else "")) if isinstance(name, str) else type(name).__name__
+        shown = (
+            repr(name[:60] + ("…" if len(name) > 60 else ""))
+            if isinstance(name, str)
+            else type(name).__name__
+        )
         raise InvalidInputError(
             f"bad {what} {shown}: use 1-{NAME_MAX} letters, digits, '.', '_', '-' or '/', "
             "starting with a letter or digit"

@@ -32,12 +32,17 @@ class Switch:
     actor: str
 
     def apply(self, conn: sa.Connection) -> deps.DeploymentEvent:
-        return deps.switch(conn, self.name, self.model_id, action="deploy", reason=self.reason,
-                           actor=self.actor)
+        return deps.switch(
+            conn, self.name, self.model_id, action="deploy", reason=self.reason, actor=self.actor
+        )
 
 
-def insert_repair(store: Any, values: Mapping[str, Any],
-                  record: Callable[[int], Mapping[str, Any]], switch: Switch | None) -> int:
+def insert_repair(
+    store: Any,
+    values: Mapping[str, Any],
+    record: Callable[[int], Mapping[str, Any]],
+    switch: Switch | None,
+) -> int:
     """Insert a repair row (``values``: key, drifted_id, ancestor_id, result_id, status,
     deployment) and its JSON ``record(id)``, after ``switch`` if any: all or nothing."""
     with store.write() as conn:
@@ -49,8 +54,9 @@ def insert_repair(store: Any, values: Mapping[str, Any],
     return rid
 
 
-def update_repair_row(store: Any, repair_id: int, values: Mapping[str, Any],
-                      switch: Switch | None = None) -> None:
+def update_repair_row(
+    store: Any, repair_id: int, values: Mapping[str, Any], switch: Switch | None = None
+) -> None:
     """Update a repair row (status, result_id, record) and apply ``switch``: all or nothing."""
     with store.write() as conn:
         if switch is not None:

@@ -62,10 +62,16 @@ class ServedRequest:
 
     def row(self) -> dict[str, Any]:
         return {
-            "request_id": self.request_id, "deployment": self.deployment,
-            "model_id": self.model_id, "at": self.at, "n_rows": len(self.predictions),
-            "features": _plain(self.features), "predictions": self.predictions,
-            "confidence": _plain(self.confidence), "labels": self.labels, "labelled_at": None,
+            "request_id": self.request_id,
+            "deployment": self.deployment,
+            "model_id": self.model_id,
+            "at": self.at,
+            "n_rows": len(self.predictions),
+            "features": _plain(self.features),
+            "predictions": self.predictions,
+            "confidence": _plain(self.confidence),
+            "labels": self.labels,
+            "labelled_at": None,
         }
 
 
@@ -127,9 +133,18 @@ def performance(engine: sa.Engine, deployment: str) -> list[dict[str, Any]]:
     probability, label-free) and realised accuracy on the rows with feedback labels."""
     out: dict[str, dict[str, Any]] = {}
     for r in requests_of(engine, deployment, limit=100_000):
-        m = out.setdefault(r["model_id"], {"model_id": r["model_id"], "first_at": r["at"],
-                                           "last_at": r["at"], "rows": 0, "conf": 0.0,
-                                           "labelled": 0, "correct": 0})
+        m = out.setdefault(
+            r["model_id"],
+            {
+                "model_id": r["model_id"],
+                "first_at": r["at"],
+                "last_at": r["at"],
+                "rows": 0,
+                "conf": 0.0,
+                "labelled": 0,
+                "correct": 0,
+            },
+        )
         m["last_at"] = r["at"]
         m["rows"] += r["n_rows"]
         m["conf"] += sum(r["confidence"])
@@ -138,10 +153,15 @@ def performance(engine: sa.Engine, deployment: str) -> list[dict[str, Any]]:
                 m["labelled"] += 1
                 m["correct"] += int(str(pred) == str(lab))
     return [
-        {"model_id": m["model_id"], "first_at": m["first_at"], "last_at": m["last_at"],
-         "rows": m["rows"], "estimated_accuracy": m["conf"] / m["rows"] if m["rows"] else None,
-         "labelled": m["labelled"],
-         "accuracy": m["correct"] / m["labelled"] if m["labelled"] else None}
+        {
+            "model_id": m["model_id"],
+            "first_at": m["first_at"],
+            "last_at": m["last_at"],
+            "rows": m["rows"],
+            "estimated_accuracy": m["conf"] / m["rows"] if m["rows"] else None,
+            "labelled": m["labelled"],
+            "accuracy": m["correct"] / m["labelled"] if m["labelled"] else None,
+        }
         for m in out.values()
     ]
 
@@ -151,8 +171,9 @@ def save_window_signature(engine: sa.Engine, report_id: int, signature_id: str) 
     ensure_tables(engine)
     with engine.connect().execution_options(write=True) as conn, conn.begin():
         conn.execute(sa.delete(report_windows).where(report_windows.c.report_id == report_id))
-        conn.execute(sa.insert(report_windows).values(report_id=report_id,
-                                                      signature_id=signature_id))
+        conn.execute(
+            sa.insert(report_windows).values(report_id=report_id, signature_id=signature_id)
+        )
 
 
 def window_signature_id(engine: sa.Engine, report_id: int) -> str | None:

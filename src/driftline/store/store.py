@@ -373,8 +373,9 @@ class Store:
             return None, {}
         return sigs.attach_training_data(self, data, signature, parents)
 
-    def _ensure_blobs(self, params: Params, keys: Mapping[str, str],
-                      encoded: Mapping[str, Encoding]) -> list[Encoding]:
+    def _ensure_blobs(
+        self, params: Params, keys: Mapping[str, str], encoded: Mapping[str, Encoding]
+    ) -> list[Encoding]:
         """Re-write any of ``keys`` that is gone (``gc`` deletes only while holding the write
         lock, so once the caller holds it the blobs it checked stay); a new encoded form that
         gc removed is replaced by the raw blob. Returns the encodings still to record."""
@@ -400,8 +401,9 @@ class Store:
             keys = pool.map(lambda n: self.blobs.put(le_view(params[n]), hashes[n]), names)
             return dict(zip(names, keys, strict=True)), {}
 
-    def _put_encoded(self, params: Params, hashes: Mapping[str, str],
-                     parent: str | Model | None) -> tuple[dict[str, str], dict[str, Encoding]]:
+    def _put_encoded(
+        self, params: Params, hashes: Mapping[str, str], parent: str | Model | None
+    ) -> tuple[dict[str, str], dict[str, Encoding]]:
         """Tensor by tensor (memory: one tensor and its base): already stored keys are kept,
         others take their smallest form against the first parent's same-named tensor."""
         assert self.deltas is not None
@@ -418,8 +420,9 @@ class Store:
                     self.blobs.put(le_view(arr), key)  # refresh its age for gc
                 continue
             info_key = base_keys.get(name)
-            base = delta_store.base_for(self.blobs, info_key, known, f"delta base for {name!r}",
-                                        self.deltas.chain)
+            base = delta_store.base_for(
+                self.blobs, info_key, known, f"delta base for {name!r}", self.deltas.chain
+            )
             enc = delta_store.put_encoded(self.blobs, arr, key, base, self.deltas)
             if enc is not None:
                 new[name] = enc

@@ -80,8 +80,9 @@ def ensure_table(engine: sa.Engine) -> None:
 
 
 def _info(row: sa.Row) -> TokenInfo:
-    return TokenInfo(row.id, row.name, Role[row.role.upper()], row.created_at, row.expires_at,
-                     bool(row.revoked))
+    return TokenInfo(
+        row.id, row.name, Role[row.role.upper()], row.created_at, row.expires_at, bool(row.revoked)
+    )
 
 
 def create_token(
@@ -96,8 +97,11 @@ def create_token(
     with engine.begin() as conn:
         res = conn.execute(
             sa.insert(api_tokens).values(
-                name=name or role.name.lower(), role=role.name.lower(), hash=_hash(secret),
-                created_at=now, expires_at=None if ttl_seconds is None else now + ttl_seconds,
+                name=name or role.name.lower(),
+                role=role.name.lower(),
+                hash=_hash(secret),
+                created_at=now,
+                expires_at=None if ttl_seconds is None else now + ttl_seconds,
                 revoked=False,
             )
         )
@@ -109,9 +113,7 @@ def create_token(
 def verify_token(engine: sa.Engine, secret: str, now: float | None = None) -> TokenInfo | None:
     """The token's info if ``secret`` is a known, unrevoked, unexpired token; else None."""
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(api_tokens).where(api_tokens.c.hash == _hash(secret))
-        ).first()
+        row = conn.execute(sa.select(api_tokens).where(api_tokens.c.hash == _hash(secret))).first()
     if row is None or row.revoked:
         return None
     if row.expires_at is not None and (now or time.time()) >= row.expires_at:
