@@ -103,7 +103,7 @@ def build(kind: str, seed: int, quick: bool) -> Setup:
     if set(start) != set(drifted):
         # a routed (composite) repair: score it as routed, refine from the drifted model (as
         # run_active_learning does; the α re-fit moves it toward the ancestor again)
-        from driftline.repair.routed import load_predictor
+        from driftline.repair.routed_model import load_predictor
 
         proba0 = load_predictor(store, start_id, fam).predict_proba(sc.test.X)
         start = drifted

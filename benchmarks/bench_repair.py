@@ -93,7 +93,7 @@ from driftline.repair.families import (  # noqa: E402
     predictor_at_alpha,
     prepare_params,
 )
-from driftline.repair.routed import build_routed, load_predictor  # noqa: E402
+from driftline.repair.routed_model import build_routed, load_predictor  # noqa: E402
 from driftline.repair.vector import (  # noqa: E402
     interpolate,
     layer_groups,

@@ -50,8 +50,8 @@ from rich.table import Table  # noqa: E402
 
 from driftline.repair import repair  # noqa: E402
 from driftline.repair.continued import ContinueSettings, continue_training  # noqa: E402
-from driftline.repair.predictors import family_for  # noqa: E402
-from driftline.repair.routed import load_predictor  # noqa: E402
+from driftline.repair.evaluation import family_for  # noqa: E402
+from driftline.repair.routed_model import load_predictor  # noqa: E402
 from driftline.store import Store  # noqa: E402
 from driftline.tabular_scenarios import TabularScenario, tabular_scenario  # noqa: E402
 

@@ -23,6 +23,12 @@ def pg_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def pg_url(pg_server) -> str:
+    """A fresh database per test module on the session's PostgreSQL 15 server."""
+    return pg_server.new_database("lineage")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_location(request, tmp_path) -> str:
     """A fresh store location on each backend: a folder (SQLite) or a database URL."""

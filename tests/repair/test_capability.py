@@ -11,8 +11,8 @@ import pytest
 from driftline.repair import RepairPolicy, repair
 from driftline.repair.capability import Capability, plan_repair, split_labels
 from driftline.repair.continued import continue_training
-from driftline.repair.predictors import family_for
-from driftline.repair.routed import load_predictor
+from driftline.repair.evaluation import family_for
+from driftline.repair.routed_model import load_predictor
 from driftline.store import Store
 from driftline.tabular_scenarios import tabular_scenario
 

@@ -102,8 +102,8 @@ def _shifted(rng, mean: float, n: int):
 def test_batchnorm_model_is_judged_as_it_serves_and_reestimation_is_a_candidate(store):
     torch = pytest.importorskip("torch")
     from driftline.params.torch_adapter import module_to_params
+    from driftline.repair.evaluation import score
     from driftline.repair.families import TorchFamily, prepare_params
-    from driftline.repair.predictors import score
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(1)

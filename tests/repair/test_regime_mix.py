@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import driftline
-from driftline.repair.routed import regime_mix_report
+from driftline.repair.routed_model import regime_mix_report
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from driftline.errors import InvalidInputError
-from driftline.repair.routed import (
+from driftline.repair.routed_model import (
     BoundModel,
     RoutedModel,
     build_routed,

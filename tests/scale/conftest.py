@@ -1,23 +1,13 @@
 """Fixtures of the scale tests: an S3 API (moto in server mode on a loopback port), the
-throwaway PostgreSQL 15 cluster of ``tests/test_postgres.py``, and a small Dask cluster."""
+PostgreSQL 15 database of ``tests/conftest.py`` (``pg_url``), and a small Dask cluster."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-_PG = importlib.util.spec_from_file_location(
-    "driftline_test_postgres", Path(__file__).parent.parent / "test_postgres.py"
-)
-assert _PG is not None and _PG.loader is not None
-_pg_module = importlib.util.module_from_spec(_PG)
-_PG.loader.exec_module(_pg_module)
-pg_url = _pg_module.pg_url  # the same fixture: a private PostgreSQL 15 cluster per module
 
 
 def free_port() -> int:

@@ -203,7 +203,7 @@ def test_served_plain_and_routed_models_match_the_store(live_demo):
     import numpy as np
 
     from driftline.datasets import rotated_digits
-    from driftline.repair.routed import load_predictor
+    from driftline.repair.routed_model import load_predictor
 
     base, token, app = live_demo
     store = app.state.ctx.store

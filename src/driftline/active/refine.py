@@ -52,6 +52,7 @@ from driftline.active.strategies import STRATEGIES, Selection, select
 from driftline.errors import CycleError, InvalidInputError, UnsupportedModelError
 from driftline.params import ModelParams, model_id
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
+from driftline.repair.evaluation import Families, Scores, as_matrix, classes_of, family_for, score
 from driftline.repair.families import (
     Predictor,
     SklearnFamily,
@@ -68,7 +69,6 @@ from driftline.repair.model_input import (
     window_table,
 )
 from driftline.repair.pipeline import RepairResult
-from driftline.repair.predictors import Families, Scores, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import Params, interpolate, layer_groups, repair_vector
 from driftline.store import Store
 

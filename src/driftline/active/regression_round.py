@@ -28,7 +28,7 @@ from driftline.active.queue import LabelQueue, point_hash
 from driftline.active.records import attach_records
 from driftline.active.regression import lineage_disagreement, select_regression
 from driftline.errors import DriftlineError
-from driftline.repair.predictors import family_for
+from driftline.repair.evaluation import family_for
 from driftline.store import Store
 
 STRATEGY = "committee_variance"

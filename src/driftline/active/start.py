@@ -13,7 +13,7 @@ import numpy as np
 
 from driftline.errors import InvalidInputError, UnsupportedModelError
 from driftline.repair.decide import rank_key
-from driftline.repair.predictors import score
+from driftline.repair.evaluation import score
 
 __all__ = ["start_candidates", "best_start"]
 

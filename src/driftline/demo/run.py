@@ -39,7 +39,7 @@ from driftline.drift import DriftAgent
 from driftline.errors import InvalidInputError
 from driftline.repair import RepairPolicy, RepairResult, repair
 from driftline.repair.ancestors import summarize
-from driftline.repair.routed import load_predictor, regime_mix_report
+from driftline.repair.routed_model import load_predictor, regime_mix_report
 from driftline.store import Model, Store
 
 DEPLOYMENT = "digits"

@@ -20,7 +20,7 @@ from driftline.datasets import churn_table
 from driftline.demo.churn import TARGET, churn_tables, register_churn_lineage
 from driftline.demo.run import ScenarioRun, watch
 from driftline.repair import RepairPolicy, RepairResult
-from driftline.repair.routed import load_predictor
+from driftline.repair.routed_model import load_predictor
 from driftline.store import Store
 
 DEPLOYMENT = "churn"

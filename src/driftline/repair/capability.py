@@ -11,7 +11,7 @@
   - ``weight-interpolation``: θ(α) = θ_d + α·(θ_a − θ_d) when the family is parametric and the
     tensors match (scalers and coefficients of a Pipeline together, ONNX float initializers);
   - ``continued-training`` from the better of drifted/ancestor (:mod:`continued`);
-  - ``routing`` (classifiers): the lineage mixture of :mod:`driftline.repair.routed`.
+  - ``routing`` (classifiers): the lineage mixture of :mod:`driftline.repair.routed_model`.
 
   The labels are split once (seeded): α and continued training use the *fit* half, the rows
   are compared on the *choose* half, so the reported score is on rows nothing was fitted to.
@@ -34,8 +34,8 @@ from driftline.errors import ArchitectureMismatchError, DriftlineError
 from driftline.params import ModelParams
 from driftline.repair.alpha import regression_loss, search_alpha, search_alpha_regression
 from driftline.repair.continued import ContinueSettings, can_continue, continue_training
+from driftline.repair.evaluation import classes_of, family_for, score
 from driftline.repair.families import ModelFamily, Predictor
-from driftline.repair.predictors import classes_of, family_for, score
 from driftline.repair.vector import interpolate, repair_vector, vector_stats
 from driftline.store import Model, Store
 
@@ -310,7 +310,7 @@ def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candi
     """The lineage mixture (classifiers), temperature fitted on the fit half."""
     if ctx.plan.task != "classifier":
         return _gated_regression_row(ctx, fit, choose)
-    from driftline.repair.routed import build_routed, choose_members
+    from driftline.repair.routed_model import build_routed, choose_members
 
     members = choose_members(ctx.store, ctx.drifted.id, ctx.search.rows, max_members=3)
     if len(members) < 2:
@@ -426,7 +426,7 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
         )
     if row.name == "routing":
         from driftline.drift import Signature
-        from driftline.repair.routed import register_routed
+        from driftline.repair.routed_model import register_routed
 
         node = register_routed(
             ctx.store,

@@ -40,8 +40,8 @@ from driftline.drift.performance import (
 )
 from driftline.errors import DriftlineError
 from driftline.repair.ancestors import AncestorSearch
+from driftline.repair.evaluation import Families, classes_of, family_for, score
 from driftline.repair.families import Predictor
-from driftline.repair.predictors import Families, classes_of, family_for, score
 from driftline.store import Model, Store
 
 CONCEPT_DRIFT = "concept drift: inputs unchanged, performance down"

@@ -226,7 +226,7 @@ def preflight(store: Any, model: Any, family: Any, X: Any) -> None:
     none (:func:`check_missing_inputs` on the window it is about to be repaired for)."""
     if getattr(model, "framework", None) != "sklearn" or X is None:
         return
-    from driftline.repair.predictors import family_for
+    from driftline.repair.evaluation import family_for
 
     build = getattr(family_for(model, family), "estimator", None)
     if build is not None:

@@ -20,8 +20,8 @@ import numpy as np
 from driftline.errors import InvalidInputError
 from driftline.jsonutil import jsonable
 from driftline.params import ModelParams
+from driftline.repair.evaluation import as_matrix
 from driftline.repair.families import Predictor
-from driftline.repair.predictors import as_matrix
 from driftline.store import Model, Store
 
 FRAMEWORK = "blend"
@@ -54,8 +54,8 @@ class Gate:
     temperature: float
 
     def weights(self, X: Any) -> np.ndarray:
-        from driftline.repair.routed import member_loglik
-        from driftline.repair.routing import routing_weights
+        from driftline.repair.gates import routing_weights
+        from driftline.repair.routed_model import member_loglik
 
         priors = np.exp(self.log_priors - np.max(self.log_priors))
         return routing_weights(
@@ -118,8 +118,8 @@ def fit_gate(
     """Priors by EM on the window (T = 1), then the T on the routing grid that minimises the
     gated mixture's ``loss`` on the fit rows (``preds``: each member's predictions on them)."""
     from driftline.repair.alpha import regression_loss
-    from driftline.repair.routed import member_loglik
-    from driftline.repair.routing import default_temperature_grid, em_priors, routing_weights
+    from driftline.repair.gates import default_temperature_grid, em_priors, routing_weights
+    from driftline.repair.routed_model import member_loglik
 
     priors = em_priors(member_loglik(signatures, X_window))
     ll = member_loglik(signatures, X_fit)

@@ -28,6 +28,7 @@ from driftline.params import ModelParams, model_id
 from driftline.params.identity import le_bytes
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
 from driftline.repair.ancestors import AncestorSearch, find_healthy_ancestor
+from driftline.repair.evaluation import Families, as_matrix, classes_of, family_for, score
 from driftline.repair.families import Predictor, predictor_at_alpha, prepare_params
 from driftline.repair.model_input import (
     input_names,
@@ -35,7 +36,6 @@ from driftline.repair.model_input import (
     window_signature,
     window_table,
 )
-from driftline.repair.predictors import Families, as_matrix, classes_of, family_for, score
 from driftline.repair.vector import interpolate, layer_groups, repair_vector, sparsify, vector_stats
 from driftline.store import Model, Store
 from driftline.store.repairs import Switch, insert_repair, update_repair_row
@@ -426,7 +426,7 @@ def repair(
         repaired = store.get(rollback_ids[chosen])
         say(f"the best candidate is {repaired.ref} itself (a rollback)")
     elif use_routing:
-        from driftline.repair.routed import register_routed
+        from driftline.repair.routed_model import register_routed
 
         say("registering the routed model")
         repaired = register_routed(
@@ -508,7 +508,7 @@ def _rerouted(
 ) -> RepairResult:
     """A drifted *routed* model has no weight vector to interpolate: re-fit its routing (its
     members plus the nearest healthy ancestor) to today's window and validation data."""
-    from driftline.repair.routed import build_routed, load_predictor, register_routed
+    from driftline.repair.routed_model import build_routed, load_predictor, register_routed
 
     members = list(drifted.architecture.get("members", []))
     if search.chosen is not None and search.chosen.id not in members:
@@ -581,7 +581,7 @@ def _routing_candidate(
     rest of its signed lineage by training-signature likelihood; score it on the validation data
     (or the window's entropy)."""
     from driftline.repair.alpha import mean_entropy
-    from driftline.repair.routed import build_routed, choose_members, regime_mix_report
+    from driftline.repair.routed_model import build_routed, choose_members, regime_mix_report
 
     mix_members = [drifted_id] + [r.id for r in search.rows if r.has_signature]
     # The whole (signed) lineage up to MAX_ROUTED_MEMBERS, nearest first: on overlapping regimes

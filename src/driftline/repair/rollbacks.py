@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from driftline.errors import InvalidInputError, UnsupportedModelError
-from driftline.repair.predictors import score
+from driftline.repair.evaluation import score
 
 PREFIX = "rollback "
 

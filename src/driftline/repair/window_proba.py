@@ -16,8 +16,8 @@ import numpy as np
 from driftline.drift.model_aware import ModelAwareSettings
 from driftline.drift.performance import CBPE
 from driftline.drift.tabular import Columns
+from driftline.repair.evaluation import family_for
 from driftline.repair.model_input import input_names, model_matrix
-from driftline.repair.predictors import family_for
 from driftline.store import Model, Store
 
 

@@ -2,7 +2,7 @@
 
 A request reads ``live[name]`` once and uses that snapshot for its whole life, so a swap (deploy,
 rollback, repair) never lets a request see a half-loaded model: the new predictor is fully built
-from the store (:func:`driftline.repair.routed.load_predictor`) *before* the dict entry is
+from the store (:func:`driftline.repair.routed_model.load_predictor`) *before* the dict entry is
 replaced. Loaded predictors are cached by model id, so swapping back (rollback) is instant.
 """
 
@@ -79,7 +79,7 @@ def rows_to_matrix(rows: Sequence[Any], names: list[str] | None) -> np.ndarray:
 
 def columns_to_matrix(cols: Mapping[str, Any], names: list[str] | None) -> np.ndarray:
     """``n × d`` float matrix from a columnar table (Arrow / Parquet) in feature order."""
-    from driftline.repair.predictors import as_matrix
+    from driftline.repair.evaluation import as_matrix
 
     return as_matrix(dict(cols), names)
 
@@ -108,7 +108,7 @@ def prebuilt(pred: Any) -> Any:
     """``pred`` (plain or routed) with estimator families built once, for serving."""
     import dataclasses
 
-    from driftline.repair.routed import BoundModel, RoutedModel
+    from driftline.repair.routed_model import BoundModel, RoutedModel
 
     if isinstance(pred, BoundModel) and hasattr(pred.family, "estimator"):
         return dataclasses.replace(pred, family=_Prebuilt(pred.family))
@@ -131,7 +131,7 @@ class ModelServer:
     def _predictor(self, model_id: str) -> tuple[Any, Any]:
         hit = self._cache.get(model_id)
         if hit is None:
-            from driftline.repair.routed import load_predictor
+            from driftline.repair.routed_model import load_predictor
 
             model = self.store.get(model_id)
             hit = (model, prebuilt(load_predictor(self.store, model_id)))

@@ -27,12 +27,6 @@ pytestmark = pytest.mark.postgres
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-@pytest.fixture(scope="module")
-def pg_url(pg_server) -> str:
-    """A fresh database on the session's PostgreSQL 15 server (tests/conftest.py)."""
-    return pg_server.new_database("lineage")
-
-
 def P(i: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(i)
     return {"w": rng.normal(size=(3, 2)).astype(np.float32), "b": np.array([i], np.int64)}

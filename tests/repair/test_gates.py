@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import norm
 
 from driftline.errors import InvalidInputError
-from driftline.repair.routing import (
+from driftline.repair.gates import (
     calibrate_temperature,
     default_temperature_grid,
     em_priors,

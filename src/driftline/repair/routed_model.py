@@ -7,7 +7,7 @@ each with its training :class:`~driftline.drift.Signature`. For an input ``x``
     w_i(x)  = prior_i · exp(ℓ_i(x) / T) / Σ_j prior_j · exp(ℓ_j(x) / T)
     p(y|x)  = Σ_i w_i(x) · p_i(y|x)
 
-(:func:`driftline.repair.routing.routing_weights` / ``route_proba``). Priors come from EM on
+(:func:`driftline.repair.gates.routing_weights` / ``route_proba``). Priors come from EM on
 the current window (mixture proportions, no labels) and ``T`` is 1 without labels (the gates are
 then the Bayes posterior of the lineage mixture) or calibrated on validation labels.
 
@@ -40,9 +40,9 @@ from driftline.drift.tabular import to_columns
 from driftline.errors import InvalidInputError, SchemaMismatchError, UnknownReferenceError
 from driftline.jsonutil import jsonable
 from driftline.params import ModelParams
+from driftline.repair.evaluation import Families, as_matrix, classes_of, family_for
 from driftline.repair.families import Predictor
-from driftline.repair.predictors import Families, as_matrix, classes_of, family_for
-from driftline.repair.routing import (
+from driftline.repair.gates import (
     calibrate_temperature,
     em_priors,
     regime_mix,
@@ -194,7 +194,7 @@ class RoutedModel:
 
     @property
     def routing_id(self) -> str:
-        """:func:`~driftline.repair.routing.routing_id` of members, priors and settings."""
+        """:func:`~driftline.repair.gates.routing_id` of members, priors and settings."""
         return routing_id(self.member_ids, self.identity_settings(with_priors=True))
 
     def identity_settings(self, *, with_priors: bool = False) -> dict[str, Any]:
@@ -321,11 +321,11 @@ def build_routed(
     """A routed model over stored members (plain or routed), calibrated for today's data.
 
     * priors: given ``priors``; else EM mixture proportions of the members' training
-      distributions on ``window`` (:func:`~driftline.repair.routing.em_priors`, T = 1); else
+      distributions on ``window`` (:func:`~driftline.repair.gates.em_priors`, T = 1); else
       uniform.
     * temperature: given ``temperature``; else, with ``validation = (X, y)``, the ``T``
       minimising the routed validation log-loss at those priors
-      (:func:`~driftline.repair.routing.calibrate_temperature`; with ``fit_priors`` the priors are
+      (:func:`~driftline.repair.gates.calibrate_temperature`; with ``fit_priors`` the priors are
       then fitted to the labels too, starting from EM on the validation rows); else ``T = 1``.
 
     Members must be distinct, share one input schema and one label set (columns are aligned

@@ -1,0 +1,1 @@
+"""The end-to-end scenarios behind ``driftline demo``."""
