@@ -40,7 +40,8 @@ import sqlalchemy as sa
 import zstandard
 
 from driftline.errors import CorruptBlobError, InvalidInputError
-from driftline.params.identity import le_view
+from driftline.params.identity import dtype_name, le_view
+from driftline.params.io import numpy_dtype
 from driftline.store.schema import blob_encodings
 
 if TYPE_CHECKING:
@@ -56,9 +57,11 @@ class Codec(StrEnum):
     PLANES = "planes-zstd"
     XOR = "xor-planes-zstd"
     SUB = "sub-planes-zstd"
+    ZSUB = "zsub-planes-zstd"
+    CAST = "cast-xor-planes-zstd"
 
 
-_CODE = {Codec.PLANES: 1, Codec.XOR: 2, Codec.SUB: 3}
+_CODE = {Codec.PLANES: 1, Codec.XOR: 2, Codec.SUB: 3, Codec.ZSUB: 4, Codec.CAST: 5}
 _CODEC = {v: k for k, v in _CODE.items()}
 _WORD = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -76,7 +79,7 @@ class DeltaSettings:
     ``level``: zstd level; ``min_bytes``: smaller tensors are stored raw; ``chain``: delta
     against the parent (smallest) or the keyframe (loads read ≤ 2 objects)."""
 
-    every: int = 8
+    every: int = 16
     level: int = 3
     min_bytes: int = 1 << 12
     chain: Chain = Chain.PARENT
@@ -130,18 +133,64 @@ def _sub(a: np.ndarray, b: np.ndarray, itemsize: int, sign: int) -> np.ndarray:
     return op(a.view(word), b.view(word)).view(np.uint8)
 
 
+def _zigzag(a: np.ndarray, b: np.ndarray, itemsize: int) -> np.ndarray:
+    """zigzag(a − b) on the bit patterns: d = a − b mod 2^bits read as signed, then
+    z = (d << 1) ^ (d >> (bits − 1)), so ±k become 2k / 2k − 1 and the high byte planes of a
+    small change are all zero whatever its sign."""
+    word = _WORD[itemsize]
+    signed = np.dtype(f"i{itemsize}")
+    d = np.subtract(a.view(word), b.view(word)).view(signed)
+    z = np.left_shift(d, 1) ^ np.right_shift(d, itemsize * 8 - 1)
+    return z.view(np.uint8)
+
+
+def _unzigzag(z: np.ndarray, b: np.ndarray, itemsize: int) -> np.ndarray:
+    """Inverse of :func:`_zigzag`: a = b + ((z >> 1) ^ −(z & 1)) mod 2^bits."""
+    word = _WORD[itemsize]
+    zz = z.view(word)
+    d = np.right_shift(zz, 1) ^ (np.zeros_like(zz) - (zz & word(1)))
+    return np.add(b.view(word), d).view(np.uint8)
+
+
+def _cast_prediction(base: np.ndarray, dtypes: tuple[str, str]) -> np.ndarray:
+    """The parent's tensor (flat uint8 of dtype ``dtypes[0]``) cast to ``dtypes[1]``, as flat
+    uint8: what a quantised or up-cast child would be if made by a plain ``astype``."""
+    src, dst = (numpy_dtype(d) for d in dtypes)
+    return np.frombuffer(base.view(src).astype(dst).tobytes(), np.uint8)
+
+
+def _cast_header(dtypes: tuple[str, str]) -> bytes:
+    names = [d.encode("ascii") for d in dtypes]
+    return b"".join(bytes([len(n)]) + n for n in names)
+
+
 def encode(
-    raw: np.ndarray, itemsize: int, base: np.ndarray | None, level: int, codec: Codec = Codec.XOR
+    raw: np.ndarray,
+    itemsize: int,
+    base: np.ndarray | None,
+    level: int,
+    codec: Codec = Codec.XOR,
+    dtypes: tuple[str, str] | None = None,
 ) -> bytes:
-    """``raw`` (flat uint8) as ``planes-zstd``, or as a ``codec`` delta against ``base``."""
+    """``raw`` (flat uint8) as ``planes-zstd``, or as a ``codec`` delta against ``base``
+    (``cast-xor``: XOR with ``base`` cast from ``dtypes[0]`` to ``dtypes[1]``)."""
+    extra = b""
+    if codec is Codec.CAST and base is not None:
+        if dtypes is None:
+            raise InvalidInputError("a cast delta needs the base and child dtypes")
+        extra, base = _cast_header(dtypes), _cast_prediction(base, dtypes)
+        if base.size != raw.size:
+            raise InvalidInputError("a cast delta needs tensors with the same element count")
     if base is None:
         codec, body = Codec.PLANES, raw
     elif codec is Codec.SUB:
         body = _sub(raw, base, itemsize, -1)
+    elif codec is Codec.ZSUB:
+        body = _zigzag(raw, base, itemsize)
     else:
         body = _xor(raw, base)
     packed = zstandard.ZstdCompressor(level=level).compress(_planes(body, itemsize).data)
-    return _HEAD.pack(_MAGIC, _CODE[codec], itemsize, raw.size) + packed
+    return _HEAD.pack(_MAGIC, _CODE[codec], itemsize, raw.size) + extra + packed
 
 
 def decode(data: bytes | np.ndarray, base: np.ndarray | None) -> np.ndarray:
@@ -150,15 +199,31 @@ def decode(data: bytes | np.ndarray, base: np.ndarray | None) -> np.ndarray:
     magic, code, itemsize, size = _HEAD.unpack(view[: _HEAD.size])
     if magic != _MAGIC or code not in _CODEC:
         raise CorruptBlobError("an encoded blob has an unknown header; restore it from backup")
+    start = _HEAD.size
+    if _CODEC[code] is Codec.CAST:
+        names = []
+        for _ in range(2):
+            n = view[start]
+            names.append(bytes(view[start + 1 : start + 1 + n]).decode("ascii"))
+            start += 1 + n
+        if base is None:
+            raise CorruptBlobError("a cast delta blob has no base")
+        base = _cast_prediction(base, (names[0], names[1]))
     body = np.frombuffer(
-        zstandard.ZstdDecompressor().decompress(view[_HEAD.size :], max_output_size=size),
+        zstandard.ZstdDecompressor().decompress(view[start:], max_output_size=size),
         dtype=np.uint8,
     )
     out = _unplanes(body, itemsize)
     if _CODEC[code] is not Codec.PLANES:
         if base is None or base.size != size:
             raise CorruptBlobError("a delta blob's base has the wrong size")
-        out = _xor(out, base) if _CODEC[code] is Codec.XOR else _sub(out, base, itemsize, 1)
+        codec = _CODEC[code]
+        if codec in (Codec.XOR, Codec.CAST):
+            out = _xor(out, base)
+        elif codec is Codec.ZSUB:
+            out = _unzigzag(out, base, itemsize)
+        else:
+            out = _sub(out, base, itemsize, 1)
     return out
 
 
@@ -241,6 +306,7 @@ class _Base:
     key: str
     bytes: np.ndarray
     depth: int
+    dtype: str | None = None  # the base tensor's dtype, when the caller knows it
 
 
 def put_encoded(
@@ -253,18 +319,39 @@ def put_encoded(
         return None
     itemsize = np.asarray(array).dtype.itemsize
     best, codec, use_base = encode(raw, itemsize, None, settings.level), Codec.PLANES, None
-    if base is not None and base.bytes.size == raw.size and base.depth < settings.every:
-        kinds = [Codec.XOR, Codec.SUB] if itemsize in _WORD else [Codec.XOR]
-        for kind in kinds:
-            delta = encode(raw, itemsize, base.bytes, settings.level, kind)
-            if len(delta) < len(best):
-                best, codec, use_base = delta, kind, base
+    for kind, dtypes in _delta_kinds(array, raw, base, settings):
+        assert base is not None
+        delta = encode(raw, itemsize, base.bytes, settings.level, kind, dtypes)
+        if len(delta) < len(best):
+            best, codec, use_base = delta, kind, base
     if len(best) >= raw.size:
         blobs.put(le_view(array), key)
         return None
     stored = blobs.put(best)
     depth = 1 if use_base is None else use_base.depth + 1
     return Encoding(key, stored, codec, use_base.key if use_base else None, depth, raw.size)
+
+
+def _delta_kinds(
+    array: np.ndarray, raw: np.ndarray, base: _Base | None, settings: DeltaSettings
+) -> list[tuple[Codec, tuple[str, str] | None]]:
+    """The delta codecs worth trying against ``base``: XOR and zigzag difference for a tensor
+    of the same dtype; a cast prediction for a float tensor whose dtype changed (quantised or
+    up-cast) with the same element count."""
+    if base is None or base.depth >= settings.every:
+        return []
+    child = dtype_name(np.asarray(array).dtype)
+    itemsize = np.asarray(array).dtype.itemsize
+    if base.dtype is not None and base.dtype != child:
+        floats = ("float16", "bfloat16", "float32", "float64")
+        if base.dtype in floats and child in floats:
+            count = base.bytes.size // numpy_dtype(base.dtype).itemsize
+            if count * itemsize == raw.size:
+                return [(Codec.CAST, (base.dtype, child))]
+        return []
+    if base.bytes.size != raw.size:
+        return []
+    return [(Codec.XOR, None), (Codec.ZSUB, None)] if itemsize in _WORD else [(Codec.XOR, None)]
 
 
 def record(conn: sa.Connection, rows: Iterable[Encoding]) -> None:
@@ -304,6 +391,7 @@ def base_for(
     encoded: Mapping[str, Encoding],
     context: str,
     chain: Chain = Chain.PARENT,
+    dtype: str | None = None,
 ) -> _Base | None:
     """The delta base for a child of the parent tensor ``info_key`` (bytes verified): that
     tensor, or with :attr:`Chain.KEYFRAME` the full copy its own deltas start from; the depth
@@ -315,4 +403,4 @@ def base_for(
     while chain is Chain.KEYFRAME and enc is not None and enc.base is not None:
         key = enc.base
         enc = encoded.get(key)
-    return _Base(key, read_blob(blobs, key, encoded, context=context), depth)
+    return _Base(key, read_blob(blobs, key, encoded, context=context), depth, dtype)

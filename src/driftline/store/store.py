@@ -407,9 +407,11 @@ class Store:
         """Tensor by tensor (memory: one tensor and its base): already stored keys are kept,
         others take their smallest form against the first parent's same-named tensor."""
         assert self.deltas is not None
-        base_keys = {}
+        base_keys, base_dtypes = {}, {}
         if parent is not None:
-            base_keys = {i.name: i.blob for i in self.manifest(parent)}
+            items = self.manifest(parent)
+            base_keys = {i.name: i.blob for i in items}
+            base_dtypes = {i.name: i.dtype for i in items}
         with self.read() as conn:
             known = delta_store.encodings(conn, [*hashes.values(), *base_keys.values()])
         new: dict[str, Encoding] = {}
@@ -421,7 +423,12 @@ class Store:
                 continue
             info_key = base_keys.get(name)
             base = delta_store.base_for(
-                self.blobs, info_key, known, f"delta base for {name!r}", self.deltas.chain
+                self.blobs,
+                info_key,
+                known,
+                f"delta base for {name!r}",
+                self.deltas.chain,
+                base_dtypes.get(name),
             )
             enc = delta_store.put_encoded(self.blobs, arr, key, base, self.deltas)
             if enc is not None:
