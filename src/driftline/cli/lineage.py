@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -21,14 +21,50 @@ from driftline.cli.common import (
     when,
 )
 from driftline.safefile import write_atomic
-from driftline.store import EDGE_KINDS, Model
-from driftline.store.engine import redact
+from driftline.validation import check_choice
+
+if TYPE_CHECKING:
+    from driftline.store import Model
+
+#: ``driftline.store.EDGE_KINDS`` for the help text, without loading the store for ``--help``
+#: (tests/cli/test_cli_startup.py checks the two agree)
+EDGE_KINDS_HELP = "finetune|prune|distill|merge|quantize|adapter|repair|route|other"
+
+
+def store_exists(location: str | None) -> bool:
+    """Whether ``location`` (a folder, a database URL, or the default) already holds a store."""
+    from driftline.store.engine import DB_FILE, default_location, is_url
+
+    loc = location or default_location()
+    if not is_url(loc):
+        return (Path(loc) / DB_FILE).is_file()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(loc)
+    try:
+        return sa.inspect(engine).has_table("models")
+    except sa.exc.SQLAlchemyError:  # unreachable server: let opening the store say why
+        return False
+    finally:
+        engine.dispose()
 
 
 def init() -> None:
-    """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE)."""
-    store = open_store(create=True)
+    """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE); an existing store
+    is left as it is."""
+    from driftline.store.engine import redact
+
+    existed = store_exists(STATE["store"])
+    store = open_store(create=not existed)
     where = store.root or redact(store.url)
+    if existed:
+        n = len(store.list_models())
+        console.print(
+            f"a driftline store already exists at [bold]{where}[/bold] ({n} model(s), blobs: "
+            f"{store.blobs.location}); left unchanged",
+            soft_wrap=True,
+        )
+        return
     console.print(
         f"Initialised driftline store at [bold]{where}[/bold] (blobs: {store.blobs.location})"
     )
@@ -41,7 +77,7 @@ def register(
     ),
     name: str = typer.Option(..., "--name", "-n", help="model name; versions count up per name"),
     parent: list[str] = typer.Option(None, "--parent", "-p", help="parent model reference"),
-    transform: str = typer.Option("finetune", "--transform", "-t", help="|".join(EDGE_KINDS)),
+    transform: str = typer.Option("finetune", "--transform", "-t", help=EDGE_KINDS_HELP),
     param: list[str] = typer.Option(None, "--param", help="transformation setting k=v"),
     metric: list[str] = typer.Option(None, "--metric", "-m", help="metric k=v"),
     tag: list[str] = typer.Option(None, "--tag", help="tag k=v"),
@@ -255,10 +291,7 @@ def graph(
     output: Path = typer.Option(None, "--output", "-o", help="write to a file instead of stdout"),
 ) -> None:
     """Export the lineage graph around a model (dot, graphml, json, mermaid, svg)."""
-    from driftline.errors import InvalidInputError
-
-    if fmt not in render.FORMATS:
-        raise InvalidInputError(f"unknown format {fmt!r}; use one of: {', '.join(render.FORMATS)}")
+    check_choice("format", fmt, render.FORMATS)
     store = open_store()
     focus = store.resolve(ref)
     nodes, edges = store.subgraph(focus, hops) if hops is not None else store.family(focus)
