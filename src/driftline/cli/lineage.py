@@ -14,12 +14,15 @@ from driftline.cli import roles as R
 from driftline.cli.common import (
     STATE,
     console,
+    err_console,
     open_store,
     parse_kv,
     print_json,
     short_metrics,
+    talkative,
     when,
 )
+from driftline.present.progress import Steps, progress_bar
 from driftline.safefile import write_atomic
 from driftline.validation import check_choice
 
@@ -102,27 +105,22 @@ def register(
 
     store = open_store()
     kwargs: dict[str, Any] = {}
-    if data is not None:
-        from driftline.drift import Signature
-        from driftline.drift.roles import check_no_empty_features, input_schema
-        from driftline.drift.tabular import read_frame
-
-        kwargs["data"] = read_frame(data)
-        kwargs["signature"] = Signature.from_data(
-            kwargs["data"], roles=R.role_spec(target, prediction, id, timestamp, ignore)
+    with progress_bar(err_console, enabled=talkative() and not as_json) as bar:
+        if data is not None:
+            kwargs.update(
+                _training_data(data, R.role_spec(target, prediction, id, timestamp, ignore), bar)
+            )
+        bar.say(f"registering {path}")
+        model = store.register(
+            read_model_file(path, architecture),
+            name=name,
+            parents=parent or [],
+            transform=transform,
+            params=parse_kv(param, "--param"),
+            metrics=parse_kv(metric, "--metric"),
+            tags=parse_kv(tag, "--tag"),
+            **kwargs,
         )
-        check_no_empty_features(kwargs["signature"])
-        kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"], kwargs["signature"])}
-    model = store.register(
-        read_model_file(path, architecture),
-        name=name,
-        parents=parent or [],
-        transform=transform,
-        params=parse_kv(param, "--param"),
-        metrics=parse_kv(metric, "--metric"),
-        tags=parse_kv(tag, "--tag"),
-        **kwargs,
-    )
     if as_json:
         print_json(model.to_dict())
     elif model.name != name or (model.tags.get("aliases") or [{}])[-1].get("name") == name:
@@ -134,6 +132,26 @@ def register(
         console.print(f"registered [bold]{model.ref}[/bold] {model.id}")
         if "signature" in kwargs:
             R.print_roles(kwargs["signature"], console)
+
+
+def _training_data(data: Path, spec: Any, bar: Steps) -> dict[str, Any]:
+    """``register``'s keywords for training data: the table, its signature (roles from the
+    flags) and the input schema the model will be fed by."""
+    from driftline.drift import Signature
+    from driftline.drift.roles import check_no_empty_features, input_schema
+    from driftline.drift.tabular import read_frame
+
+    bar.say(f"reading {data}")
+    frame = read_frame(data)
+    sig = Signature.from_data(
+        frame, roles=spec, progress=lambda done, n: bar.count(done, n, "summarising rows")
+    )
+    check_no_empty_features(sig)
+    return {
+        "data": frame,
+        "signature": sig,
+        "architecture": {"input_schema": input_schema(frame, sig)},
+    }
 
 
 def list_models(

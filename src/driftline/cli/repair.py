@@ -107,32 +107,13 @@ def repair(
     with progress_bar(
         err_console, enabled=talkative() and not as_json, description="repair"
     ) as bar:
+        say = _steps(bar, as_json)
         result = run_repair(
-            store,
-            target,
-            win,
-            val,
-            policy=policy,
-            approve=approve,
-            actor="cli",
-            progress=_steps(bar, as_json),
+            store, target, win, val, policy=policy, approve=approve, actor="cli", progress=say
         )
         active = None
         if result.needs_labels and ask > 0 and result.repair_id is not None:
-            from driftline.active import HumanOracle, run_active_learning
-
-            active = run_active_learning(
-                store,
-                result,
-                win,
-                HumanOracle(),
-                budget=budget,
-                batch=ask,
-                validation=val,
-                actor="cli",
-                deploy=approve,
-                progress=_steps(bar, as_json),
-            )
+            active = _ask_for_labels(store, result, win, val, ask, budget, approve, say)
     if as_json:
         out = result.to_dict()
         if active is not None:
@@ -168,6 +149,34 @@ def _repair_inputs(
     if val is not None and label_column is None:
         win = win.drop(columns=[c for c in LABEL_COLUMNS if c in win.columns])
     return drop_role_columns(win, sig, spec), val
+
+
+def _ask_for_labels(
+    store: Any,
+    result: Any,
+    win: Any,
+    val: Any,
+    ask: int,
+    budget: int,
+    approve: bool,
+    progress: Any,
+) -> Any:
+    """Active learning after a repair that needs labels: ``ask`` requests per round for a
+    human (``driftline label``), refining with every label already given."""
+    from driftline.active import HumanOracle, run_active_learning
+
+    return run_active_learning(
+        store,
+        result,
+        win,
+        HumanOracle(),
+        budget=budget,
+        batch=ask,
+        validation=val,
+        actor="cli",
+        deploy=approve,
+        progress=progress,
+    )
 
 
 def _steps(bar: Steps, as_json: bool) -> Any:

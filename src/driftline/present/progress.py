@@ -45,7 +45,9 @@ class Steps:
     def say(self, message: str) -> None:
         """Show ``message`` as the current step (an unknown amount of work: a spinner)."""
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=message, total=None, completed=0)
+            # a fresh task: Rich cannot turn a counted task back into an open-ended one
+            self._bar.remove_task(self._task)
+            self._task = self._bar.add_task(message, total=None)
 
     def count(self, done: float, total: float | None = None, message: str | None = None) -> None:
         """``done`` of ``total`` units of the current step (a bar when ``total`` is known)."""
