@@ -30,7 +30,7 @@ def open_store(create: bool = False) -> Store:
 
 
 def talkative() -> bool:
-    """Whether progress bars and step lines show: not ``--quiet``, and stdout is a terminal."""
+    """Whether progress bars show: not ``--quiet``, and stdout is a terminal."""
     return not STATE.get("quiet") and sys.stdout.isatty()
 
 

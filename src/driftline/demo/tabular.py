@@ -122,6 +122,7 @@ def tabular(store: Store, seed: int, fast: bool, out: Narrator) -> ScenarioRun:
         "tabular", DEPLOYMENT, "a churn table (ids, dates, categories, missing values, a label)"
     )
     out.con.rule("[bold]4 · tabular data[/bold]: a churn table with column roles")
+    out.steps.say("fitting and registering the churn lineage")
     models = register_churn_lineage(store, tables)
     sig = store.signature(models[-1].id)
     out.con.print(
