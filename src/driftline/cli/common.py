@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from driftline.errors import InvalidInputError
+from driftline.present.terminal import when
+
+__all__ = ["STATE", "console", "err_console", "open_store", "print_json", "when"]
 
 if TYPE_CHECKING:  # the store (SQLAlchemy, NumPy) loads when a command opens it, not for --help
     from driftline.store import Store
@@ -58,10 +60,6 @@ def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
 def print_json(value: Any, *, lines: bool = False) -> None:
     """Print machine-readable JSON on stdout (no Rich markup); ``lines``: one compact line."""
     print(json.dumps(value, indent=None if lines else 2, default=str), flush=lines)
-
-
-def when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def short_metrics(metrics: dict[str, Any], limit: int = 3) -> str:

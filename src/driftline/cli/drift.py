@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import typer
-from rich.table import Table
 
 from driftline.cli import roles as R
-from driftline.cli.common import console, err_console, open_store, print_json, talkative, when
+from driftline.cli.common import console, err_console, open_store, print_json, talkative
 from driftline.errors import InvalidInputError
+from driftline.present.drift_tables import agent_row, agent_table, drift_reports_table
 from driftline.present.progress import Steps, progress_bar
 from driftline.safefile import write_atomic
 
@@ -291,18 +291,11 @@ class WindowPrinter:
     any_drift: bool = False
 
     def __post_init__(self) -> None:
-        self.table = Table(
-            "window",
-            "rows",
-            "verdict",
-            "drifted features",
-            "max PSI",
-            title=f"drift agent on {self.model.ref}",
+        self.table = agent_table(
+            f"drift agent on {self.model.ref}",
+            estimate=self.estimate,
+            multivariate=self.multivariate,
         )
-        if self.estimate:
-            self.table.add_column("est. accuracy", justify="right")
-        if self.multivariate:
-            self.table.add_column("multivariate (p)", justify="right")
 
     def emit(self, report: Any) -> None:
         from driftline.drift import drift_score
@@ -314,26 +307,13 @@ class WindowPrinter:
             print_json(report.to_dict(), lines=True)
             return
         self.table.add_row(
-            str(report.window_index),
-            f"{report.start_row}-{report.end_row}",
-            "[red]DRIFT[/red]" if report.drift else "[green]ok[/green]",
-            f"{len(report.drifted_features)}/{len(report.features)}",
-            f"{drift_score(report):.3f}",
-            *model_cells(report.model, self.estimate, self.multivariate),
+            *agent_row(
+                report,
+                drift_score(report),
+                estimate=self.estimate,
+                multivariate=self.multivariate,
+            )
         )
-
-
-def model_cells(m: dict, estimate: bool, multivariate: bool) -> list[str]:
-    """The agent table's optional model-aware cells ("–" when the window had none)."""
-    cells = []
-    if estimate:
-        est = m.get("estimated_accuracy")
-        ref = m.get("reference_accuracy")
-        cells.append("–" if est is None else f"{est:.3f}" + (f" / {ref:.3f}" if ref else ""))
-    if multivariate:
-        s = m.get("multivariate_score")
-        cells.append("–" if s is None else f"{s:.3f} ({m['multivariate_p']:.2g})")
-    return cells
 
 
 def reports(
@@ -362,17 +342,7 @@ def reports(
     if as_json:
         print_json(rows)
         return
-    t = Table("#", "time", "model", "rows", "verdict", "score", title="drift reports")
-    for r in rows:
-        t.add_row(
-            str(r["id"]),
-            when(r["created_at"]),
-            store.get(r["model_id"]).ref,
-            str(r["n_rows"]),
-            "[red]DRIFT[/red]" if r["drift"] else "ok",
-            f"{r['score']:.3f}",
-        )
-    console.print(t)
+    console.print(drift_reports_table(rows, lambda mid: store.get(mid).ref))
 
 
 def register_commands(app: typer.Typer) -> None:

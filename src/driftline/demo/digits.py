@@ -18,6 +18,7 @@ from driftline.datasets import (
 from driftline.demo.lineage import accuracy, train_lineage
 from driftline.demo.records import Narrator, ScenarioRun
 from driftline.demo.watch import WINDOW_ROWS, Reactions, watch, window_accuracy
+from driftline.present.terminal import accuracy_table
 from driftline.repair import RepairResult
 from driftline.store import Model, Store
 
@@ -89,12 +90,8 @@ def _stream(
 
 
 def _result_table(out: Narrator, run: ScenarioRun, test: Any) -> None:
-    t = Table(
-        "model", f"accuracy on {len(test.y)} held-out current digits", title=f"result · {run.title}"
-    )
-    for k, v in run.test_accuracy.items():
-        t.add_row(k, f"{v:.3f}")
-    out.con.print(t)
+    column = f"accuracy on {len(test.y)} held-out current digits"
+    out.con.print(accuracy_table(run.test_accuracy, column, f"result · {run.title}"))
 
 
 def _before_and_rollback(

@@ -19,6 +19,7 @@ from driftline.datasets import churn_table
 from driftline.demo.churn import TARGET, churn_tables, register_churn_lineage
 from driftline.demo.records import Narrator, ScenarioRun
 from driftline.demo.watch import Reactions, watch
+from driftline.present.terminal import accuracy_table
 from driftline.repair import RepairPolicy, RepairResult
 from driftline.repair.routed_model import load_predictor
 from driftline.store import Store
@@ -152,12 +153,6 @@ def tabular(store: Store, seed: int, fast: bool, out: Narrator) -> ScenarioRun:
     now = store.get(f"deployment:{DEPLOYMENT}")
     accs[f"deployed after ({now.ref})"] = _accuracy(store, now.id, tables.test)
     run.test_accuracy = accs
-    t = Table(
-        "model",
-        f"accuracy on {len(tables.test)} held-out customers of today",
-        title=f"result · {run.title}",
-    )
-    for k, v in accs.items():
-        t.add_row(k, f"{v:.3f}")
-    out.con.print(t)
+    column = f"accuracy on {len(tables.test)} held-out customers of today"
+    out.con.print(accuracy_table(accs, column, f"result · {run.title}"))
     return run

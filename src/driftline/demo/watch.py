@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from driftline.demo.records import Narrator, ScenarioRun, WindowRecord
 from driftline.drift import DriftAgent
+from driftline.present.drift_tables import verdict_cell, watch_table
 from driftline.repair import RepairPolicy, RepairResult, repair
 from driftline.repair.ancestors import summarize
 from driftline.repair.routed_model import load_predictor, regime_mix_report
@@ -47,21 +47,6 @@ def _agent(store: Store, model: Model, how: Reactions) -> DriftAgent:
     """A tumbling-window agent on the model's training signature."""
     return DriftAgent(
         store.signature(model.id), window=how.window_rows, drift_share=how.policy.drift_share
-    )
-
-
-def _window_table(deployment: str) -> Table:
-    return Table(
-        "window",
-        "data",
-        "mean PSI",
-        "mean KS",
-        "features drifting",
-        "verdict",
-        "model",
-        "accuracy",
-        "action",
-        title=f"drift agent on deployment:{deployment}",
     )
 
 
@@ -114,7 +99,7 @@ def watch(
     how = how or Reactions()
     current = store.get(f"deployment:{run.deployment}")
     agent = _agent(store, current, how)
-    table = _window_table(run.deployment)
+    table = watch_table(run.deployment)
     for i, (regime, X, y) in enumerate(stream):
         out.steps.count(i, len(stream), f"deployment:{run.deployment}: window {i + 1}")
         report = agent.update(X)[-1]
@@ -144,7 +129,7 @@ def watch(
             f"{rec.psi:.3f}",
             f"{rec.ks:.3f}",
             f"{share:.0%}",
-            "[red]DRIFT[/red]" if rec.drift else "[green]ok[/green]",
+            verdict_cell(rec.drift),
             rec.model,
             f"{acc:.3f}",
             rec.action,

@@ -9,6 +9,7 @@ it is given); none reads the store except to turn ids into references.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,15 +17,22 @@ from rich.console import Console
 from rich.table import Table
 
 __all__ = [
+    "accuracy_table",
     "ancestor_table",
     "candidate_cell",
     "print_repair_result",
     "refinement_table",
     "repairs_table",
+    "when",
 ]
 
 #: colour of a repair status in the one-line verdict (others: cyan)
 STATUS_COLOURS = {"deployed": "green", "needs-labels": "yellow", "no-drift": "green"}
+
+
+def when(ts: float) -> str:
+    """A timestamp as local ``YYYY-MM-DD HH:MM:SS``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _number(value: Any, fmt: str = ".3f") -> str:
@@ -113,6 +121,14 @@ def print_repair_result(result: Any, console: Console) -> None:
         + (f" → {result.repaired_ref}" if result.repaired_ref else "")
         + f": {result.message}"
     )
+
+
+def accuracy_table(accuracies: dict[str, float], column: str, title: str) -> Table:
+    """One row per model: its name and accuracy (3 decimals) in ``column``."""
+    t = Table("model", column, title=title)
+    for name, value in accuracies.items():
+        t.add_row(name, f"{value:.3f}")
+    return t
 
 
 def refinement_table(rounds: list[Any], title: str = "refinement with your labels") -> Table:
