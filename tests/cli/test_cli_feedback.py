@@ -80,3 +80,10 @@ def test_quiet_silences_the_step_lines_and_nothing_else(cli, tmp_path):
     code, quiet_out, quiet_err = cli("--quiet", *args)
     assert code == 0 and quiet_err == ""
     assert quiet_out == out  # the same result, the same words (the repair is replayed)
+
+
+def test_init_twice_on_each_backend(cli, store_location):
+    code, out, _ = cli("--store", store_location, "init")
+    assert code == 0 and "Initialised" in out
+    code, out, _ = cli("--store", store_location, "init")
+    assert code == 0 and "already exists" in out and "0 model(s)" in out
