@@ -5,17 +5,19 @@ callback, and (optionally) the repair pipeline runs on the drifted window.
                               repair_with=(X_val, y_val), policy=RepairPolicy(drift_share=0.4))
     for batch in stream:
         agent.update(batch)
+
+The package imports this module eagerly (so that ``driftline.monitor`` stays the function, see
+``driftline/__init__.py``); it therefore imports numpy and the drift package only where used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from driftline.drift import DriftAgent, DriftReport, to_columns
-from driftline.store import Store
+if TYPE_CHECKING:  # imported where used: ``import driftline`` loads this module (the name clash)
+    from driftline.drift import DriftReport
+    from driftline.store import Store
 
 
 class BoundAgent:
@@ -54,6 +56,8 @@ class BoundAgent:
         self._bind()
 
     def _bind(self) -> None:
+        from driftline.drift import DriftAgent
+
         self.agent = DriftAgent(self.store.signature(self.model_id), **self.agent_kwargs)
         self._rows = WindowRows(self.agent.reference.feature_names)
         self._offset = 0  # global row index (in this agent's count) of the first buffered row
@@ -116,12 +120,20 @@ class WindowRows:
         self.parts: list[Any] = []
 
     def add(self, batch: Any) -> None:
+        import numpy as np
+
+        from driftline.drift import to_columns
+
         if isinstance(batch, np.ndarray) and batch.ndim == 2:
             self.parts.append(batch)
         else:
             self.parts.append(to_columns(batch))
 
     def _joined(self) -> Any:
+        import numpy as np
+
+        from driftline.drift import to_columns
+
         if all(isinstance(p, np.ndarray) for p in self.parts):
             return np.vstack(self.parts)
         tables = [to_columns(p, self.names) if isinstance(p, np.ndarray) else p for p in self.parts]
@@ -136,6 +148,8 @@ class WindowRows:
 
 
 def _rows(data: Any, lo: int, hi: int | None) -> Any:
+    import numpy as np
+
     if isinstance(data, np.ndarray):
         return data[lo:hi]
     return {k: v[lo:hi] for k, v in data.items()}
@@ -143,6 +157,8 @@ def _rows(data: Any, lo: int, hi: int | None) -> Any:
 
 def rows_of(data: Any) -> int:
     """Row count of a 2-D array or of named columns."""
+    import numpy as np
+
     if isinstance(data, np.ndarray):
         return len(data)
     return len(next(iter(data.values()))) if data else 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+from typing import TYPE_CHECKING, Any
 
-from driftline.store.models import Edge, Model
+if TYPE_CHECKING:  # types only: the CLI reads FORMATS without loading the store
+    from driftline.store.models import Edge, Model
 
 FORMATS = ("dot", "graphml", "json", "mermaid", "svg")
 
@@ -51,6 +51,8 @@ def to_json(nodes: Sequence[Model], edges: Sequence[Edge]) -> str:
 
 
 def to_graphml(nodes: Sequence[Model], edges: Sequence[Edge]) -> str:
+    from xml.sax.saxutils import escape, quoteattr  # loads urllib: kept off the CLI's startup
+
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',

@@ -1,4 +1,8 @@
-"""The ``driftline`` command (Typer + Rich). User errors print one line and exit 2."""
+"""The ``driftline`` command (Typer + Rich). User errors print one line and exit 2.
+
+Startup is kept short: command modules import only Typer, Rich and light driftline modules at
+the top; the store, NumPy, SciPy, scikit-learn and the rest load inside the command that needs
+them (``tests/cli/test_cli_startup.py`` checks that ``--help`` loads none of them)."""
 
 from __future__ import annotations
 
@@ -38,9 +42,16 @@ def _root(
         help="tensor blobs: folder or fsspec URL (s3://bucket/prefix), recorded "
         "in the store's database on first use",
     ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="no progress bars or step lines (bars only ever show on a terminal)",
+    ),
 ) -> None:
     STATE["store"] = store or None
     STATE["blobs"] = blobs
+    STATE["quiet"] = quiet
 
 
 lineage_cmds.register_commands(app)

@@ -28,6 +28,12 @@ def deployments(
     store = open_store()
     if history:
         events = store.deployment_history(history)
+        if not events:  # the same one-line error as 'rollback NAME'
+            from driftline.errors import UnknownReferenceError
+
+            raise UnknownReferenceError(
+                f"no deployment named {history!r}; see 'driftline deployments'"
+            )
         if as_json:
             print_json([e.__dict__ for e in events])
             return

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, Literal, cast
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from driftline.cli import roles as R
-from driftline.cli.common import console, err_console, open_store, print_json, when
+from driftline.cli.common import console, err_console, open_store, print_json, talkative
 from driftline.errors import InvalidInputError
+from driftline.present.drift_tables import agent_row, agent_table, drift_reports_table
+from driftline.present.progress import Steps, progress_bar
 from driftline.safefile import write_atomic
 
 
@@ -67,28 +68,29 @@ def signature(
     scheduler: str = _SCHEDULER,
 ) -> None:
     """Summarise a data set into a mergeable signature (file and/or attached to a model)."""
-    from driftline.drift import Signature
     from driftline.drift.roles import check_no_empty_features
 
     if output is None and attach is None and not as_json:
         raise InvalidInputError("say where the signature goes: -o FILE, --attach REF, or --json")
     spec = R.role_spec(target, prediction, id, timestamp, ignore, no_auto_roles)
-    if engine is Engine.dask:
-        from driftline.drift.dask_engine import signature_for_location
+    with progress_bar(err_console, enabled=talkative() and not as_json) as bar:
+        if engine is Engine.dask:
+            from driftline.drift.dask_engine import signature_for_location
 
-        sig = signature_for_location(
-            data, drop=drop or (), categorical=categorical or None, scheduler=scheduler
-        )
-    else:
-        sig = Signature.from_data(
-            _table(Path(data), drop), categorical=categorical or None, roles=spec
-        )
-    check_no_empty_features(sig)
-    if output is not None:
-        write_atomic(output, sig.to_bytes())
-    if attach is not None:
-        store = open_store()
-        store.attach_signature(attach, sig)
+            bar.say(f"summarising {data} on Dask")
+            sig = signature_for_location(
+                data, drop=drop or (), categorical=categorical or None, scheduler=scheduler
+            )
+        else:
+            sig = _local_signature(Path(data), drop, categorical, spec, bar)
+        check_no_empty_features(sig)
+        bar.say("calibrating the drift tests' null distributions")
+        blob = sig.to_bytes() if output is not None or not as_json else b""
+        if output is not None:
+            write_atomic(output, blob)
+        if attach is not None:
+            bar.say(f"attaching to {attach}")
+            open_store().attach_signature(attach, sig)
     if as_json:
         print_json(
             {
@@ -99,13 +101,30 @@ def signature(
             }
         )
         return
-    size = len(sig.to_bytes())
     console.print(
-        f"signature {sig.id[:12]}: {sig.n_rows} rows, {len(sig.features)} features, {size / 1024:.1f} KiB"
+        f"signature {sig.id[:12]}: {sig.n_rows} rows, {len(sig.features)} features, "
+        f"{len(blob) / 1024:.1f} KiB"
         + (f" → {output}" if output else "")
         + (f", attached to {attach}" if attach else "")
     )
     R.print_roles(sig, console)
+
+
+def _local_signature(
+    path: Path, drop: list[str] | None, categorical: list[str] | None, spec: Any, bar: Steps
+) -> Any:
+    """A signature of a file or folder summarised in this process, its progress on ``bar``."""
+    from driftline.drift import Signature
+
+    bar.say(f"reading {path}")
+    table = _table(path, drop)
+    bar.say("summarising rows")
+    return Signature.from_data(
+        table,
+        categorical=categorical or None,
+        roles=spec,
+        progress=lambda done, total: bar.count(done, total, "summarising rows"),
+    )
 
 
 def drift(
@@ -144,14 +163,19 @@ def drift(
     kw: dict = {"rule": rule, "roles": R.role_spec(target, prediction, id, timestamp, ignore)}
     if drift_share is not None:
         kw["drift_share"] = drift_share
-    if engine is Engine.dask:
-        from driftline.drift.dask_engine import drift_for_location
+    with progress_bar(err_console, enabled=talkative() and not as_json) as bar:
+        if engine is Engine.dask:
+            from driftline.drift.dask_engine import drift_for_location
 
-        report = drift_for_location(
-            store.signature(model.id), data, drop=drop or (), scheduler=scheduler, **kw
-        )
-    else:
-        report = compare(store.signature(model.id), _table(Path(data), drop), **kw)
+            bar.say(f"comparing {data} on Dask")
+            report = drift_for_location(
+                store.signature(model.id), data, drop=drop or (), scheduler=scheduler, **kw
+            )
+        else:
+            bar.say(f"reading {data}")
+            table = _table(Path(data), drop)
+            bar.say(f"comparing with {model.ref}'s training signature")
+            report = compare(store.signature(model.id), table, **kw)
     if save:
         store.save_drift_report(model.id, report)
     if as_json:
@@ -199,7 +223,7 @@ def agent(
     ),
 ) -> None:
     """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
-    from driftline.drift import DriftAgent, drift_score, iter_batches
+    from driftline.drift import DriftAgent
     from driftline.repair.window_proba import model_aware_settings
 
     store = open_store()
@@ -216,87 +240,80 @@ def agent(
     agent_ = DriftAgent(
         sig,
         window=window,
-        mode=mode,
+        mode=cast("Literal['tumbling', 'sliding']", mode),  # DriftAgent checks the value
         step=step,
         time_column=time_column,
         window_seconds=window_seconds,
         **kw,
     )
-    any_drift = False
-    table = Table(
-        "window",
-        "rows",
-        "verdict",
-        "drifted features",
-        "max PSI",
-        title=f"drift agent on {model.ref}",
-    )
-    if estimate_accuracy:
-        table.add_column("est. accuracy", justify="right")
-    if multivariate:
-        table.add_column("multivariate (p)", justify="right")
-
-    def emit(report) -> None:  # type: ignore[no-untyped-def]
-        nonlocal any_drift
-        any_drift |= bool(report.drift)
-        if save:
-            store.save_drift_report(model.id, report)
-        if as_json:
-            print_json(report.to_dict(), lines=True)
-        else:
-            verdict = "[red]DRIFT[/red]" if report.drift else "[green]ok[/green]"
-            table.add_row(
-                str(report.window_index),
-                f"{report.start_row}-{report.end_row}",
-                verdict,
-                f"{len(report.drifted_features)}/{len(report.features)}",
-                f"{drift_score(report):.3f}",
-                *model_cells(report.model, estimate_accuracy, multivariate),
-            )
-
-    src = "-" if source == "-" else Path(source)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json or not sys.stderr.isatty(),
+    out = WindowPrinter(store, model, save, as_json, estimate_accuracy, multivariate)
+    with progress_bar(
+        err_console, enabled=talkative() and not as_json, description="reading"
     ) as bar:
-        task = bar.add_task("reading", total=None)
-        if follow:  # beside a model served elsewhere: tail its input log
-            from driftline.serve.follow import follow_batches
-
-            batches = follow_batches(src, batch_rows, idle_exit=idle_exit)
-        else:
-            batches = iter_batches(src, batch_rows)
-        for batch in batches:
+        for batch in _batches(source, batch_rows, follow, idle_exit):
             for rep in agent_.update(batch):
-                emit(rep)
-            bar.update(
-                task, description=f"{agent_.rows_seen} rows, {agent_.windows_emitted} windows"
-            )
+                out.emit(rep)
+            bar.count(agent_.rows_seen, None, f"{agent_.windows_emitted} windows")
         tail = agent_.flush()
         if tail is not None:
-            emit(tail)
+            out.emit(tail)
     if agent_.rows_seen == 0:  # never report an empty stream as "no drift"
         raise InvalidInputError(f"{source}: 0 rows read, so there is no window to judge")
     if not as_json:
-        console.print(table)
-    raise typer.Exit(1 if any_drift else 0)
+        console.print(out.table)
+    raise typer.Exit(1 if out.any_drift else 0)
 
 
-def model_cells(m: dict, estimate: bool, multivariate: bool) -> list[str]:
-    """The agent table's optional model-aware cells ("–" when the window had none)."""
-    cells = []
-    if estimate:
-        est = m.get("estimated_accuracy")
-        ref = m.get("reference_accuracy")
-        cells.append("–" if est is None else f"{est:.3f}" + (f" / {ref:.3f}" if ref else ""))
-    if multivariate:
-        s = m.get("multivariate_score")
-        cells.append("–" if s is None else f"{s:.3f} ({m['multivariate_p']:.2g})")
-    return cells
+def _batches(source: str, batch_rows: int, follow: bool, idle_exit: float | None) -> Any:
+    """Batches of rows from a file, a folder or stdin ("-"); with ``follow``, rows appended
+    later too (beside a model served elsewhere: tail its input log)."""
+    src: str | Path = "-" if source == "-" else Path(source)
+    if follow:
+        from driftline.serve.follow import follow_batches
+
+        return follow_batches(src, batch_rows, idle_exit=idle_exit)
+    from driftline.drift import iter_batches
+
+    return iter_batches(src, batch_rows)
+
+
+@dataclass
+class WindowPrinter:
+    """Where the agent's window reports go: the store (``save``), one JSON line each
+    (``as_json``), or a row of :attr:`table`; remembers whether any window drifted."""
+
+    store: Any
+    model: Any
+    save: bool
+    as_json: bool
+    estimate: bool
+    multivariate: bool
+    any_drift: bool = False
+
+    def __post_init__(self) -> None:
+        self.table = agent_table(
+            f"drift agent on {self.model.ref}",
+            estimate=self.estimate,
+            multivariate=self.multivariate,
+        )
+
+    def emit(self, report: Any) -> None:
+        from driftline.drift import drift_score
+
+        self.any_drift |= bool(report.drift)
+        if self.save:
+            self.store.save_drift_report(self.model.id, report)
+        if self.as_json:
+            print_json(report.to_dict(), lines=True)
+            return
+        self.table.add_row(
+            *agent_row(
+                report,
+                drift_score(report),
+                estimate=self.estimate,
+                multivariate=self.multivariate,
+            )
+        )
 
 
 def reports(
@@ -325,17 +342,7 @@ def reports(
     if as_json:
         print_json(rows)
         return
-    t = Table("#", "time", "model", "rows", "verdict", "score", title="drift reports")
-    for r in rows:
-        t.add_row(
-            str(r["id"]),
-            when(r["created_at"]),
-            store.get(r["model_id"]).ref,
-            str(r["n_rows"]),
-            "[red]DRIFT[/red]" if r["drift"] else "ok",
-            f"{r['score']:.3f}",
-        )
-    console.print(t)
+    console.print(drift_reports_table(rows, lambda mid: store.get(mid).ref))
 
 
 def register_commands(app: typer.Typer) -> None:

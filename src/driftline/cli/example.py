@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from driftline.cli.common import console
-from driftline.errors import InvalidInputError
+from driftline.validation import check_choice
 
 EXAMPLES = ("churn",)
 
@@ -18,8 +18,7 @@ def example(
     seed: int = typer.Option(0, "--seed", help="random seed of the generated tables"),
 ) -> None:
     """Write an example model lineage and data tables (what the README's CLI tour runs on)."""
-    if name not in EXAMPLES:
-        raise InvalidInputError(f"unknown example {name!r}; available: {', '.join(EXAMPLES)}")
+    check_choice("example", name, EXAMPLES)
     from driftline.demo.churn import EXAMPLE_FILES, write_churn_example
 
     paths = write_churn_example(folder, seed)

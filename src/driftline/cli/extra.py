@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from driftline.cli.common import console
+from driftline.cli.common import STATE, console, talkative
+from driftline.errors import InvalidInputError
 
 
 def demo(
@@ -14,19 +15,38 @@ def demo(
     scenario: list[str] = typer.Option(
         None, "--scenario", help="recurring | mixed | new | tabular (repeatable; default: all)"
     ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="start over: reset a store that an earlier demo filled"
+    ),
 ) -> None:
-    """Run the end-to-end scenario: lineage, drift, healthy-ancestor repair, re-deploy."""
-    from driftline.cli.common import open_store
-    from driftline.demo.run import run_demo
+    """Run the end-to-end scenario on an empty store: lineage, drift, healthy-ancestor repair,
+    re-deploy."""
+    from pathlib import Path
 
-    kw = {"scenarios": tuple(scenario)} if scenario else {}
+    from driftline.cli.common import open_store
+    from driftline.demo.run import SCENARIOS, reset_demo_store, run_demo
+    from driftline.store.engine import default_location, is_url
+    from driftline.validation import check_choice
+
+    for name in scenario or ():
+        check_choice("scenario", name, SCENARIOS)
+    location = STATE["store"] or default_location()
+    if fresh:
+        if is_url(location):
+            raise InvalidInputError(
+                "--fresh resets store folders only; give an empty database or a folder with --store"
+            )
+        if reset_demo_store(Path(location)):
+            console.print(f"reset the demo store at [bold]{location}[/bold]")
     run_demo(
         seed=seed,
         fast=fast,
         store=open_store(create=True),
         html_path=html or None,
         console=console,
-        **kw,
+        scenarios=tuple(scenario) if scenario else SCENARIOS,
+        progress=talkative(),
+        step_lines=not STATE.get("quiet"),
     )
 
 

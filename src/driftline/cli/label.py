@@ -8,25 +8,21 @@ Every answer is committed the moment it is typed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from driftline.active.oracles import (
-    coerce_label,
-    export_label_studio,
-    export_requests,
-    import_labels,
-    label_studio_config,
-)
-from driftline.active.queue import STATUSES, LabelQueue, LabelRequest
-from driftline.active.records import is_image, record_of
 from driftline.cli.common import console, err_console, open_store, print_json, when
 from driftline.errors import DriftlineError, InvalidInputError
 from driftline.safefile import write_atomic
-from driftline.store.deployments import default_actor
+from driftline.statuses import LabelStatus
+from driftline.validation import check_choice
+
+if TYPE_CHECKING:  # the active package (NumPy, scikit-learn) loads inside the commands
+    import numpy as np
+
+    from driftline.active.queue import LabelQueue, LabelRequest
 
 label_app = typer.Typer(
     help="Answer active-learning label requests (interactive, Label Studio, CSV, JSON lines).",
@@ -41,6 +37,8 @@ def shade_rows(features: np.ndarray) -> list[str]:
     """A square image (64 features → 8×8) as text rows of shade characters, two per pixel.
 
     Values in [0, 1] are used as they are (others are min-max scaled); 0 is blank, 1 is █."""
+    import numpy as np
+
     x = np.asarray(features, dtype=np.float64).reshape(-1)
     side = int(round(np.sqrt(x.size)))
     lo, hi = float(x.min()), float(x.max())
@@ -65,6 +63,10 @@ def _feature_names(store: Any, req: LabelRequest) -> list[str]:
 
 
 def _show(store: Any, req: LabelRequest, position: int, total: int) -> None:
+    import numpy as np
+
+    from driftline.active.records import is_image, record_of
+
     rid = "-" if req.repair_id is None else f"#{req.repair_id}"
     console.rule(
         f"request #{req.id}  ({position}/{total})  repair {rid}  round {req.round}  "
@@ -122,7 +124,18 @@ def _ask(prompt: str) -> str | None:
         return None
 
 
+def _queue() -> LabelQueue:
+    """The label queue of the store named by ``--store``."""
+    from driftline.active.queue import LabelQueue
+
+    return LabelQueue(open_store())
+
+
 def _session(repair: int | None, annotator: str | None) -> None:
+    from driftline.active.oracles import coerce_label
+    from driftline.active.queue import LabelQueue
+    from driftline.store.deployments import default_actor
+
     store = open_store()
     queue = LabelQueue(store)
     pending = queue.pending(repair)
@@ -182,9 +195,11 @@ def export_cmd(
     repair: int = typer.Option(None, "--repair", help="only requests of this repair id"),
 ) -> None:
     """Write the pending requests to a file for Label Studio or another tool."""
-    if fmt not in _FORMATS:
-        raise InvalidInputError(f"unknown format {fmt!r}; use one of: {', '.join(_FORMATS)}")
-    queue = LabelQueue(open_store())
+    from driftline.active.oracles import export_label_studio, export_requests, label_studio_config
+    from driftline.active.records import is_image, record_of
+
+    check_choice("format", fmt, _FORMATS)
+    queue = _queue()
     if fmt == "label-studio":
         n = export_label_studio(queue, output, repair)
         reqs = queue.pending(repair)
@@ -222,9 +237,11 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Read labels from a file (rows without a label leave their request pending)."""
-    if fmt is not None and fmt not in _FORMATS:
-        raise InvalidInputError(f"unknown format {fmt!r}; use one of: {', '.join(_FORMATS)}")
-    summary = import_labels(LabelQueue(open_store()), path, fmt, annotator)
+    from driftline.active.oracles import import_labels
+
+    if fmt is not None:
+        check_choice("format", fmt, _FORMATS)
+    summary = import_labels(_queue(), path, fmt, annotator)
     if summary.errors and not (summary.labelled or summary.unchanged or summary.unknown):
         raise InvalidInputError(f"no row of {path} could be read: {summary.errors[0]}")
     if as_json:
@@ -241,11 +258,11 @@ def import_cmd(
 @label_app.command("list")
 def list_cmd(
     repair: int = typer.Option(None, "--repair", help="only requests of this repair id"),
-    status: str = typer.Option(None, "--status", help=f"one of: {', '.join(STATUSES)}"),
+    status: str = typer.Option(None, "--status", help=f"one of: {', '.join(LabelStatus)}"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List label requests and their labels."""
-    queue = LabelQueue(open_store())
+    queue = _queue()
     reqs = queue.requests(repair, status)
     if as_json:
         print_json([{k: v for k, v in r.to_dict().items() if k != "features"} for r in reqs])
@@ -292,9 +309,7 @@ def cancel_cmd(
     repair: int = typer.Option(None, "--repair", help="cancel every pending request of repair N"),
 ) -> None:
     """Withdraw pending or skipped requests (by id, or all pending ones of a repair)."""
-    from driftline.errors import InvalidInputError
-
-    queue = LabelQueue(open_store())
+    queue = _queue()
     ids = list(request_ids or [])
     if repair is not None:
         ids += [r.id for r in queue.pending(repair)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -14,21 +14,60 @@ from driftline.cli import roles as R
 from driftline.cli.common import (
     STATE,
     console,
+    err_console,
     open_store,
     parse_kv,
     print_json,
     short_metrics,
+    talkative,
     when,
 )
+from driftline.present.progress import Steps, progress_bar
 from driftline.safefile import write_atomic
-from driftline.store import EDGE_KINDS, Model
-from driftline.store.engine import redact
+from driftline.validation import check_choice
+
+if TYPE_CHECKING:
+    from driftline.store import Model
+
+#: ``driftline.store.EDGE_KINDS`` for the help text, without loading the store for ``--help``
+#: (tests/cli/test_cli_startup.py checks the two agree)
+EDGE_KINDS_HELP = "finetune|prune|distill|merge|quantize|adapter|repair|route|other"
+
+
+def store_exists(location: str | None) -> bool:
+    """Whether ``location`` (a folder, a database URL, or the default) already holds a store."""
+    from driftline.store.engine import DB_FILE, default_location, is_url
+
+    loc = location or default_location()
+    if not is_url(loc):
+        return (Path(loc) / DB_FILE).is_file()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(loc)
+    try:
+        return sa.inspect(engine).has_table("models")
+    except sa.exc.SQLAlchemyError:  # unreachable server: let opening the store say why
+        return False
+    finally:
+        engine.dispose()
 
 
 def init() -> None:
-    """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE)."""
-    store = open_store(create=True)
+    """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE); an existing store
+    is left as it is."""
+    from driftline.store.engine import redact
+
+    existed = store_exists(STATE["store"])
+    store = open_store(create=not existed)
     where = store.root or redact(store.url)
+    if existed:
+        n = len(store.list_models())
+        console.print(
+            f"a driftline store already exists at [bold]{where}[/bold] ({n} model(s), blobs: "
+            f"{store.blobs.location}); left unchanged",
+            soft_wrap=True,
+        )
+        return
     console.print(
         f"Initialised driftline store at [bold]{where}[/bold] (blobs: {store.blobs.location})"
     )
@@ -41,7 +80,7 @@ def register(
     ),
     name: str = typer.Option(..., "--name", "-n", help="model name; versions count up per name"),
     parent: list[str] = typer.Option(None, "--parent", "-p", help="parent model reference"),
-    transform: str = typer.Option("finetune", "--transform", "-t", help="|".join(EDGE_KINDS)),
+    transform: str = typer.Option("finetune", "--transform", "-t", help=EDGE_KINDS_HELP),
     param: list[str] = typer.Option(None, "--param", help="transformation setting k=v"),
     metric: list[str] = typer.Option(None, "--metric", "-m", help="metric k=v"),
     tag: list[str] = typer.Option(None, "--tag", help="tag k=v"),
@@ -66,27 +105,22 @@ def register(
 
     store = open_store()
     kwargs: dict[str, Any] = {}
-    if data is not None:
-        from driftline.drift import Signature
-        from driftline.drift.roles import check_no_empty_features, input_schema
-        from driftline.drift.tabular import read_frame
-
-        kwargs["data"] = read_frame(data)
-        kwargs["signature"] = Signature.from_data(
-            kwargs["data"], roles=R.role_spec(target, prediction, id, timestamp, ignore)
+    with progress_bar(err_console, enabled=talkative() and not as_json) as bar:
+        if data is not None:
+            kwargs.update(
+                _training_data(data, R.role_spec(target, prediction, id, timestamp, ignore), bar)
+            )
+        bar.say(f"registering {path}")
+        model = store.register(
+            read_model_file(path, architecture),
+            name=name,
+            parents=parent or [],
+            transform=transform,
+            params=parse_kv(param, "--param"),
+            metrics=parse_kv(metric, "--metric"),
+            tags=parse_kv(tag, "--tag"),
+            **kwargs,
         )
-        check_no_empty_features(kwargs["signature"])
-        kwargs["architecture"] = {"input_schema": input_schema(kwargs["data"], kwargs["signature"])}
-    model = store.register(
-        read_model_file(path, architecture),
-        name=name,
-        parents=parent or [],
-        transform=transform,
-        params=parse_kv(param, "--param"),
-        metrics=parse_kv(metric, "--metric"),
-        tags=parse_kv(tag, "--tag"),
-        **kwargs,
-    )
     if as_json:
         print_json(model.to_dict())
     elif model.name != name or (model.tags.get("aliases") or [{}])[-1].get("name") == name:
@@ -98,6 +132,26 @@ def register(
         console.print(f"registered [bold]{model.ref}[/bold] {model.id}")
         if "signature" in kwargs:
             R.print_roles(kwargs["signature"], console)
+
+
+def _training_data(data: Path, spec: Any, bar: Steps) -> dict[str, Any]:
+    """``register``'s keywords for training data: the table, its signature (roles from the
+    flags) and the input schema the model will be fed by."""
+    from driftline.drift import Signature
+    from driftline.drift.roles import check_no_empty_features, input_schema
+    from driftline.drift.tabular import read_frame
+
+    bar.say(f"reading {data}")
+    frame = read_frame(data)
+    sig = Signature.from_data(
+        frame, roles=spec, progress=lambda done, n: bar.count(done, n, "summarising rows")
+    )
+    check_no_empty_features(sig)
+    return {
+        "data": frame,
+        "signature": sig,
+        "architecture": {"input_schema": input_schema(frame, sig)},
+    }
 
 
 def list_models(
@@ -255,10 +309,7 @@ def graph(
     output: Path = typer.Option(None, "--output", "-o", help="write to a file instead of stdout"),
 ) -> None:
     """Export the lineage graph around a model (dot, graphml, json, mermaid, svg)."""
-    from driftline.errors import InvalidInputError
-
-    if fmt not in render.FORMATS:
-        raise InvalidInputError(f"unknown format {fmt!r}; use one of: {', '.join(render.FORMATS)}")
+    check_choice("format", fmt, render.FORMATS)
     store = open_store()
     focus = store.resolve(ref)
     nodes, edges = store.subgraph(focus, hops) if hops is not None else store.family(focus)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import typer
 
 from driftline.cli.common import console, open_store, print_json
-from driftline.store.maintenance import DEFAULT_GRACE_SECONDS, fsck, gc
+
+#: ``driftline.store.maintenance.DEFAULT_GRACE_SECONDS``, without loading the store for --help
+#: (tests/cli/test_cli_startup.py checks the two agree)
+DEFAULT_GRACE_SECONDS = 3600.0
 
 
 def fsck_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Verify every blob, every model's id and every reference; exit 1 if the store is damaged."""
+    from driftline.store.maintenance import fsck
+
     report = fsck(open_store())
     if as_json:
         print_json(report.to_dict())
@@ -40,6 +45,8 @@ def gc_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Remove unreferenced blobs and stale temporary files (safe while others write)."""
+    from driftline.store.maintenance import gc
+
     report = gc(open_store(), grace, dry_run=dry_run)
     if as_json:
         print_json(report.to_dict())

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from driftline.cli import roles as R
-from driftline.cli.common import console, err_console, open_store, print_json, when
-from driftline.cli.common import console as default_console
+from driftline.cli.common import (
+    console,
+    err_console,
+    open_store,
+    print_json,
+    say_step,
+    talkative,
+    when,
+)
 from driftline.errors import InvalidInputError
+from driftline.present.progress import Steps, progress_bar
+from driftline.present.terminal import (
+    ancestor_table,
+    candidate_cell,
+    print_repair_result,
+    refinement_table,
+    repairs_table,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LABEL_COLUMNS = ("label", "y", "target", "class")
 
 
 def read_labelled(path: Path, label_column: str | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Features and labels from a table; the label column is named or one of label/y/target/class."""
+    import numpy as np
+
     from driftline.drift import read_table
 
     cols = read_table(path)
@@ -35,90 +52,10 @@ def read_labelled(path: Path, label_column: str | None) -> tuple[dict[str, np.nd
     return cols, y
 
 
-def ancestor_table(search: dict[str, Any]) -> Table:
-    t = Table(
-        "ancestor",
-        "hops",
-        "path",
-        "PSI",
-        "KS",
-        "KL",
-        "JS",
-        "drifted",
-        "healthy",
-        title="healthy-ancestor search",
-    )
-    for r in search.get("rows", []):
-        d = r.get("drift", {})
-
-        def f(k: str, d: dict = d) -> str:
-            v = d.get(k)
-            return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-
-        mark = (
-            " ◀"
-            if r["id"] == search.get("chosen")
-            else (
-                " (fallback)"
-                if r["id"] == search.get("fallback") and not search.get("chosen")
-                else ""
-            )
-        )
-        share = r.get("drifted_share")
-        t.add_row(
-            r["ref"] + mark,
-            str(r["hops"]),
-            "←".join(r.get("path_kinds", [])),
-            f("psi"),
-            f("ks"),
-            f("kl"),
-            f("js"),
-            "–"
-            if share is None or (isinstance(share, float) and math.isnan(share))
-            else f"{share:.0%}",
-            "[green]yes[/green]"
-            if r["healthy"]
-            else (
-                "[dim]no signature[/dim]" if not r.get("has_signature", True) else "[red]no[/red]"
-            ),
-        )
-    return t
-
-
 def print_result(result: Any, out: Console | None = None) -> None:
-    """Rich summary of a :class:`~driftline.repair.RepairResult`."""
-    console = out or default_console
-    if result.search:
-        console.print(ancestor_table(result.search))
-    if result.alpha_evaluations:
-        ev = Table(
-            "α",
-            result.alpha_objective or "objective",
-            title=f"α search ({len(result.alpha_evaluations)} evaluations)",
-        )
-        for a, v in sorted(result.alpha_evaluations):
-            ev.add_row(f"{a:.4f}", f"{v:.4f}")
-        console.print(ev)
-    if result.candidates:
-        c = Table(
-            "candidate", "val accuracy", "val log-loss", title="candidates on validation data"
-        )
-        for name, s in result.candidates.items():
-            c.add_row(
-                name,
-                f"{s.get('accuracy', float('nan')):.4f}",
-                f"{s.get('log_loss', float('nan')):.4f}",
-            )
-        console.print(c)
-    colour = {"deployed": "green", "needs-labels": "yellow", "no-drift": "green"}.get(
-        result.status, "cyan"
-    )
-    alpha = f" α={result.alpha:.3f}" if result.alpha is not None else ""
-    console.print(
-        f"[bold {colour}]{result.status}[/bold {colour}] repair #{result.repair_id}{alpha}"
-        + (f" → {result.repaired_ref}" if result.repaired_ref else "")
-        + f": {result.message}"
-    )
+    """Rich summary of a :class:`~driftline.repair.RepairResult` (see
+    :func:`driftline.present.terminal.print_repair_result`)."""
+    print_repair_result(result, out or console)
 
 
 def repair(
@@ -151,24 +88,14 @@ def repair(
 
     The label column of --validation is --label-column / --target, else the target recorded in
     the model's training signature, else one of label/y/target/class."""
-    from driftline.drift.roles import check_labels, drop_role_columns
-    from driftline.drift.tabular import read_frame
     from driftline.repair import RepairPolicy
     from driftline.repair import repair as run_repair
-    from driftline.repair.pipeline import resolve_target
 
     store = open_store()
-    sig = store.signature(resolve_target(store, target)[0])
     spec = R.role_spec(target_column, prediction, id, timestamp, ignore)
-    label_column = label_column or target_column or sig.target
-    val = read_labelled(validation, label_column) if validation else None
-    win = read_frame(window)  # raw values, so label requests show the record as it is
-    if val is not None:
-        check_labels(sig, val[1], str(validation))
-        val = (drop_role_columns(val[0], sig, spec), val[1])
-    if val is not None and label_column is None:
-        win = win.drop(columns=[c for c in LABEL_COLUMNS if c in win.columns])
-    win = drop_role_columns(win, sig, spec)
+    win, val = _repair_inputs(
+        store, target, window, validation, label_column or target_column, spec
+    )
     policy = RepairPolicy(
         target_accuracy=target_accuracy,
         per_tensor=per_tensor,
@@ -177,32 +104,16 @@ def repair(
         auto_deploy=approve,
         force=force,
     )
-    result = run_repair(
-        store,
-        target,
-        win,
-        val,
-        policy=policy,
-        approve=approve,
-        actor="cli",
-        progress=None if as_json else (lambda m: err_console.print(f"[dim]· {m}[/dim]")),
-    )
-    active = None
-    if result.needs_labels and ask > 0 and result.repair_id is not None:
-        from driftline.active import HumanOracle, run_active_learning
-
-        active = run_active_learning(
-            store,
-            result,
-            win,
-            HumanOracle(),
-            budget=budget,
-            batch=ask,
-            validation=val,
-            actor="cli",
-            deploy=approve,
-            progress=None if as_json else (lambda m: err_console.print(f"[dim]· {m}[/dim]")),
+    with progress_bar(
+        err_console, enabled=talkative() and not as_json, description="repair"
+    ) as bar:
+        say = _steps(bar, as_json)
+        result = run_repair(
+            store, target, win, val, policy=policy, approve=approve, actor="cli", progress=say
         )
+        active = None
+        if result.needs_labels and ask > 0 and result.repair_id is not None:
+            active = _ask_for_labels(store, result, win, val, ask, budget, approve, say)
     if as_json:
         out = result.to_dict()
         if active is not None:
@@ -211,36 +122,88 @@ def repair(
         return
     print_result(result)
     if active is not None:
-        if active.rounds:
-            t = Table(
-                "round", "labels", "model", "val accuracy", title="refinement with your labels"
-            )
-            for r in active.rounds:
-                t.add_row(
-                    str(r.round),
-                    str(r.labels),
-                    r.model_ref,
-                    f"{r.after.get('accuracy', float('nan')):.3f}",
-                )
-            console.print(t)
-        console.print(f"[bold]{active.status}[/bold]: {active.message}")
-        if active.waiting:
-            console.print(
-                f"answer them with [bold]driftline label --repair {result.repair_id}[/bold] (or export "
-                "them for Label Studio), then run this command again to refine with the labels"
-            )
+        _print_refinement(active, result.repair_id)
 
 
-def candidate_cell(candidates: dict[str, dict[str, float]], chosen: str | None) -> str:
-    """The whole candidate table in one cell: ``name acc`` per row, ``*`` on the chosen one."""
-    return (
-        "\n".join(
-            f"{'*' if k == chosen else ''}{k} {v['accuracy']:.3f}"
-            for k, v in candidates.items()
-            if "accuracy" in v
-        )
-        or "–"
+def _repair_inputs(
+    store: Any,
+    target: str,
+    window: Path,
+    validation: Path | None,
+    label_column: str | None,
+    spec: Any,
+) -> tuple[Any, tuple[Any, np.ndarray] | None]:
+    """The window (raw values, so label requests show the record as it is) and the labelled
+    validation rows, both without the columns the roles leave out."""
+    from driftline.drift.roles import check_labels, drop_role_columns
+    from driftline.drift.tabular import read_frame
+    from driftline.repair.pipeline import resolve_target
+
+    sig = store.signature(resolve_target(store, target)[0])
+    label_column = label_column or sig.target
+    val = read_labelled(validation, label_column) if validation else None
+    win = read_frame(window)
+    if val is not None:
+        check_labels(sig, val[1], str(validation))
+        val = (drop_role_columns(val[0], sig, spec), val[1])
+    if val is not None and label_column is None:
+        win = win.drop(columns=[c for c in LABEL_COLUMNS if c in win.columns])
+    return drop_role_columns(win, sig, spec), val
+
+
+def _ask_for_labels(
+    store: Any,
+    result: Any,
+    win: Any,
+    val: Any,
+    ask: int,
+    budget: int,
+    approve: bool,
+    progress: Any,
+) -> Any:
+    """Active learning after a repair that needs labels: ``ask`` requests per round for a
+    human (``driftline label``), refining with every label already given."""
+    from driftline.active import HumanOracle, run_active_learning
+
+    return run_active_learning(
+        store,
+        result,
+        win,
+        HumanOracle(),
+        budget=budget,
+        batch=ask,
+        validation=val,
+        actor="cli",
+        deploy=approve,
+        progress=progress,
     )
+
+
+def _steps(bar: Steps, as_json: bool) -> Any:
+    """The progress callback of a repair step: the step lines on stderr (not with --json or
+    --quiet) and the progress line (on a terminal)."""
+    line = say_step(not as_json)
+    if line is None and not bar.enabled:
+        return None
+
+    def step(message: str) -> None:
+        bar.say(message)
+        if line is not None:
+            line(message)
+
+    return step
+
+
+def _print_refinement(active: Any, repair_id: int | None) -> None:
+    """Active learning's rounds, its verdict and, when requests wait, how to answer them."""
+    if active.rounds:
+        console.print(refinement_table(active.rounds))
+    console.print(f"[bold]{active.status}[/bold]: {active.message}")
+    if active.waiting:
+        console.print(
+            f"answer them with [bold]driftline label --repair {repair_id}[/bold] (or export "
+            "them for Label Studio), then run this command again to refine with the labels"
+        )
 
 
 def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
@@ -252,31 +215,7 @@ def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) ->
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
-    t = Table(
-        "#",
-        "status",
-        "drifted",
-        "ancestor",
-        "α",
-        "val acc before → after",
-        "repaired",
-        "candidates (val acc; * chosen)",
-        title="repairs",
-    )
-    for r in rows:
-        ref = lambda i: store.get(i).ref if i else "–"  # noqa: E731
-        acc = f"{r.before['accuracy']:.3f} → {r.after['accuracy']:.3f}" if r.after else "–"
-        t.add_row(
-            str(r.repair_id),
-            r.status,
-            ref(r.drifted_id),
-            ref(r.ancestor_id),
-            "–" if r.alpha is None else f"{r.alpha:.3f}",
-            acc,
-            r.active.get("deployed_ref") or r.repaired_ref or "–",
-            candidate_cell(r.candidates, r.chosen),
-        )
-    console.print(t)
+    console.print(repairs_table(rows, lambda i: store.get(i).ref if i else "–"))
 
 
 def approve(
@@ -295,4 +234,4 @@ def register_commands(app: typer.Typer) -> None:
     app.command()(approve)
 
 
-__all__ = ["register_commands", "print_result", "ancestor_table", "when"]
+__all__ = ["register_commands", "print_result", "ancestor_table", "candidate_cell", "when"]

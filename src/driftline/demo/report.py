@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from driftline.demo import html
 
 if TYPE_CHECKING:
-    from driftline.demo.run import DemoSummary, ScenarioRun
+    from driftline.demo.records import DemoSummary, ScenarioRun
     from driftline.store import Store
 
 

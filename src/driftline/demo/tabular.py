@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from driftline.datasets import churn_table
 from driftline.demo.churn import TARGET, churn_tables, register_churn_lineage
-from driftline.demo.run import ScenarioRun, watch
+from driftline.demo.records import Narrator, ScenarioRun
+from driftline.demo.watch import Reactions, watch
+from driftline.present.terminal import accuracy_table
 from driftline.repair import RepairPolicy, RepairResult
 from driftline.repair.routed_model import load_predictor
 from driftline.store import Store
@@ -57,7 +58,7 @@ def _record_table(records: list[dict[str, Any]]) -> Table:
 
 
 def _labelling_round(
-    store: Store, run: ScenarioRun, result: RepairResult, tables: Any, seed: int, con: Console
+    store: Store, run: ScenarioRun, result: RepairResult, tables: Any, seed: int, out: Narrator
 ) -> None:
     """20 labels from a simulated annotator, refinement, then 5 requests left for a human."""
     from driftline.active import LabelQueue, SimulatedOracle, run_active_learning
@@ -67,7 +68,7 @@ def _labelling_round(
     model = store.get(result.drifted_id)
     X_pool = model_matrix(pool, input_names(model, store.signature(model.id)))
     val = (tables.labelled.drop(columns=[TARGET]), tables.labelled[TARGET].to_numpy())
-    con.print("  a labelling round: 20 records for a (simulated) annotator, then refinement")
+    out.con.print("  a labelling round: 20 records for a (simulated) annotator, then refinement")
     al = run_active_learning(
         store,
         result,
@@ -79,7 +80,7 @@ def _labelling_round(
         actor="demo",
         seed=seed,
         deploy=True,
-        progress=lambda m: con.print(f"  [dim]· {m}[/dim]"),
+        progress=out.say,
     )
     run.active = al
     queue = LabelQueue(store)
@@ -88,7 +89,7 @@ def _labelling_round(
         {"request_id": r.id, "record": r.predictions.get("record", {}), "label": r.label}
         for r in done
     ]
-    con.print(_record_table(run.records))
+    out.con.print(_record_table(run.records))
     for r in al.rounds:
         run.curve.append(
             {
@@ -109,22 +110,23 @@ def _labelling_round(
         seed=seed,
     )
     run.pending = len(queue.pending(result.repair_id))
-    con.print(
+    out.con.print(
         f"  {al.status}: {al.message}; [bold]{run.pending} churn records wait for a "
         f"human[/bold]: driftline label --repair {result.repair_id}"
     )
 
 
-def tabular(store: Store, seed: int, fast: bool, con: Console) -> ScenarioRun:
+def tabular(store: Store, seed: int, fast: bool, out: Narrator) -> ScenarioRun:
     """Run the scenario (see module docstring); returns what the report shows."""
     tables = churn_tables(seed)
     run = ScenarioRun(
         "tabular", DEPLOYMENT, "a churn table (ids, dates, categories, missing values, a label)"
     )
-    con.rule("[bold]4 · tabular data[/bold]: a churn table with column roles")
+    out.con.rule("[bold]4 · tabular data[/bold]: a churn table with column roles")
+    out.steps.say("fitting and registering the churn lineage")
     models = register_churn_lineage(store, tables)
     sig = store.signature(models[-1].id)
-    con.print(
+    out.con.print(
         f"registered {', '.join(m.ref for m in models)}; roles: "
         + "; ".join(f"{c} = {d.role.value} ({d.reason})" for c, d in sig.roles.items())
     )
@@ -135,11 +137,13 @@ def tabular(store: Store, seed: int, fast: bool, con: Console) -> ScenarioRun:
         run,
         _stream(seed, fast),
         val,
-        con,
+        out,
         [m.id for m in models],
-        policy=POLICY,
-        window_rows=N_WINDOW,
-        on_repaired=lambda res, _w: _labelling_round(store, run, res, tables, seed, con),
+        Reactions(
+            policy=POLICY,
+            window_rows=N_WINDOW,
+            on_repaired=lambda res, _w: _labelling_round(store, run, res, tables, seed, out),
+        ),
     )
     drifted = models[-1]
     accs = {"deployed before (churn@3)": _accuracy(store, drifted.id, tables.test)}
@@ -149,12 +153,6 @@ def tabular(store: Store, seed: int, fast: bool, con: Console) -> ScenarioRun:
     now = store.get(f"deployment:{DEPLOYMENT}")
     accs[f"deployed after ({now.ref})"] = _accuracy(store, now.id, tables.test)
     run.test_accuracy = accs
-    t = Table(
-        "model",
-        f"accuracy on {len(tables.test)} held-out customers of today",
-        title=f"result · {run.title}",
-    )
-    for k, v in accs.items():
-        t.add_row(k, f"{v:.3f}")
-    con.print(t)
+    column = f"accuracy on {len(tables.test)} held-out customers of today"
+    out.con.print(accuracy_table(accs, column, f"result · {run.title}"))
     return run

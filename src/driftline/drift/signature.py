@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -325,12 +325,14 @@ class Signature:
         id: Iterable[str] | str | None = None,
         timestamp: Iterable[str] | str | None = None,
         ignore: Iterable[str] | str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Signature:
         """Summarise a whole table (any input :func:`to_columns` accepts).
 
         Column roles come from ``roles`` or the ``target`` / ``prediction`` / ``id`` /
         ``timestamp`` / ``ignore`` keywords, plus safe auto-detection
         (:func:`driftline.drift.roles.assign_roles`); only feature columns are drift-tested.
+        ``progress(rows_done, rows_total)`` is called after each batch of ``batch_rows`` rows.
         """
         sig = cls(max_categories=max_categories)
         sig._declared = (frozenset(categorical or ()), frozenset(numeric or ()))
@@ -342,6 +344,8 @@ class Signature:
             sig._add_columns(cols)
         for start in range(0, n, batch_rows):
             sig._add_columns({k: v[start : start + batch_rows] for k, v in cols.items()})
+            if progress is not None:
+                progress(min(start + batch_rows, n), n)
         return sig
 
     @classmethod
