@@ -40,6 +40,7 @@ def filled(tmp_path):
             "confidence": 0.4 + 0.1 * i,
             "ref": "digits@5",
             "classes": CLASSES,
+            "image_shape": [8, 8],  # asked as 8×8 digits (RefineSettings.image_shape)
         }
         for i, v in enumerate(y)
     ]

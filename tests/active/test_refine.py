@@ -201,7 +201,7 @@ def test_accuracy_vs_labels_and_refit(lineage):
 
 
 def test_fresh_params_shapes_bounds_and_seed(lineage):
-    from driftline.active.refine import fresh_params
+    from driftline.active.refit import fresh_params
 
     store, _, res = lineage
     fam = SklearnFamily(store.get(res.drifted_id).architecture)
@@ -218,7 +218,7 @@ def test_fresh_params_shapes_bounds_and_seed(lineage):
 
 
 def test_is_cold():
-    from driftline.active.refine import _is_cold
+    from driftline.active.labelling import is_cold as _is_cold
 
     assert _is_cold(0.5, 0, None) and _is_cold(0.5, 0, 0.9)  # no labels yet: always cold
     assert _is_cold(0.5, 10, 0.3) and not _is_cold(0.5, 10, 0.6)

@@ -1,32 +1,30 @@
 """Active learning: query strategies over the lineage, the persistent label queue, oracles
-(simulated, files, Label Studio) and refinement of a repair with the labels."""
+(simulated, humans), label files (CSV, JSON lines, Label Studio) and refinement of a repair with
+the labels.
 
-from driftline.active.oracles import (
-    EXPORT_FORMATS,
-    HumanOracle,
-    ImportSummary,
-    Oracle,
-    SimulatedOracle,
-    coerce_label,
-    digit_data_uri,
-    digit_png,
+Modules: ``strategies`` (scores, selection), ``labelling`` (one labelling round), ``refit``
+(α, fine-tuning, fresh start), ``refine`` (the store loop), ``curve`` (accuracy vs labels),
+``settings`` (:class:`RefineSettings`), ``queue`` (the label queue), ``oracles``,
+``label_values`` / ``label_files`` / ``label_studio`` (answers from people and files),
+``records`` / ``images`` (how a request is shown).
+"""
+
+from driftline.active.curve import LabelCurve, accuracy_vs_labels
+from driftline.active.images import digit_data_uri, digit_png
+from driftline.active.label_files import EXPORT_FORMATS, export_requests, import_labels
+from driftline.active.label_studio import (
     export_label_studio,
-    export_requests,
     import_label_studio,
-    import_labels,
     label_studio_config,
 )
+from driftline.active.label_values import ImportSummary, coerce_label
+from driftline.active.labelling import committee_weights
+from driftline.active.oracles import HumanOracle, Oracle, SimulatedOracle
 from driftline.active.queue import STATUSES, LabelQueue, LabelRequest, point_hash
-from driftline.active.refine import (
-    ActiveLearningResult,
-    LabelCurve,
-    Refit,
-    RoundRecord,
-    accuracy_vs_labels,
-    committee_weights,
-    refit,
-    run_active_learning,
-)
+from driftline.active.refine import run_active_learning
+from driftline.active.refit import Refit, fresh_params, refit
+from driftline.active.results import ActiveLearningResult, RoundRecord
+from driftline.active.settings import RefineSettings
 from driftline.active.strategies import (
     STRATEGIES,
     Selection,
@@ -51,6 +49,7 @@ __all__ = [
     "LabelQueue",
     "LabelRequest",
     "Oracle",
+    "RefineSettings",
     "Refit",
     "RoundRecord",
     "STRATEGIES",
@@ -58,6 +57,7 @@ __all__ = [
     "accuracy_vs_labels",
     "coerce_label",
     "committee_weights",
+    "fresh_params",
     "digit_data_uri",
     "digit_png",
     "export_label_studio",

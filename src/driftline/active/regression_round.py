@@ -27,8 +27,10 @@ from driftline.active.oracles import Oracle
 from driftline.active.queue import LabelQueue, point_hash
 from driftline.active.records import attach_records
 from driftline.active.regression import lineage_disagreement, select_regression
-from driftline.errors import DriftlineError
+from driftline.active.settings import RefineSettings
+from driftline.errors import UnsupportedModelError
 from driftline.repair.evaluation import family_for
+from driftline.statuses import LabelStatus, RefinementStatus
 from driftline.store import Store
 
 STRATEGY = "committee_variance"
@@ -53,7 +55,7 @@ def regression_committee(
         node = store.get(mid)
         try:
             pred = np.asarray(family_for(node).predict(store.load(mid), X), np.float64).ravel()
-        except (DriftlineError, ValueError, KeyError):
+        except (UnsupportedModelError, ValueError, KeyError):
             continue  # a composite (routed) node or a member of another shape
         if pred.shape == (len(X),) and np.all(np.isfinite(pred)):
             out.append((role, node.ref, pred))
@@ -67,32 +69,33 @@ def queue_regression_round(
     X_pool: np.ndarray,
     X_div: np.ndarray,
     oracle: Oracle | None,
-    *,
-    budget: int,
-    batch: int,
-    diversity: bool,
-    hops: int,
-    limit: int,
+    settings: RefineSettings,
     say: Callable[[str], Any],
 ) -> dict[str, Any]:
-    """Queue one round of requests (see module docstring); the fields of the loop's result."""
+    """Queue one round of requests (see module docstring); the fields of the loop's result.
+
+    ``settings``: ``budget``, ``batch``, ``diversity``, ``committee_hops``, ``committee_size``
+    and ``image_shape`` apply."""
     rid = int(result.repair_id)
     queue = LabelQueue(store)
-    members = regression_committee(store, result, X_pool, hops, limit)
+    budget = settings.budget
+    members = regression_committee(
+        store, result, X_pool, settings.committee_hops, settings.committee_size
+    )
     if len(members) < 2:
         return {
-            "status": "pool-exhausted",
+            "status": RefinementStatus.POOL_EXHAUSTED,
             "message": "fewer than two lineage members predict "
             "on this window: no committee to choose labels by",
         }
     counts = queue.counts(rid)
-    used = counts["pending"] + counts["labelled"]
+    used = counts[LabelStatus.PENDING] + counts[LabelStatus.LABELLED]
     asked = {r.point_hash for r in queue.requests(rid)}
     exclude = [i for i, row in enumerate(X_pool) if point_hash(row) in asked]
-    k = min(batch, budget - used)
+    k = min(settings.batch_size(used), budget - used)
     preds = [p for _, _, p in members]
     sel = (
-        select_regression(preds, k, features=X_div if diversity else None, already=exclude)
+        select_regression(preds, k, features=X_div if settings.diversity else None, already=exclude)
         if k > 0
         else np.empty(0, np.int64)
     )
@@ -121,21 +124,25 @@ def queue_regression_round(
             strategy=STRATEGY,
             round=1,
             repair_id=rid,
-            predictions=attach_records(info, pool, sel),
+            predictions=attach_records(info, pool, sel, settings.image_shape),
         )
     pend = queue.pending(rid)
     if pend and (oracle is None or getattr(oracle, "interactive", True)):
         return {
-            "status": "waiting-for-labels",
+            "status": RefinementStatus.WAITING_FOR_LABELS,
             "pending": [r.id for r in pend],
             "message": f"{len(pend)} label request(s) for repair #{rid} (a regressor, chosen "
             "by committee variance) wait for a human: run 'driftline label'",
         }
     if pend and oracle is not None:
         oracle.answer(queue, pend)
-    n = queue.counts(rid)["labelled"]
+    n = queue.counts(rid)[LabelStatus.LABELLED]
     return {
-        "status": "budget-exhausted" if used + len(sel) >= budget else "pool-exhausted",
+        "status": (
+            RefinementStatus.BUDGET_EXHAUSTED
+            if used + len(sel) >= budget
+            else RefinementStatus.POOL_EXHAUSTED
+        ),
         "labels_used": n,
         "message": f"{n} label(s) collected for the regressor; repair again with them as "
         "validation rows (re-fitting a regressor on labels is not automatic)",

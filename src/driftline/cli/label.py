@@ -14,13 +14,9 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from driftline.active.oracles import (
-    coerce_label,
-    export_label_studio,
-    export_requests,
-    import_labels,
-    label_studio_config,
-)
+from driftline.active.label_files import export_requests, import_labels
+from driftline.active.label_studio import export_label_studio, label_studio_config
+from driftline.active.label_values import coerce_label
 from driftline.active.queue import STATUSES, LabelQueue, LabelRequest
 from driftline.active.records import is_image, record_of
 from driftline.cli.common import console, err_console, open_store, print_json, when
