@@ -20,7 +20,7 @@ from driftline.active import (
     select,
     vote_entropy,
 )
-from driftline.active.strategies import representative
+from driftline.active.diversity import representative
 from driftline.errors import InvalidInputError
 
 PROBA = np.array(

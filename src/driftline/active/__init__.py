@@ -10,6 +10,7 @@ Modules: ``strategies`` (scores, selection), ``labelling`` (one labelling round)
 """
 
 from driftline.active.curve import LabelCurve, accuracy_vs_labels
+from driftline.active.diversity import kcenter_greedy, representative
 from driftline.active.images import digit_data_uri, digit_png
 from driftline.active.label_files import EXPORT_FORMATS, export_requests, import_labels
 from driftline.active.label_studio import (
@@ -30,7 +31,6 @@ from driftline.active.strategies import (
     Selection,
     consensus_entropy,
     entropy,
-    kcenter_greedy,
     least_confidence,
     margin,
     max_kl_to_consensus,
@@ -76,6 +76,7 @@ __all__ = [
     "margin",
     "max_kl_to_consensus",
     "random_scores",
+    "representative",
     "select",
     "vote_entropy",
 ]

@@ -171,8 +171,9 @@ def import_label_studio(
         if not isinstance(task, dict):
             summary.errors.append(f"{where}: not an object")
             continue
-        data = task.get("data") if isinstance(task.get("data"), dict) else task
-        meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
+        raw_data, raw_meta = task.get("data"), task.get("meta")
+        data = raw_data if isinstance(raw_data, dict) else task
+        meta = raw_meta if isinstance(raw_meta, dict) else {}
         rid = data.get("request_id", meta.get("request_id"))
         if rid is None:
             summary.errors.append(f"{where}: no request_id in data or meta (not a driftline task)")

@@ -1,7 +1,8 @@
 """Refinement: turn human labels into a better repair, round by round, in the store.
 
-:func:`run_active_learning` prepares the run (:func:`_prepare`: pool matrix, validation data,
-start model, lineage committee), resumes from the label queue, then repeats until it stops:
+:func:`run_active_learning` prepares the run (:mod:`~driftline.active.run_inputs`: pool matrix,
+validation data, start model, lineage committee), resumes from the label queue, then repeats
+until it stops:
 
 1. **Answer**: a simulated oracle answers the pending requests at once; with a human oracle
    (or None) the loop refines on the labels given so far and returns ``waiting-for-labels``
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,67 +37,30 @@ from driftline.active.members import (
     RoundNode,
     register_round,
     request_predictions,
-    static_committee,
 )
 from driftline.active.oracles import Oracle
-from driftline.active.queue import LabelQueue, point_hash
+from driftline.active.queue import point_hash
 from driftline.active.records import attach_records
 from driftline.active.refit import refit
 from driftline.active.repair_record import record_active
 from driftline.active.results import ActiveLearningResult, RoundRecord
+from driftline.active.run_inputs import RunInputs, add_committee, prepare, prepare_classifier
 from driftline.active.settings import Progress, RefineSettings, single_thread
-from driftline.active.start import best_start
 from driftline.active.strategies import Selection
-from driftline.errors import InvalidInputError, UnknownReferenceError
-from driftline.repair.evaluation import Families, as_matrix, classes_of, family_for, score
+from driftline.errors import UnknownReferenceError
+from driftline.repair.evaluation import Families
 from driftline.repair.families import Predictor
 from driftline.repair.model_input import (
-    input_names,
-    table_embedding,
     window_signature,
     window_table,
 )
 from driftline.repair.pipeline import RepairResult
-from driftline.repair.vector import Params
 from driftline.statuses import LabelStatus, RefinementStatus, RepairStatus
 from driftline.store import Store
 
 __all__ = ["run_active_learning"]
 
 Status = RefinementStatus
-
-
-@dataclass
-class _Run:
-    """Everything a run reads and does not change (after :func:`_prepare`)."""
-
-    store: Store
-    result: RepairResult
-    rid: int
-    pool: Any
-    drifted: Any
-    drifted_sig: Any
-    fam: Predictor
-    X_pool: np.ndarray
-    X_div: np.ndarray
-    val: tuple[np.ndarray, np.ndarray] | None = None
-    classes: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    theta_d: Params = field(default_factory=dict)
-    theta_a: Params | None = None
-    start: Member | None = None
-    statics: list[Member] = field(default_factory=list)
-    static_pool: list[np.ndarray] = field(default_factory=list)
-
-    @property
-    def queue(self) -> LabelQueue:
-        return LabelQueue(self.store)
-
-    def val_scores(self, params: Params) -> dict[str, float]:
-        if self.val is None:
-            return {}
-        return score(
-            self.fam.predict_proba(params, self.val[0]), self.val[1], self.classes
-        ).to_dict()
 
 
 @dataclass
@@ -111,74 +75,7 @@ class _State:
     window_sig: Any = None
 
 
-def _prepare(
-    store: Store, result: RepairResult, pool: Any, family: Predictor | Families | None
-) -> _Run:
-    """The repair's drifted model, its family and the pool as the model's input matrix."""
-    if result.repair_id is None:
-        raise InvalidInputError("the repair result has no id: run repair(...) first (it stores it)")
-    drifted = store.get(result.drifted_id)
-    fam = family_for(drifted, family)
-    try:
-        drifted_sig = store.signature(drifted.id)
-    except UnknownReferenceError:  # no signature: take the pool as a plain array
-        drifted_sig = None
-    X_pool = as_matrix(pool, input_names(drifted, drifted_sig))
-    # distances for diversity / cold start over every column of a named pool, not only the
-    # model's inputs (categories, booleans and dates included)
-    X_div = table_embedding(pool, drifted_sig)
-    X_div = X_pool if X_div is None else X_div
-    if len(X_pool) == 0:
-        raise InvalidInputError("the pool of unlabelled points is empty")
-    rid = int(result.repair_id)
-    return _Run(store, result, rid, pool, drifted, drifted_sig, fam, X_pool, X_div)
-
-
-def _prepare_classifier(
-    run: _Run, validation: tuple[Any, Any] | None, settings: RefineSettings
-) -> None:
-    """Validation matrix, classes, the start model (best of the candidate table) and the
-    static committee with its probabilities on the pool."""
-    store, result = run.store, run.result
-    if validation is not None:
-        X_val = as_matrix(validation[0], input_names(run.drifted, run.drifted_sig))
-        y_val = np.asarray(validation[1])
-        if len(X_val) != len(y_val):
-            raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
-        run.val = (X_val, y_val)
-    run.theta_d = store.load(run.drifted.id)
-    run.theta_a = store.load(result.ancestor_id) if result.ancestor_id else None
-    start_id = result.repaired_id or run.drifted.id
-    theta_s = store.load(start_id) if start_id != run.drifted.id else run.theta_d
-    if set(theta_s) != set(run.theta_d):
-        # a routed (composite) repair has no single parameter set to refine: start from the
-        # drifted model; the α re-fit moves it toward the ancestor again
-        start_id, theta_s = run.drifted.id, run.theta_d
-    run.classes = classes_of(run.fam, run.fam.predict_proba(theta_s, run.X_pool[:1]).shape[1])
-    hops = settings.committee_hops
-    best = best_start(store, result, run.fam, set(run.theta_d), run.val, run.classes, hops)
-    if best is not None:  # the best of the table: repair, drifted, ancestor or a lineage member
-        start_id, theta_s = best[0], best[1]
-    role = {result.repaired_id: "repaired", run.drifted.id: "drifted"}.get(start_id, "lineage")
-    run.start = Member(role, store.get(start_id).ref, start_id, theta_s)
-
-
-def _add_committee(run: _Run, settings: RefineSettings) -> None:
-    """The static committee and its probabilities on the pool."""
-    assert run.start is not None
-    run.statics = static_committee(
-        run.store,
-        run.result,
-        run.fam,
-        run.start,
-        run.X_pool[:1],
-        settings.committee_hops,
-        settings.committee_size,
-    )
-    run.static_pool = [run.fam.predict_proba(m.params, run.X_pool) for m in run.statics]
-
-
-def _resume(run: _Run) -> _State:
+def _resume(run: RunInputs) -> _State:
     """Start where the queue left off: the model that chose the newest round's requests."""
     assert run.start is not None
     existing = run.queue.requests(run.rid)
@@ -203,7 +100,9 @@ def _resume(run: _Run) -> _State:
     return _State(out, current, None, last_round)
 
 
-def _answer(run: _Run, state: _State, oracle: Oracle | None, say: Progress) -> list[Any] | None:
+def _answer(
+    run: RunInputs, state: _State, oracle: Oracle | None, say: Progress
+) -> list[Any] | None:
     """Step 1: a simulated oracle answers the pending requests; returns the requests that
     wait for a human (None when nothing waits). Sets the status when the oracle answered none."""
     pend = run.queue.pending(run.rid)
@@ -222,7 +121,12 @@ def _answer(run: _Run, state: _State, oracle: Oracle | None, say: Progress) -> l
 
 
 def _refit_round(
-    run: _Run, state: _State, X_lab: np.ndarray, y_lab: np.ndarray, s: RefineSettings, say: Progress
+    run: RunInputs,
+    state: _State,
+    X_lab: np.ndarray,
+    y_lab: np.ndarray,
+    s: RefineSettings,
+    say: Progress,
 ) -> None:
     """Step 2: re-fit on every label so far and record the round's model."""
     assert run.start is not None
@@ -272,7 +176,7 @@ def _refit_round(
     state.out.after = after
 
 
-def _committee_now(run: _Run, state: _State) -> list[tuple[Member, np.ndarray]]:
+def _committee_now(run: RunInputs, state: _State) -> list[tuple[Member, np.ndarray]]:
     """The round's committee with its probabilities on the pool, the current model first."""
     cur, prev = state.current, state.previous
     members = [
@@ -286,7 +190,7 @@ def _committee_now(run: _Run, state: _State) -> list[tuple[Member, np.ndarray]]:
 
 
 def _ask_round(
-    run: _Run,
+    run: RunInputs,
     state: _State,
     X_lab: np.ndarray,
     y_lab: np.ndarray,
@@ -303,9 +207,9 @@ def _ask_round(
     members = _committee_now(run, state)
 
     def weighing() -> tuple[list[np.ndarray], np.ndarray] | None:
-        parts = [
-            (X, y) for X, y in ((X_lab, y_lab), run.val or (None, None)) if y is not None and len(y)
-        ]
+        parts: list[tuple[np.ndarray, np.ndarray]] = [(X_lab, y_lab)] if len(y_lab) else []
+        if run.val is not None and len(run.val[1]):
+            parts.append(run.val)
         if not parts:
             return None
         Xw = np.vstack([X for X, _ in parts])
@@ -350,7 +254,7 @@ def _ask_round(
 
 
 def _loop(
-    run: _Run, state: _State, oracle: Oracle | None, s: RefineSettings, say: Progress
+    run: RunInputs, state: _State, oracle: Oracle | None, s: RefineSettings, say: Progress
 ) -> None:
     """Answer → re-fit → ask, until a stop condition sets ``state.out.status``."""
     out = state.out
@@ -394,7 +298,7 @@ def _meets(after: dict[str, float], target: float | None, floor: float | None) -
     return floor is None or acc >= floor
 
 
-def _finish(run: _Run, state: _State, s: RefineSettings, actor: str) -> ActiveLearningResult:
+def _finish(run: RunInputs, state: _State, s: RefineSettings, actor: str) -> ActiveLearningResult:
     """Record what the run waits for, or deploy the final model when the policy is met."""
     out, current, result = state.out, state.current, run.result
     out.final_id, out.final_ref = current.id, current.ref
@@ -452,7 +356,7 @@ def run_active_learning(
     """
     s = (settings or RefineSettings()).with_changes(**changes)
     say: Progress = progress or (lambda _m: None)
-    run = _prepare(store, result, pool, family)
+    run = prepare(store, result, pool, family)
     if getattr(run.fam, "task", "classifier") == "regressor":  # committee variance, no refit
         from driftline.active.regression_round import queue_regression_round
 
@@ -465,9 +369,9 @@ def run_active_learning(
             deployment=result.deployment,
             **fields,
         )
-    _prepare_classifier(run, validation, s)
+    prepare_classifier(run, validation, s)
     with single_thread():
-        _add_committee(run, s)
+        add_committee(run, s)
         state = _resume(run)
         _loop(run, state, oracle, s, say)
         return _finish(run, state, s, actor)

@@ -19,7 +19,7 @@ used by repairing again with them as validation rows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,10 +30,16 @@ from driftline.active.regression import lineage_disagreement, select_regression
 from driftline.active.settings import RefineSettings
 from driftline.errors import UnsupportedModelError
 from driftline.repair.evaluation import family_for
+from driftline.repair.vector import Params
 from driftline.statuses import LabelStatus, RefinementStatus
 from driftline.store import Store
 
 STRATEGY = "committee_variance"
+
+
+@runtime_checkable
+class _Regressor(Protocol):
+    def predict(self, params: Params, X: np.ndarray) -> np.ndarray: ...
 
 
 def regression_committee(
@@ -54,12 +60,37 @@ def regression_committee(
         seen.add(mid)
         node = store.get(mid)
         try:
-            pred = np.asarray(family_for(node).predict(store.load(mid), X), np.float64).ravel()
+            fam = family_for(node)
+            if not isinstance(fam, _Regressor):
+                continue
+            pred = np.asarray(fam.predict(store.load(mid), X), np.float64).ravel()
         except (UnsupportedModelError, ValueError, KeyError):
             continue  # a composite (routed) node or a member of another shape
         if pred.shape == (len(X),) and np.all(np.isfinite(pred)):
             out.append((role, node.ref, pred))
     return out
+
+
+def _request_info(
+    members: list[tuple[str, str, np.ndarray]], sel: np.ndarray, model_id: str
+) -> list[dict[str, Any]]:
+    """Per chosen row: the first member's prediction, the committee variance and spread, and
+    every member's prediction."""
+    preds = [p for _, _, p in members]
+    var = np.var(np.vstack(preds), axis=0)
+    spread = lineage_disagreement(preds)
+    _, first_ref, first = members[0]
+    return [
+        {
+            "model_id": model_id,
+            "ref": first_ref,
+            "label": float(first[i]),
+            "variance": float(var[i]),
+            "disagreement": float(spread[i]),
+            "members": [{"role": r, "ref": ref, "label": float(p[i])} for r, ref, p in members],
+        }
+        for i in sel
+    ]
 
 
 def queue_regression_round(
@@ -100,27 +131,14 @@ def queue_regression_round(
         else np.empty(0, np.int64)
     )
     if len(sel):
-        var = np.var(np.vstack(preds), axis=0)
-        spread = lineage_disagreement(preds)
-        first = members[0]
-        info = [
-            {
-                "model_id": result.repaired_id or result.drifted_id,
-                "ref": first[1],
-                "label": float(first[2][i]),
-                "variance": float(var[i]),
-                "disagreement": float(spread[i]),
-                "members": [{"role": r, "ref": ref, "label": float(p[i])} for r, ref, p in members],
-            }
-            for i in sel
-        ]
         say(
             f"queueing {len(sel)} point(s) chosen by committee variance over {len(members)} "
             "lineage members"
         )
+        info = _request_info(members, sel, result.repaired_id or result.drifted_id)
         queue.request(
             X_pool[sel],
-            var[sel],
+            [d["variance"] for d in info],
             strategy=STRATEGY,
             round=1,
             repair_id=rid,

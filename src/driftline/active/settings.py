@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +101,9 @@ class RefineSettings:
 def single_thread() -> Iterator[None]:
     """Limit BLAS to one thread: the matrices here are tiny and threads only add overhead."""
     try:
-        from threadpoolctl import threadpool_limits
+        threadpoolctl = importlib.import_module("threadpoolctl")  # untyped: import as Any
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         yield
         return
-    with threadpool_limits(limits=1):
+    with threadpoolctl.threadpool_limits(limits=1):
         yield
