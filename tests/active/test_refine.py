@@ -10,13 +10,14 @@ import pytest
 from driftline.active import (
     HumanOracle,
     LabelQueue,
+    RefineSettings,
     SimulatedOracle,
     accuracy_vs_labels,
     committee_weights,
     refit,
     run_active_learning,
 )
-from driftline.errors import InvalidInputError
+from driftline.errors import CorruptBlobError, InvalidInputError
 from driftline.repair import RepairPolicy, SklearnFamily, repair
 from driftline.store import Store
 
@@ -248,3 +249,60 @@ def test_refit_fresh_candidate_wins_on_a_new_regime(lineage):
     # without validation there is nothing to choose on: no fresh candidate
     blind = refit(fam, store.load(res.repaired_id), X, y, **{**kw, "validation": None})
     assert blind.origin == "fine-tuned"
+
+
+def _small_lineage(tmp_path):
+    """Two linear-model generations and a window from a regime neither knew (fast)."""
+    from sklearn.linear_model import SGDClassifier
+
+    rng = np.random.default_rng(0)
+
+    def regime(shift, n):
+        X = rng.normal(size=(n, 2)) + shift
+        return X, (X[:, 0] + X[:, 1] > 2 * shift).astype(int)
+
+    def fit(X, y):
+        return SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+
+    store = Store(tmp_path / "small")
+    (Xa, ya), (Xb, yb) = regime(0.0, 300), regime(3.0, 300)
+    base = store.register(fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    (X, y), val = regime(-3.0, 200), regime(-3.0, 50)
+    return store, repair(store, "clf", X, val), X, y, val
+
+
+def test_a_corrupt_blob_during_refinement_is_an_error_not_a_fallback(tmp_path):
+    store, res, X, y, val = _small_lineage(tmp_path)
+    kw = dict(batch=10, budget=30, validation=val)
+    run_active_learning(store, res, X, HumanOracle(), **kw)
+    queue = LabelQueue(store)
+    SimulatedOracle(X, y).answer(queue, queue.pending(res.repair_id))
+    out = run_active_learning(store, res, X, HumanOracle(), **kw)  # round 1's model asks round 2
+    round_model = out.rounds[0].model_id
+    assert {r.predictions["model_id"] for r in queue.pending(res.repair_id)} == {round_model}
+    # flip one byte of a tensor only the round-1 model has
+    others = {t.blob for m in (res.drifted_id, res.ancestor_id) for t in store.manifest(m)}
+    info = next(t for t in store.manifest(round_model) if t.blob not in others)
+    path = store.blobs.path(info.blob)
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptBlobError):
+        run_active_learning(store, res, X, HumanOracle(), **kw)
+
+
+def test_settings_object_and_keywords_are_the_same_call(tmp_path):
+    store, res, X, y, val = _small_lineage(tmp_path)
+    with pytest.raises(InvalidInputError, match="unknown strategy 'nope'; use one of"):
+        run_active_learning(store, res, X, None, strategy="nope")
+    with pytest.raises(TypeError):
+        run_active_learning(store, res, X, None, budgett=3)
+    settings = RefineSettings(batch=10, budget=10, image_shape=(1, 2))
+    out = run_active_learning(store, res, X, None, settings, validation=val)
+    assert out.status == "waiting-for-labels" and len(out.pending) == 10
+    # image display is the explicit option, stored with each request
+    assert all(r.predictions["image_shape"] == [1, 2] for r in LabelQueue(store).pending())
+    again = run_active_learning(store, res, X, None, batch=10, budget=10, validation=val)
+    assert sorted(again.pending) == sorted(out.pending)

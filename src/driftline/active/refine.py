@@ -353,6 +353,35 @@ def run_active_learning(
     and its stored repair record is updated (``active["deployed_ref"]``/``after`` name the
     deployed round model; switch and record are one transaction). While labels wait for a
     human the record's status is ``waiting-for-labels``.
+
+    Example: the deployed model meets a regime none of its ancestors knew; a simulated
+    annotator gives 20 labels, 10 a round, and the refined model is deployed:
+
+    >>> import tempfile, numpy as np, driftline
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from driftline.active import SimulatedOracle
+    >>> from driftline.repair import repair
+    >>> rng = np.random.default_rng(0)
+    >>> def regime(shift, n):
+    ...     X = rng.normal(size=(n, 2)) + shift
+    ...     return X, (X[:, 0] + X[:, 1] > 2 * shift).astype(int)
+    >>> def fit(X, y):
+    ...     return SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+    >>> store = driftline.open(tempfile.mkdtemp())
+    >>> (Xa, ya), (Xb, yb) = regime(0.0, 300), regime(3.0, 300)
+    >>> base = store.register(fit(Xa, ya), name="clf", data=Xa)
+    >>> child = store.register(fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    >>> _ = store.deploy(child, "clf")
+    >>> (X_today, y_today), validation = regime(-3.0, 200), regime(-3.0, 50)
+    >>> result = repair(store, "clf", X_today, validation)
+    >>> print(result.status)
+    needs-labels
+    >>> oracle = SimulatedOracle(X_today, y_today)
+    >>> out = run_active_learning(
+    ...     store, result, X_today, oracle, batch=10, budget=20, validation=validation
+    ... )
+    >>> print(out.status, [r.labels for r in out.rounds], out.after["accuracy"] > 0.75)
+    deployed [10, 20] True
     """
     s = (settings or RefineSettings()).with_changes(**changes)
     say: Progress = progress or (lambda _m: None)
