@@ -16,6 +16,13 @@ from driftline.errors import DriftlineError, InvalidInputError
 __all__ = ["ImportSummary", "apply_label", "coerce_label"]
 
 
+def _number(text: Any, what: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"label {text!r} is not {what}") from exc
+
+
 def coerce_label(value: Any, like: Any = None, classes: Sequence[Any] | None = None) -> Any:
     """Turn a typed/imported label (often text) into the model's label type.
 
@@ -34,18 +41,12 @@ def coerce_label(value: Any, like: Any = None, classes: Sequence[Any] | None = N
     if isinstance(like, bool) or isinstance(like, str):
         out = str(text)
     elif isinstance(like, int | np.integer):
-        try:
-            f = float(text)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"label {text!r} is not an integer class label") from exc
+        f = _number(text, "an integer class label")
         if not np.isfinite(f) or f != int(f):
             raise InvalidInputError(f"label {text!r} is not an integer class label")
         out = int(f)
     elif isinstance(like, float | np.floating):
-        try:
-            out = float(text)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"label {text!r} is not a number") from exc
+        out = _number(text, "a number")
     elif isinstance(text, str):
         try:
             out = int(text)
