@@ -81,3 +81,36 @@ def make_lineage(tmp_path_factory):
 def lineage(make_lineage):
     """The seed-0 lineage, shared (read-mostly) by the tests that only refit or simulate."""
     return make_lineage(0)
+
+
+@pytest.fixture()
+def clusters() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three tight clusters of 10; cluster 0 holds every high score."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    labels = np.repeat([0, 1, 2], 10)
+    x = centers[labels] + rng.normal(scale=0.1, size=(30, 2))
+    scores = np.where(labels == 0, 0.9, 0.5) + rng.uniform(0, 0.01, size=30)
+    return x, scores, labels
+
+
+@pytest.fixture()
+def blobs() -> np.ndarray:
+    # Two blobs: A = the unit square's corners and centre (indices 0-4), B = six points near
+    # (10.5, 10.5) (indices 5-10). Centroids: A (0.5, 0.5) -> point 4 exactly; B (10.5, 10.517)
+    # -> point 9 (10.5, 10.5) at distance 0.017 (point 10 is at 0.083).
+    return np.array(
+        [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+            [0.5, 0.5],
+            [10, 10],
+            [10, 11],
+            [11, 10],
+            [11, 11],
+            [10.5, 10.5],
+            [10.5, 10.6],
+        ]
+    )
