@@ -26,3 +26,13 @@ def test_simulated_oracle_looks_points_up_by_hash(filled):
         SimulatedOracle(X[:2], y[:2]).answer(q, q.pending(4))
     assert SimulatedOracle(X[:2], y[:2], missing="skip").answer(q, q.pending(4)) == 0
     assert q.get(ids[5]).status == "skipped"
+
+
+def test_simulated_oracle_checks_its_truth(filled):
+    _, X, y, _ = filled
+    with pytest.raises(InvalidInputError, match="3 pool labels for 6 rows"):
+        SimulatedOracle(X, y[:3])
+    with pytest.raises(InvalidInputError, match="unknown missing 'ask'; use one of: skip, raise"):
+        SimulatedOracle(X, y, missing="ask")
+    with pytest.raises(InvalidInputError, match="n × d"):
+        SimulatedOracle(X[0], y[:1])

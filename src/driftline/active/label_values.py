@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from driftline.active.queue import LabelQueue, LabelRequest
-from driftline.errors import DriftlineError, InvalidInputError
+from driftline.errors import InvalidInputError, UnknownReferenceError
 
 __all__ = ["ImportSummary", "apply_label", "coerce_label"]
 
@@ -106,7 +106,7 @@ def apply_label(
         return
     try:
         req = queue.get(req_id)
-    except DriftlineError:
+    except UnknownReferenceError:
         summary.unknown.append(req_id)
         return
     if expected_hash and expected_hash != req.point_hash:
@@ -117,7 +117,7 @@ def apply_label(
         return
     try:
         queue.label(req_id, _coerce_for(req, value), annotator=annotator)
-    except DriftlineError as exc:
+    except (InvalidInputError, UnknownReferenceError) as exc:  # a cancelled request, a bad value
         summary.errors.append(f"{where}: request #{req_id}: {exc}")
         return
     summary.labelled += 1

@@ -12,6 +12,7 @@ import numpy as np
 
 from driftline.active.queue import LabelQueue, LabelRequest, point_hash
 from driftline.errors import InvalidInputError
+from driftline.validation import check_choice, check_same_length
 
 __all__ = ["HumanOracle", "Oracle", "SimulatedOracle"]
 
@@ -47,12 +48,10 @@ class SimulatedOracle:
     ) -> None:
         X = np.asarray(X_pool, dtype=np.float64)
         y = np.asarray(y_pool)
-        if X.ndim != 2 or len(X) != len(y):
-            raise InvalidInputError(
-                f"X_pool must be n × d with one label each ({X.shape}, {y.shape})"
-            )
-        if missing not in ("skip", "raise"):
-            raise InvalidInputError(f"missing must be 'skip' or 'raise', got {missing!r}")
+        if X.ndim != 2:
+            raise InvalidInputError(f"X_pool must be n × d, got shape {X.shape}")
+        check_same_length(y, X, what="pool labels")
+        check_choice("missing", missing, ("skip", "raise"))
         self.annotator = annotator
         self.missing = missing
         self._truth: dict[str, Any] = {point_hash(r): v for r, v in zip(X, y.tolist(), strict=True)}
