@@ -39,7 +39,7 @@ from driftline.active.members import (
     request_predictions,
 )
 from driftline.active.oracles import Oracle
-from driftline.active.queue import point_hash
+from driftline.active.queue import LabelRequest, point_hash
 from driftline.active.records import attach_records
 from driftline.active.refit import refit
 from driftline.active.repair_record import record_active
@@ -102,7 +102,7 @@ def _resume(run: RunInputs) -> _State:
 
 def _answer(
     run: RunInputs, state: _State, oracle: Oracle | None, say: Progress
-) -> list[Any] | None:
+) -> list[LabelRequest] | None:
     """Step 1: a simulated oracle answers the pending requests; returns the requests that
     wait for a human (None when nothing waits). Sets the status when the oracle answered none."""
     pend = run.queue.pending(run.rid)

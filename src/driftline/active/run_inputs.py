@@ -30,7 +30,8 @@ __all__ = ["RunInputs", "add_committee", "prepare", "prepare_classifier"]
 
 @dataclass
 class RunInputs:
-    """Everything a run reads and does not change (filled by :func:`prepare` and :func:`prepare_classifier`)."""
+    """Everything a run reads and does not change (filled by :func:`prepare`, then for a
+    classifier by :func:`prepare_classifier` and :func:`add_committee`)."""
 
     store: Store
     result: RepairResult
