@@ -2,11 +2,13 @@
 (simulated, humans), label files (CSV, JSON lines, Label Studio) and refinement of a repair with
 the labels.
 
-Modules: ``strategies`` (scores, selection), ``labelling`` (one labelling round), ``refit``
-(α, fine-tuning, fresh start), ``refine`` (the store loop), ``curve`` (accuracy vs labels),
-``settings`` (:class:`RefineSettings`), ``queue`` (the label queue), ``oracles``,
-``label_values`` / ``label_files`` / ``label_studio`` (answers from people and files),
-``records`` / ``images`` (how a request is shown).
+Modules: ``strategies`` (scores, selection), ``diversity`` (k-center, representative batches),
+``labelling`` (one labelling round), ``refit`` (α, fine-tuning, fresh start), ``refine`` (the
+store loop) with ``run_inputs``, ``members`` (the lineage committee, round nodes) and
+``results``, ``curve`` (accuracy vs labels), ``settings`` (:class:`RefineSettings`), ``queue``
+(the label queue; rows in :mod:`driftline.store.labels`), ``oracles``, ``label_values`` /
+``label_files`` / ``label_studio`` (answers from people and files), ``records`` / ``images``
+(how a request is shown), ``regression`` / ``regression_round`` (regressors).
 """
 
 from driftline.active.curve import LabelCurve, accuracy_vs_labels
