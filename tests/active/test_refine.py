@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 from driftline.active import (
     HumanOracle,
     LabelQueue,
+    RefineSettings,
     SimulatedOracle,
-    accuracy_vs_labels,
-    committee_weights,
-    refit,
     run_active_learning,
 )
-from driftline.errors import InvalidInputError
-from driftline.repair import RepairPolicy, SklearnFamily, repair
+from driftline.errors import CorruptBlobError, InvalidInputError
+from driftline.repair import SklearnFamily, repair
 from driftline.store import Store
-
-
-def _lineage(tmp_path, seed: int):
-    from sklearn.neural_network import MLPClassifier
-    from threadpoolctl import threadpool_limits
-
-    from driftline.datasets import new_regime_scenario
-
-    sc = new_regime_scenario(seed)
-    store = Store(tmp_path / f"store{seed}")
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = MLPClassifier((32,), max_iter=80, random_state=seed).fit(sc.base.X, sc.base.y)
-        prev = store.register(m, name="digits", data=sc.base.X)
-        for r in sc.lineage:
-            m.set_params(warm_start=True, max_iter=15)
-            m.fit(r.X, r.y)
-            prev = store.register(m, name="digits", parents=[prev], data=r.X)
-    store.deploy(prev, "digits")
-    res = repair(
-        store,
-        "digits",
-        sc.window.X,
-        (sc.validation.X, sc.validation.y),
-        policy=RepairPolicy(drift_share=0.4),
-    )
-    return store, sc, res
-
-
-@pytest.fixture(scope="module")
-def lineage(tmp_path_factory):
-    return _lineage(tmp_path_factory.mktemp("al"), 0)
 
 
 def _test_acc(store, ref, sc) -> float:
@@ -59,20 +23,9 @@ def _test_acc(store, ref, sc) -> float:
     return float(np.mean(fam.classes[p.argmax(1)] == sc.test.y))
 
 
-def test_committee_weights():
-    classes = np.arange(3)
-    y = np.array([0, 1, 2, 0])
-    good = np.eye(3)[y] * 0.9 + 0.1 / 3
-    bad = np.eye(3)[[1, 2, 0, 1]] * 0.9 + 0.1 / 3
-    w = committee_weights([good, bad], y, classes)
-    # acc 1 → 1 − 1/3 + 0.01; acc 0 → 0.01
-    assert w == pytest.approx(np.array([2 / 3 + 0.01, 0.01]) / (2 / 3 + 0.02))
-    assert committee_weights([good, bad], None, classes) is None
-
-
 @pytest.mark.parametrize("seed", [0, 1])
-def test_refinement_beats_the_repaired_model(tmp_path, lineage, seed):
-    store, sc, res = lineage if seed == 0 else _lineage(tmp_path, seed)
+def test_refinement_beats_the_repaired_model(lineage, make_lineage, seed):
+    store, sc, res = lineage if seed == 0 else make_lineage(seed)
     assert res.status == "needs-labels"
     oracle = SimulatedOracle(sc.current_train.X, sc.current_train.y)
     out = run_active_learning(
@@ -111,8 +64,8 @@ def test_refinement_beats_the_repaired_model(tmp_path, lineage, seed):
     assert {r.predictions["model_id"] for r in reqs if r.round == 3} == {out.rounds[1].model_id}
 
 
-def test_human_oracle_waits_and_the_loop_resumes(tmp_path):
-    store, sc, res = _lineage(tmp_path, 2)
+def test_human_oracle_waits_and_the_loop_resumes(make_lineage):
+    store, sc, res = make_lineage(2)
     pool = sc.current_train.X[:300]
     truth = SimulatedOracle(sc.current_train.X, sc.current_train.y)
     out = run_active_learning(
@@ -161,90 +114,58 @@ def test_human_oracle_waits_and_the_loop_resumes(tmp_path):
     }
 
 
-def test_accuracy_vs_labels_and_refit(lineage):
-    store, sc, res = lineage
-    fam = SklearnFamily(store.get(res.drifted_id).architecture)
-    start = store.load(res.repaired_id)
-    oracle = SimulatedOracle(sc.current_train.X, sc.current_train.y)
-    curve = accuracy_vs_labels(
-        fam,
-        start,
-        sc.current_train.X,
-        oracle,
-        sc.test.X,
-        sc.test.y,
-        strategy="margin",
-        checkpoints=(10, 30),
-        seed=0,
-        validation=(sc.validation.X, sc.validation.y),
-    )
-    assert curve.labels == [0, 10, 30] and len(curve.accuracy) == 3
-    assert curve.accuracy[-1] > curve.accuracy[0]
-    # refit without labels, fine-tuning off: the α-only candidate, scored on validation
-    fit = refit(
-        fam,
-        start,
-        np.zeros((0, 64)),
-        np.zeros(0),
-        classes=fam.classes,
-        drifted=store.load(res.drifted_id),
-        ancestor=store.load(res.ancestor_id),
-        validation=(sc.validation.X, sc.validation.y),
-        fine_tune_steps=0,
-    )
-    assert fit.alpha is not None and 0.0 <= fit.alpha <= 1.0 and not fit.fine_tuned
-    assert fit.scores["n"] == len(sc.validation.y)
-    with pytest.raises(InvalidInputError):
-        accuracy_vs_labels(
-            fam, start, sc.current_train.X, oracle, sc.test.X, sc.test.y, strategy="nope"
-        )
+def _small_lineage(tmp_path):
+    """Two linear-model generations and a window from a regime neither knew (fast)."""
+    from sklearn.linear_model import SGDClassifier
+
+    rng = np.random.default_rng(0)
+
+    def regime(shift, n):
+        X = rng.normal(size=(n, 2)) + shift
+        return X, (X[:, 0] + X[:, 1] > 2 * shift).astype(int)
+
+    def fit(X, y):
+        return SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+
+    store = Store(tmp_path / "small")
+    (Xa, ya), (Xb, yb) = regime(0.0, 300), regime(3.0, 300)
+    base = store.register(fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    (X, y), val = regime(-3.0, 200), regime(-3.0, 50)
+    return store, repair(store, "clf", X, val), X, y, val
 
 
-def test_fresh_params_shapes_bounds_and_seed(lineage):
-    from driftline.active.refine import fresh_params
-
-    store, _, res = lineage
-    fam = SklearnFamily(store.get(res.drifted_id).architecture)
-    like = store.load(res.drifted_id)
-    a, b, c = fresh_params(fam, like, 0), fresh_params(fam, like, 0), fresh_params(fam, like, 1)
-    assert set(a) == set(like)
-    for k, v in like.items():
-        assert a[k].shape == v.shape and a[k].dtype == v.dtype
-        np.testing.assert_array_equal(a[k], b[k])
-        assert not np.array_equal(a[k], c[k])
-    # sklearn's Glorot bound for relu units: sqrt(6 / (fan_in + fan_out)) = sqrt(6 / (64 + 32))
-    assert np.abs(a["layers.0.weight"]).max() <= np.sqrt(6 / 96)
-    assert np.abs(a["layers.0.weight"]).max() > 0.9 * np.sqrt(6 / 96)
-
-
-def test_is_cold():
-    from driftline.active.refine import _is_cold
-
-    assert _is_cold(0.5, 0, None) and _is_cold(0.5, 0, 0.9)  # no labels yet: always cold
-    assert _is_cold(0.5, 10, 0.3) and not _is_cold(0.5, 10, 0.6)
-    assert not _is_cold(0.5, 10, None)  # no validation: only the first round is cold
-    assert not _is_cold(None, 0, 0.0)
+def test_a_corrupt_blob_during_refinement_is_an_error_not_a_fallback(tmp_path):
+    store, res, X, y, val = _small_lineage(tmp_path)
+    kw = dict(batch=10, budget=30, validation=val)
+    run_active_learning(store, res, X, HumanOracle(), **kw)
+    queue = LabelQueue(store)
+    SimulatedOracle(X, y).answer(queue, queue.pending(res.repair_id))
+    out = run_active_learning(store, res, X, HumanOracle(), **kw)  # round 1's model asks round 2
+    round_model = out.rounds[0].model_id
+    assert {r.predictions["model_id"] for r in queue.pending(res.repair_id)} == {round_model}
+    # flip one byte of a tensor only the round-1 model has
+    others = {t.blob for m in (res.drifted_id, res.ancestor_id) for t in store.manifest(m)}
+    info = next(t for t in store.manifest(round_model) if t.blob not in others)
+    path = store.blobs.path(info.blob)
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptBlobError):
+        run_active_learning(store, res, X, HumanOracle(), **kw)
 
 
-def test_refit_fresh_candidate_wins_on_a_new_regime(lineage):
-    # inverted digits: the lineage's weights are a worse start than a fresh initialisation,
-    # and validation says so
-    store, sc, res = lineage
-    fam = SklearnFamily(store.get(res.drifted_id).architecture)
-    X, y = sc.current_train.X[:60], sc.current_train.y[:60]
-    kw = dict(
-        classes=fam.classes,
-        drifted=store.load(res.drifted_id),
-        ancestor=store.load(res.ancestor_id),
-        validation=(sc.validation.X, sc.validation.y),
-        fine_tune_steps=60,
-        seed=0,
-    )
-    old = refit(fam, store.load(res.repaired_id), X, y, fresh=False, **kw)
-    new = refit(fam, store.load(res.repaired_id), X, y, **kw)
-    assert old.origin in ("alpha", "fine-tuned")
-    assert new.origin == "fresh" and new.fine_tuned
-    assert new.scores["accuracy"] > old.scores["accuracy"] + 0.1
-    # without validation there is nothing to choose on: no fresh candidate
-    blind = refit(fam, store.load(res.repaired_id), X, y, **{**kw, "validation": None})
-    assert blind.origin == "fine-tuned"
+def test_settings_object_and_keywords_are_the_same_call(tmp_path):
+    store, res, X, y, val = _small_lineage(tmp_path)
+    with pytest.raises(InvalidInputError, match="unknown strategy 'nope'; use one of"):
+        run_active_learning(store, res, X, None, strategy="nope")
+    with pytest.raises(TypeError):
+        run_active_learning(store, res, X, None, budgett=3)
+    settings = RefineSettings(batch=10, budget=10, image_shape=(1, 2))
+    out = run_active_learning(store, res, X, None, settings, validation=val)
+    assert out.status == "waiting-for-labels" and len(out.pending) == 10
+    # image display is the explicit option, stored with each request
+    assert all(r.predictions["image_shape"] == [1, 2] for r in LabelQueue(store).pending())
+    again = run_active_learning(store, res, X, None, batch=10, budget=10, validation=val)
+    assert sorted(again.pending) == sorted(out.pending)

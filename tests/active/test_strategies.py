@@ -1,4 +1,4 @@
-"""Query strategies against hand-computed values, k-center diversity, and the select entry point."""
+"""Query strategies against hand-computed values, and the select entry point."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from driftline.active import (
     Selection,
     consensus_entropy,
     entropy,
-    kcenter_greedy,
     least_confidence,
     margin,
     max_kl_to_consensus,
@@ -20,7 +19,6 @@ from driftline.active import (
     select,
     vote_entropy,
 )
-from driftline.active.strategies import representative
 from driftline.errors import InvalidInputError
 
 PROBA = np.array(
@@ -156,64 +154,6 @@ def test_committee_validation() -> None:
         vote_entropy([A, B], weights=[1.0, -1.0])
 
 
-# ----------------------------------------------------------------------------- diversity
-
-
-def _clusters() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Three tight clusters of 10; cluster 0 holds every high score."""
-    rng = np.random.default_rng(0)
-    centers = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    labels = np.repeat([0, 1, 2], 10)
-    x = centers[labels] + rng.normal(scale=0.1, size=(30, 2))
-    scores = np.where(labels == 0, 0.9, 0.5) + rng.uniform(0, 0.01, size=30)
-    return x, scores, labels
-
-
-def test_kcenter_batch_hits_every_cluster_while_topk_does_not() -> None:
-    x, scores, labels = _clusters()
-    top = np.argsort(-scores)[:3]
-    assert set(labels[top]) == {0}
-    picked = kcenter_greedy(x, 3, scores=scores)
-    assert len(picked) == 3 and len(set(picked.tolist())) == 3
-    assert set(labels[picked]) == {0, 1, 2}
-    assert picked[0] == np.argmax(scores)  # starts from the most informative point
-
-
-def test_kcenter_without_scores_spreads_and_is_deterministic() -> None:
-    x, _, labels = _clusters()
-    a = kcenter_greedy(x, 3)
-    b = kcenter_greedy(x, 3)
-    np.testing.assert_array_equal(a, b)
-    assert set(labels[a]) == {0, 1, 2}
-
-
-def test_kcenter_prefilter_restricts_candidates() -> None:
-    x, scores, labels = _clusters()
-    picked = kcenter_greedy(x, 3, scores=scores, pool_factor=1)
-    assert set(labels[picked]) == {0}
-
-
-def test_kcenter_already_seeds_centers() -> None:
-    x, scores, labels = _clusters()
-    already = np.flatnonzero(labels == 0)[:1]
-    picked = kcenter_greedy(x, 2, scores=scores, already=already)
-    assert set(labels[picked]) == {1, 2}
-    assert already[0] not in picked
-
-
-def test_kcenter_k_larger_than_pool_and_duplicates() -> None:
-    x = np.zeros((4, 2))
-    picked = kcenter_greedy(x, 10)
-    assert sorted(picked.tolist()) == [0, 1, 2, 3]
-    assert kcenter_greedy(x, 0).size == 0
-    with pytest.raises(InvalidInputError, match="non-negative"):
-        kcenter_greedy(x, -1)
-    with pytest.raises(InvalidInputError, match="one entry per point"):
-        kcenter_greedy(x, 2, scores=np.ones(3))
-    with pytest.raises(InvalidInputError, match="outside"):
-        kcenter_greedy(x, 2, already=[7])
-
-
 # ----------------------------------------------------------------------------- select
 
 
@@ -253,8 +193,8 @@ def test_select_random_depends_on_seed_only() -> None:
     assert a.indices.tolist() != c.indices.tolist()
 
 
-def test_select_with_diversity_covers_clusters() -> None:
-    x, scores, labels = _clusters()
+def test_select_with_diversity_covers_clusters(clusters) -> None:
+    x, scores, labels = clusters
     # probabilities whose entropy ranks like `scores`: more uniform = higher score
     p_top = 0.5 + 0.5 * (1 - scores)
     proba = np.column_stack([p_top, 1 - p_top])
@@ -268,44 +208,11 @@ def test_select_with_diversity_covers_clusters() -> None:
     assert set(labels[div.indices]) == {0, 2}
 
 
-# Two blobs: A = the unit square's corners and centre (indices 0-4), B = six points near
-# (10.5, 10.5) (indices 5-10). Centroids: A (0.5, 0.5) -> point 4 exactly; B (10.5, 10.517)
-# -> point 9 (10.5, 10.5) at distance 0.017 (point 10 is at 0.083).
-BLOBS = np.array(
-    [
-        [0, 0],
-        [0, 1],
-        [1, 0],
-        [1, 1],
-        [0.5, 0.5],
-        [10, 10],
-        [10, 11],
-        [11, 10],
-        [11, 11],
-        [10.5, 10.5],
-        [10.5, 10.6],
-    ]
-)
-
-
-def test_representative_by_hand() -> None:
-    # one medoid per cluster, the larger cluster (B, 6 points) first; any seed
-    for seed in range(5):
-        np.testing.assert_array_equal(representative(BLOBS, 2, seed=seed), [9, 4])
-    # medoids 4 and 9 taken: B's free centroid (10.5, 10.52) is nearest 10 (B is larger, first);
-    # A's is still (0.5, 0.5), where the four corners tie and the lowest index wins
-    np.testing.assert_array_equal(representative(BLOBS, 2, already=[4, 9], seed=1), [10, 0])
-    # k = 1: the global centroid (6.05, 6.06) is nearest (10, 10) (5.6 vs 7.1 for (1, 1))
-    np.testing.assert_array_equal(representative(BLOBS, 1, already=[4]), [5])
-    assert representative(BLOBS, 0).size == 0
-    assert sorted(representative(BLOBS, 50)) == list(range(11))  # k > pool: every point once
-
-
-def test_select_cold_start_ignores_scores() -> None:
+def test_select_cold_start_ignores_scores(blobs) -> None:
     # margin prefers points 0-3 (ties); the cold start picks the blob medoids regardless
     p = np.tile([0.9, 0.1], (11, 1))
     p[:4] = [0.5, 0.5]
-    sel = select("margin", 2, proba=p, features=BLOBS, cold_start=True)
+    sel = select("margin", 2, proba=p, features=blobs, cold_start=True)
     np.testing.assert_array_equal(sel.indices, [9, 4])
     np.testing.assert_allclose(sel.scores, margin(p)[[9, 4]])
     with pytest.raises(InvalidInputError, match="needs features"):

@@ -43,6 +43,7 @@ def store_path(tmp_path) -> Path:
             "confidence": 0.5,
             "ref": "digits@5",
             "classes": list(range(10)),
+            "image_shape": [8, 8],
             "members": [
                 {"role": "current", "ref": "digits@5", "label": i, "confidence": 0.5},
                 {"role": "drifted", "ref": "digits@4", "label": 9, "confidence": 0.9},

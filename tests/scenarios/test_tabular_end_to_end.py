@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from driftline.active import HumanOracle, run_active_learning
-from driftline.active.oracles import export_label_studio, export_requests, import_labels
+from driftline.active.label_files import export_requests, import_labels
+from driftline.active.label_studio import export_label_studio
 from driftline.active.queue import LabelQueue
 from driftline.cli import main
 from driftline.datasets import CHURN_MODEL_INPUTS

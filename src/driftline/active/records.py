@@ -2,8 +2,10 @@
 raw values, before the model's own preprocessing), stored with the request as
 ``predictions["record"]`` when the pool was a named table.
 
-Display rule: the 8×8 picture is drawn only for requests without a named record whose points
-are 64 unnamed values (the digits); a named table row is always shown as a table.
+Display rule: a request is drawn as a picture only when it was asked with an image shape
+(``predictions["image_shape"] = [height, width]``, set from
+:attr:`~driftline.active.RefineSettings.image_shape`, e.g. ``(8, 8)`` for the digits); otherwise
+a named record is shown as a table of its columns and a bare point as its features.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 RECORD_KEY = "record"
+IMAGE_KEY = "image_shape"
 
 
 def _plain(v: Any) -> Any:
@@ -53,13 +56,20 @@ def pool_records(pool: Any, indices: Sequence[int] | np.ndarray) -> list[dict[st
 
 
 def attach_records(
-    predictions: list[dict[str, Any]], pool: Any, indices: Sequence[int] | np.ndarray
+    predictions: list[dict[str, Any]],
+    pool: Any,
+    indices: Sequence[int] | np.ndarray,
+    image_shape: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """``predictions`` with each request's record added (unchanged for a bare-array pool)."""
+    """``predictions`` with each request's record added (none for a bare-array pool) and, with
+    ``image_shape``, the shape its point is drawn as."""
     recs = pool_records(pool, indices)
-    if recs is None:
-        return predictions
-    return [{**p, RECORD_KEY: r} for p, r in zip(predictions, recs, strict=True)]
+    out = predictions
+    if recs is not None:
+        out = [{**p, RECORD_KEY: r} for p, r in zip(out, recs, strict=True)]
+    if image_shape is not None:
+        out = [{**p, IMAGE_KEY: list(image_shape)} for p in out]
+    return out
 
 
 def record_of(req: Any) -> dict[str, Any] | None:
@@ -68,9 +78,18 @@ def record_of(req: Any) -> dict[str, Any] | None:
     return dict(rec) if isinstance(rec, Mapping) else None
 
 
+def image_shape(req: Any) -> tuple[int, int] | None:
+    """The ``(height, width)`` a request is drawn as, or None (see the module docstring)."""
+    shape = (getattr(req, "predictions", None) or {}).get(IMAGE_KEY)
+    if not isinstance(shape, Sequence) or len(shape) != 2:
+        return None
+    h, w = (int(v) for v in shape)
+    return (h, w) if h * w == int(np.asarray(req.features).size) else None
+
+
 def is_image(req: Any) -> bool:
-    """Draw the request as an 8×8 picture? Only unnamed 64-value points (see module docstring)."""
-    return record_of(req) is None and int(np.asarray(req.features).size) == 64
+    """Draw the request as a picture? Only when it was asked with an image shape."""
+    return image_shape(req) is not None
 
 
 def record_text(req: Any) -> str:

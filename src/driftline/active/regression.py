@@ -7,7 +7,7 @@ A regressor has no class probabilities to be uncertain about; the committee is t
 * lineage disagreement d(x) = max_i ŷ_i(x) − min_i ŷ_i(x)
 
 ``select_regression`` takes the top ``k`` by variance, or with ``features`` a diverse batch by
-greedy k-center over the top ``pool_factor · k`` (:func:`driftline.active.strategies.kcenter_greedy`).
+greedy k-center over the top ``pool_factor · k`` (:func:`driftline.active.diversity.kcenter_greedy`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from driftline.active.strategies import kcenter_greedy
+from driftline.active.diversity import kcenter_greedy
 from driftline.errors import InvalidInputError
 
 

@@ -19,7 +19,7 @@ used by repairing again with them as validation rows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,11 +27,19 @@ from driftline.active.oracles import Oracle
 from driftline.active.queue import LabelQueue, point_hash
 from driftline.active.records import attach_records
 from driftline.active.regression import lineage_disagreement, select_regression
-from driftline.errors import DriftlineError
+from driftline.active.settings import RefineSettings
+from driftline.errors import UnsupportedModelError
 from driftline.repair.evaluation import family_for
+from driftline.repair.vector import Params
+from driftline.statuses import LabelStatus, RefinementStatus
 from driftline.store import Store
 
 STRATEGY = "committee_variance"
+
+
+@runtime_checkable
+class _Regressor(Protocol):
+    def predict(self, params: Params, X: np.ndarray) -> np.ndarray: ...
 
 
 def regression_committee(
@@ -52,12 +60,37 @@ def regression_committee(
         seen.add(mid)
         node = store.get(mid)
         try:
-            pred = np.asarray(family_for(node).predict(store.load(mid), X), np.float64).ravel()
-        except (DriftlineError, ValueError, KeyError):
+            fam = family_for(node)
+            if not isinstance(fam, _Regressor):
+                continue
+            pred = np.asarray(fam.predict(store.load(mid), X), np.float64).ravel()
+        except (UnsupportedModelError, ValueError, KeyError):
             continue  # a composite (routed) node or a member of another shape
         if pred.shape == (len(X),) and np.all(np.isfinite(pred)):
             out.append((role, node.ref, pred))
     return out
+
+
+def _request_info(
+    members: list[tuple[str, str, np.ndarray]], sel: np.ndarray, model_id: str
+) -> list[dict[str, Any]]:
+    """Per chosen row: the first member's prediction, the committee variance and spread, and
+    every member's prediction."""
+    preds = [p for _, _, p in members]
+    var = np.var(np.vstack(preds), axis=0)
+    spread = lineage_disagreement(preds)
+    _, first_ref, first = members[0]
+    return [
+        {
+            "model_id": model_id,
+            "ref": first_ref,
+            "label": float(first[i]),
+            "variance": float(var[i]),
+            "disagreement": float(spread[i]),
+            "members": [{"role": r, "ref": ref, "label": float(p[i])} for r, ref, p in members],
+        }
+        for i in sel
+    ]
 
 
 def queue_regression_round(
@@ -67,75 +100,67 @@ def queue_regression_round(
     X_pool: np.ndarray,
     X_div: np.ndarray,
     oracle: Oracle | None,
-    *,
-    budget: int,
-    batch: int,
-    diversity: bool,
-    hops: int,
-    limit: int,
+    settings: RefineSettings,
     say: Callable[[str], Any],
 ) -> dict[str, Any]:
-    """Queue one round of requests (see module docstring); the fields of the loop's result."""
+    """Queue one round of requests (see module docstring); the fields of the loop's result.
+
+    ``settings``: ``budget``, ``batch``, ``diversity``, ``committee_hops``, ``committee_size``
+    and ``image_shape`` apply."""
     rid = int(result.repair_id)
     queue = LabelQueue(store)
-    members = regression_committee(store, result, X_pool, hops, limit)
+    budget = settings.budget
+    members = regression_committee(
+        store, result, X_pool, settings.committee_hops, settings.committee_size
+    )
     if len(members) < 2:
         return {
-            "status": "pool-exhausted",
+            "status": RefinementStatus.POOL_EXHAUSTED,
             "message": "fewer than two lineage members predict "
             "on this window: no committee to choose labels by",
         }
     counts = queue.counts(rid)
-    used = counts["pending"] + counts["labelled"]
+    used = counts[LabelStatus.PENDING] + counts[LabelStatus.LABELLED]
     asked = {r.point_hash for r in queue.requests(rid)}
     exclude = [i for i, row in enumerate(X_pool) if point_hash(row) in asked]
-    k = min(batch, budget - used)
+    k = min(settings.batch_size(used), budget - used)
     preds = [p for _, _, p in members]
     sel = (
-        select_regression(preds, k, features=X_div if diversity else None, already=exclude)
+        select_regression(preds, k, features=X_div if settings.diversity else None, already=exclude)
         if k > 0
         else np.empty(0, np.int64)
     )
     if len(sel):
-        var = np.var(np.vstack(preds), axis=0)
-        spread = lineage_disagreement(preds)
-        first = members[0]
-        info = [
-            {
-                "model_id": result.repaired_id or result.drifted_id,
-                "ref": first[1],
-                "label": float(first[2][i]),
-                "variance": float(var[i]),
-                "disagreement": float(spread[i]),
-                "members": [{"role": r, "ref": ref, "label": float(p[i])} for r, ref, p in members],
-            }
-            for i in sel
-        ]
         say(
             f"queueing {len(sel)} point(s) chosen by committee variance over {len(members)} "
             "lineage members"
         )
+        info = _request_info(members, sel, result.repaired_id or result.drifted_id)
         queue.request(
             X_pool[sel],
-            var[sel],
+            [d["variance"] for d in info],
             strategy=STRATEGY,
             round=1,
             repair_id=rid,
-            predictions=attach_records(info, pool, sel),
+            predictions=attach_records(info, pool, sel, settings.image_shape),
         )
     pend = queue.pending(rid)
     if pend and (oracle is None or getattr(oracle, "interactive", True)):
         return {
-            "status": "waiting-for-labels",
+            "status": RefinementStatus.WAITING_FOR_LABELS,
             "pending": [r.id for r in pend],
             "message": f"{len(pend)} label request(s) for repair #{rid} (a regressor, chosen "
             "by committee variance) wait for a human: run 'driftline label'",
         }
     if pend and oracle is not None:
         oracle.answer(queue, pend)
-    n = queue.counts(rid)["labelled"]
+    n = queue.counts(rid)[LabelStatus.LABELLED]
     return {
-        "status": "budget-exhausted" if used + len(sel) >= budget else "pool-exhausted",
+        "status": (
+            RefinementStatus.BUDGET_EXHAUSTED
+            if used + len(sel) >= budget
+            else RefinementStatus.POOL_EXHAUSTED
+        ),
         "labels_used": n,
         "message": f"{n} label(s) collected for the regressor; repair again with them as "
         "validation rows (re-fitting a regressor on labels is not automatic)",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.repair.pipeline import RepairResult, update_repair
+from driftline.statuses import RepairStatus
 from driftline.store.repairs import Switch
 
 __all__ = ["record_active"]
@@ -35,7 +36,7 @@ def record_active(
     }
     switch = None
     if model_id is None:
-        result.status = "waiting-for-labels"
+        result.status = RepairStatus.WAITING_FOR_LABELS
         result.message = out.message or f"{len(out.pending)} label request(s) wait for a human"
     else:
         assert result.deployment is not None
@@ -45,7 +46,7 @@ def record_active(
             f"active learning for repair #{result.repair_id}: {out.labels_used} labels",
             actor,
         )
-        result.status, result.deployed = "deployed", True
+        result.status, result.deployed = RepairStatus.DEPLOYED, True
         result.active.update({"deployed_id": model_id, "deployed_ref": model_ref})
         if out.after:
             result.after = dict(out.after)

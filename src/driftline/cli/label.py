@@ -132,7 +132,7 @@ def _queue() -> LabelQueue:
 
 
 def _session(repair: int | None, annotator: str | None) -> None:
-    from driftline.active.oracles import coerce_label
+    from driftline.active.label_values import coerce_label
     from driftline.active.queue import LabelQueue
     from driftline.store.deployments import default_actor
 
@@ -195,7 +195,8 @@ def export_cmd(
     repair: int = typer.Option(None, "--repair", help="only requests of this repair id"),
 ) -> None:
     """Write the pending requests to a file for Label Studio or another tool."""
-    from driftline.active.oracles import export_label_studio, export_requests, label_studio_config
+    from driftline.active.label_files import export_requests
+    from driftline.active.label_studio import export_label_studio, label_studio_config
     from driftline.active.records import is_image, record_of
 
     check_choice("format", fmt, _FORMATS)
@@ -237,7 +238,7 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Read labels from a file (rows without a label leave their request pending)."""
-    from driftline.active.oracles import import_labels
+    from driftline.active.label_files import import_labels
 
     if fmt is not None:
         check_choice("format", fmt, _FORMATS)

@@ -308,7 +308,7 @@ def label_row(req: Any) -> dict[str, Any]:
     x = np.asarray(req.features, dtype=np.float64)
     side = int(round(math.sqrt(x.size))) if x.size else 0
     if side >= 4 and side * side == x.size and x.min() >= 0:
-        from driftline.active.oracles import digit_data_uri
+        from driftline.active.images import digit_data_uri
 
         d["image"] = digit_data_uri(x, scale=8)
     return jsonable(d)

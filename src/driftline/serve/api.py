@@ -266,7 +266,8 @@ def export_labels(
     _t: Any = READ,
 ) -> Response:
     from driftline.active import LabelQueue
-    from driftline.active.oracles import export_label_studio, export_requests
+    from driftline.active.label_files import export_requests
+    from driftline.active.label_studio import export_label_studio
 
     q = LabelQueue(_ctx(request).store)
     with tempfile.TemporaryDirectory() as tmp:
