@@ -17,8 +17,20 @@ import os
 
 from driftline import errors
 from driftline.store import Edge, Model, Relative, Store
+from driftline.store.training_data import TrainingStatistics, set_default_statistics
 
 __version__ = "0.1.0"
+
+
+def _drift_statistics() -> TrainingStatistics:
+    """The store's default training statistics (imported when first needed: the store may not
+    import drift's computing modules, and importing the package stays light)."""
+    from driftline.drift.lineage_stats import DriftStatistics
+
+    return DriftStatistics()
+
+
+set_default_statistics(_drift_statistics)
 
 __all__ = ["open", "monitor", "Store", "Model", "Edge", "Relative", "errors", "__version__"]
 
