@@ -41,7 +41,7 @@ def check_batch(nodes: Batch, batch_edges: Batch) -> dict[str, int]:
             raise InvalidInputError(f"node {nid[:12]} appears twice in the batch")
         pos[nid] = i
     for name in {n.get("name") for n in nodes}:
-        check_name(name, "model name")  # type: ignore[arg-type]
+        check_name(name, "model name")
     for e in batch_edges:
         check_choice("edge kind", e.setdefault("kind", "other"), EDGE_KINDS)
         parent, child = e.get("parent"), e.get("child")

@@ -62,7 +62,7 @@ def make_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's 'begin' event emit BEGIN
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -75,7 +75,7 @@ def make_engine(url: str) -> sa.Engine:
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: sa.Connection) -> None:
         # Writers take the lock up front so two writers never deadlock on a lock upgrade.
         conn.exec_driver_sql(
             "BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN"
@@ -86,7 +86,7 @@ def make_engine(url: str) -> sa.Engine:
 
 def _lock_postgres_writes(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: sa.Connection) -> None:
         if conn.get_execution_options().get("write"):
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 

@@ -84,7 +84,7 @@ class RawQuery:
         self.text = sa.text(sql)
         self._compiled: dict[tuple[str, str], tuple[str, Sequence[str] | None]] = {}
 
-    def rows(self, conn: sa.Connection, **params: Any) -> list[tuple[Any, ...]]:
+    def rows(self, conn: sa.Connection, **params: Any) -> Sequence[Any]:
         dialect = conn.dialect
         key = (dialect.name, dialect.driver)
         compiled = self._compiled.get(key)
@@ -313,10 +313,10 @@ def nearest_chain_query(where: Predicate) -> sa.CompoundSelect:
     return sa.union_all(start, hits, out)
 
 
-_NEAREST: dict[tuple[Any, ...], sa.Select] = {}
+_NEAREST: dict[tuple[Any, ...], sa.CompoundSelect] = {}
 
 
-def cached_nearest_query(where: Predicate) -> Any:
+def cached_nearest_query(where: Predicate) -> sa.CompoundSelect:
     """:func:`nearest_chain_query`, built once per dict predicate (by keys, value types and
     values; expressions are built each time)."""
     if not isinstance(where, Mapping):
@@ -335,7 +335,7 @@ def cached_nearest_query(where: Predicate) -> Any:
 
 def fetch_tuples(
     conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any] | None = None
-) -> list[tuple[Any, ...]]:
+) -> Sequence[Any]:
     """Execute a Core statement (SQLAlchemy compiles it and processes its bind parameters) and
     fetch plain tuples from the DBAPI cursor, without building a Row per result row. Only for
     statements whose result columns need no processing (integers, strings)."""

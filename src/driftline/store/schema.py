@@ -25,6 +25,7 @@ indexed; :mod:`driftline.store.migrations`).
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -200,6 +201,14 @@ labels = sa.Table(
     sa.Column("annotator", sa.String(200), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The integer primary key of the row an ``INSERT`` just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("the statement inserted no row")
+    return int(key[0])
 
 
 def get_setting(conn: sa.Connection, key: str) -> str | None:

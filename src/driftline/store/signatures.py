@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from driftline.errors import UnknownReferenceError
-from driftline.store.schema import drift_reports, models, signatures
+from driftline.store.schema import drift_reports, inserted_id, models, signatures
 
 if TYPE_CHECKING:
     from driftline.drift.report import DriftReport
@@ -102,7 +102,7 @@ def save_report(
             report=report.to_dict(),
         )
     )
-    return int(res.inserted_primary_key[0])
+    return inserted_id(res)
 
 
 def list_reports(
