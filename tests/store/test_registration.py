@@ -41,24 +41,27 @@ def store(tmp_path):
         yield s
 
 
-def test_a_failing_edge_write_leaves_no_model_manifest_or_signature(store, monkeypatch):
-    parent = store.register(P(0), name="m")
-    before = _rows(store)
+def test_a_failing_edge_write_leaves_no_model_manifest_or_signature(store_location, monkeypatch):
+    with Store(store_location) as store:
+        parent = store.register(P(0), name="m")
+        before = _rows(store)
 
-    def fail(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("disk full while writing the edge")
+        def fail(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("disk full while writing the edge")
 
-    monkeypatch.setattr(registration, "add_edge", fail)
-    with pytest.raises(RuntimeError, match="disk full"):
-        store.register(P(1), name="m", parents=[parent], data=X(0.0))
-    assert _rows(store) == before  # signature, model row, manifest: all rolled back
-    assert [m.ref for m in store.list_models()] == ["m@1"]
+        monkeypatch.setattr(registration, "add_edge", fail)
+        with pytest.raises(RuntimeError, match="disk full"):
+            store.register(P(1), name="m", parents=[parent], data=X(0.0))
+        assert _rows(store) == before  # signature, model row, manifest: all rolled back
+        assert [m.ref for m in store.list_models()] == ["m@1"]
 
 
-def test_an_unknown_parent_writes_no_signature(store):
-    with pytest.raises(UnknownReferenceError):
-        store.register(P(1), name="m", parents=["nosuch@1"], signature=Signature.from_data(X(0)))
-    assert _rows(store) == {"models": 0, "tensors": 0, "edges": 0, "signatures": 0}
+def test_an_unknown_parent_writes_no_signature(store_location):
+    sig = Signature.from_data(X(0))
+    with Store(store_location) as store:
+        with pytest.raises(UnknownReferenceError):
+            store.register(P(1), name="m", parents=["nosuch@1"], signature=sig)
+        assert _rows(store) == {"models": 0, "tensors": 0, "edges": 0, "signatures": 0}
 
 
 class RecordingStatistics:
