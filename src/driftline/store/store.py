@@ -13,6 +13,7 @@ injected :class:`~driftline.store.training_data.TrainingStatistics`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -117,10 +118,11 @@ class Store(RecordStore):
         check_name(name, "model name")
         check_choice("transform", transform, EDGE_KINDS)
         prepared = registration.prepare(model, architecture)
-        arch = prepared.architecture
-        found = self._training_data(data, signature, parents, "input_schema" not in arch)
-        if found is not None and found.input_schema is not None:
-            arch["input_schema"] = found.input_schema  # the input schema, as the CLI records it
+        schema = "input_schema" not in prepared.architecture
+        found = self._training_data(data, signature, parents, schema)
+        if found is not None and found.input_schema is not None:  # as the CLI records it
+            arch = {**prepared.architecture, "input_schema": found.input_schema}
+            prepared = dataclasses.replace(prepared, architecture=arch)
         new = NewModel(
             prepared,
             name,
