@@ -27,11 +27,25 @@ from driftline import errors
 # would otherwise replace the function below with the module on the package.
 from driftline import monitor as _monitor_module  # noqa: F401
 
+# The store package and its training_data module are light (lazy exports, no SQLAlchemy yet).
+from driftline.store.training_data import TrainingStatistics, set_default_statistics
+
 if TYPE_CHECKING:
     from driftline.monitor import BoundAgent
     from driftline.store import Edge, Model, Relative, Store
 
 __version__ = "0.1.0"
+
+
+def _drift_statistics() -> TrainingStatistics:
+    """The store's default training statistics (imported when first needed: the store may not
+    import drift's computing modules, and importing the package stays light)."""
+    from driftline.drift.lineage_stats import DriftStatistics
+
+    return DriftStatistics()
+
+
+set_default_statistics(_drift_statistics)
 
 __all__ = ["open", "monitor", "Store", "Model", "Edge", "Relative", "errors", "__version__"]
 

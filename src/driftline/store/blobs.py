@@ -180,7 +180,7 @@ class BlobStore:
             raise self._error("write to", exc) from exc
         return key
 
-    def _put_local(self, key: str, data: bytes) -> None:
+    def _put_local(self, key: str, data: bytes | memoryview) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL, unique; the pid in the name keeps gc off a live writer's file
@@ -207,7 +207,7 @@ class BlobStore:
             return False
         return True
 
-    def _put_via_temporary(self, key: str, data: bytes) -> None:
+    def _put_via_temporary(self, key: str, data: bytes | memoryview) -> None:
         target = self.path(key)
         tmp = f"{self.root}/{key[:2]}/{TMP_PREFIX}{uuid.uuid4().hex}"
         self.fs.makedirs(f"{self.root}/{key[:2]}", exist_ok=True)
@@ -261,19 +261,20 @@ class BlobStore:
         path = self.path(_check_key(key))
         try:
             size = path.stat().st_size
+            buf: np.ndarray
             if mmap and size:
                 buf = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
             else:
                 buf = np.empty(size, dtype=np.uint8)
                 with open(path, "rb", buffering=0) as fh:
-                    got = fh.readinto(memoryview(buf))
+                    got = fh.readinto(buf.data)
                 if got != size:
                     raise FileNotFoundError(path)  # truncated under us: treat as missing
         except FileNotFoundError as exc:
             raise CorruptBlobError(
                 f"blob {key[:12]} is missing{where}; restore it from backup into {self.location}"
             ) from exc
-        if _sha(memoryview(buf)) != key:
+        if _sha(buf.data) != key:
             raise CorruptBlobError(
                 f"blob {key[:12]} is corrupt{where}: its bytes no longer hash to its key; "
                 "restore it from backup or re-register the model"

@@ -195,7 +195,7 @@ def encode(
 
 def decode(data: bytes | np.ndarray, base: np.ndarray | None) -> np.ndarray:
     """Inverse of :func:`encode` (flat uint8; ``base`` is required for a delta)."""
-    view = memoryview(data).cast("B")
+    view = (data.data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
     magic, code, itemsize, size = _HEAD.unpack(view[: _HEAD.size])
     if magic != _MAGIC or code not in _CODEC:
         raise CorruptBlobError("an encoded blob has an unknown header; restore it from backup")
@@ -296,7 +296,7 @@ def _rebuild(
 def _sha256(buf: np.ndarray) -> str:
     import hashlib
 
-    return hashlib.sha256(memoryview(buf)).hexdigest()
+    return hashlib.sha256(buf.data).hexdigest()
 
 
 @dataclass

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from driftline.errors import InvalidInputError, UnknownReferenceError
 from driftline.store.names import NAME_MAX, check_name, check_text
-from driftline.store.schema import deployment_history, deployments
+from driftline.store.schema import deployment_history, deployments, inserted_id
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,7 @@ def switch(
             at=now,
         )
     )
-    return DeploymentEvent(
-        int(res.inserted_primary_key[0]), name, model_id, prev, action, reason, actor, now
-    )
+    return DeploymentEvent(inserted_id(res), name, model_id, prev, action, reason, actor, now)
 
 
 def rollback_target(conn: sa.Connection, name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from driftline.errors import DamagedStoreError
+from driftline.errors import DamagedStoreError, UnknownReferenceError
 from driftline.jsonutil import jsonable
 
 DEFAULT_DIR = ".driftline"
@@ -62,7 +62,7 @@ def make_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's 'begin' event emit BEGIN
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -75,7 +75,7 @@ def make_engine(url: str) -> sa.Engine:
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: sa.Connection) -> None:
         # Writers take the lock up front so two writers never deadlock on a lock upgrade.
         conn.exec_driver_sql(
             "BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN"
@@ -86,7 +86,7 @@ def make_engine(url: str) -> sa.Engine:
 
 def _lock_postgres_writes(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: sa.Connection) -> None:
         if conn.get_execution_options().get("write"):
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
@@ -101,3 +101,27 @@ def redact(url: str) -> str:
         return sa.make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy understands: show it as given
         return url
+
+
+def check_folder(root: Path, blob_dir: str | os.PathLike | None, create: bool) -> bool:
+    """Check a store folder before opening its database; return whether it must already hold
+    a store (see :func:`holds_store`)."""
+    db = root / DB_FILE
+    if db.exists() and not db.is_file():
+        raise DamagedStoreError(f"{db} is not a regular file; restore it from backup")
+    must_exist = holds_store(root, blob_dir)
+    if not db.exists() and not create:
+        raise UnknownReferenceError(
+            f"no driftline store at {root}; run 'driftline init' (or set DRIFTLINE_STORE)"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    return must_exist
+
+
+def holds_store(root: Path, blob_dir: str | os.PathLike | None) -> bool:
+    """Whether the folder holds a used store, whose database must not be recreated: it has
+    stored blobs. (A store's tables are committed before its first blob is written, so an
+    empty database beside blobs was emptied; one without blobs may be a new database that a
+    concurrent first opener is creating right now.)"""
+    blobs = Path(blob_dir) if blob_dir else root / "blobs"
+    return blobs.is_dir() and any(blobs.iterdir())

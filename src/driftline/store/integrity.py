@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from driftline.errors import DamagedStoreError, DriftlineError
 from driftline.params.identity import leaf_from_manifest
 from driftline.store.engine import make_engine, redact
-from driftline.store.schema import create_or_check
+from driftline.store.migrations import create_or_check
 
 if TYPE_CHECKING:
     from driftline.store.models import Model, TensorInfo
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def open_engine(url: str, *, must_exist: bool = False) -> sa.Engine:
     """Engine for ``url`` with the store's tables created or checked (see
-    :func:`~driftline.store.schema.create_or_check`); unreadable databases raise
+    :func:`~driftline.store.migrations.create_or_check`); unreadable databases raise
     :class:`DamagedStoreError`, unreachable servers a one-line :class:`DriftlineError`."""
     try:
         engine = make_engine(url)

@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+EDGE_KINDS = (
+    "finetune",
+    "prune",
+    "distill",
+    "merge",
+    "quantize",
+    "adapter",
+    "repair",
+    "route",
+    "other",
+)
+"""The kinds of transformation an edge records (``Store.register(transform=...)``)."""
+
 
 @dataclass(frozen=True)
 class Model:
@@ -78,3 +91,42 @@ class TensorInfo:
     dtype: str
     shape: tuple[int, ...]
     blob: str
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A node reached from another, with its shortest hop count."""
+
+    id: str
+    hops: int
+    name: str
+    version: int
+
+
+def model_from_row(row: Any) -> Model:
+    """A :class:`Model` from a ``models`` row."""
+    return Model(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        framework=row.framework,
+        architecture=row.architecture or {},
+        signature_id=row.signature_id,
+        metrics=row.metrics or {},
+        tags=row.tags or {},
+        created_at=row.created_at,
+        kind=row.kind,
+    )
+
+
+def edge_from_row(row: Any) -> Edge:
+    """An :class:`Edge` from an ``edges`` row."""
+    return Edge(
+        parent=row.parent,
+        child=row.child,
+        kind=row.kind,
+        params=row.params or {},
+        metrics=row.metrics or {},
+        data_stats=row.data_stats or {},
+        created_at=row.created_at,
+    )

@@ -1,8 +1,9 @@
 """Training-data signatures and drift reports in the store.
 
 The store keeps signature bytes (content-addressed, shared by every model trained on the same
-data) and report JSON; the statistics themselves are computed in :mod:`driftline.drift`,
-imported lazily here so the store works without touching data.
+data) and report JSON. It computes nothing: signatures and reports arrive built (statistics of
+training data are computed before registration's write, :mod:`driftline.store.training_data`);
+their types are imported from :mod:`driftline.drift` only to decode what is stored.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from driftline.errors import InvalidInputError, UnknownReferenceError
-from driftline.store.schema import drift_reports, models, signatures
+from driftline.errors import UnknownReferenceError
+from driftline.store.schema import drift_reports, inserted_id, models, signatures
 
 if TYPE_CHECKING:
-    from driftline.drift import DriftReport, Signature
-    from driftline.store.models import Model
-    from driftline.store.store import Store
+    from driftline.drift.report import DriftReport
+    from driftline.drift.signature import Signature
 
 
 def put_signature(conn: sa.Connection, sig: Signature) -> str:
@@ -41,7 +41,8 @@ def put_signature(conn: sa.Connection, sig: Signature) -> str:
 
 
 def get_signature(conn: sa.Connection, sid: str) -> Signature:
-    from driftline.drift import Signature
+    """Decode the stored signature ``sid``."""
+    from driftline.drift.signature import Signature
 
     data = conn.execute(
         sa.select(signatures.c.data).where(signatures.c.id == sid)
@@ -51,64 +52,44 @@ def get_signature(conn: sa.Connection, sid: str) -> Signature:
     return Signature.from_bytes(bytes(data))
 
 
-def training_schema(data: Any, signature: Any, architecture: dict[str, Any]) -> Any:
-    """Record the input schema of ``data`` (names, dtypes, categories, roles: as
-    ``driftline register --data``) in ``architecture`` unless it has one; return the signature
-    (built from ``data`` when not given)."""
-    from driftline.drift import Signature
-    from driftline.drift.roles import input_schema
-
-    if signature is None:
-        signature = Signature.from_data(data)
-    if "input_schema" not in architecture and isinstance(signature, Signature):
-        architecture["input_schema"] = input_schema(data, signature)
-    return signature
+def stored_signature_id(conn: sa.Connection, ref: object) -> str | None:
+    """``ref`` itself when it is the id of a stored signature, else None."""
+    if not (isinstance(ref, str) and len(ref) == 64):
+        return None
+    q = sa.select(signatures.c.id).where(signatures.c.id == ref)
+    return conn.execute(q).scalar_one_or_none()
 
 
-def attach_training_data(
-    store: Store, data: Any, signature: Any, parents: Sequence[str | Model]
-) -> tuple[str, dict[str, Any]]:
-    """Summarise ``data`` (or take ``signature``), store it, and build the edge's ``data_stats``:
-    the data's per-feature moments and its drift against each parent's training signature."""
-    from driftline.drift import Signature, compare, drift_score
+def model_signature_id(conn: sa.Connection, mid: str) -> str:
+    """The training signature id of model ``mid``; an error saying how to attach one if none."""
+    row = conn.execute(
+        sa.select(models.c.signature_id, models.c.name, models.c.version).where(models.c.id == mid)
+    ).one()
+    if row.signature_id is None:
+        raise UnknownReferenceError(
+            f"model {row.name}@{row.version} has no training signature; attach one with "
+            "'driftline signature DATA --attach REF' or register(..., data=X_train)"
+        )
+    return str(row.signature_id)
 
-    if signature is None:
-        signature = Signature.from_data(data)
-    if not isinstance(signature, Signature):
-        raise InvalidInputError("signature= must be a driftline.drift.Signature")
-    stats: dict[str, Any] = {"signature_id": signature.id, "n_rows": int(signature.n_rows)}
-    stats["moments"] = signature.summary()
-    drift: dict[str, Any] = {}
-    with store.write() as conn:
-        sid = put_signature(conn, signature)
-        for p in parents:
-            pid = store.resolve(p, conn)
-            psig_id = conn.execute(
-                sa.select(models.c.signature_id).where(models.c.id == pid)
-            ).scalar_one()
-            if psig_id is None or data is None:
-                continue
-            report = compare(get_signature(conn, psig_id), data)
-            drift[pid] = {
-                "parent_signature_id": psig_id,
-                "drift": bool(report.drift),
-                "score": float(drift_score(report)),
-                "drifted_features": report.drifted_features,
-                "n_features": len(report.features),
-                "max": {
-                    m: max(report.metric(m).values(), default=None)
-                    for m in ("psi", "ks", "kl", "js")
-                },
-            }
-    if drift:
-        stats["drift_vs_parent"] = drift
-    return sid, stats
+
+def parent_signatures(conn: sa.Connection, parent_ids: Sequence[str]) -> dict[str, Signature]:
+    """The training signature of each of ``parent_ids`` (model ids) that has one."""
+    out: dict[str, Signature] = {}
+    for pid in dict.fromkeys(parent_ids):
+        sid = conn.execute(
+            sa.select(models.c.signature_id).where(models.c.id == pid)
+        ).scalar_one_or_none()
+        if sid is not None:
+            out[pid] = get_signature(conn, sid)
+    return out
 
 
 def save_report(
     conn: sa.Connection, model_id: str, report: DriftReport, deployment: str | None = None
 ) -> int:
-    from driftline.drift import drift_score
+    """Append ``report`` (its JSON, size, verdict and ranking score) for model ``model_id``."""
+    from driftline.drift.report import drift_score  # the report's ranking key, defined beside it
 
     res = conn.execute(
         sa.insert(drift_reports).values(
@@ -121,7 +102,7 @@ def save_report(
             report=report.to_dict(),
         )
     )
-    return int(res.inserted_primary_key[0])
+    return inserted_id(res)
 
 
 def list_reports(

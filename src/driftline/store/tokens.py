@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from driftline.errors import InvalidInputError, UnknownReferenceError
-from driftline.store.schema import ensure_side_tables
+from driftline.store.schema import ensure_side_tables, inserted_id
 
 _meta = sa.MetaData()
 
@@ -105,7 +105,7 @@ def create_token(
                 revoked=False,
             )
         )
-        tid = int(res.inserted_primary_key[0])  # type: ignore[index]
+        tid = inserted_id(res)
         row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == tid)).one()
     return secret, _info(row)
 
