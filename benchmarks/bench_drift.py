@@ -31,18 +31,6 @@ from driftline.drift import DriftAgent, Signature  # noqa: E402
 from driftline.drift.calibration import calibrate  # noqa: E402
 
 
-def _agent_state_bytes(agent: DriftAgent) -> int:
-    total = 0
-    for pane in agent._panes:
-        for w in pane.windows.values():
-            for name in ("le", "lt", "sle", "slt"):
-                total += getattr(w, name, np.empty(0)).nbytes
-    for r in agent.refs.values():
-        for name in ("points", "cdf", "psi_idx", "psi_ref"):
-            total += getattr(r, name, np.empty(0)).nbytes
-    return total
-
-
 def _time_agent(
     sig: Signature, batches: list[np.ndarray], rows: int
 ) -> tuple[list[float], list[float], list]:
@@ -67,7 +55,7 @@ def _peak_update_bytes(sig: Signature, batch: np.ndarray, rows: int) -> tuple[in
     agent.update(batch)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak, _agent_state_bytes(agent)
+    return peak, agent.state_nbytes()
 
 
 def _evidently(ref: np.ndarray, batch: np.ndarray, n_runs: int) -> tuple[float | None, str]:

@@ -199,28 +199,25 @@ def agent(
     ),
 ) -> None:
     """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
-    from driftline.drift import DriftAgent, drift_score, iter_batches
+    from typing import cast
+
+    from driftline.drift import AgentSettings, DriftAgent, RuleSettings, drift_score, iter_batches
+    from driftline.drift.agent_settings import WindowMode, WindowSettings
     from driftline.repair.window_proba import model_aware_settings
 
     store = open_store()
     model = store.get(ref)
     sig = store.signature(model.id)
-    kw: dict = {
-        "roles": R.role_spec(target, prediction, id, timestamp, ignore),
-        "model_aware": model_aware_settings(
-            store, model, sig, estimate=estimate_accuracy, multivariate=multivariate
-        ),
-    }
-    if drift_share is not None:
-        kw["drift_share"] = drift_share
+    windows = WindowSettings(
+        window, cast(WindowMode, mode), step, time_column=time_column, seconds=window_seconds
+    )
     agent_ = DriftAgent(
         sig,
-        window=window,
-        mode=mode,
-        step=step,
-        time_column=time_column,
-        window_seconds=window_seconds,
-        **kw,
+        AgentSettings(windows, RuleSettings(drift_share=drift_share)),
+        roles=R.role_spec(target, prediction, id, timestamp, ignore),
+        model_aware=model_aware_settings(
+            store, model, sig, estimate=estimate_accuracy, multivariate=multivariate
+        ),
     )
     any_drift = False
     table = Table(

@@ -35,7 +35,7 @@ from driftline.datasets import (
     rotated_digits,
 )
 from driftline.demo.lineage import accuracy, train_lineage
-from driftline.drift import DriftAgent
+from driftline.drift import AgentSettings, DriftAgent, RuleSettings, WindowSettings
 from driftline.errors import InvalidInputError
 from driftline.repair import RepairPolicy, RepairResult, repair
 from driftline.repair.ancestors import summarize
@@ -253,7 +253,10 @@ def _agent(
     store: Store, model: Model, policy: RepairPolicy = POLICY, window_rows: int = WINDOW_ROWS
 ) -> DriftAgent:
     """A tumbling-window agent on the model's training signature."""
-    return DriftAgent(store.signature(model.id), window=window_rows, drift_share=policy.drift_share)
+    settings = AgentSettings(
+        WindowSettings(size=window_rows), RuleSettings(drift_share=policy.drift_share)
+    )
+    return DriftAgent(store.signature(model.id), settings)
 
 
 def _result_table(con: Console, run: ScenarioRun, test: Any) -> None:

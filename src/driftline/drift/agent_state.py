@@ -38,14 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from driftline.drift.metrics import (
+from driftline.drift.report import DriftReport, SchemaIssue
+from driftline.drift.windows import (
     CategoricalWindow,
     FeatureReference,
     FeatureWindow,
     NumericWindow,
     new_window,
 )
-from driftline.drift.report import DriftReport, SchemaIssue
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
 if TYPE_CHECKING:
