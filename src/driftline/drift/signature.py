@@ -66,7 +66,16 @@ __all__ = [
 
 # --------------------------------------------------------------------------- signature
 class Signature:
-    """Per-feature summary of a table; mergeable, serialisable, content-addressed."""
+    """Per-feature summary of a table; mergeable, serialisable, content-addressed.
+
+    >>> sig = Signature.from_data({"age": [31, 45, 27, 52], "city": ["Oslo", "Rome", "Oslo", None]})
+    >>> sig.n_rows, sig.feature_names, sig.kinds
+    (4, ['age', 'city'], {'age': 'numeric', 'city': 'categorical'})
+    >>> sig["age"].mean, sig["city"].counts, sig["city"].missing
+    (38.75, {'Oslo': 2, 'Rome': 1}, 1)
+    >>> Signature.from_bytes(sig.to_bytes()).id == sig.id
+    True
+    """
 
     def __init__(
         self,
