@@ -93,3 +93,18 @@ def test_load_state_returns_the_agent(sig):
     resumed = DriftAgent(sig, window=None).load_state(agent.state().to_bytes())
     assert resumed.rows_seen == 700
     assert resumed.report().to_dict() == agent.report().to_dict()
+
+
+def test_host_agents_refuse_sliding_windows_however_they_are_given(sig):
+    from driftline.drift.agent_state import HostAgent
+
+    sliding = AgentSettings(WindowSettings(size=1000, mode="sliding"))
+    for kw in ({"settings": sliding}, {"window": 1000, "mode": "sliding"}):
+        with pytest.raises(InvalidInputError, match="tumbling"):
+            HostAgent(sig, host="h1", **kw)
+    assert (
+        HostAgent(sig, host="h1", settings=AgentSettings(WindowSettings(size=10)))
+        .update(_stream(7, 25))[0]
+        .n_rows
+        == 10
+    )
