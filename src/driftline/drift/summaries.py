@@ -72,13 +72,14 @@ class NumericSummary:
             return math.nan
         return self.count * self.m4 / self.m2**2 - 3.0
 
-    def update(self, values: np.ndarray) -> None:
+    def update(self, values: np.ndarray) -> NumericSummary:
+        """Add values (non-finite = missing) in place; returns ``self``."""
         x = np.asarray(values, dtype=np.float64)
         fin = np.isfinite(x)
         nf = int(fin.sum())
         self.missing += int(x.size - nf)
         if nf == 0:
-            return
+            return self
         if nf != x.size:
             x = x[fin]
         # fixed-order sums: the same bits in any process, alignment or thread count
@@ -88,6 +89,7 @@ class NumericSummary:
         )
         self._absorb_moments(other)
         self.sketch.update(x)
+        return self
 
     def _absorb_moments(self, b: NumericSummary) -> None:
         na, nb = self.count, b.count
@@ -196,18 +198,20 @@ class CategoricalSummary:
     def missing_rate(self) -> float:
         return self.missing / self.total if self.total else 0.0
 
-    def update(self, values: np.ndarray) -> None:
+    def update(self, values: np.ndarray) -> CategoricalSummary:
+        """Add labels (None = missing) in place; returns ``self``."""
         arr = np.asarray(values, dtype=object)
         miss = np.fromiter((v is None for v in arr), dtype=bool, count=arr.size)
         self.missing += int(miss.sum())
         if miss.all():
-            return
+            return self
         labels, cnt = np.unique(arr[~miss].astype(str), return_counts=True)
         for lab, c in zip(labels.tolist(), cnt.tolist(), strict=True):
             self.counts[lab] = self.counts.get(lab, 0) + int(c)
         if self.sample is not None:
             self.sample.update(labels.tolist(), cnt.tolist())
         self._cap()
+        return self
 
     def _cap(self) -> None:
         if len(self.counts) <= self.max_categories:
