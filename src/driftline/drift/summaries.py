@@ -63,7 +63,7 @@ class NumericSummary:
         """Biased sample skewness ``g1 = sqrt(n) M3 / M2^1.5`` (as ``scipy.stats.skew``)."""
         if self.count < 2 or self.m2 <= 0:
             return math.nan
-        return math.sqrt(self.count) * self.m3 / self.m2**1.5
+        return float(math.sqrt(self.count) * self.m3 / self.m2**1.5)
 
     @property
     def kurtosis(self) -> float:
@@ -266,7 +266,9 @@ class CategoricalSummary:
 FeatureSummary = NumericSummary | CategoricalSummary
 
 
-def summary_headers(summaries: Mapping[str, FeatureSummary], blobs: list[bytes]) -> list[dict]:
+def summary_headers(
+    summaries: Mapping[str, FeatureSummary], blobs: list[bytes]
+) -> list[dict[str, Any]]:
     """Header entries of summaries; numeric sketches' bytes are appended to ``blobs``."""
     out = []
     for name, f in summaries.items():
