@@ -21,6 +21,7 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -29,18 +30,6 @@ from scipy import stats  # noqa: E402
 
 from driftline.drift import DriftAgent, Signature  # noqa: E402
 from driftline.drift.calibration import calibrate  # noqa: E402
-
-
-def _agent_state_bytes(agent: DriftAgent) -> int:
-    total = 0
-    for pane in agent._panes:
-        for w in pane.windows.values():
-            for name in ("le", "lt", "sle", "slt"):
-                total += getattr(w, name, np.empty(0)).nbytes
-    for r in agent.refs.values():
-        for name in ("points", "cdf", "psi_idx", "psi_ref"):
-            total += getattr(r, name, np.empty(0)).nbytes
-    return total
 
 
 def _time_agent(
@@ -67,7 +56,7 @@ def _peak_update_bytes(sig: Signature, batch: np.ndarray, rows: int) -> tuple[in
     agent.update(batch)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak, _agent_state_bytes(agent)
+    return peak, agent.state_nbytes()
 
 
 def _evidently(ref: np.ndarray, batch: np.ndarray, n_runs: int) -> tuple[float | None, str]:
@@ -125,23 +114,43 @@ def main() -> None:
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(n_ref, feats))
     batches = [rng.normal(0.1, 1.0, size=(rows, feats)) for _ in range(n_batches + 1)]
-    values = rows * feats
+    m = SimpleNamespace(n_ref=n_ref, rows=rows, feats=feats, values=rows * feats, ref=ref)
+    sig = _measure_signatures(m, rng)
+    _measure_agent(m, sig, batches, args)
+    tbl = _table(m)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    tbl.caption = (
+        f"wall-clock medians; machine load average {load:.1f} on {os.cpu_count()} "
+        "cores during the run (CPU-time row is less sensitive to other processes)"
+    )
+    console.print(tbl)
 
+
+def _measure_signatures(m: SimpleNamespace, rng: np.random.Generator) -> Signature:
+    """Build and calibration times (normal and mixed-shape tables); returns the signature."""
+    ref, n_ref, feats = m.ref, m.n_ref, m.feats
     t = time.perf_counter()
     sig = Signature.from_data(ref)
-    build_s = time.perf_counter() - t
+    m.build_s = time.perf_counter() - t
     t = time.perf_counter()
     sig._calibration = calibrate(sig)  # what to_bytes() stores; timed on its own
-    calib_s = time.perf_counter() - t
-    sig_bytes = len(sig.to_bytes())
+    m.calib_s = time.perf_counter() - t
+    m.sig_bytes = len(sig.to_bytes())
     mixed = _mixed_table(rng, n_ref, feats)
     t = time.perf_counter()
     msig = Signature.from_data(mixed)
-    mbuild_s = time.perf_counter() - t
+    m.mbuild_s = time.perf_counter() - t
     t = time.perf_counter()
     calibrate(msig)
-    mcalib_s = time.perf_counter() - t
+    m.mcalib_s = time.perf_counter() - t
+    return sig
 
+
+def _measure_agent(
+    m: SimpleNamespace, sig: Signature, batches: list[np.ndarray], args: argparse.Namespace
+) -> None:
+    """Agent vs scipy (and Evidently) per batch, agent state and peak memory per update."""
+    ref, n_ref, rows, feats = m.ref, m.n_ref, m.rows, m.feats
     agent_times, agent_cpu, reports = _time_agent(sig, batches, rows)
     agent_s = statistics.median(agent_times)
     cpu_s = statistics.median(agent_cpu)
@@ -161,7 +170,30 @@ def main() -> None:
     peak_big, state_big = _peak_update_bytes(sig, batches[1], rows)
     small = Signature.from_data(ref[: n_ref // 10])
     peak_small, state_small = _peak_update_bytes(small, batches[1], rows)
+    m.__dict__.update(
+        agent_times=agent_times,
+        scipy_times=scipy_times,
+        reports=reports,
+        agent_s=agent_s,
+        cpu_s=cpu_s,
+        scipy_s=scipy_s,
+        scipy_cpu_s=scipy_cpu_s,
+        ks_err=ks_err,
+        ev_s=ev_s,
+        ev_note=ev_note,
+        peak_big=peak_big,
+        state_big=state_big,
+        peak_small=peak_small,
+        state_small=state_small,
+    )
 
+
+def _table(m: SimpleNamespace) -> Table:
+    """The speed rows of the result table (memory and accuracy rows: :func:`_memory_rows`)."""
+    n_ref, rows, feats, values = m.n_ref, m.rows, m.feats, m.values
+    build_s, calib_s, mbuild_s, mcalib_s = m.build_s, m.calib_s, m.mbuild_s, m.mcalib_s
+    agent_s, cpu_s, scipy_s, scipy_cpu_s = m.agent_s, m.cpu_s, m.scipy_s, m.scipy_cpu_s
+    ev_s, ev_note, agent_times, scipy_times = m.ev_s, m.ev_note, m.agent_times, m.scipy_times
     tbl = Table(
         title=f"drift benchmark · reference {n_ref:,}×{feats} · batches {rows:,}×{feats} "
         f"shifted 0.1σ · medians of {len(agent_times)} (scipy {len(scipy_times)})"
@@ -221,6 +253,18 @@ def main() -> None:
         f"{values / scipy_cpu_s / 1e6:.2f}",
         "target ≥ 40",
     )
+    _memory_rows(tbl, m)
+    return tbl
+
+
+def _memory_rows(tbl: Table, m: SimpleNamespace) -> None:
+    feats, ref, sig_bytes, ks_err, reports = m.feats, m.ref, m.sig_bytes, m.ks_err, m.reports
+    state_big, state_small, peak_big, peak_small = (
+        m.state_big,
+        m.state_small,
+        m.peak_big,
+        m.peak_small,
+    )
     tbl.add_row(
         "agent state (KB), ref 100% vs 10% rows",
         f"{state_big / 1024:.0f}",
@@ -250,12 +294,6 @@ def main() -> None:
         "–",
         "of 20; KS ≈ 0.04 at 100k rows: past the null and the 0.02 floor",
     )
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    tbl.caption = (
-        f"wall-clock medians; machine load average {load:.1f} on {os.cpu_count()} "
-        "cores during the run (CPU-time row is less sensitive to other processes)"
-    )
-    console.print(tbl)
 
 
 if __name__ == "__main__":

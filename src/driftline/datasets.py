@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from driftline.errors import InvalidInputError
+from driftline.validation import check_choice
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,6 +164,18 @@ def _current(
     return Regime(name, X, target[idx].copy(), per_row, idx.copy(), description)
 
 
+def _rotated(images: np.ndarray, target: np.ndarray, idx: np.ndarray, angle: float) -> Regime:
+    """The rows ``idx`` of the digits, all rotated by ``angle`` degrees."""
+    return Regime(
+        f"rot{angle:g}",
+        render(images[idx], angle),
+        target[idx].copy(),
+        np.full(len(idx), float(angle)),
+        idx,
+        f"digits rotated {angle:g}°",
+    )
+
+
 def _scenario(
     seed: int,
     *,
@@ -189,30 +202,22 @@ def _scenario(
     base_idx = (
         train if n_base is None else rng.choice(train, size=min(n_base, len(train)), replace=False)
     )
-    base = Regime(
-        f"rot{base_angle:g}",
-        render(images[base_idx], base_angle),
-        target[base_idx].copy(),
-        np.full(len(base_idx), float(base_angle)),
-        base_idx.copy(),
-        f"digits rotated {base_angle:g}°",
-    )
+    base = _rotated(images, target, base_idx.copy(), base_angle)
     lineage = []
     for ang in lineage_angles:
         idx = rng.choice(train, size=min(n_finetune, len(train)), replace=False)
-        lineage.append(
-            Regime(
-                f"rot{ang:g}",
-                render(images[idx], ang),
-                target[idx].copy(),
-                np.full(len(idx), float(ang)),
-                idx,
-                f"digits rotated {ang:g}°",
-            )
-        )
-    kw = {"invert": invert, "blur": blur, "description": current_desc}
+        lineage.append(_rotated(images, target, idx, ang))
     cur = {
-        name: _current(name, split[key], rng, current_angles, current_weights, **kw)
+        name: _current(
+            name,
+            split[key],
+            rng,
+            current_angles,
+            current_weights,
+            invert=invert,
+            blur=blur,
+            description=current_desc,
+        )
         for name, key in (
             ("window", "window"),
             ("validation", "val"),
@@ -299,9 +304,12 @@ def new_regime_scenario(
 ) -> DigitsScenario:
     """Today's data is unlike anything in the lineage, so no ancestor is healthy: ``kind`` is
     "invert" (x -> 1 − x), "blur" (Gaussian, sigma 1.5 px) or "rot90" (rotated 90°)."""
-    opts = {"invert": {"invert": True}, "blur": {"blur": 1.5}, "rot90": {}}
-    if kind not in opts:
-        raise InvalidInputError(f"kind must be one of {sorted(opts)}, got {kind!r}")
+    opts: dict[str, dict[str, Any]] = {
+        "invert": {"invert": True},
+        "blur": {"blur": 1.5},
+        "rot90": {},
+    }
+    check_choice("kind", kind, sorted(opts))
     angle = 90.0 if kind == "rot90" else 0.0
     return _scenario(
         seed,
@@ -351,8 +359,7 @@ def churn_table(n: int = 2000, *, regime: str = "base", seed: int = 0) -> pd.Dat
     """
     import pandas as pd
 
-    if regime not in CHURN_REGIMES:
-        raise InvalidInputError(f"unknown churn regime {regime!r}; use {', '.join(CHURN_REGIMES)}")
+    check_choice("churn regime", regime, CHURN_REGIMES)
     if n < 1:
         raise InvalidInputError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng([seed, CHURN_REGIMES.index(regime)])

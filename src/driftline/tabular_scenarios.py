@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftline.errors import InvalidInputError
+from driftline.validation import check_choice
 
 FAMILIES = ("credit", "sensor", "demand")
 KINDS = {"recurring": 0.05, "mixed": 0.5}  # share of regime B in today's data
@@ -138,12 +138,8 @@ def tabular_scenario(
     n_test: int = 2000,
 ) -> TabularScenario:
     """One generated scenario (see the module docstring)."""
-    if family not in _GEN:
-        raise InvalidInputError(
-            f"unknown drift family {family!r}; use one of {', '.join(FAMILIES)}"
-        )
-    if kind not in KINDS:
-        raise InvalidInputError(f"unknown scenario {kind!r}; use one of {', '.join(KINDS)}")
+    check_choice("drift family", family, FAMILIES)
+    check_choice("scenario", kind, KINDS)
     gen, task, names = _GEN[family]
     rng = np.random.default_rng([seed, FAMILIES.index(family), list(KINDS).index(kind)])
     share = KINDS[kind]

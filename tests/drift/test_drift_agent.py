@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from driftline.drift import DriftAgent, DriftReport, Signature, compare, drift_score, report_table
-from driftline.drift.agent import adjust_pvalues
+from driftline.drift.verdict import adjust_pvalues
 from driftline.errors import InvalidInputError
 
 

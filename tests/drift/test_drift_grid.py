@@ -9,7 +9,7 @@ import pytest
 
 from driftline.drift import Signature
 from driftline.drift.grid import grid_for
-from driftline.drift.metrics import NumericReference, NumericWindow
+from driftline.drift.windows import NumericReference, NumericWindow
 
 
 def _ref(values: np.ndarray) -> NumericReference:

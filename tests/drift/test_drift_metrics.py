@@ -14,9 +14,9 @@ from driftline.drift.metrics import (
     js_distance,
     kl_divergence,
     ks_pvalue,
-    prepare_reference,
     psi,
 )
+from driftline.drift.windows import prepare_reference
 
 RNG = np.random.default_rng(12345)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import typer
 
@@ -223,28 +223,23 @@ def agent(
     ),
 ) -> None:
     """Run a drift agent over a stream; print one line per window; exit 1 if any window drifted."""
-    from driftline.drift import DriftAgent
+    from driftline.drift import AgentSettings, DriftAgent, RuleSettings
+    from driftline.drift.agent_settings import WindowMode, WindowSettings
     from driftline.repair.window_proba import model_aware_settings
 
     store = open_store()
     model = store.get(ref)
     sig = store.signature(model.id)
-    kw: dict = {
-        "roles": R.role_spec(target, prediction, id, timestamp, ignore),
-        "model_aware": model_aware_settings(
-            store, model, sig, estimate=estimate_accuracy, multivariate=multivariate
-        ),
-    }
-    if drift_share is not None:
-        kw["drift_share"] = drift_share
+    windows = WindowSettings(
+        window, cast(WindowMode, mode), step, time_column=time_column, seconds=window_seconds
+    )
     agent_ = DriftAgent(
         sig,
-        window=window,
-        mode=cast("Literal['tumbling', 'sliding']", mode),  # DriftAgent checks the value
-        step=step,
-        time_column=time_column,
-        window_seconds=window_seconds,
-        **kw,
+        AgentSettings(windows, RuleSettings(drift_share=drift_share)),
+        roles=R.role_spec(target, prediction, id, timestamp, ignore),
+        model_aware=model_aware_settings(
+            store, model, sig, estimate=estimate_accuracy, multivariate=multivariate
+        ),
     )
     out = WindowPrinter(store, model, save, as_json, estimate_accuracy, multivariate)
     with progress_bar(

@@ -1,10 +1,16 @@
 """Drift detection: signatures, metrics, streaming agents and reports."""
 
-from driftline.drift.agent import DEFAULT_THRESHOLDS, DEFAULT_WINDOW, DriftAgent, compare
+from driftline.drift.agent import DriftAgent, compare
+from driftline.drift.agent_settings import (
+    DEFAULT_THRESHOLDS,
+    DEFAULT_WINDOW,
+    AgentSettings,
+    RuleSettings,
+    WindowSettings,
+)
 from driftline.drift.likelihood import log_likelihood
 from driftline.drift.metrics import (
     chi_square,
-    feature_metrics,
     js_distance,
     kl_divergence,
     ks_pvalue,
@@ -22,18 +28,22 @@ from driftline.drift.report import (
 from driftline.drift.signature import CategoricalSummary, NumericSummary, Signature
 from driftline.drift.sketch import QuantileSketch
 from driftline.drift.tabular import iter_batches, read_table, to_columns
+from driftline.drift.windows import feature_metrics
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "DEFAULT_WINDOW",
+    "AgentSettings",
     "CategoricalSummary",
     "DriftAgent",
     "DriftReport",
     "FeatureDrift",
     "NumericSummary",
     "QuantileSketch",
+    "RuleSettings",
     "SchemaIssue",
     "Signature",
+    "WindowSettings",
     "chi_square",
     "compare",
     "drift_score",

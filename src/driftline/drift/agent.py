@@ -1,92 +1,45 @@
 """Streaming drift agent: reference signature + O(features × sketch points) window state.
 
 Defaults (chosen so that 5,000-row windows stay silent on stationary data and flag a 0.5 σ mean
-shift at once; see tests/drift/test_detection.py):
+shift at once; see tests/drift/test_drift_detection.py): 5,000-row tumbling windows
+(:class:`~driftline.drift.agent_settings.WindowSettings`) and the calibrated rule
+(:class:`~driftline.drift.agent_settings.RuleSettings`; rules in :mod:`driftline.drift.verdict`).
+Under ``rule="effect"`` the stationary noise at 5,000 rows is about PSI 0.002, KS D 0.02; a
+0.5 σ shift gives about PSI 0.25, D 0.2, W/σ 0.5 (thresholds PSI 0.2, D 0.1).
 
-* window = 5,000 rows, tumbling;
-* rule ``"calibrated"`` (default): a feature drifts when its calibrated p-value (null estimated
-  from the training data, stored in the signature) is below ``calibration.alpha`` (1 %) and
-  an effect size clears the materiality floor; the data-set verdict counts features that also
-  survive Holm at ``calibration.family_alpha`` (1 %), so it controls the family-wise error rate.
-  See :mod:`driftline.drift.calibration`;
-* rule ``"effect"``: a feature drifts if any metric exceeds its threshold — PSI 0.2, KS D 0.1,
-  KL 0.1, JS distance 0.1, Wasserstein / σ 0.25, |missing-rate change| 0.05 (``mean_shift`` is
-  reported, threshold off). At 5,000 rows the stationary noise is about PSI 0.002, D 0.02;
-  a 0.5 σ shift gives about PSI 0.25, D 0.2, W/σ 0.5;
-* rules ``"bonferroni"`` / ``"bh"``: a feature drifts if its KS (numeric) or chi-square
-  (categorical) p-value, adjusted across features, is below ``alpha``; the missing-rate
-  threshold still applies;
-* the data set drifts if at least ``max(min_drifted_features, ⌈drift_share · features⌉)``
-  features drift (default: any one), or a column is missing / changed type.
-
-Windows: ``mode="tumbling"`` emits one report per ``window`` rows; ``mode="sliding"`` emits a
-report every ``step`` rows (default ``window // 5``) over the last ``window`` rows (kept as
-``window / step`` panes). With ``time_column`` and ``window_seconds``, windows are aligned
-intervals ``[k·w, (k+1)·w)`` of the timestamp (epoch seconds or datetimes); rows are assumed to
-arrive in time order (a late row joins the current window).
+Windows: tumbling windows emit one report per window; sliding windows emit a report every
+``step`` rows over the last ``size`` rows, kept as ``size / step`` panes. Time windows are
+aligned intervals ``[k·w, (k+1)·w)`` of the timestamp (epoch seconds or datetimes); rows are
+assumed to arrive in time order (a late row joins the current window). A window that closes
+becomes a :class:`~driftline.drift.report.DriftReport`: the data set drifts if at least
+``max(min_drifted_features, ⌈drift_share · features⌉)`` features drift, or a column is missing
+or changed type.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Unpack
 
 import numpy as np
 
-from driftline.drift.calibration import (
-    CalibrationSettings,
-    FeatureCalibration,
-    calibration_of,
-    categorical_test,
-    holm,
-    numeric_test,
-)
-from driftline.drift.metrics import (
-    DEFAULT_PSI_BINS,
+from driftline.drift.agent_settings import AgentOptions, AgentSettings
+from driftline.drift.calibration import FeatureCalibration, calibration_of
+from driftline.drift.columns import Columns, as_categorical, as_numeric, column_kind, to_columns
+from driftline.drift.model_aware import ModelAwareSettings, ModelAwareWindows
+from driftline.drift.report import DriftReport, SchemaIssue
+from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
+from driftline.drift.signature import Signature
+from driftline.drift.verdict import feature_drifts
+from driftline.drift.windows import (
     FeatureReference,
     FeatureWindow,
-    NumericReference,
     NumericWindow,
     new_window,
     prepare_reference,
 )
-from driftline.drift.model_aware import ModelAwareSettings, ModelAwareWindows
-from driftline.drift.report import DriftReport, FeatureDrift, SchemaIssue
-from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
-from driftline.drift.signature import Signature
-from driftline.drift.tabular import Columns, as_categorical, as_numeric, column_kind, to_columns
 from driftline.errors import InvalidInputError
-
-DEFAULT_WINDOW = 5_000
-DEFAULT_THRESHOLDS: dict[str, float | None] = {
-    "psi": 0.2,
-    "ks": 0.1,
-    "kl": 0.1,
-    "js": 0.1,
-    "wasserstein": 0.25,
-    "missing_change": 0.05,
-    "mean_shift": None,
-}
-_ABS_METRICS = ("missing_change", "mean_shift")
-Rule = Literal["calibrated", "effect", "bonferroni", "bh"]
-RULES = ("calibrated", "effect", "bonferroni", "bh")
-
-
-def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
-    """Bonferroni ``min(1, m p)`` or Benjamini–Hochberg step-up adjusted p-values."""
-    p = np.asarray(p, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p
-    if method == "bonferroni":
-        return np.minimum(1.0, p * m)
-    order = np.argsort(p)
-    ranked = p[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
 
 
 class _Pane:
@@ -121,95 +74,58 @@ class _Pane:
 
 
 class DriftAgent:
-    """Compare a stream of batches with a reference :class:`Signature`, window by window."""
+    """Compare a stream of batches with a reference :class:`Signature`, window by window.
+
+    ``settings`` (:class:`~driftline.drift.agent_settings.AgentSettings`) say which rows make a
+    window and which rule decides; the flat keywords of
+    :class:`~driftline.drift.agent_settings.AgentOptions` (``window=5000``, ``rule="effect"``,
+    ``drift_share=0.4``, …) override single fields. ``on_report`` receives every report;
+    ``feature_names`` name a 2-D array's columns; ``roles`` mark target / prediction / id /
+    timestamp columns; ``model_aware`` adds estimated accuracy and a multivariate score.
+
+    >>> import numpy as np
+    >>> from driftline.drift import AgentSettings, DriftAgent, Signature, WindowSettings
+    >>> rng = np.random.default_rng(0)
+    >>> sig = Signature.from_data({"x": rng.normal(size=2_000)})
+    >>> agent = DriftAgent(sig, AgentSettings(WindowSettings(size=500)))
+    >>> [r.drift for r in agent.update({"x": rng.normal(size=1_000)})]
+    [False, False]
+    >>> report = agent.update({"x": rng.normal(2.0, 1.0, size=500)})[0]
+    >>> report.drift, report.n_rows, report.rule
+    (True, 500, 'calibrated')
+    """
 
     def __init__(
         self,
         reference: Signature,
+        settings: AgentSettings | None = None,
         *,
-        window: int | None = DEFAULT_WINDOW,
-        mode: Literal["tumbling", "sliding"] = "tumbling",
-        step: int | None = None,
-        thresholds: Mapping[str, float | None] | None = None,
-        per_feature_thresholds: Mapping[str, Mapping[str, float | None]] | None = None,
-        rule: Rule = "calibrated",
-        alpha: float = 0.05,
-        calibration: CalibrationSettings | None = None,
-        min_drifted_features: int = 1,
-        drift_share: float | None = None,
-        schema_issues_drift: bool = True,
         on_report: Callable[[DriftReport], Any] | None = None,
-        time_column: str | None = None,
-        window_seconds: float | None = None,
-        step_seconds: float | None = None,
         feature_names: list[str] | None = None,
-        psi_bins: int = DEFAULT_PSI_BINS,
         roles: RoleSpec | None = None,
         model_aware: ModelAwareSettings | None = None,
+        **options: Unpack[AgentOptions],
     ) -> None:
-        if mode not in ("tumbling", "sliding"):
-            raise InvalidInputError(f"mode must be 'tumbling' or 'sliding', got {mode!r}")
-        if rule not in RULES:
-            raise InvalidInputError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
-        _check_settings(thresholds, per_feature_thresholds, drift_share, alpha)
-        if window is not None and window < 1:
-            raise InvalidInputError(f"window must be a positive row count, got {window}")
-        if step is not None and not step >= 1:  # also refuses NaN; step <= 0 never advanced
-            raise InvalidInputError(f"step must be a positive row count, got {step}")
-        if step_seconds is not None and not step_seconds > 0:
-            raise InvalidInputError(f"step_seconds must be > 0, got {step_seconds}")
-        if window_seconds is not None and (time_column is None or window_seconds <= 0):
-            raise InvalidInputError("window_seconds needs a time_column and must be > 0")
-        unknown = set(thresholds or {}) - set(DEFAULT_THRESHOLDS)
-        if unknown:
-            raise InvalidInputError(
-                f"unknown threshold metric(s) {sorted(unknown)}; use {sorted(DEFAULT_THRESHOLDS)}"
-            )
+        self.settings = AgentSettings.from_options(settings, **options)
+        rules = self.settings.rules
         self.reference = reference
         self.reference_id = reference.id
         #: non-feature columns: never schema drift; target / prediction give label drift
         self.roles = window_roles(reference, roles)
         self.refs: dict[str, FeatureReference] = {
-            k: prepare_reference(f, psi_bins)
+            k: prepare_reference(f, rules.psi_bins)
             for k, f in reference.features.items()
             if k not in self.roles
         }
         self.role_refs: dict[str, FeatureReference] = {
-            k: prepare_reference(f, psi_bins) for k, f in reference.role_features.items()
+            k: prepare_reference(f, rules.psi_bins) for k, f in reference.role_features.items()
         }
-        self.mode = mode
-        self.rule = rule
-        self.calibration = calibration or CalibrationSettings()
         self.calibrations: dict[str, FeatureCalibration] = (
-            calibration_of(reference) if rule == "calibrated" else {}
+            calibration_of(reference) if rules.rule == "calibrated" else {}
         )
-        self.alpha = self.calibration.alpha if rule == "calibrated" else float(alpha)
-        self.thresholds = {**DEFAULT_THRESHOLDS, **dict(thresholds or {})}
-        self.per_feature = {k: dict(v) for k, v in (per_feature_thresholds or {}).items()}
-        self.min_drifted = int(min_drifted_features)
-        self.drift_share = drift_share
-        self.schema_issues_drift = schema_issues_drift
         self.on_report = on_report
-        self.time_column = time_column
         self.feature_names = feature_names
-        self.by_time = window_seconds is not None
-        if self.by_time:
-            assert window_seconds is not None
-            pane = float(step_seconds or window_seconds) if mode == "sliding" else window_seconds
-            if mode == "sliding" and step_seconds is None:
-                pane = window_seconds / 5.0
-            self.pane_size: float | None = float(pane)
-            self.n_panes = max(1, round(window_seconds / pane))
-        elif window is None:
-            self.pane_size, self.n_panes = None, 1
-        else:
-            pane_rows = window if mode == "tumbling" else (step or max(1, window // 5))
-            if window % pane_rows:
-                raise InvalidInputError(
-                    f"window ({window}) must be a multiple of step ({pane_rows})"
-                )
-            self.pane_size, self.n_panes = float(pane_rows), window // pane_rows
-        self.window = window
+        self.pane_size, self.n_panes = self.settings.window.panes()
         self._model = (
             ModelAwareWindows(model_aware, reference)
             if model_aware is not None and model_aware.active
@@ -220,9 +136,17 @@ class DriftAgent:
         self._panes: list[_Pane] = [_Pane(self._all_refs, 0, 0)]
         self._time_key: int | None = None
 
+    @property
+    def window(self) -> int | None:
+        """Rows per window (None: unbounded, or time windows)."""
+        return self.settings.window.size
+
     # ------------------------------------------------------------------ streaming
     def update(self, batch: Any) -> list[DriftReport]:
-        """Add a batch; return (and pass to ``on_report``) reports of windows it completed."""
+        """Add a batch; return (and pass to ``on_report``) reports of windows it completed.
+
+        Unlike river's detectors this returns the completed windows' reports rather than
+        ``self``: a batch can close several windows at once."""
         cols = self._columns(batch)
         # columns converted from a 2-D array are private copies: windows may sort them in place
         private = isinstance(batch, np.ndarray) and batch.ndim == 2 and not batch.flags.f_contiguous
@@ -230,43 +154,60 @@ class DriftAgent:
         if n == 0:
             return []
         t = None
-        if self.time_column is not None:
-            if self.time_column not in cols:
+        time_column = self.settings.window.time_column
+        if time_column is not None:
+            if time_column not in cols:
                 raise InvalidInputError(
-                    f"time column {self.time_column!r} is not in the batch; columns: {list(cols)}"
+                    f"time column {time_column!r} is not in the batch; columns: {list(cols)}"
                 )
-            t = as_numeric(cols.pop(self.time_column), self.time_column)
-        out: list[DriftReport] = []
-        if self.by_time:
-            assert t is not None and self.pane_size is not None
-            keys = np.floor(t / self.pane_size)
-            keys = np.where(np.isfinite(keys), keys, -np.inf)
-            keys = np.maximum.accumulate(keys)
-            cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-            bounds = [0, *cuts.tolist(), n]
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                k = keys[a]
-                key = int(k) if math.isfinite(k) else (self._time_key or 0)
-                if self._time_key is None:
-                    self._time_key = key
-                    self._panes[-1].key = key
-                elif key > self._time_key:
-                    out.extend(self._close_pane(new_key=key))
-                    self._time_key = key
-                self._add(cols, a, b, t, private)
+            t = as_numeric(cols.pop(time_column), time_column)
+        if self.settings.window.by_time:
+            assert t is not None
+            out = self._update_by_time(cols, n, t, private)
         else:
-            a = 0
-            while a < n:
-                pane = self._panes[-1]
-                room = n - a if self.pane_size is None else int(self.pane_size) - pane.n_rows
-                b = min(n, a + room)
-                self._add(cols, a, b, t, private)
-                a = b
-                if self.pane_size is not None and pane.n_rows >= self.pane_size:
-                    out.extend(self._close_pane(new_key=pane.key + 1))
+            out = self._update_by_rows(cols, n, t, private)
         if self.on_report is not None:
             for r in out:
                 self.on_report(r)
+        return out
+
+    def _update_by_time(
+        self, cols: Columns, n: int, t: np.ndarray, private: bool
+    ) -> list[DriftReport]:
+        """Cut the batch where the (running-max) pane key of the timestamp changes."""
+        assert self.pane_size is not None
+        keys = np.floor(t / self.pane_size)
+        keys = np.where(np.isfinite(keys), keys, -np.inf)
+        keys = np.maximum.accumulate(keys)
+        cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        bounds = [0, *cuts.tolist(), n]
+        out: list[DriftReport] = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            k = keys[a]
+            key = int(k) if math.isfinite(k) else (self._time_key or 0)
+            if self._time_key is None:
+                self._time_key = key
+                self._panes[-1].key = key
+            elif key > self._time_key:
+                out.extend(self._close_pane(new_key=key))
+                self._time_key = key
+            self._add(cols, a, b, t, private)
+        return out
+
+    def _update_by_rows(
+        self, cols: Columns, n: int, t: np.ndarray | None, private: bool
+    ) -> list[DriftReport]:
+        """Fill the open pane up to its row count, close it, continue with the rest."""
+        out: list[DriftReport] = []
+        a = 0
+        while a < n:
+            pane = self._panes[-1]
+            room = n - a if self.pane_size is None else int(self.pane_size) - pane.n_rows
+            b = min(n, a + room)
+            self._add(cols, a, b, t, private)
+            a = b
+            if self.pane_size is not None and pane.n_rows >= self.pane_size:
+                out.extend(self._close_pane(new_key=pane.key + 1))
         return out
 
     def _columns(self, batch: Any) -> Columns:
@@ -330,12 +271,12 @@ class DriftAgent:
     def _close_pane(self, new_key: int) -> list[DriftReport]:
         out: list[DriftReport] = []
         closing = self._panes[-1]
-        if self.mode == "tumbling":
+        if self.settings.window.mode == "tumbling":
             out.append(self._build([closing], complete=True))
             self._panes = [_Pane(self._all_refs, self.rows_seen, new_key)]
             return out
         live = [p for p in self._panes if p.key > closing.key - self.n_panes]
-        full = (len(live) >= self.n_panes) if not self.by_time else True
+        full = (len(live) >= self.n_panes) if not self.settings.window.by_time else True
         if full and closing.n_rows > 0:
             out.append(self._build(live, complete=True))
         keep = [p for p in live if p.key > new_key - self.n_panes]
@@ -345,7 +286,7 @@ class DriftAgent:
     def report(self) -> DriftReport:
         """Report of the current (possibly partial) window; does not reset anything."""
         panes = self._panes
-        if self.mode == "sliding":
+        if self.settings.window.mode == "sliding":
             cur = panes[-1].key
             panes = [p for p in panes if p.key > cur - self.n_panes]
         return self._build(panes, complete=False, count=False)
@@ -354,13 +295,26 @@ class DriftAgent:
         """Emit the partial window (if it has rows) as a report, call ``on_report``, reset."""
         if self._panes[-1].n_rows == 0:
             return None
-        r = self._build(
-            self._panes[-1:] if self.mode == "tumbling" else self._panes, complete=False
-        )
+        tumbling = self.settings.window.mode == "tumbling"
+        r = self._build(self._panes[-1:] if tumbling else self._panes, complete=False)
         self._panes = [_Pane(self._all_refs, self.rows_seen, self._panes[-1].key + 1)]
         if self.on_report is not None:
             self.on_report(r)
         return r
+
+    def state_nbytes(self) -> int:
+        """Bytes of the arrays the agent compares with: every live pane's numeric window
+        (``4 × 8`` bytes per sketch point) plus the prepared feature references (sketch points,
+        CDF, PSI bins). O(features × sketch points), independent of the rows fed and of the
+        reference's row count; categorical counts (dicts) are not counted."""
+        windows = sum(
+            w.nbytes
+            for p in self._panes
+            for w in p.windows.values()
+            if isinstance(w, NumericWindow)
+        )
+        refs = sum(getattr(r, "nbytes", 0) for r in self.refs.values())
+        return int(windows + refs)
 
     # ------------------------------------------------------------------ across hosts
     def state(self, host: str = "") -> Any:
@@ -370,14 +324,16 @@ class DriftAgent:
 
         return pane_state(self, self._panes[-1], host=host)
 
-    def load_state(self, state: Any) -> None:
-        """Resume from a saved :meth:`state` (object or bytes): it becomes the open window."""
+    def load_state(self, state: Any) -> DriftAgent:
+        """Resume from a saved :meth:`state` (object or bytes): it becomes the open window.
+        Returns the agent."""
         from driftline.drift.agent_state import WindowState, state_to_pane
 
         if not isinstance(state, WindowState):
             state = WindowState.from_bytes(state, self.refs, self.reference_id)
         self._panes = [state_to_pane(self, state)]
         self.rows_seen = state.start_row + state.n_rows
+        return self
 
     def merge(self, states: Any) -> DriftReport:
         """One report for one window from several hosts' states (objects or bytes)."""
@@ -394,60 +350,28 @@ class DriftAgent:
     # ------------------------------------------------------------------ decisions
     def thresholds_for(self, feature: str) -> dict[str, float]:
         """Effective thresholds of a feature (globals overridden per feature; None = off)."""
-        th = {**self.thresholds, **self.per_feature.get(feature, {})}
-        return {k: float(v) for k, v in th.items() if v is not None}
+        return self.settings.rules.thresholds_for(feature)
+
+    def _merged_windows(self, panes: list[_Pane]) -> Mapping[str, FeatureWindow]:
+        if len(panes) == 1:
+            return panes[0].windows
+        wins: dict[str, FeatureWindow] = {}
+        for name, ref in self._all_refs.items():
+            w = new_window(ref)
+            for p in panes:
+                w.absorb(p.windows[name])  # type: ignore[arg-type]
+            wins[name] = w
+        return wins
 
     def _build(self, panes: list[_Pane], *, complete: bool, count: bool = True) -> DriftReport:
-        if len(panes) == 1:
-            wins = panes[0].windows
-        else:
-            wins = {}
-            for name, ref in self._all_refs.items():
-                w = new_window(ref)
-                for p in panes:
-                    w.absorb(p.windows[name])  # type: ignore[arg-type]
-                wins[name] = w
-        issues: dict[tuple[str, str], SchemaIssue] = {}
-        for p in panes:
-            for key, i in p.issues.items():
-                if key in issues:
-                    issues[key].rows += i.rows
-                else:
-                    issues[key] = SchemaIssue(i.feature, i.issue, i.detail, i.rows)
-        feats: dict[str, FeatureDrift] = {}
-        label_drift: dict[str, FeatureDrift] = {}
-        for name, w in wins.items():
-            if name in self.role_refs and w.n == 0:
-                continue  # the window carried no labels / predictions
-            th = self.thresholds_for(name)
-            m = w.metrics()
-            fired: list[str] = []
-            if self.rule == "calibrated" and name not in self.role_refs:
-                th = {}  # role columns (label / prediction drift) keep the effect thresholds
-            for metric, thr in th.items():
-                v = m.get(metric)
-                if v is None or math.isnan(v):
-                    continue
-                effect = self.rule == "effect" or name in self.role_refs
-                if not effect and metric != "missing_change":
-                    continue
-                if (abs(v) if metric in _ABS_METRICS else v) > thr:
-                    fired.append(metric)
-            kind = "numeric" if isinstance(w.ref, NumericReference) else "categorical"
-            (label_drift if name in self.role_refs else feats)[name] = FeatureDrift(
-                name, kind, m, th, fired
-            )
-        if self.rule == "calibrated":
-            self._apply_calibrated(feats, wins)
-        elif self.rule != "effect":
-            self._apply_tests(feats)
-        n_feats = len(feats)
-        required = self.min_drifted
-        if self.drift_share is not None:
-            required = max(required, math.ceil(self.drift_share * n_feats))
+        """The report of the window made of ``panes``; ``count`` advances the window index."""
+        rules = self.settings.rules
+        wins = self._merged_windows(panes)
+        feats, label_drift = feature_drifts(wins, rules, self.calibrations, self.role_refs)
+        required = rules.required(len(feats))
         n_drifted = sum(1 for f in feats.values() if f.drift)
-        issue_list = list(issues.values()) + unseen_label_issues(label_drift, self.roles)
-        schema = self.schema_issues_drift and any(
+        issue_list = _merged_issues(panes) + unseen_label_issues(label_drift, self.roles)
+        schema = rules.schema_issues_drift and any(
             i.issue in ("missing_column", "type_changed") for i in issue_list
         )
         times = [p.t_min for p in panes if p.t_min is not None]
@@ -462,11 +386,11 @@ class DriftAgent:
             end_row=panes[-1].start_row + panes[-1].n_rows,
             n_rows=sum(p.n_rows for p in panes),
             features=feats,
-            drift=bool((n_feats > 0 and n_drifted >= required) or schema),
+            drift=bool((len(feats) > 0 and n_drifted >= required) or schema),
             n_drifted=n_drifted,
             required=required,
-            rule=self.rule,
-            alpha=self.alpha,
+            rule=rules.rule,
+            alpha=rules.effective_alpha,
             complete=complete,
             start_time=min(times) if times else None,
             end_time=max(times_hi) if times_hi else None,
@@ -476,94 +400,29 @@ class DriftAgent:
             model=self._model.report([p.model_sums for p in panes]) if self._model else {},
         )
 
-    def _apply_calibrated(
-        self, feats: dict[str, FeatureDrift], wins: Mapping[str, FeatureWindow]
-    ) -> None:
-        """Calibrated p-values and floors per feature, Holm across features (FWER)."""
-        cs = self.calibration
-        names, ps, material = [], [], []
-        for name, f in feats.items():
-            w, cal = wins[name], self.calibrations[name]
-            t = (
-                numeric_test(w, cal, cs)
-                if isinstance(w, NumericWindow)
-                else categorical_test(w, cal, cs)
-            )  # type: ignore[arg-type]
-            mat = bool(t["material"])
-            f.metrics.update(t)
-            f.thresholds.update({"alpha": cs.alpha, "family_alpha": cs.family_alpha})
-            f.thresholds.update(
-                {k: cs.floor(k) for k in ("ks_all", "tv", "unseen_excess") if k in t}
-            )
-            if not math.isnan(t["p_cal"]):
-                names.append(name)
-                ps.append(t["p_cal"])
-                material.append(mat)
-        adj = holm(np.array(ps))
-        for name, p, pa, mat in zip(names, ps, adj.tolist(), material, strict=True):
-            f = feats[name]
-            f.metrics["p_adj"] = pa
-            if mat and p < cs.alpha and pa < cs.family_alpha:
-                f.fired.append(_fired_label(f))
 
-    def _apply_tests(self, feats: dict[str, FeatureDrift]) -> None:
-        names, ps = [], []
-        for name, f in feats.items():
-            key = "ks_p" if f.kind == "numeric" else "chi2_p"
-            p = f.metrics.get(key, math.nan)
-            if not math.isnan(p):
-                names.append((name, key))
-                ps.append(p)
-        adj = adjust_pvalues(np.array(ps), "bonferroni" if self.rule == "bonferroni" else "bh")
-        for (name, key), pa in zip(names, adj.tolist(), strict=True):
-            f = feats[name]
-            f.metrics["p_adj"] = pa
-            f.thresholds["alpha"] = self.alpha
-            if pa < self.alpha:
-                f.fired.append(key)
+def _merged_issues(panes: list[_Pane]) -> list[SchemaIssue]:
+    """Schema issues of several panes, rows summed per (feature, issue)."""
+    issues: dict[tuple[str, str], SchemaIssue] = {}
+    for p in panes:
+        for key, i in p.issues.items():
+            if key in issues:
+                issues[key].rows += i.rows
+            else:
+                issues[key] = SchemaIssue(i.feature, i.issue, i.detail, i.rows)
+    return list(issues.values())
 
 
-def _fired_label(f: FeatureDrift) -> str:
-    """Name the calibrated alarm by what moved most: missing share, unseen values or shape."""
-    m = f.metrics
-    miss = abs(m.get("missing_change", 0.0) or 0.0)
-    if f.kind == "numeric":
-        ks = m.get("ks")
-        ks = 0.0 if ks is None or math.isnan(ks) else ks  # NaN when no value is present
-        return "missing_change" if miss > ks else "ks_all"
-    if (m.get("p_unseen", 1.0) < m.get("p_cal", 1.0)) and m.get("unseen_excess", 0.0) > 0:
-        return "unseen_excess"
-    return "missing_change" if miss >= 0.5 * (m.get("tv") or 0.0) else "tv"
-
-
-def _check_settings(
-    thresholds: Mapping[str, float | None] | None,
-    per_feature: Mapping[str, Mapping[str, float | None]] | None,
-    drift_share: float | None,
-    alpha: float,
-) -> None:
-    """Refuse settings that would silently disable or always fire an alarm."""
-    if drift_share is not None and not (
-        isinstance(drift_share, int | float) and 0.0 < drift_share <= 1.0
-    ):
-        raise InvalidInputError(f"drift_share must be in (0, 1], got {drift_share!r}")
-    if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
-        raise InvalidInputError(f"alpha must be in (0, 1), got {alpha!r}")
-    groups = [("", thresholds or {})] + [
-        (f" of feature {k!r}", v) for k, v in (per_feature or {}).items()
-    ]
-    for where, th in groups:
-        for k, v in th.items():
-            if v is not None and not (isinstance(v, int | float) and math.isfinite(v)):
-                raise InvalidInputError(
-                    f"threshold {k}{where} must be a finite number or None (off), got {v!r}"
-                )
-
-
-def compare(reference: Signature, data: Any, **agent_kwargs: Any) -> DriftReport:
-    """One-shot comparison of a whole data set with a reference (a single window)."""
+def compare(
+    reference: Signature,
+    data: Any,
+    settings: AgentSettings | None = None,
+    **agent_kwargs: Any,
+) -> DriftReport:
+    """One-shot comparison of a whole data set with a reference: a single window (the window
+    size is None unless ``window=`` is given), under ``settings`` and the flat keywords."""
     agent_kwargs.setdefault("window", None)
-    agent = DriftAgent(reference, **agent_kwargs)
+    agent = DriftAgent(reference, settings, **agent_kwargs)
     agent.update(data)
     if agent.rows_seen == 0:
         raise InvalidInputError(

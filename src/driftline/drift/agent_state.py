@@ -38,14 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from driftline.drift.metrics import (
+from driftline.drift.report import DriftReport, SchemaIssue
+from driftline.drift.windows import (
     CategoricalWindow,
     FeatureReference,
     FeatureWindow,
     NumericWindow,
     new_window,
 )
-from driftline.drift.report import DriftReport, SchemaIssue
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
 if TYPE_CHECKING:
@@ -301,11 +301,11 @@ class HostAgent:
     ) -> None:
         from driftline.drift.agent import DriftAgent
 
-        if agent_kwargs.get("mode", "tumbling") != "tumbling":
+        self.agent = DriftAgent(reference, **agent_kwargs)  # settings= or flat keywords
+        if self.agent.settings.window.mode != "tumbling":
             raise InvalidInputError("agents merged across hosts use tumbling windows")
         self.host = host
         self.on_state = on_state
-        self.agent = DriftAgent(reference, **agent_kwargs)
         self.closed: list[WindowState] = []
         close = self.agent._close_pane
 

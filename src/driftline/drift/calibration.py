@@ -53,8 +53,8 @@ from scipy import special, stats
 from driftline.errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from driftline.drift.metrics import CategoricalWindow, NumericWindow
     from driftline.drift.signature import CategoricalSummary, NumericSummary, Signature
+    from driftline.drift.windows import CategoricalWindow, NumericWindow
 
 DEFAULT_ALPHA = 0.01
 DEFAULT_FAMILY_ALPHA = 0.01

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from driftline.drift.columns import as_categorical, as_numeric, to_columns
 from driftline.drift.signature import OTHER, CategoricalSummary, NumericSummary, Signature
-from driftline.drift.tabular import as_categorical, as_numeric, to_columns
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
 DEFAULT_BINS = 100

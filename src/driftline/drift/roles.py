@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from driftline.drift.tabular import Columns
+from driftline.drift.columns import Columns
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
 ID_DISTINCT_SHARE = 0.95
@@ -254,7 +254,7 @@ def check_labels(signature: Any, labels: Any, where: str = "the labels") -> None
     summary = getattr(signature, "role_features", {}).get(target) if target else None
     if summary is None or summary.kind != "categorical":
         return
-    from driftline.drift.tabular import as_categorical
+    from driftline.drift.columns import as_categorical
 
     seen = set(summary.counts)
     vals = as_categorical(np.asarray(labels))

@@ -315,13 +315,14 @@ class LabelSample:
         self.tau = float(tau)
         self.counts: dict[str, int] = dict(counts or {})
 
-    def update(self, labels: list[str], counts: list[int]) -> None:
-        """Add unique labels with their counts (one batch)."""
+    def update(self, labels: list[str], counts: list[int]) -> LabelSample:
+        """Add unique labels with their counts (one batch); returns ``self``."""
         h = label_hashes(labels)
         for lab, c, hv in zip(labels, counts, h.tolist(), strict=True):
             if hv < self.tau:
                 self.counts[lab] = self.counts.get(lab, 0) + int(c)
         self._cap()
+        return self
 
     def _cap(self) -> None:
         if len(self.counts) <= self.capacity:

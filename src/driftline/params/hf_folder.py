@@ -71,12 +71,12 @@ def read_hf_folder(folder: str | Path) -> tuple[Params, str, dict[str, Any]]:
     p = Path(folder)
     if (p / ADAPTER).is_file():
         config = _json(p / "adapter_config.json")
-        arch = {
+        adapter_arch: dict[str, Any] = {
             "_kind": "adapter",
             "adapter_config": config,
             "adapter_type": str(config.get("peft_type", "LORA")).lower(),
         }
-        return mmap_safetensors(p / ADAPTER), "torch", arch
+        return mmap_safetensors(p / ADAPTER), "torch", adapter_arch
     params = _sharded(p) if (p / INDEX).is_file() else mmap_safetensors(p / SINGLE)
     config = _json(p / "config.json")
     arch: dict[str, Any] = {"hf_config": config} if config else {}
@@ -102,7 +102,8 @@ def merge_lora(base: Params, adapter: Params, config: dict[str, Any]) -> Params:
                 "is this adapter for this base model?"
             )
         rank = r or a.shape[0]
-        scale = float(config.get("lora_alpha", rank)) / rank
+        lora_alpha: Any = config.get("lora_alpha", rank)
+        scale = float(lora_alpha) / rank
         w = base[target]
         if b.shape[0] != w.shape[0] or a.shape[1] != w.shape[1]:
             raise InvalidInputError(f"{name}: LoRA shapes {b.shape}@{a.shape} do not fit {w.shape}")

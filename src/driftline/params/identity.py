@@ -47,7 +47,7 @@ def le_view(array: np.ndarray) -> memoryview:
     if a.dtype.byteorder == ">":
         a = a.byteswap().view(a.dtype.newbyteorder("<"))
     a = np.ascontiguousarray(a)
-    return memoryview(a.reshape(-1).view(np.uint8))
+    return memoryview(a.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy stubs
 
 
 def tensor_hash(array: np.ndarray) -> str:

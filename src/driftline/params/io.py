@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Mapping
 from itertools import pairwise
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 import ml_dtypes
 import numpy as np
@@ -80,7 +80,7 @@ def _safetensors_header(
 
 
 def write_safetensors(
-    params: Mapping[str, np.ndarray], fh: BinaryIO, metadata: dict[str, str] | None = None
+    params: Mapping[str, np.ndarray], fh: IO[bytes], metadata: dict[str, str] | None = None
 ) -> None:
     """Stream ``params`` in the safetensors format to an open binary file: the header, then
     each tensor's little-endian bytes straight from its memory (no whole-file buffer)."""
@@ -189,7 +189,7 @@ def save_npz(params: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:
     validate_params(params)
     if any(dtype_name(a.dtype) == "bfloat16" for a in params.values()):
         raise InvalidInputError("bfloat16 tensors cannot be stored in .npz; export to .safetensors")
-    np.savez(path, **params)
+    np.savez(path, **dict[str, Any](params))  # every key an array name (never allow_pickle)
     return Path(path)
 
 

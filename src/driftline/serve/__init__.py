@@ -4,12 +4,17 @@ Prometheus metrics and the offline dashboard. ``create_app(ServeSettings(...))``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from driftline.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["ServeSettings", "create_app"]
 
 
-def create_app(settings: ServeSettings):  # type: ignore[no-untyped-def]
+def create_app(settings: ServeSettings) -> FastAPI:
     """The FastAPI application (imports FastAPI lazily; needs ``driftline[serve]``)."""
     from driftline.serve.app import create_app as _create
 

@@ -18,6 +18,7 @@ from driftline.serve.auth import require
 from driftline.serve.schemas import ERRORS, LabelBody, RepairBody, TokenBody
 from driftline.store import serving
 from driftline.store.tokens import Role, create_token, list_tokens, revoke_token
+from driftline.validation import check_same_length
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 READ = Depends(require(Role.READ))
@@ -177,8 +178,7 @@ def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
         window = np.asarray(feats[-ctx.settings.window :], dtype=np.float64)
     if body.validation is not None:
         Xv = rows_to_matrix(body.validation.rows, s.feature_names)
-        if len(body.validation.labels) != len(Xv):
-            raise InvalidInputError("validation needs one label per row")
+        check_same_length(body.validation.labels, Xv, what="validation labels")
         validation: Any = (Xv, np.asarray(body.validation.labels))
     else:
         validation = ctx.hub.validation(body.deployment)

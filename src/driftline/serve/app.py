@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +156,7 @@ def create_app(settings: ServeSettings, ctx: Context | None = None) -> FastAPI:
     ctx = ctx or build_context(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         t = threading.Thread(target=_refresher, args=(ctx,), name="driftline-refresh", daemon=True)
         t.start()
         yield
