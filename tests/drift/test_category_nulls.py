@@ -12,6 +12,7 @@ from driftline.drift.category_nulls import (
     pooled_cells,
     unseen_attainable,
     unseen_pvalue,
+    variance_excess,
 )
 
 
@@ -51,3 +52,14 @@ def test_unseen_union_costs_the_shape_test_only_the_attainable_level():
     pu = unseen_pvalue(3, 500, 200_000, 0)
     assert combine_with_unseen(0.2, pu, unseen_attainable(pu, 500, 200_000, 0)) == 2 * pu
     assert combine_with_unseen(0.9, 0.8, 0.5) == 1.0
+
+
+def test_variance_excess_matches_the_exact_multinomial_variance():
+    rng = np.random.default_rng(1)
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    n = 60
+    e = n * probs
+    x2 = [np.sum((c - e) ** 2 / e) for c in rng.multinomial(n, probs, size=200_000)]
+    want = (np.var(x2) - 6.0) / 6.0  # 2 df = 6
+    assert variance_excess(e) == pytest.approx(want, abs=0.02)
+    assert variance_excess(np.full(10, 1e6)) < 1e-5  # large counts: the χ² tail is right

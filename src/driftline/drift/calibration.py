@@ -24,11 +24,12 @@ Tests and their nulls (``n`` window rows, ``N`` reference rows, both counting mi
 * **categorical** — Pearson's χ² of the window counts against the reference frequencies, cells
   pooled (rarest first) until every expected count ``n p_j >= 5``, missing values a cell,
   labels the reference never saw in the pooled cell; two-sample variance correction
-  ``χ²' = χ² / (1 + n/N)``; ``p = χ²_{df}.sf(χ²')``. Where a pooled cell expects fewer than
-  ``SPARSE_EXPECTED`` (100) window rows and ``p < 0.05`` the χ² tail is too light (Pearson's
-  statistic is liberal with small expected counts: 2× the nominal rate at ``p`` = 0.4 % for
-  50 Zipf labels and 500 rows), so ``p`` is the Monte-Carlo p-value of the same statistic under
-  the two-sample multinomial null (:func:`chi_square_pvalue_mc`, 20,000 seeded draws).
+  ``χ²' = χ² / (1 + n/N)``; ``p = χ²_{df}.sf(χ²')``. With small expected counts the χ² tail
+  is too light (Pearson's statistic ran 2× the nominal rate at ``p`` = 0.4 % for 50 Zipf labels
+  and 500 rows): where its exact variance exceeds ``2 df`` by 1 % or more and ``1e-9 <= p <
+  0.05``, ``p`` is the Monte-Carlo p-value of the same statistic under the two-sample
+  multinomial null (:func:`~driftline.drift.category_nulls.chi_square_pvalue_mc`, up to 20,000
+  seeded draws).
   Materiality: total-variation distance ``TV = ½ Σ |p_cur − p_ref|``.
 * **unseen values** (categorical) — Good–Turing: the chance that a new row carries a label the
   training data never showed is ``m₀ = f₁ / N`` (``f₁`` labels seen once). When the counts are
@@ -58,10 +59,10 @@ import numpy as np
 from scipy import special
 
 from driftline.drift.category_nulls import (
-    SPARSE_EXPECTED,
     chi_square_pvalue_calibrated,
     chi_square_pvalue_mc,
     combine_with_unseen,
+    needs_mc,
     pooled_cells,
     pooled_chi_square,
     unseen_attainable,
@@ -355,7 +356,7 @@ def categorical_test(
     stat = float(np.sum((pc - pe) ** 2 / pe)) if pe.size >= 2 else 0.0
     df = max(pe.size - 1, 0)
     p = chi_square_pvalue_calibrated(stat, df, nr, n)
-    if df > 0 and p < 0.05 and float(pe.min()) < SPARSE_EXPECTED:
+    if df > 0 and needs_mc(p, pe):
         p = chi_square_pvalue_mc(pr, pc)
     material = tv >= settings.floor("tv")
     out = {"tv": tv, "chi2_pooled": stat, "chi2_df": float(df)}

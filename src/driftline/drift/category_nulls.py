@@ -21,9 +21,31 @@ import numpy as np
 from scipy import stats
 
 MIN_EXPECTED = 5.0
-#: pooled cells expecting fewer window rows than this get the Monte-Carlo null
-SPARSE_EXPECTED = 100.0
+#: relative variance excess of Pearson's χ² over χ²_df above which the Monte-Carlo null is used
+SPARSE_EXCESS = 0.01
+#: the Monte-Carlo null is used for asymptotic p-values in [MC_FROM, MC_TO)
+MC_FROM, MC_TO = 1e-9, 0.05
 MC_SIMS = 20_000
+#: at most this many cell draws per Monte-Carlo p-value (sims = min(MC_SIMS, budget / cells))
+MC_BUDGET = 2_000_000
+
+
+def variance_excess(expected: np.ndarray) -> float:
+    """``(Var[X²] − 2 df) / (2 df)`` of Pearson's statistic under the multinomial null.
+
+    ``Var[X²] = 2 df + Σ_j 1/e_j − (k² + 2k − 2)/n`` (``e_j = n p_j``, ``k`` cells,
+    ``df = k − 1``): how far the χ²_df tail understates the exact one (0 for large counts).
+    """
+    e = np.asarray(expected, np.float64)
+    k, n = e.size, float(e.sum())
+    if k < 2 or n <= 0:
+        return 0.0
+    return float((np.sum(1.0 / e) - (k * k + 2 * k - 2) / n) / (2 * (k - 1)))
+
+
+def needs_mc(p_asymptotic: float, expected: np.ndarray) -> bool:
+    """Use :func:`chi_square_pvalue_mc`: ``p`` near the alarm levels and sparse cells."""
+    return MC_FROM <= p_asymptotic < MC_TO and variance_excess(expected) >= SPARSE_EXCESS
 
 
 def pooled_cells(
@@ -77,14 +99,16 @@ def chi_square_pvalue_mc(
     Both samples are redrawn from the pooled proportions ``p̂ = (r + c) / (N + n)``
     (``R* ~ Mult(N, p̂)``, ``C* ~ Mult(n, p̂)``) and the statistic
     ``Σ (C*_j − n R*_j/N)² / (n R*_j/N)`` recomputed; ``p = (1 + #{T* >= T}) /
-    (1 + sims)`` (exact level, no large-count approximation). A first tenth of the draws
-    settles windows far from significance (``p > 0.05``). Seeded: reports are reproducible.
+    (1 + sims)`` (exact level, no large-count approximation); ``sims`` is capped at ``MC_BUDGET``
+    cell draws. A first tenth of the draws settles windows far from significance
+    (``p > 0.05``). Seeded: reports are reproducible.
     """
     r = np.asarray(ref_cells, np.float64)
     c = np.asarray(cur_cells, np.float64)
     nr, n = float(r.sum()), float(c.sum())
     if r.size < 2 or n <= 0 or nr <= 0:
         return 1.0
+    sims = max(min(sims, MC_BUDGET // r.size), 1000)
 
     def stat(rs: np.ndarray, cs: np.ndarray) -> np.ndarray:
         e = np.maximum(rs, 0.5) * (n / nr)
