@@ -20,7 +20,17 @@ Rules compared, per feature:
 * **Evidently** — ``Report([DataDriftPreset()])`` per-column drift flags, when installed (it is
   slow: ``--evidently-trials`` trials per size, default 10).
 
+* **effect** — the change's population effect size (KS distance, or total variation for
+  categories) from 10⁶ draws of each side, beside the materiality floor (0.02): the power target
+  applies where the effect is above the floor.
+
+False alarms are counts ``k/N`` with the one-sided 95 % Clopper–Pearson upper bound of the rate:
+50 trials cannot show a rate ≤ 1 % (0 of 50 still allows 5.8 %), so ``--trials`` takes one count
+per size (e.g. ``400,400,50``). Power columns add the paired counts "only driftline / only scipy"
+(the same windows), which separate a real power gap from trial noise.
+
     python benchmarks/bench_drift_quality.py             # 500 / 5,000 / 100,000 rows, 50 trials
+    python benchmarks/bench_drift_quality.py --trials 400,400,50 --evidently-trials 0
     python benchmarks/bench_drift_quality.py --quick     # 50k reference, 500 / 5,000, 10 trials
 """
 
@@ -282,7 +292,7 @@ def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> 
             current_weights=(0.5, 0.5),
         ),
     }
-    rows: list[tuple[str, int, str, float, float, float, float | None]] = []
+    rows: list[tuple[str, int, str, float, float, float, float | None, float]] = []
     for seed in range(seeds):
         for name, make in specs.items():
             sc = make(seed)
@@ -319,10 +329,12 @@ def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> 
                             cbpe.estimate(pw),
                             lcbpe.estimate(pw, ll),
                             _nannyml_cbpe(pr, yr, pw),
+                            lcbpe.estimate(pw, ll, iterations=0),
                         )
                     )
     err = np.array([abs(r[4] - r[3]) for r in rows])
     lerr = np.array([abs(r[5] - r[3]) for r in rows])
+    uerr = np.array([abs(r[7] - r[3]) for r in rows])
     tbl = Table(
         title=f"CBPE ({reference} calibration) on covariate-shift windows: {len(rows)} "
         f"windows ({seeds} seeds × "
@@ -340,7 +352,7 @@ def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> 
         "|error|",
     ):
         tbl.add_column(h, justify="right")
-    for name, _seed, reg, real, est_, lest, nml_ in rows[: 4 * len(specs)]:
+    for name, _seed, reg, real, est_, lest, nml_, _ in rows[: 4 * len(specs)]:
         tbl.add_row(
             name,
             reg,
@@ -358,22 +370,118 @@ def cbpe_benchmark(console: Console, seeds: int, reference: str = "lineage") -> 
     console.print(
         f"CBPE mean absolute error over {len(rows)} windows: driftline CBPE "
         f"{err.mean():.4f} (max {err.max():.3f}); driftline lineage CBPE "
-        f"{lerr.mean():.4f} (max {lerr.max():.3f}); {peer} · target ≤ 0.03"
+        f"{lerr.mean():.4f} (max {lerr.max():.3f}); lineage CBPE with a uniform regime "
+        f"prior (what an agent's panes add up) {uerr.mean():.4f} (max {uerr.max():.3f}); "
+        f"{peer} · target ≤ 0.03"
     )
 
 
 # --------------------------------------------------------------------------- run
-def _rates(flags: list[dict[str, bool]]) -> dict[str, float]:
-    return {
-        s.name: float(np.mean([f.get(s.name, False) for f in flags])) if flags else math.nan
-        for s in SHAPES
+def upper_bound(k: int, n: int, conf: float = 0.95) -> float:
+    """One-sided Clopper–Pearson upper confidence bound of a rate from ``k`` of ``n``."""
+    if n <= 0:
+        return math.nan
+    return 1.0 if k >= n else float(stats.beta.ppf(conf, k + 1, n - k))
+
+
+def effect_sizes(rng: np.random.Generator, draws: int = 1_000_000) -> dict[str, float]:
+    """Population KS distance (numeric, missing at +∞) or TV (categories) of each change."""
+    out = {}
+    for s in SHAPES:
+        a, b = s.sample(rng, draws, False), s.sample(rng, draws, True)
+        if s.categorical:
+            la, ca = np.unique(a.astype(str), return_counts=True)
+            lb, cb = np.unique(b.astype(str), return_counts=True)
+            pa = dict(zip(la.tolist(), (ca / draws).tolist(), strict=True))
+            pb = dict(zip(lb.tolist(), (cb / draws).tolist(), strict=True))
+            out[s.name] = 0.5 * sum(abs(pa.get(k, 0.0) - pb.get(k, 0.0)) for k in pa.keys() | pb)
+        else:
+            a2, b2 = np.where(np.isfinite(a), a, np.inf), np.where(np.isfinite(b), b, np.inf)
+            out[s.name] = float(stats.ks_2samp(a2, b2).statistic)
+    return out
+
+
+@dataclass
+class Cell:
+    """Counts of one window size: per rule and shape, windows that alarmed."""
+
+    trials: int
+    counts: dict[str, dict[str, int]]
+    paired: dict[str, tuple[int, int]]  # shape -> (only driftline@5%, only scipy) on power
+
+
+def _count(flags: list[dict[str, bool]]) -> dict[str, int]:
+    return {s.name: int(sum(bool(f.get(s.name, False)) for f in flags)) for s in SHAPES}
+
+
+def _run_size(
+    sig: Signature,
+    rng: np.random.Generator,
+    n: int,
+    trials: int,
+    scipy_rule: ScipyRule | None,
+    ev: Callable[[object, dict[str, np.ndarray]], dict[str, bool]] | None,
+    ev_state: tuple[object, int],
+) -> tuple[Cell, dict[str, float]]:
+    acc: dict[str, list] = {
+        k: [] for k in ("dl_fa", "dl5_fa", "dl5_pw", "sp_fa", "sp_pw", "ev_fa", "ev_pw")
     }
+    timing = {"driftline": 0.0, "scipy": 0.0, "evidently": 0.0}
+    ref_df, ev_trials = ev_state
+    for trial in range(trials):
+        for changed in (False, True):
+            w = _table(rng, n, changed)
+            t = time.perf_counter()
+            own, at5 = _driftline(sig, w)
+            timing["driftline"] += time.perf_counter() - t
+            acc["dl5_pw" if changed else "dl5_fa"].append(at5)
+            if not changed:
+                acc["dl_fa"].append(own)
+            if scipy_rule is not None:
+                t = time.perf_counter()
+                acc["sp_pw" if changed else "sp_fa"].append(scipy_rule(w))
+                timing["scipy"] += time.perf_counter() - t
+            if ev is not None and trial < ev_trials:
+                t = time.perf_counter()
+                acc["ev_pw" if changed else "ev_fa"].append(ev(ref_df, w))
+                timing["evidently"] += time.perf_counter() - t
+    paired = {}
+    for s in SHAPES:
+        if not acc["sp_pw"]:
+            break
+        dl = [f[s.name] for f in acc["dl5_pw"]]
+        sp = [f[s.name] for f in acc["sp_pw"]]
+        paired[s.name] = (
+            sum(a and not b for a, b in zip(dl, sp, strict=True)),
+            sum(b and not a for a, b in zip(dl, sp, strict=True)),
+        )
+    counts = {k: _count(v) for k, v in acc.items()}
+    counts["_n"] = {k: len(v) for k, v in acc.items()}
+    return Cell(trials, counts, paired), timing
+
+
+def _sizes_and_trials(args: argparse.Namespace) -> tuple[list[int], list[int]]:
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else [500, 5000]
+        if args.quick
+        else [500, 5000, 100_000]
+    )
+    if args.trials:
+        trials = [int(t) for t in str(args.trials).split(",")]
+        trials = trials + [trials[-1]] * (len(sizes) - len(trials))
+    else:
+        trials = [10 if args.quick else 50] * len(sizes)
+    return sizes, trials[: len(sizes)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="50k reference, sizes 500/5000, 10 trials")
-    ap.add_argument("--trials", type=int, default=None)
+    ap.add_argument(
+        "--trials", type=str, default=None, help="trials per size: one count, or one per size"
+    )
     ap.add_argument("--ref-rows", type=int, default=None)
     ap.add_argument("--sizes", type=str, default=None, help="comma-separated window sizes")
     ap.add_argument("--evidently-trials", type=int, default=10)
@@ -395,16 +503,9 @@ def main() -> None:
     if args.cbpe:
         cbpe_benchmark(Console(width=max(Console().width, 140)), args.cbpe, args.cbpe_reference)
         return
-    trials = args.trials or (10 if args.quick else 50)
     n_ref = args.ref_rows or (50_000 if args.quick else 200_000)
-    sizes = (
-        [int(s) for s in args.sizes.split(",")]
-        if args.sizes
-        else [500, 5000]
-        if args.quick
-        else [500, 5000, 100_000]
-    )
-    console = Console(width=max(Console().width, 160))
+    sizes, trials = _sizes_and_trials(args)
+    console = Console(width=max(Console().width, 180))
     rng = np.random.default_rng(0)
     ref = _table(rng, n_ref, False)
     cats = [s.name for s in SHAPES if s.categorical]
@@ -413,105 +514,92 @@ def main() -> None:
     sig.to_bytes()
     build = time.perf_counter() - t
     scipy_rule = None if args.no_scipy else ScipyRule(ref)
-    ev = _evidently_rule()
+    ev = _evidently_rule() if args.evidently_trials > 0 else None
     ref_df = None
     if ev is not None:
         import pandas as pd
 
         ref_df = pd.DataFrame(ref)
-    results: dict[int, dict[str, dict[str, float]]] = {}
-    for n in sizes:
-        acc: dict[str, list] = {
-            k: [] for k in ("dl_fa", "dl5_fa", "dl5_pw", "sp_fa", "sp_pw", "ev_fa", "ev_pw")
-        }
-        timing = {"driftline": 0.0, "scipy": 0.0, "evidently": 0.0}
-        for trial in range(trials):
-            for changed in (False, True):
-                w = _table(rng, n, changed)
-                t = time.perf_counter()
-                own, at5 = _driftline(sig, w)
-                timing["driftline"] += time.perf_counter() - t
-                acc["dl5_pw" if changed else "dl5_fa"].append(at5)
-                if not changed:
-                    acc["dl_fa"].append(own)
-                if scipy_rule is not None:
-                    t = time.perf_counter()
-                    acc["sp_pw" if changed else "sp_fa"].append(scipy_rule(w))
-                    timing["scipy"] += time.perf_counter() - t
-                if ev is not None and trial < args.evidently_trials:
-                    t = time.perf_counter()
-                    acc["ev_pw" if changed else "ev_fa"].append(ev(ref_df, w))
-                    timing["evidently"] += time.perf_counter() - t
-        results[n] = {k: _rates(v) for k, v in acc.items()}
-        console.print(
-            f"window {n:,}: {trials} trials; seconds driftline "
-            f"{timing['driftline']:.1f}, scipy {timing['scipy']:.1f}, "
-            f"evidently {timing['evidently']:.1f} "
-            f"({min(trials, args.evidently_trials) if ev else 0} trials)"
+    effects = effect_sizes(np.random.default_rng(1))
+    results: dict[int, Cell] = {}
+    for n, nt in zip(sizes, trials, strict=True):
+        results[n], timing = _run_size(
+            sig, rng, n, nt, scipy_rule, ev, (ref_df, args.evidently_trials)
         )
-    _print(console, results, sizes, trials, n_ref, build, ev is not None, args.evidently_trials)
+        console.print(
+            f"window {n:,}: {nt} trials; seconds driftline "
+            f"{timing['driftline']:.1f}, scipy {timing['scipy']:.1f}, "
+            f"evidently {timing['evidently']:.1f}"
+        )
+    _print(console, results, n_ref, effects)
+    _summary(console, results, build)
 
 
-def _pct(x: float) -> str:
-    return "–" if math.isnan(x) else f"{100 * x:.0f}"
+def _frac(k: int, n: int) -> str:
+    return "–" if n == 0 else f"{k}/{n}"
 
 
 def _print(
-    console: Console,
-    results: dict,
-    sizes: list[int],
-    trials: int,
-    n_ref: int,
-    build: float,
-    has_ev: bool,
-    ev_trials: int,
+    console: Console, results: dict[int, Cell], n_ref: int, effects: dict[str, float]
 ) -> None:
-    for n in sizes:
-        r = results[n]
+    floor = CalibrationSettings().floor
+    for n, cell in results.items():
+        c, nn = cell.counts, cell.counts["_n"]
         tbl = Table(
-            title=f"window {n:,} rows · reference {n_ref:,} rows · {trials} trials "
-            f"(Evidently {min(trials, ev_trials) if has_ev else 0}) · % of windows"
+            title=f"window {n:,} rows · reference {n_ref:,} rows · {cell.trials} trials · "
+            "windows that alarmed (false alarms: count/trials, 95 % upper bound of the rate)"
         )
-        tbl.add_column("shape")
-        tbl.add_column("change")
+        for h in ("shape", "change", "effect"):
+            tbl.add_column(h)
         for h in (
             "FA driftline",
+            "UB95",
             "FA dl@5%",
             "FA scipy-B",
             "FA Evidently",
             "power dl@5%",
             "power scipy-B",
+            "only dl / only sp",
             "power Evidently",
         ):
             tbl.add_column(h, justify="right")
         for s in SHAPES:
             k = s.name
+            fl = floor("tv" if s.categorical else "ks_all")
+            only = cell.paired.get(k)
             tbl.add_row(
                 k,
                 s.change,
-                _pct(r["dl_fa"][k]),
-                _pct(r["dl5_fa"][k]),
-                _pct(r["sp_fa"][k]),
-                _pct(r["ev_fa"][k]),
-                _pct(r["dl5_pw"][k]),
-                _pct(r["sp_pw"][k]),
-                _pct(r["ev_pw"][k]),
+                f"{'TV' if s.categorical else 'KS'} {effects[k]:.3f}"
+                + (" < floor" if effects[k] < fl else ""),
+                _frac(c["dl_fa"][k], nn["dl_fa"]),
+                f"{100 * upper_bound(c['dl_fa'][k], nn['dl_fa']):.1f}%",
+                _frac(c["dl5_fa"][k], nn["dl5_fa"]),
+                _frac(c["sp_fa"][k], nn["sp_fa"]),
+                _frac(c["ev_fa"][k], nn["ev_fa"]),
+                _frac(c["dl5_pw"][k], nn["dl5_pw"]),
+                _frac(c["sp_pw"][k], nn["sp_pw"]),
+                "–" if only is None else f"{only[0]} / {only[1]}",
+                _frac(c["ev_pw"][k], nn["ev_pw"]),
             )
-        means = {c: float(np.mean(list(r[c].values()))) for c in r}
-        tbl.add_row(
-            "[bold]mean[/]",
-            "",
-            *[
-                _pct(means[c])
-                for c in ("dl_fa", "dl5_fa", "sp_fa", "ev_fa", "dl5_pw", "sp_pw", "ev_pw")
-            ],
-        )
         console.print(tbl)
-    worst = max(max(results[n]["dl_fa"].values()) for n in sizes)
+
+
+def _summary(console: Console, results: dict[int, Cell], build: float) -> None:
+    worst_ub, worst = 0.0, ""
+    total_k = total_n = 0
+    for n, cell in results.items():
+        nn = cell.counts["_n"]["dl_fa"]
+        for k, v in cell.counts["dl_fa"].items():
+            total_k, total_n = total_k + v, total_n + nn
+            ub = upper_bound(v, nn)
+            if ub > worst_ub:
+                worst_ub, worst = ub, f"{k} at {n:,} ({v}/{nn})"
     console.print(
-        f"driftline: worst false-alarm rate over shapes and sizes {100 * worst:.0f}% "
-        f"(target ≤ 1%: {trials} trials resolve {100 / trials:.0f}% steps); "
-        f"signature build incl. calibration {build:.2f} s"
+        f"driftline false alarms: {total_k} of {total_n} stationary feature-windows "
+        f"({100 * total_k / max(total_n, 1):.2f}%, 95% upper bound "
+        f"{100 * upper_bound(total_k, total_n):.2f}%); loosest cell {worst}: upper bound "
+        f"{100 * worst_ub:.1f}% (target ≤ 1%); signature build incl. calibration {build:.2f} s"
     )
 
 

@@ -91,3 +91,43 @@ def test_host_states_carry_and_merge_the_model_sums(setup):
     assert set(merged.model) == set(whole.model) and len(whole.model) == 6
     for k, v in whole.model.items():
         assert merged.model[k] == pytest.approx(v, rel=1e-9, abs=1e-12)
+
+
+def test_lineage_estimate_is_reported_where_a_lineage_exists(setup):
+    """Two regimes; the agent's figure is LineageCBPE's (uniform prior) on the window's rows."""
+    from driftline.drift.likelihood import log_likelihood
+    from driftline.drift.performance import LineageCBPE
+
+    rng, clf, cbpe, sig, proba = setup
+
+    def regime_b(n):  # shifted inputs whose labels the model gets wrong half the time
+        x = rng.normal(4.0, 1.0, size=(n, 3))
+        return x, rng.integers(0, 2, n)
+
+    xb, yb = regime_b(3000)
+    xa = rng.normal(size=(2000, 3))
+    ya = (xa[:, 0] + 0.5 * xa[:, 1] > 0).astype(int)
+    sigs = [sig, Signature.from_data(xb, feature_names=NAMES)]
+    lc = LineageCBPE.fit([(clf.predict_proba(xa), ya), (clf.predict_proba(xb), yb)])
+    settings = ModelAwareSettings(
+        predict_proba=proba, cbpe=cbpe, lineage_cbpe=lc, regime_signatures=sigs
+    )
+    agent = DriftAgent(sig, window=None, model_aware=settings, feature_names=NAMES)
+    wb, wyb = regime_b(500)
+    window = np.vstack([rng.normal(size=(500, 3)), wb])
+    for i in range(0, 1000, 250):
+        agent.update(window[i : i + 250])
+    rep = agent.report()
+    p = clf.predict_proba(window)
+    ll = np.column_stack([log_likelihood(s, window, feature_names=NAMES) for s in sigs])
+    assert rep.model["estimated_accuracy"] == pytest.approx(lc.estimate(p, ll, iterations=0))
+    assert rep.model["estimated_accuracy_cbpe"] == pytest.approx(cbpe.estimate(p))
+    # regime B is a coin flip for the model: the lineage figure sees it, confidence alone not
+    assert rep.model["estimated_accuracy"] < rep.model["estimated_accuracy_cbpe"] - 0.15
+    with pytest.raises(InvalidInputError, match="one training signature per regime"):
+        DriftAgent(
+            sig,
+            model_aware=ModelAwareSettings(
+                predict_proba=proba, lineage_cbpe=lc, regime_signatures=sigs[:1]
+            ),
+        )

@@ -79,3 +79,21 @@ def test_gate_skips_harmless_input_drift(lineage):
     # the same drift without the gate goes on to the ancestor search
     ungated = repair(store, "clf", Xw, (Xv, yv))
     assert ungated.status != HARMLESS and ungated.search
+
+
+def test_estimated_drop_is_lineage_aware_when_the_model_names_its_regimes(lineage):
+    from driftline.drift.likelihood import log_likelihood
+    from driftline.drift.performance import CBPE, LineageCBPE
+    from driftline.repair.concept import estimated_drop
+
+    store, (root, _, deployed) = lineage
+    model = LogisticRegression(C=100.0).fit(*data("B", 3000, seed=70))
+    calib = [data(c, 1000, seed=50 + i) for i, c in enumerate("AB")]
+    lc = LineageCBPE([CBPE.fit(model.predict_proba(X), y) for X, y in calib])
+    regimes = [root.id, deployed.id]
+    metrics = {"accuracy": 0.95, "lineage_cbpe": {**lc.to_dict(), "regimes": regimes}}
+    m = store.register(model, name="clf-lineage", data=calib[1][0], metrics=metrics)
+    Xw, _ = data("A", 500, seed=60)
+    ll = np.column_stack([log_likelihood(store.signature(r), Xw) for r in regimes])
+    want = 0.95 - lc.estimate(model.predict_proba(Xw), ll)
+    assert estimated_drop(store, m, Xw, None, None) == pytest.approx(want)

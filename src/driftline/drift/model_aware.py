@@ -8,6 +8,13 @@ Off by default (the agent then does no extra work). With :class:`ModelAwareSetti
   one, ``g`` is the identity: the raw top-class probability), plus ``reference_accuracy`` and
   ``estimated_drop = reference_accuracy − estimated_accuracy`` when the calibration knows its
   reference accuracy;
+* with a lineage (``lineage_cbpe``, one calibration map ``g_r`` per lineage regime, and the
+  regimes' training signatures), ``estimated_accuracy`` is the lineage-aware estimate of
+  :class:`~driftline.drift.performance.LineageCBPE`, ``mean_i Σ_r π_r(x_i) g_r(max_k p_ik)``
+  with the regime posterior ``π_r(x) ∝ exp ℓ_r(x)`` under a uniform prior (each row on its own,
+  so panes add up); the confidence-only figure stays as ``estimated_accuracy_cbpe``. Where
+  regimes are mixed the lineage estimate is the one to read (repair scenarios: mean absolute
+  error 0.013 against 0.22 for confidence alone, ``bench_drift_quality.py --cbpe``);
 * ``multivariate=True`` adds the multivariate score of
   :func:`~driftline.drift.likelihood.multivariate_drift` per window from running sums of the
   per-row log-likelihood ``ℓ`` (``multivariate_score = E_ref[ℓ] − mean ℓ``, its ``z`` and
@@ -20,19 +27,20 @@ sliding window add up exactly like the feature windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from driftline.drift.performance import CBPE
+from driftline.drift.performance import CBPE, LineageCBPE
 from driftline.drift.tabular import Columns
 from driftline.errors import DriftlineError, InvalidInputError
 
 #: keys a report's ``model`` dict may hold
 MODEL_METRICS = (
     "estimated_accuracy",
+    "estimated_accuracy_cbpe",
     "reference_accuracy",
     "estimated_drop",
     "multivariate_score",
@@ -51,10 +59,19 @@ class ModelAwareSettings:
     cbpe: CBPE | None = None
     #: add the multivariate likelihood score per window
     multivariate: bool = False
+    #: lineage-aware calibration: one map per lineage regime (preferred when set) ...
+    lineage_cbpe: LineageCBPE | None = None
+    #: ... and those regimes' training signatures, in the same order
+    regime_signatures: Sequence[Any] = ()
 
     @property
     def active(self) -> bool:
-        return self.predict_proba is not None or self.cbpe is not None or self.multivariate
+        return (
+            self.predict_proba is not None
+            or self.cbpe is not None
+            or self.lineage_cbpe is not None
+            or self.multivariate
+        )
 
 
 class ModelAwareWindows:
@@ -67,6 +84,14 @@ class ModelAwareWindows:
             raise InvalidInputError(
                 "a CBPE calibration needs predict_proba (the model's "
                 "probabilities) to estimate accuracy"
+            )
+        lineage = settings.lineage_cbpe
+        if lineage is not None and (
+            settings.predict_proba is None or len(settings.regime_signatures) != len(lineage.parts)
+        ):
+            raise InvalidInputError(
+                f"a lineage CBPE needs predict_proba and one training signature per regime "
+                f"({len(lineage.parts)}), got {len(settings.regime_signatures)}"
             )
         self.settings = settings
         self.signature = signature
@@ -85,6 +110,7 @@ class ModelAwareWindows:
                 )
             _inc(sums, "conf_n", float(len(proba)))
             _inc(sums, "conf_sum", float(self.cbpe.confidence(proba).sum()))
+            self._add_lineage(sums, rows, proba)
         if self.settings.multivariate:
             from driftline.drift.likelihood import log_likelihood
 
@@ -96,6 +122,19 @@ class ModelAwareWindows:
             _inc(sums, "ll_sum", float(ll.sum()))
             _inc(sums, "ll_sq", float(np.dot(ll, ll)))
 
+    def _add_lineage(self, sums: dict[str, float], rows: Columns, proba: np.ndarray) -> None:
+        lineage = self.settings.lineage_cbpe
+        if lineage is None or len(proba) == 0:
+            return
+        from driftline.drift.likelihood import log_likelihood
+
+        try:
+            ll = np.column_stack([log_likelihood(s, rows) for s in self.settings.regime_signatures])
+        except DriftlineError:
+            return  # a regime's feature is missing here: the confidence-only estimate stands
+        _inc(sums, "lineage_n", float(len(proba)))
+        _inc(sums, "lineage_sum", float(lineage.row_confidence(proba, ll, iterations=0).sum()))
+
     def report(self, panes: list[Mapping[str, float]]) -> dict[str, float]:
         """The window's ``model`` metrics from its panes' sums (see module docstring)."""
         tot: dict[str, float] = {}
@@ -105,6 +144,9 @@ class ModelAwareWindows:
         out: dict[str, float] = {}
         if tot.get("conf_n", 0.0) > 0:
             est = tot["conf_sum"] / tot["conf_n"]
+            if tot.get("lineage_n", 0.0) == tot["conf_n"]:
+                out["estimated_accuracy_cbpe"] = est
+                est = tot["lineage_sum"] / tot["lineage_n"]
             out["estimated_accuracy"] = est
             ref = self.cbpe.reference_accuracy
             if not math.isnan(ref):

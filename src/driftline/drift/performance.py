@@ -368,20 +368,37 @@ class LineageCBPE:
             raise InvalidInputError("LineageCBPE.fit needs labelled rows of at least one regime")
         return cls([CBPE.fit(p, y, classes) for p, y in per_regime])
 
-    def estimate(self, proba: np.ndarray, loglik: np.ndarray, iterations: int = 50) -> float:
-        """Estimated accuracy; ``loglik[i, r] = ℓ_r(x_i)`` (one column per fitted regime)."""
+    def row_confidence(
+        self, proba: np.ndarray, loglik: np.ndarray, iterations: int = 50
+    ) -> np.ndarray:
+        """Per-row ``Σ_r π_r(x_i) g_r(max_k p_ik)``; ``loglik[i, r] = ℓ_r(x_i)``.
+
+        ``iterations = 0`` keeps the uniform prior ``w_r = 1/R``: each row's value then depends
+        on that row only, so sums over panes add up (what a drift agent reports).
+        """
         ll = np.asarray(loglik, np.float64)
         p = np.asarray(proba, np.float64)
         if ll.shape != (len(p), len(self.parts)) or len(p) == 0:
             raise InvalidInputError(
                 f"loglik must be (rows, {len(self.parts)}) for a non-empty window, got {ll.shape}"
             )
-        z = ll - ll.max(axis=1, keepdims=True)
-        lik = np.exp(z)
+        lik = np.exp(ll - ll.max(axis=1, keepdims=True))
         w = np.full(len(self.parts), 1.0 / len(self.parts))
+        post = lik / lik.sum(axis=1, keepdims=True)
         for _ in range(iterations):
             post = lik * w
             post /= post.sum(axis=1, keepdims=True)
             w = post.mean(axis=0)
         g = np.column_stack([part.confidence(p) for part in self.parts])
-        return float(np.mean(np.sum(post * g, axis=1)))
+        return np.asarray(np.sum(post * g, axis=1))
+
+    def estimate(self, proba: np.ndarray, loglik: np.ndarray, iterations: int = 50) -> float:
+        """Estimated accuracy of a window (mean of :meth:`row_confidence`)."""
+        return float(np.mean(self.row_confidence(proba, loglik, iterations)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parts": [part.to_dict() for part in self.parts]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LineageCBPE:
+        return cls([CBPE.from_dict(part) for part in d.get("parts", [])])

@@ -19,7 +19,8 @@ labels the pipeline therefore also asks *is the deployed model performing?*
   the best-scoring member overall (and active learning takes over).
 * **Gate** (``policy.min_estimated_drop``): when inputs drift, repair only if the accuracy
   drop — measured on labels, or estimated without them (reference metric minus the window's
-  confidence estimate) — reaches the floor; otherwise the result is ``harmless-drift``.
+  confidence estimate, lineage-aware when the model metric ``lineage_cbpe`` holds one
+  calibration per lineage regime) — reaches the floor; else the result is ``harmless-drift``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 from driftline.drift.performance import (
     CBPE,
+    LineageCBPE,
     PerformanceMetric,
     PerformanceReference,
     per_row_scores,
@@ -175,5 +177,11 @@ def estimated_drop(
         proba, _ = _proba(store, drifted, family, X_win, X_win)
     except DriftlineError:
         return None
+    lineage = metrics.get("lineage_cbpe")
+    if isinstance(lineage, dict):  # lineage-aware estimate (see drift.model_aware)
+        from driftline.drift.likelihood import log_likelihood
+
+        ll = [log_likelihood(store.signature(r), X_win) for r in lineage["regimes"]]
+        return ref - LineageCBPE.from_dict(lineage).estimate(proba, np.column_stack(ll))
     cbpe = CBPE.from_dict(metrics["cbpe"]) if isinstance(metrics.get("cbpe"), dict) else CBPE()
     return ref - cbpe.estimate(proba)

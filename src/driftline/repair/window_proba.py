@@ -3,7 +3,9 @@
 The agent hands the window's rows as named columns; the model gets exactly its input columns,
 by name and in its order (:func:`~driftline.repair.model_input.model_matrix`). The CBPE
 calibration is the model metric ``cbpe`` when it was registered with one, else none (raw
-top-class probability, see :mod:`driftline.drift.model_aware`).
+top-class probability, see :mod:`driftline.drift.model_aware`). A model metric ``lineage_cbpe``
+(``{"parts": [CBPE dicts], "regimes": [model refs or signature ids]}``, one per lineage regime)
+makes the reported estimate the lineage-aware one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from driftline.drift.model_aware import ModelAwareSettings
-from driftline.drift.performance import CBPE
+from driftline.drift.performance import CBPE, LineageCBPE
 from driftline.drift.tabular import Columns
 from driftline.repair.evaluation import family_for
 from driftline.repair.model_input import input_names, model_matrix
@@ -40,8 +42,12 @@ def model_aware_settings(
     if not (estimate or multivariate):
         return None
     cbpe = (model.metrics or {}).get("cbpe")
+    lineage = (model.metrics or {}).get("lineage_cbpe")
+    lineage = lineage if estimate and isinstance(lineage, dict) else None
     return ModelAwareSettings(
         predict_proba=window_proba(store, model, signature) if estimate else None,
         cbpe=CBPE.from_dict(cbpe) if estimate and isinstance(cbpe, dict) else None,
         multivariate=multivariate,
+        lineage_cbpe=LineageCBPE.from_dict(lineage) if lineage else None,
+        regime_signatures=[store.signature(r) for r in lineage["regimes"]] if lineage else (),
     )
