@@ -77,6 +77,9 @@ def repair(
         20, "--ask", help="label requests per round when the repair needs labels (0: none)"
     ),
     budget: int = typer.Option(100, "--budget", help="total labels active learning may ask for"),
+    image_shape: str = typer.Option(
+        None, "--image-shape", help="show label requests as HxW grayscale images, e.g. 8x8"
+    ),
     target_column: str = R.TARGET,
     prediction: list[str] = R.PREDICTION,
     id: list[str] = R.ID,
@@ -113,7 +116,8 @@ def repair(
         )
         active = None
         if result.needs_labels and ask > 0 and result.repair_id is not None:
-            active = _ask_for_labels(store, result, win, val, ask, budget, approve, say)
+            shape = parse_image_shape(image_shape)
+            active = _ask_for_labels(store, result, win, val, (ask, budget, shape), approve, say)
     if as_json:
         out = result.to_dict()
         if active is not None:
@@ -156,15 +160,16 @@ def _ask_for_labels(
     result: Any,
     win: Any,
     val: Any,
-    ask: int,
-    budget: int,
+    asking: tuple[int, int, tuple[int, int] | None],
     approve: bool,
     progress: Any,
 ) -> Any:
-    """Active learning after a repair that needs labels: ``ask`` requests per round for a
-    human (``driftline label``), refining with every label already given."""
+    """Active learning after a repair that needs labels: ``asking`` = (requests per round,
+    label budget, image shape or None) for a human (``driftline label``), refining with every
+    label already given."""
     from driftline.active import HumanOracle, run_active_learning
 
+    ask, budget, shape = asking
     return run_active_learning(
         store,
         result,
@@ -172,11 +177,22 @@ def _ask_for_labels(
         HumanOracle(),
         budget=budget,
         batch=ask,
+        image_shape=shape,
         validation=val,
         actor="cli",
         deploy=approve,
         progress=progress,
     )
+
+
+def parse_image_shape(text: str | None) -> tuple[int, int] | None:
+    """``"8x8"`` → ``(8, 8)``; None stays None."""
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise InvalidInputError(f"--image-shape {text!r}: give HEIGHTxWIDTH, e.g. 8x8")
+    return int(parts[0]), int(parts[1])
 
 
 def _steps(bar: Steps, as_json: bool) -> Any:

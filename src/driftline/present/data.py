@@ -303,14 +303,15 @@ def repair_view(store: Store, repair_id: int) -> dict[str, Any]:
 
 # -- labels and deployments -------------------------------------------------------------------
 def label_row(req: Any) -> dict[str, Any]:
-    """A label request; square non-negative feature vectors also come as a picture."""
+    """A label request; one asked with an image shape also comes as a picture."""
+    from driftline.active.records import image_shape
+
     d = req.to_dict()
-    x = np.asarray(req.features, dtype=np.float64)
-    side = int(round(math.sqrt(x.size))) if x.size else 0
-    if side >= 4 and side * side == x.size and x.min() >= 0:
+    shape = image_shape(req)
+    if shape is not None:
         from driftline.active.images import digit_data_uri
 
-        d["image"] = digit_data_uri(x, scale=8)
+        d["image"] = digit_data_uri(np.asarray(req.features, np.float64), scale=8, shape=shape)
     return jsonable(d)
 
 
