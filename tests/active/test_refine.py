@@ -43,7 +43,8 @@ def _lineage(tmp_path, seed: int):
         "digits",
         sc.window.X,
         (sc.validation.X, sc.validation.y),
-        policy=RepairPolicy(drift_share=0.4),
+        # no continued-training row: this scenario is about active learning taking over
+        policy=RepairPolicy(drift_share=0.4, continued_steps=0),
     )
     return store, sc, res
 

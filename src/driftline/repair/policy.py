@@ -47,6 +47,17 @@ class RepairPolicy:
     #: rule ("calibrated", "bonferroni", "bh"). Detection always uses the agent's default rule.
     ancestor_rule: str = "effect"
     regression_loss: str = "mse"  # or "mae": α and decisions for regressors
+    #: selection without overfitting (repair.selection): with at least ``min_held_out_labels``
+    #: labels this share of them is held out (nothing fitted or chosen there) and reported as
+    #: the candidate table's ``held_out`` column; the winner must not be worse than the drifted
+    #: model there
+    held_out_fraction: float = 1 / 3
+    min_held_out_labels: int = 40
+    #: continued training from the best weight-space row (gradient families): steps, learning
+    #: rate and L2 pull toward the starting parameters; 0 steps = no continued-training row
+    continued_steps: int = 20
+    continued_lr: float = 0.01
+    continued_l2: float = 0.01
 
     def agent_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {}

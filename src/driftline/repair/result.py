@@ -17,8 +17,9 @@ __all__ = ["RepairResult"]
 class RepairResult:
     """What a repair did; ``status`` is a :class:`~driftline.statuses.RepairStatus`.
 
-    ``candidates`` is the candidate table (name → validation scores), ``chosen`` the row that
-    was registered, ``before``/``after`` the drifted model's and the chosen row's scores.
+    ``candidates`` is the candidate table (name → scores on the validation rows that chose),
+    ``held_out`` the same candidates on rows that did not choose, ``chosen`` the row that was
+    registered, ``before``/``after`` the drifted model's and the chosen row's scores.
     """
 
     status: RepairStatus
@@ -35,6 +36,11 @@ class RepairResult:
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: each candidate on validation rows not used to fit or choose (repair.selection)
+    held_out: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: label-free ranking score per candidate (repair.proxy; higher is better)
+    proxy: dict[str, float] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)  # rows that chose / held out
     chosen: str | None = None
     routing: dict[str, Any] = field(default_factory=dict)
     regime_mix: dict[str, float] = field(default_factory=dict)

@@ -11,6 +11,8 @@ routing. Models without a weight space go through :func:`capability_table`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from driftline.params import model_id
@@ -20,7 +22,10 @@ from driftline.repair.capability_rows import Context
 from driftline.repair.capability_table import run_candidate_table
 from driftline.repair.evaluation import classes_of, family_for, score
 from driftline.repair.families import Predictor, predictor_at_alpha, prepare_params
+from driftline.repair.proxy import committee_agreement, proxy_choice
 from driftline.repair.rollbacks import score_rollbacks
+from driftline.repair.selection import held_out_scores, split_rows
+from driftline.repair.steps.continued_row import add_continued_row
 from driftline.repair.steps.routing import routing_candidate
 from driftline.repair.steps.state import Labelled, RepairState, WeightSpace
 from driftline.repair.vector import (
@@ -61,19 +66,67 @@ def capability_table(state: RepairState, plan: Plan) -> RepairState:
 
 
 def weight_candidates(state: RepairState) -> RepairState:
-    """Fill ``state.weights`` and ``result.candidates`` (module docstring)."""
+    """Fill ``state.weights``, ``result.candidates`` and ``result.held_out`` (module
+    docstring; which labels choose and which only report: :mod:`driftline.repair.selection`)."""
+    _split_labels(state)
     fam = family_for(state.drifted, state.family)
     theta_d = state.store.load(state.drifted.id)
     theta_r, classes = _interpolation(state, fam, theta_d)
     theta_bn = prepare_params(fam, theta_d, state.X_win)  # statistics on the window alone
     ws = WeightSpace(fam, theta_d, theta_r, theta_bn, classes)
     state.weights = ws
-    if state.val is not None:
+    if state.choose_rows is not None:
         _score_rows(state, ws)
+        add_continued_row(state, ws)
     if state.policy.routing:
         state.say("scoring lineage routing on the same data")
         ws.routed = routing_candidate(state)
+        if ws.routed is not None:
+            routed = ws.routed
+            ws.predictors["routing"] = lambda rows: routed.predict_proba(rows.table)
+    if state.val is None and ws.routed is not None:
+        _rank_without_labels(state, ws)
+    if state.held is not None:
+        held = state.held
+        probas = {k: (lambda f=f: f(held)) for k, f in ws.predictors.items()}
+        state.result.held_out = held_out_scores(probas, held.y, classes)
     return state
+
+
+def _rank_without_labels(state: RepairState, ws: WeightSpace) -> None:
+    """Zero labels: each weight-space row and member by its agreement with the routed committee
+    on the window (:mod:`driftline.repair.proxy`); ``result.proxy`` holds the hard agreement."""
+    assert state.search is not None
+    fam = ws.family
+    rows = {"drifted": ws.theta_d, "interpolation": ws.theta_r}
+    if model_id(ws.theta_bn) != model_id(ws.theta_d):
+        rows["batchnorm"] = ws.theta_bn
+    names = set(ws.theta_d)
+    for r in state.search.rows:
+        params = state.store.load(r.id)
+        if set(params) == names:
+            rows[f"rollback {r.ref}"] = params
+    committee = ws.routed.predict_proba(state.table)
+    order = [c for c in np.asarray(ws.routed.classes).tolist()]
+    if sorted(order) == sorted(ws.classes.tolist()):  # the committee's columns in our order
+        committee = committee[:, [order.index(c) for c in ws.classes.tolist()]]
+    scores = {
+        k: committee_agreement(committee, fam.predict_proba(v, state.X_win))
+        for k, v in rows.items()
+    }
+    state.result.proxy = {k: v[0] for k, v in scores.items()}
+    state.result.selection["proxy_choice"] = proxy_choice(scores)
+
+
+def _split_labels(state: RepairState) -> None:
+    """Choose rows and held-out rows of the validation labels (repair.selection)."""
+    val, policy = state.val, state.policy
+    if val is None:
+        return
+    choose, held = split_rows(val.y, policy.held_out_fraction, policy.min_held_out_labels)
+    state.choose_rows = val.take(choose) if len(held) else val
+    state.held = val.take(held) if len(held) else None
+    state.result.selection = {"choose_rows": int(len(choose)), "held_out_rows": int(len(held))}
 
 
 def _interpolation(
@@ -86,7 +139,8 @@ def _interpolation(
         vector = sparsify(vector, policy.sparse_fraction)
     result.vector = dict(vector_stats(vector))
     at = predictor_at_alpha(fam, theta_d, vector, state.X_win)
-    X_obj, y_obj = (state.val.X, state.val.y) if state.val is not None else (state.X_win, None)
+    rows = state.choose_rows
+    X_obj, y_obj = (rows.X, rows.y) if rows is not None else (state.X_win, None)
     probe = fam.predict_proba(prepare_params(fam, theta_d, state.X_win), X_obj[:1])
     classes = classes_of(fam, probe.shape[1])
     objective = "validation log-loss" if y_obj is not None else "window entropy"
@@ -132,19 +186,26 @@ def _per_tensor(
 
 
 def _score_rows(state: RepairState, ws: WeightSpace) -> None:
-    """Baseline, BatchNorm, interpolation and rollback rows on the validation labels."""
-    assert state.val is not None and state.search is not None
-    result, fam, X, y = state.result, ws.family, state.val.X, state.val.y
+    """Baseline, BatchNorm, interpolation and rollback rows on the choose rows."""
+    assert state.choose_rows is not None and state.search is not None
+    result, fam, rows = state.result, ws.family, state.choose_rows
+
+    def bound(theta: Params) -> Callable[[Labelled], np.ndarray]:
+        return lambda r: fam.predict_proba(theta, r.X)
+
     # the drifted model exactly as it serves today: no re-estimation on the window
-    before = score(fam.predict_proba(ws.theta_d, X), y, ws.classes).to_dict()
-    after = score(fam.predict_proba(ws.theta_r, X), y, ws.classes).to_dict()
-    result.before, result.after = before, after
-    result.candidates["drifted"] = before
+    ws.predictors["drifted"] = bound(ws.theta_d)
     if model_id(ws.theta_bn) != model_id(ws.theta_d):
-        result.candidates["batchnorm"] = score(
-            fam.predict_proba(ws.theta_bn, X), y, ws.classes
-        ).to_dict()
-    result.candidates["interpolation"] = after
+        ws.predictors["batchnorm"] = bound(ws.theta_bn)
+    ws.predictors["interpolation"] = bound(ws.theta_r)
+    for name, f in ws.predictors.items():
+        result.candidates[name] = score(f(rows), rows.y, ws.classes).to_dict()
+    result.before = dict(result.candidates["drifted"])
+    result.after = dict(result.candidates["interpolation"])
     names = set(ws.theta_d)
-    ws.rollback_ids, rows = score_rollbacks(state.store, fam, state.search, names, X, y, ws.classes)
-    result.candidates.update(rows)
+    ws.rollback_ids, scored = score_rollbacks(
+        state.store, fam, state.search, names, rows.X, rows.y, ws.classes
+    )
+    result.candidates.update(scored)
+    for name, mid in ws.rollback_ids.items():
+        ws.predictors[name] = bound(state.store.load(mid))

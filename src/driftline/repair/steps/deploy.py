@@ -16,13 +16,19 @@ from driftline.params import ModelParams, model_id
 from driftline.repair.decide import settle_deployment
 from driftline.repair.model_input import window_signature
 from driftline.repair.routed_model import register_routed
+from driftline.repair.steps.continued_row import CONTINUED
 from driftline.repair.steps.state import RepairState
+from driftline.repair.vector import Params
 from driftline.statuses import RepairStatus
 from driftline.store import Model
 
 __all__ = ["register_and_deploy"]
 
-_HOW = {"routing": "routed repair", "batchnorm": "BatchNorm re-estimation"}
+_HOW = {
+    "routing": "routed repair",
+    "batchnorm": "BatchNorm re-estimation",
+    CONTINUED: "continued training",
+}
 
 
 def register_and_deploy(state: RepairState) -> RepairState:
@@ -36,6 +42,9 @@ def register_and_deploy(state: RepairState) -> RepairState:
         state.say(f"the best candidate is {repaired.ref} itself (a rollback)")
     elif chosen == "routing":
         repaired = _register_routing(state)
+    elif chosen == CONTINUED:
+        state.say(f"registering the continued training from {ws.continued_from}")
+        repaired = _register_weights(state, ws.continued)
     elif model_id(ws.theta_r) == state.drifted.id:
         return state.finish(
             RepairStatus.NEEDS_LABELS,
@@ -105,14 +114,21 @@ def _register_routing(state: RepairState) -> Model:
     return repaired
 
 
-def _register_weights(state: RepairState) -> Model:
+def _register_weights(state: RepairState, theta: Params | None = None) -> Model:
     """BatchNorm or interpolated tensors as a node with ``repair`` edges from the drifted
     model (and the ancestor); the window's signature becomes its training signature."""
     result, policy, goal, ws = state.result, state.policy, state.goal, state.weights
     assert ws is not None and state.search is not None
     batchnorm = result.chosen == "batchnorm"  # the drifted model, statistics re-estimated
+    method = "batchnorm" if batchnorm else result.chosen or "interpolation"
+    parents = [state.drifted.id] if batchnorm else [state.drifted.id, goal.id]
+    if method == CONTINUED:
+        start = ws.continued_from or "drifted"
+        parents += [ws.rollback_ids[start]] if start in ws.rollback_ids else []
+        parents = list(dict.fromkeys(parents))
     edge_params: dict[str, Any] = {
-        "method": "batchnorm" if batchnorm else "interpolation",
+        "method": method,
+        "continued_from": ws.continued_from if method == CONTINUED else None,
         "alpha": result.alpha,
         "per_tensor": result.per_tensor_alpha is not None,
         "objective": result.alpha_objective,
@@ -126,9 +142,11 @@ def _register_weights(state: RepairState) -> Model:
     }
     drifted = state.drifted
     return state.store.register(
-        ModelParams(ws.theta_r, drifted.framework, drifted.architecture),
+        ModelParams(
+            ws.theta_r if theta is None else theta, drifted.framework, drifted.architecture
+        ),
         name=drifted.name,
-        parents=[drifted.id] if batchnorm else [drifted.id, goal.id],
+        parents=parents,
         transform="repair",
         params=jsonable(edge_params),
         metrics=jsonable({f"val_{k}": v for k, v in result.after.items() if k != "n"}),

@@ -30,7 +30,7 @@ def routing_candidate(state: RepairState) -> Any:
     """Build the routed candidate and score it on the validation rows (or the window's
     entropy); None when fewer than two members have signatures."""
     assert state.search is not None
-    store, result, val = state.store, state.result, state.val
+    store, result, val = state.store, state.result, state.choose_rows
     drifted_id = state.drifted.id
     mix_members = [drifted_id] + [r.id for r in state.search.rows if r.has_signature]
     # The whole (signed) lineage up to MAX_ROUTED_MEMBERS, nearest first: on overlapping regimes

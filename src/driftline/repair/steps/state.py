@@ -37,6 +37,11 @@ class Labelled:
     X: np.ndarray
     y: np.ndarray
 
+    def take(self, rows: np.ndarray) -> Labelled:
+        """These rows only."""
+        table = {k: np.asarray(v)[rows] for k, v in self.table.items()}
+        return Labelled(table, self.X[rows], self.y[rows])
+
 
 @dataclass
 class WeightSpace:
@@ -50,6 +55,11 @@ class WeightSpace:
     rollback_ids: dict[str, str] = field(default_factory=dict)
     routed: Any = None  # a RoutedModel candidate, or None
     pick: str | None = None  # the row that clears the policy (labels only)
+    #: candidate name -> its probabilities on labelled rows (held-out scoring, benchmarks)
+    predictors: dict[str, Callable[[Labelled], np.ndarray]] = field(default_factory=dict)
+    #: continued training: its parameters and the model it started from
+    continued: dict[str, np.ndarray] | None = None
+    continued_from: str | None = None
 
 
 @dataclass
@@ -74,6 +84,8 @@ class RepairState:
     check: Any = None  # repair.concept.PerformanceCheck with labels
     search: AncestorSearch | None = None
     weights: WeightSpace | None = None
+    choose_rows: Labelled | None = None  # labels that fit and choose (repair.selection)
+    held: Labelled | None = None  # labels that only report (None: too few to hold out)
     done: bool = False
 
     @property
