@@ -315,3 +315,51 @@ def test_zero_label_repair_ranks_candidates_by_committee_agreement_and_waits(sto
         result.proxy["rollback clf@1"] > result.proxy["drifted"]
     )
     assert result.selection["proxy_choice"] in result.proxy
+
+
+def _flip_logistic(params, X):
+    """Logistic on x·w + b whose answer flips where x₁ > 0 when params["k"] = 1."""
+    z = X @ params["w"] + params["b"]
+    z = z * (1.0 - 2.0 * params["k"] * (X[:, 1] > 0))
+    p = 1.0 / (1.0 + np.exp(-z))
+    return np.column_stack([1.0 - p, p])
+
+
+def test_a_row_that_wins_on_the_choose_rows_but_loses_held_out_is_not_deployed(store):
+    """The held-out rows guard the choice: member v2 is perfect (and sharpest) on the choose rows
+    but inverted on the held-out rows; it must not be deployed."""
+    from driftline.repair import CallableFamily
+
+    rng = np.random.default_rng(0)
+
+    def regime(mean, n):
+        X = rng.normal(mean, 1.0, size=(n, 2))
+        X[:, 1] = -np.abs(X[:, 1])  # training and window rows: x₁ ≤ 0
+        return X, (X[:, 0] > mean).astype(int)
+
+    def p(w, b, k):
+        return {"w": np.array([w, 0.0]), "b": np.array(b), "k": np.array(k)}
+
+    v1 = store.register(p(1.0, 0.0, 0.0), name="m", data=regime(0.0, 500)[0])
+    v2 = store.register(p(4.0, 0.0, 1.0), name="m", parents=[v1], data=regime(0.0, 500)[0])
+    # a modest reference accuracy: v2 (2/3 right on all labels) still counts as performing
+    v3 = store.register(
+        p(4.0, -12.0, 0.0),
+        name="m",
+        parents=[v2],
+        data=regime(3.0, 500)[0],
+        metrics={"val_accuracy": 0.6},
+    )
+    store.deploy(v3, "m")
+    Xv, yv = regime(0.0, 90)
+    policy = RepairPolicy(routing=False)
+    _, held = split_rows(yv, policy.held_out_fraction, policy.min_held_out_labels)
+    Xv[held, 1] = 1.0 + np.abs(Xv[held, 1])  # v2 answers these the wrong way round
+    fam = CallableFamily(_flip_logistic)
+    result = repair(store, "m", regime(0.0, 500)[0], (Xv, yv), family=fam, policy=policy)
+    rows = result.candidates
+    assert rows["rollback m@2"]["accuracy"] == 1.0
+    assert any(r["ref"] == "m@2" and r["healthy"] for r in result.search["rows"])  # eligible
+    assert result.held_out["rollback m@2"]["accuracy"] < result.held_out["drifted"]["accuracy"]
+    assert result.chosen != "rollback m@2"
+    assert store.resolve("deployment:m") != v2.id
