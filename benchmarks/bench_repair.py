@@ -2,7 +2,7 @@
 
     python benchmarks/bench_repair.py              # 10 seeds, sklearn MLP + torch BatchNorm MLP
     python benchmarks/bench_repair.py --seeds 20
-    python benchmarks/bench_repair.py --quick      # candidate-table study only, 3 seeds (minutes)
+    python benchmarks/bench_repair.py --quick      # candidate-table study only, 5 seeds (minutes)
 
 Candidate-table study (first, and the whole of ``--quick``): the pipeline's steps (detect →
 search → candidates → choose, nothing registered) with 50 labels (recurring) or 100 (mixed); every
@@ -120,6 +120,7 @@ from driftline.repair.vector import (  # noqa: E402
 from driftline.store import Model, Store  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "repair.txt"
+QUICK_RESULTS = RESULTS.with_name("repair_quick.txt")
 # as in the demo; force: always repair (detection is reported separately)
 POLICY = RepairPolicy(drift_share=0.4, force=True, routing=False)
 POLICY_CHOICE = RepairPolicy(drift_share=0.4, force=True)
@@ -893,8 +894,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="bounded run (a few minutes): the candidate-table study only, 3 seeds, recurring, "
-        "mixed 70/30 and 50/50, every family in --families",
+        help="bounded run (a few minutes): the candidate-table study only, 5 seeds, every "
+        "scenario and family in --scenarios/--families",
     )
     ap.add_argument("--families", default="sklearn,torch", help="sklearn,torch")
     ap.add_argument(
@@ -902,13 +903,17 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(s.key for s in SCENARIOS),
         help=f"comma-separated subset of {','.join(s.key for s in SCENARIOS)}",
     )
-    ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the tables")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the tables (default {RESULTS.name}, --quick: {QUICK_RESULTS.name})",
+    )
     args = ap.parse_args(argv)
-    seeds = 3 if args.quick else args.seeds
+    args.out = args.out or (QUICK_RESULTS if args.quick else RESULTS)
+    seeds = 5 if args.quick else args.seeds
     fams = [f.strip() for f in args.families.split(",") if f]
     wanted = [k.strip() for k in args.scenarios.split(",") if k.strip()]
-    if args.quick:
-        wanted = ["recurring", "mixed70", "mixed50"]
     specs = [s for s in SCENARIOS if s.key in wanted]
     if not specs or any(k not in {s.key for s in SCENARIOS} for k in wanted):
         ap.error(f"--scenarios must name some of {', '.join(s.key for s in SCENARIOS)}")
