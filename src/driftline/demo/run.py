@@ -43,7 +43,8 @@ from driftline.repair.routed_model import load_predictor, regime_mix_report
 from driftline.store import Model, Store
 
 DEPLOYMENT = "digits"
-POLICY = RepairPolicy(drift_share=0.4)
+# no continued-training row: the new-regime story shows active learning taking over
+POLICY = RepairPolicy(drift_share=0.4, continued_steps=0)
 WINDOW_ROWS = 250
 
 
