@@ -2,7 +2,17 @@
 
     python benchmarks/bench_repair.py              # 10 seeds, sklearn MLP + torch BatchNorm MLP
     python benchmarks/bench_repair.py --seeds 20
-    python benchmarks/bench_repair.py --quick      # 3 seeds, sklearn only
+    python benchmarks/bench_repair.py --quick      # candidate-table study only, 5 seeds (minutes)
+
+Candidate-table study (first, and the whole of ``--quick``): the pipeline's steps (detect →
+search → candidates → choose, nothing registered) with 50 labels (recurring) or 100 (mixed); every
+row of the candidate table (drifted as it serves, BatchNorm, interpolation, rollbacks, continued
+training, routing) is also scored on the test set. Printed per scenario and family: each row's
+accuracy on the choose rows, the held-out rows and the test set, how often it was selected and how
+often it was best on test; then the selected row's test accuracy beside the best row's (selection
+loss, target ≤ 0.01), how often the selection is worse than the drifted model on test (target 0),
+recovery vs the retrain ceiling (targets ≥ 0.95 recurring, ≥ 0.90 mixed) and how often the
+label-free proxy (0 labels, agreement with the routed committee) picks the row the labels pick.
 
 Scenarios (scikit-learn's bundled 8×8 digits, ``driftline.datasets``; lineage: a root trained on
 upright digits, then fine-tunes on rotated digits, each from its parent's weights):
@@ -87,13 +97,20 @@ from driftline.drift import compare  # noqa: E402
 from driftline.params.sklearn import estimator_to_params  # noqa: E402
 from driftline.repair import RepairPolicy, SklearnFamily, repair  # noqa: E402
 from driftline.repair.alpha import per_tensor_alpha, search_alpha  # noqa: E402
+from driftline.repair.evaluation import as_matrix  # noqa: E402
 from driftline.repair.families import (  # noqa: E402
     Predictor,
     fine_tune,
     predictor_at_alpha,
     prepare_params,
 )
+from driftline.repair.model_input import input_names, window_table  # noqa: E402
 from driftline.repair.routed_model import build_routed, load_predictor  # noqa: E402
+from driftline.repair.steps.candidates import weight_candidates  # noqa: E402
+from driftline.repair.steps.choose import choose  # noqa: E402
+from driftline.repair.steps.detect import detect  # noqa: E402
+from driftline.repair.steps.search import search_lineage  # noqa: E402
+from driftline.repair.steps.state import Call, Labelled, RepairState, start  # noqa: E402
 from driftline.repair.vector import (  # noqa: E402
     interpolate,
     layer_groups,
@@ -103,6 +120,7 @@ from driftline.repair.vector import (  # noqa: E402
 from driftline.store import Model, Store  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "repair.txt"
+QUICK_RESULTS = RESULTS.with_name("repair_quick.txt")
 # as in the demo; force: always repair (detection is reported separately)
 POLICY = RepairPolicy(drift_share=0.4, force=True, routing=False)
 POLICY_CHOICE = RepairPolicy(drift_share=0.4, force=True)
@@ -320,6 +338,18 @@ class LineageStore:
     members: list[LineageMember]
     models: list[Model]
     family: Predictor
+
+
+def lineage_for(
+    recipe: Any, sc: DigitsScenario, lineages: dict[str, LineageStore], tmp: Path
+) -> tuple[LineageStore, float]:
+    """The scenario's lineage, trained once per (recipe, data) and cached; seconds spent."""
+    key = _lineage_key(recipe, sc)
+    if key in lineages:
+        return lineages[key], 0.0
+    t0 = time.perf_counter()
+    lineages[key] = build_lineage(recipe, sc, tmp / key[:16])
+    return lineages[key], time.perf_counter() - t0
 
 
 def _lineage_key(recipe: Any, sc: DigitsScenario) -> str:
@@ -647,23 +677,247 @@ def summary_table(summaries: list[Summary]) -> Table:
     return table
 
 
+# ----------------------------------------------------------------------------- candidate table
+#
+# The repair pipeline's own steps (detect → search → candidates → choose), run without
+# registering anything, so every row of the candidate table can also be scored on the scenario's
+# test set: the selected row's test accuracy beside the best row's (selection loss), the held-out
+# column beside the test column, recovery vs the retrain ceiling, and how often the label-free
+# proxy (agreement with the routed committee, 0 labels) picks the row the labels pick.
+
+TABLE_LABELS = {"recurring": 50, "mixed70": 100, "mixed50": 100, "overlap": 100, "new": 100}
+TABLE_POLICY = RepairPolicy(drift_share=0.4, force=True)
+TABLE_TARGETS = {"recurring": 0.95, "mixed70": 0.90, "mixed50": 0.90}
+SELECTION_TARGET = 0.01
+
+
+@dataclass
+class TableCell:
+    seed: int
+    n_labels: int
+    choose: dict[str, float]  # candidate -> accuracy on the choose rows
+    held: dict[str, float]  # candidate -> accuracy on the held-out rows
+    test: dict[str, float]  # candidate -> accuracy on the test set
+    selected: str  # what serves after the repair ("drifted" when nothing clears the policy)
+    ceiling: float
+    proxy_pick: str | None = None
+    label_pick: str | None = None
+
+    @property
+    def best(self) -> str:
+        return max(self.test, key=lambda k: self.test[k])
+
+
+def _steps(state: RepairState) -> RepairState:
+    for step in (detect, search_lineage, weight_candidates):
+        state = step(state)
+        if state.done:
+            return state
+    return choose(state) if state.val is not None else state
+
+
+def _test_rows(state: RepairState, sc: DigitsScenario) -> Labelled:
+    table = window_table(sc.test.X, state.sig)
+    return Labelled(table, as_matrix(table, input_names(state.drifted, state.sig)), sc.test.y)
+
+
+def table_cell(recipe: Any, lin: LineageStore, sc: DigitsScenario, n_labels: int) -> TableCell:
+    fam, store, drifted = lin.family, lin.store, lin.models[-1]
+    Xv, yv = sc.validation.X[:n_labels], sc.validation.y[:n_labels]
+    call = Call(drifted.id, sc.window.X, (Xv, yv), TABLE_POLICY, fam, False, "bench", None)
+    state = _steps(start(store, call))
+    ws, res = state.weights, state.result
+    assert ws is not None, res.message
+    test = _test_rows(state, sc)
+    classes = ws.classes
+    test_acc = {
+        k: float(np.mean(classes[np.argmax(f(test), axis=1)] == test.y))
+        for k, f in ws.predictors.items()
+    }
+    ceiling = _acc(fam, recipe.retrain(sc.current_train.X, sc.current_train.y, sc.seed), *_xy(sc))
+    cell = TableCell(
+        sc.seed,
+        n_labels,
+        {k: v["accuracy"] for k, v in res.candidates.items() if "accuracy" in v},
+        {k: v["accuracy"] for k, v in res.held_out.items()},
+        test_acc,
+        ws.pick or "drifted",
+        ceiling,
+    )
+    # zero labels: the proxy's pick among the rows it ranks, against the labels' pick there
+    call0 = Call(drifted.id, sc.window.X, None, TABLE_POLICY, fam, False, "bench", None)
+    unlabelled = _steps(start(store, call0)).result
+    ranked = set(unlabelled.proxy)
+    cell.proxy_pick = unlabelled.selection.get("proxy_choice")
+    scored = {k: v for k, v in res.candidates.items() if k in ranked and "accuracy" in v}
+    cell.label_pick = max(scored, key=lambda k: (scored[k]["accuracy"], -scored[k]["log_loss"]))
+    return cell
+
+
+def _xy(sc: DigitsScenario) -> tuple[np.ndarray, np.ndarray]:
+    return sc.test.X, sc.test.y
+
+
+def _f(x: float | None) -> str:
+    return "–" if x is None or x != x else f"{x:.3f}"
+
+
+def candidate_table(title: str, cells: list[TableCell]) -> Table:
+    """Mean accuracy per candidate on the choose rows, the held-out rows and the test set."""
+    names = list(dict.fromkeys(k for c in cells for k in c.test))
+    t = Table(title=title, title_justify="left")
+    for col in ("candidate", "choose rows", "held out", "test", "selected", "best on test"):
+        t.add_column(col, justify="left" if col == "candidate" else "right")
+    for k in names:
+
+        def mean(d: str, k: str = k) -> float | None:
+            xs = [getattr(c, d)[k] for c in cells if k in getattr(c, d)]
+            return statistics.fmean(xs) if xs else None
+
+        t.add_row(
+            k,
+            _f(mean("choose")),
+            _f(mean("held")),
+            _f(mean("test")),
+            f"{sum(c.selected == k for c in cells)}/{len(cells)}",
+            f"{sum(c.best == k for c in cells)}/{len(cells)}",
+        )
+    return t
+
+
+def table_summary(rows: list[tuple[str, str, list[TableCell]]]) -> Table:
+    t = Table(title="candidate table: selection and recovery (test accuracy, mean over seeds)")
+    cols = [
+        "scenario",
+        "family",
+        "labels",
+        "drifted",
+        "selected",
+        "best",
+        "selection loss",
+        "worse than drifted",
+        "ceiling",
+        "recovery",
+        "target",
+        "proxy = labels",
+    ]
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("scenario", "family") else "right")
+    for scen, fam, cells in rows:
+        drifted = statistics.fmean(c.test["drifted"] for c in cells)
+        sel = statistics.fmean(c.test[c.selected] for c in cells)
+        best = statistics.fmean(c.test[c.best] for c in cells)
+        ceil = statistics.fmean(c.ceiling for c in cells)
+        rec = (sel - drifted) / (ceil - drifted) if ceil > drifted else None
+        target = TABLE_TARGETS.get(scen)
+        worse = sum(c.test[c.selected] < c.test["drifted"] for c in cells)
+        agree = sum(c.proxy_pick == c.label_pick for c in cells)
+        t.add_row(
+            scen,
+            fam,
+            str(cells[0].n_labels),
+            _f(drifted),
+            _f(sel),
+            _f(best),
+            _f(best - sel),
+            f"{worse}/{len(cells)}",
+            _f(ceil),
+            _f(rec),
+            "–"
+            if target is None or rec is None
+            else f"{'met' if rec >= target else 'MISSED'} (≥ {target:.2f})",
+            f"{agree}/{len(cells)}",
+        )
+    return t
+
+
+def run_table_study(
+    specs: list[ScenarioSpec],
+    recipes: list[Any],
+    seeds: int,
+    lineages: dict[str, LineageStore],
+    tmp: Path,
+    console: Console,
+    log: Console,
+) -> None:
+    rows: list[tuple[str, str, list[TableCell]]] = []
+    for spec in specs:
+        for recipe in recipes:
+            cells = []
+            for seed in range(seeds):
+                t0 = time.perf_counter()
+                sc = spec.make(seed)
+                lin, _ = lineage_for(recipe, sc, lineages, tmp)
+                cells.append(table_cell(recipe, lin, sc, TABLE_LABELS[spec.key]))
+                log.print(
+                    f"  table {spec.key} · {recipe.key} · seed {seed}: "
+                    f"{time.perf_counter() - t0:.1f} s",
+                    highlight=False,
+                )
+            rows.append((spec.key, recipe.key, cells))
+            console.print()
+            console.print(
+                candidate_table(
+                    f"{spec.title} · {recipe.title} · {TABLE_LABELS[spec.key]} labels · "
+                    f"{seeds} seeds",
+                    cells,
+                )
+            )
+    console.print()
+    console.print(table_summary(rows))
+    cells_all = [c for _, _, cs in rows for c in cs]
+    loss = statistics.fmean(c.test[c.best] - c.test[c.selected] for c in cells_all)
+    worse = sum(c.test[c.selected] < c.test["drifted"] for c in cells_all)
+    agree = sum(c.proxy_pick == c.label_pick for c in cells_all)
+    picked = [c for c in cells_all if c.proxy_pick in c.test and c.label_pick in c.test]
+    proxy_loss = statistics.fmean(
+        c.test[str(c.label_pick)] - c.test[str(c.proxy_pick)] for c in picked
+    )
+    console.print(
+        f"over all {len(cells_all)} cells: mean selection loss {loss:.3f} (target ≤ "
+        f"{SELECTION_TARGET}: {'met' if loss <= SELECTION_TARGET else 'MISSED'}); selected worse "
+        f"than drifted on test in {worse} (target 0); proxy picks the labels' row in "
+        f"{agree}/{len(cells_all)}, costing {proxy_loss:.3f} test accuracy on average (labels' "
+        "pick − proxy's pick, both scored with the labelled run's rows)",
+        highlight=False,
+    )
+    console.print(
+        f"selection loss = best row on test − selected row on test (target ≤ {SELECTION_TARGET}); "
+        "recovery = (selected − drifted) / (ceiling − drifted); proxy = labels: the label-free "
+        "proxy (agreement with the routed committee) picks the row the labels pick among the rows "
+        "it ranks (drifted, BatchNorm, interpolation, rollbacks).",
+        highlight=False,
+    )
+
+
 # ----------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10, help="seeds per scenario (default 10)")
-    ap.add_argument("--quick", action="store_true", help="3 seeds, scikit-learn only")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="bounded run (a few minutes): the candidate-table study only, 5 seeds, every "
+        "scenario and family in --scenarios/--families",
+    )
     ap.add_argument("--families", default="sklearn,torch", help="sklearn,torch")
     ap.add_argument(
         "--scenarios",
         default=",".join(s.key for s in SCENARIOS),
         help=f"comma-separated subset of {','.join(s.key for s in SCENARIOS)}",
     )
-    ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the tables")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the tables (default {RESULTS.name}, --quick: {QUICK_RESULTS.name})",
+    )
     args = ap.parse_args(argv)
-    seeds = 3 if args.quick else args.seeds
-    fams = ["sklearn"] if args.quick else [f.strip() for f in args.families.split(",") if f]
+    args.out = args.out or (QUICK_RESULTS if args.quick else RESULTS)
+    seeds = 5 if args.quick else args.seeds
+    fams = [f.strip() for f in args.families.split(",") if f]
     wanted = [k.strip() for k in args.scenarios.split(",") if k.strip()]
     specs = [s for s in SCENARIOS if s.key in wanted]
     if not specs or any(k not in {s.key for s in SCENARIOS} for k in wanted):
@@ -693,18 +947,16 @@ def main(argv: list[str] | None = None) -> int:
     lineages: dict[str, LineageStore] = {}
     lineage_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-repair-") as tmp:
-        for spec in specs:
+        run_table_study(specs, recipes, seeds, lineages, Path(tmp), console, log)
+        for spec in [] if args.quick else specs:
             for recipe in recipes:
                 cells = []
                 for seed in range(seeds):
                     t0 = time.perf_counter()
                     sc = spec.make(seed)
-                    key = _lineage_key(recipe, sc)
-                    if key not in lineages:
-                        lt = time.perf_counter()
-                        lineages[key] = build_lineage(recipe, sc, Path(tmp) / key[:16])
-                        lineage_seconds += time.perf_counter() - lt
-                    cells.append(run_cell(recipe, lineages[key], sc))
+                    lin, secs = lineage_for(recipe, sc, lineages, Path(tmp))
+                    lineage_seconds += secs
+                    cells.append(run_cell(recipe, lin, sc))
                     log.print(
                         f"  {spec.key} · {recipe.key} · seed {seed}: "
                         f"{time.perf_counter() - t0:.1f} s",
@@ -718,6 +970,8 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(line, highlight=False, markup=False)
         for lin in lineages.values():
             lin.store.engine.dispose()
+    if args.quick:
+        return _finish(console, args.out, started)
     console.print()
     console.print(summary_table(summaries))
     console.print()
@@ -746,9 +1000,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(lineages)} lineages); python {sys.version.split()[0]}",
         highlight=False,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(console.export_text())
-    console.print(f"written to {args.out}", highlight=False)
+    return _finish(console, args.out, started)
+
+
+def _finish(console: Console, out: Path, started: float) -> int:
+    console.print(f"total {time.perf_counter() - started:.0f} s", highlight=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(console.export_text())
+    console.print(f"written to {out}", highlight=False)
     return 0
 
 

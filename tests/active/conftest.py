@@ -66,7 +66,7 @@ def _digits_lineage(tmp_path, seed: int):
         "digits",
         sc.window.X,
         (sc.validation.X, sc.validation.y),
-        policy=RepairPolicy(drift_share=0.4),
+        policy=RepairPolicy(drift_share=0.4, continued_steps=0),  # AL takes over
     )
     return store, sc, res
 

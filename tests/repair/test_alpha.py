@@ -7,10 +7,10 @@ import pytest
 from sklearn.metrics import log_loss as sk_log_loss
 
 from driftline.errors import InvalidInputError
+from driftline.losses import log_loss
 from driftline.repair.alpha import (
     calibrated_log_loss,
     golden_section,
-    log_loss,
     mean_entropy,
     per_tensor_alpha,
     search_alpha,
@@ -72,9 +72,11 @@ def test_log_loss_matches_sklearn_with_labels():
     labels = np.array(["cat", "dog", "emu"])
     p = rng.dirichlet(np.ones(3), size=50)
     y = rng.choice(["dog", "emu"], size=50)  # one class absent: labels argument needed
-    assert log_loss(y, p, labels) == pytest.approx(sk_log_loss(y, p, labels=labels), rel=1e-9)
+    assert log_loss(y, p, classes=labels) == pytest.approx(
+        sk_log_loss(y, p, labels=labels), rel=1e-9
+    )
     with pytest.raises(InvalidInputError, match="yak"):
-        log_loss(np.array(["yak"] + ["dog"] * 49), p, labels)
+        log_loss(np.array(["yak"] + ["dog"] * 49), p, classes=labels)
 
 
 def test_calibrated_log_loss_and_entropy():

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from driftline.repair import RepairPolicy, repair
-from driftline.repair.capability import Capability, plan_repair, split_labels
+from driftline.repair.capability import Capability, plan_repair
+from driftline.repair.capability_rows import split_labels
 from driftline.repair.continued import continue_training
 from driftline.repair.evaluation import family_for
 from driftline.repair.routed_model import load_predictor

@@ -13,6 +13,7 @@ import driftline
 from driftline.params import ModelParams
 from driftline.repair import RepairPolicy, repair
 from driftline.repair.decide import choose_candidate, clears_policy
+from driftline.repair.selection import split_rows
 
 
 @pytest.fixture()
@@ -120,17 +121,24 @@ def test_batchnorm_model_is_judged_as_it_serves_and_reestimation_is_a_candidate(
     Xw, _ = _shifted(rng, -3.0, 1500)  # today: the regime moved; BatchNorm stats are stale
     Xv, yv = _shifted(rng, -3.0, 300)
     fam = TorchFamily(_bn_net, classes=np.arange(2))
+    policy = RepairPolicy(routing=False)
+    # candidates are compared on the choose rows; the held-out rows only report
+    c, h = split_rows(yv, policy.held_out_fraction, policy.min_held_out_labels)
     served = fam.predict_proba(store.load(child.id), Xv)
-    served_acc = float(np.mean(served.argmax(1) == yv))
-    bn = score(
-        fam.predict_proba(prepare_params(fam, store.load(child.id), Xw), Xv), yv, np.arange(2)
-    )
+    served_acc = float(np.mean(served[c].argmax(1) == yv[c]))
+    bn_proba = fam.predict_proba(prepare_params(fam, store.load(child.id), Xw), Xv)
+    bn = score(bn_proba[c], yv[c], np.arange(2))
     assert bn.accuracy > served_acc + 0.2  # the scenario: re-estimation alone repairs it
 
-    result = repair(store, "bn", Xw, (Xv, yv), family=fam, policy=RepairPolicy(routing=False))
+    result = repair(store, "bn", Xw, (Xv, yv), family=fam, policy=policy)
     assert result.before["accuracy"] == pytest.approx(served_acc)
     assert result.candidates["drifted"]["accuracy"] == pytest.approx(served_acc)
     assert result.candidates["batchnorm"]["accuracy"] == pytest.approx(bn.accuracy)
+    held_bn = score(bn_proba[h], yv[h], np.arange(2)).accuracy
+    assert result.held_out["batchnorm"]["accuracy"] == pytest.approx(held_bn)
+    assert result.held_out["drifted"]["accuracy"] == pytest.approx(
+        float(np.mean(served[h].argmax(1) == yv[h]))
+    )
     assert result.status == "deployed"
     assert result.after["accuracy"] >= bn.accuracy
     assert store.get("deployment:bn").id == result.repaired_id
@@ -154,13 +162,19 @@ def test_every_lineage_member_is_a_rollback_row_scored_as_it_serves(store):
     store.deploy(top, "clf")
     Xw, _ = _blobs(0.0, 1500, 3)
     Xv, yv = _blobs(0.0, 200, 4)
-    result = repair(store, "clf", Xw, (Xv, yv), policy=RepairPolicy(routing=False))
+    policy = RepairPolicy(routing=False)
+    result = repair(store, "clf", Xw, (Xv, yv), policy=policy)
+    c, h = split_rows(yv, policy.held_out_fraction, policy.min_held_out_labels)
+    assert abs(len(h) - len(yv) / 3) <= 1 and len(np.intersect1d(c, h)) == 0
     rows = result.candidates
     assert {"rollback clf@1", "rollback clf@2"} <= set(rows)
-    assert rows["rollback clf@1"]["accuracy"] == pytest.approx(m0.score(Xv, yv))
+    assert rows["rollback clf@1"]["accuracy"] == pytest.approx(m0.score(Xv[c], yv[c]))
     assert rows["rollback clf@2"]["accuracy"] == pytest.approx(
-        store.load_estimator(mid.id).score(Xv, yv)
+        store.load_estimator(mid.id).score(Xv[c], yv[c])
     )
+    # the held-out column: the same members on rows that neither fitted nor chose anything
+    assert result.held_out["rollback clf@1"]["accuracy"] == pytest.approx(m0.score(Xv[h], yv[h]))
+    assert set(result.held_out) == set(rows)
     assert result.status == "deployed"
     best = max(
         (k for k in rows if k != "drifted"),
@@ -186,3 +200,167 @@ def test_repairs_listing_shows_the_whole_candidate_table():
         "*rollback m@1 0.900",
     ]
     assert candidate_cell({}, None) == "–"
+
+
+def _mlp_lineage(store):
+    """An MLP trained on regime 0, fine-tuned on regime 3 (rotated concept), deployed."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X0, y0 = _blobs(0.0, 1500, 11)
+    X1, y1 = _blobs(3.0, 1500, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier((8,), max_iter=300, random_state=0).fit(X0, y0)
+        root = store.register(m, name="mlp", data=X0)
+        for _ in range(40):
+            m.partial_fit(X1, y1)
+    child = store.register(m, name="mlp", parents=[root], data=X1)
+    store.deploy(child, "mlp")
+    return root, child
+
+
+def test_continued_training_row_is_cross_fitted_and_held_out(store):
+    """The continued-training row: its choose score comes from models that never saw the rows
+    they score (5 folds), its held-out score from the model trained on all choose rows."""
+    from driftline.repair.evaluation import family_for, score
+    from driftline.repair.families import fine_tune
+    from driftline.repair.vector import interpolate, repair_vector
+
+    root, child = _mlp_lineage(store)
+    Xw, _ = _blobs(1.5, 1500, 13)  # a regime between the two: no member fits it
+    Xv, yv = _blobs(1.5, 120, 14)
+    policy = RepairPolicy(routing=False)
+    result = repair(store, "mlp", Xw, (Xv, yv), policy=policy)
+    assert "continued-training" in result.candidates
+    start = result.selection["continued_from"]
+    # an independent recomputation with the public pieces
+    c, h = split_rows(yv, policy.held_out_fraction, policy.min_held_out_labels)
+    fam = family_for(store.get(child.id))
+    theta_d = store.load(child.id)
+    if start == "drifted":
+        theta0 = theta_d
+    elif start.startswith("rollback "):
+        theta0 = store.load(root.id)
+    else:  # interpolation at the chosen alpha toward the ancestor
+        assert start == "interpolation"
+        vector = repair_vector(theta_d, store.load(result.ancestor_id))
+        theta0 = interpolate(theta_d, vector, result.alpha)
+
+    def train(rows):
+        return fine_tune(
+            fam,
+            theta0,
+            Xv[rows],
+            yv[rows],
+            policy.continued_steps,
+            l2_pull_to=theta0,
+            lr=policy.continued_lr,
+            l2=policy.continued_l2,
+        )
+
+    # 5 folds of the choose rows: each scored by a model trained on the other four
+    order = np.random.default_rng(0).permutation(len(c))
+    proba = np.zeros((len(c), 2))
+    for test in np.array_split(order, 5):
+        fit = np.setdiff1d(np.arange(len(c)), test)
+        proba[test] = fam.predict_proba(train(c[fit]), Xv[c][test])
+    expected = score(proba, yv[c], fam.classes).accuracy
+    assert result.candidates["continued-training"]["accuracy"] == pytest.approx(expected)
+    held = score(fam.predict_proba(train(c), Xv[h]), yv[h], fam.classes).accuracy
+    assert result.held_out["continued-training"]["accuracy"] == pytest.approx(held)
+
+
+def test_no_continued_training_row_when_switched_off(store):
+    _mlp_lineage(store)
+    Xw, _ = _blobs(1.5, 1500, 13)
+    Xv, yv = _blobs(1.5, 120, 14)
+    off = repair(store, "mlp", Xw, (Xv, yv), policy=RepairPolicy(routing=False, continued_steps=0))
+    assert "continued-training" not in off.candidates
+
+
+def test_committee_agreement_against_a_hand_count():
+    from driftline.repair.proxy import committee_agreement, proxy_choice
+
+    q = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    p = np.array([[0.7, 0.3], [0.6, 0.4], [0.1, 0.9], [0.4, 0.6]])
+    hard, soft = committee_agreement(q, p)
+    assert hard == pytest.approx(2 / 4)  # rows 0 and 3 agree
+    expected = np.mean([(q[i] * np.log(p[i])).sum() for i in range(4)])
+    assert soft == pytest.approx(expected)
+    assert proxy_choice({"a": (0.5, -1.0), "b": (0.5, -0.5), "c": (0.25, 0.0)}) == "b"
+
+
+def test_zero_label_repair_ranks_candidates_by_committee_agreement_and_waits(store):
+    """Recurring regime, no labels: the proxy ranks the rollback to the root (trained on
+    today's regime) above the drifted model, and the result still waits for approval."""
+    X0, y0 = _blobs(0.0, 2000, 1)
+    X1, y1 = _blobs(3.0, 2000, 2)
+    base = store.register(LogisticRegression().fit(X0, y0), name="clf", data=X0)
+    top = store.register(LogisticRegression().fit(X1, y1), name="clf", parents=[base], data=X1)
+    store.deploy(top, "clf")
+    Xw, yw = _blobs(0.0, 1500, 3)
+    result = repair(store, "clf", Xw)
+    assert str(result.status) in ("awaiting-approval", "needs-labels")
+    assert result.status != "deployed"
+    assert {"drifted", "interpolation", "rollback clf@1"} <= set(result.proxy)
+    assert result.proxy["rollback clf@1"] > result.proxy["drifted"]
+    # the proxy agrees with what labels (never given to the repair) would say here
+    acc = {
+        "drifted": store.load_estimator(top.id).score(Xw, yw),
+        "rollback clf@1": store.load_estimator(base.id).score(Xw, yw),
+    }
+    assert (acc["rollback clf@1"] > acc["drifted"]) == (
+        result.proxy["rollback clf@1"] > result.proxy["drifted"]
+    )
+    assert result.selection["proxy_choice"] in result.proxy
+
+
+def _flip_logistic(params, X):
+    """Logistic on x·w + b whose answer flips where x₁ > 0 when params["k"] = 1."""
+    z = X @ params["w"] + params["b"]
+    z = z * (1.0 - 2.0 * params["k"] * (X[:, 1] > 0))
+    p = 1.0 / (1.0 + np.exp(-z))
+    return np.column_stack([1.0 - p, p])
+
+
+def test_a_row_that_wins_on_the_choose_rows_but_loses_held_out_is_not_deployed(store):
+    """The held-out rows guard the choice: member v2 is perfect (and sharpest) on the choose rows
+    but inverted on the held-out rows; it must not be deployed."""
+    from driftline.repair import CallableFamily
+
+    rng = np.random.default_rng(0)
+
+    def regime(mean, n):
+        X = rng.normal(mean, 1.0, size=(n, 2))
+        X[:, 1] = -np.abs(X[:, 1])  # training and window rows: x₁ ≤ 0
+        return X, (X[:, 0] > mean).astype(int)
+
+    def p(w, b, k):
+        return {"w": np.array([w, 0.0]), "b": np.array(b), "k": np.array(k)}
+
+    v1 = store.register(p(1.0, 0.0, 0.0), name="m", data=regime(0.0, 500)[0])
+    v2 = store.register(p(4.0, 0.0, 1.0), name="m", parents=[v1], data=regime(0.0, 500)[0])
+    # a modest reference accuracy: v2 (2/3 right on all labels) still counts as performing
+    v3 = store.register(
+        p(4.0, -12.0, 0.0),
+        name="m",
+        parents=[v2],
+        data=regime(3.0, 500)[0],
+        metrics={"val_accuracy": 0.6},
+    )
+    store.deploy(v3, "m")
+    Xv, yv = regime(0.0, 90)
+    policy = RepairPolicy(routing=False)
+    _, held = split_rows(yv, policy.held_out_fraction, policy.min_held_out_labels)
+    Xv[held, 1] = 1.0 + np.abs(Xv[held, 1])  # v2 answers these the wrong way round
+    fam = CallableFamily(_flip_logistic)
+    result = repair(store, "m", regime(0.0, 500)[0], (Xv, yv), family=fam, policy=policy)
+    rows = result.candidates
+    assert rows["rollback m@2"]["accuracy"] == 1.0
+    assert any(r["ref"] == "m@2" and r["healthy"] for r in result.search["rows"])  # eligible
+    assert result.held_out["rollback m@2"]["accuracy"] < result.held_out["drifted"]["accuracy"]
+    assert result.chosen != "rollback m@2"
+    assert store.resolve("deployment:m") != v2.id

@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier
 
 from driftline.errors import UnsupportedModelError
+from driftline.losses import log_loss
 from driftline.params.sklearn import estimator_to_params
-from driftline.repair.alpha import log_loss
 from driftline.repair.families import (
     CallableFamily,
     Predictor,
@@ -78,9 +78,9 @@ def test_sklearn_fine_tune_reduces_loss_and_l2_pull(digits):
     est = fit_quiet(MLPClassifier((16,), max_iter=3, random_state=0), X, y)
     params, arch = estimator_to_params(est)
     fam = SklearnFamily(arch)
-    before = log_loss(y, fam.predict_proba(params, X), fam.classes)
+    before = log_loss(y, fam.predict_proba(params, X), classes=fam.classes)
     tuned = fine_tune(fam, params, X, y, steps=10, lr=1e-2)
-    after = log_loss(y, fam.predict_proba(tuned, X), fam.classes)
+    after = log_loss(y, fam.predict_proba(tuned, X), classes=fam.classes)
     assert after < before - 0.1
     assert np.array_equal(params["layers.0.weight"], estimator_to_params(est)[0]["layers.0.weight"])
     pulled = fine_tune(fam, params, X, y, steps=10, lr=1e-2, l2_pull_to=params, l2=5.0)
@@ -107,9 +107,11 @@ def test_sklearn_fine_tune_warm_start_model_on_batch_missing_a_class(digits):
     assert set(tuned) == set(params)
     assert fam.predict_proba(tuned, X[:5]).shape == (5, len(fam.classes))
     # with every class present (one fit() call) the loss still goes down; 0 steps is a copy
-    before = log_loss(y, fam.predict_proba(params, X), fam.classes)
+    before = log_loss(y, fam.predict_proba(params, X), classes=fam.classes)
     assert (
-        log_loss(y, fam.predict_proba(fine_tune(fam, params, X, y, 10, lr=1e-2), X), fam.classes)
+        log_loss(
+            y, fam.predict_proba(fine_tune(fam, params, X, y, 10, lr=1e-2), X), classes=fam.classes
+        )
         < before - 0.1
     )
     same = fine_tune(fam, params, X, y, 0)
@@ -221,9 +223,9 @@ def test_torch_fine_tune_reduces_loss_with_pull():
     y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
     fam = TorchFamily(bn_net)
     params = module_to_params(bn_net())
-    before = log_loss(y, fam.predict_proba(params, X), [0, 1, 2])
+    before = log_loss(y, fam.predict_proba(params, X), classes=[0, 1, 2])
     tuned = fine_tune(fam, params, X, y, steps=60, lr=1e-2, batch_size=32)
-    after = log_loss(y, fam.predict_proba(tuned, X), [0, 1, 2])
+    after = log_loss(y, fam.predict_proba(tuned, X), classes=[0, 1, 2])
     assert after < before - 0.2
     pulled = fine_tune(
         fam, params, X, y, steps=60, lr=1e-2, batch_size=32, l2_pull_to=params, l2=10.0

@@ -12,11 +12,11 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import norm
 
 from driftline.errors import InvalidInputError
+from driftline.losses import log_loss
 from driftline.repair.gates import (
     calibrate_temperature,
     default_temperature_grid,
     em_priors,
-    log_loss,
     regime_mix,
     route_proba,
     routing_id,
@@ -171,8 +171,8 @@ def test_supervised_calibration_undoes_overconfident_likelihoods() -> None:
     t, priors, score = cal
     assert 8.0 < t < 50.0  # the Bayes-correct temperature is 20
     np.testing.assert_allclose(priors, [0.5, 0.5])
-    loss_t1 = log_loss(route_proba(members, routing_weights(ll, priors, 1.0)), y)
-    assert score == pytest.approx(log_loss(route_proba(members, routing_weights(ll, priors, t)), y))
+    loss_t1 = log_loss(y, route_proba(members, routing_weights(ll, priors, 1.0)))
+    assert score == pytest.approx(log_loss(y, route_proba(members, routing_weights(ll, priors, t))))
     assert score < loss_t1 - 0.05
 
 

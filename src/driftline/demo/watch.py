@@ -18,7 +18,8 @@ from driftline.store import Model, Store
 
 __all__ = ["POLICY", "WINDOW_ROWS", "Reactions", "watch", "window_accuracy"]
 
-POLICY = RepairPolicy(drift_share=0.4)
+# no continued-training row: in the new-regime story active learning takes over
+POLICY = RepairPolicy(drift_share=0.4, continued_steps=0)
 WINDOW_ROWS = 250
 
 #: a stream: (regime name, rows, labels) per window

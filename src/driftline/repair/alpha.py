@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from driftline.errors import InvalidInputError
+from driftline.losses import log_loss
+from driftline.validation import check_choice, check_same_length
 
 __all__ = [
     "AlphaSearchResult",
     "PerTensorAlphaResult",
     "golden_section",
     "calibrated_log_loss",
-    "log_loss",
     "mean_entropy",
     "per_tensor_alpha",
     "regression_loss",
@@ -34,6 +35,7 @@ __all__ = [
     "search_alpha_regression",
 ]
 
+_MACHINE_EPS = float(np.finfo(np.float64).eps)  # α objectives clip at machine epsilon
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618...
 
 AlphaLike = float | Mapping[str, float]
@@ -140,39 +142,6 @@ def golden_section(
     return AlphaSearchResult(alpha=best_x, value=best_v, evaluations=evaluations)
 
 
-def log_loss(
-    y: np.ndarray,
-    proba: np.ndarray,
-    labels: Sequence | np.ndarray | None = None,
-    eps: float | None = None,
-) -> float:
-    """Mean negative log-likelihood −(1/n) Σ log p(y_i), as ``sklearn.metrics.log_loss``:
-    column k of ``proba`` is class ``labels[k]`` (``labels`` sorted; default 0..K−1),
-    probabilities clipped to [eps, 1 − eps] and rows renormalised. One-column input means
-    P(positive class)."""
-    p = np.asarray(proba, dtype=np.float64)
-    if p.ndim == 1 or p.shape[1] == 1:
-        p = p.reshape(-1, 1)
-        p = np.hstack([1.0 - p, p])
-    y = np.asarray(y)
-    if len(y) != len(p):
-        raise InvalidInputError(f"{len(y)} labels for {len(p)} predictions")
-    lab = np.arange(p.shape[1]) if labels is None else np.asarray(labels)
-    if len(lab) != p.shape[1]:
-        raise InvalidInputError(f"{len(lab)} labels for {p.shape[1]} probability columns")
-    order = np.argsort(lab, kind="stable")
-    idx = np.searchsorted(lab[order], y)
-    idx = np.clip(idx, 0, len(lab) - 1)
-    if not np.all(lab[order][idx] == y):
-        unknown = sorted({str(v) for v in np.asarray(y)[lab[order][idx] != y]})[:5]
-        raise InvalidInputError(f"validation labels not among the model's classes: {unknown}")
-    cols = order[idx]
-    eps = float(np.finfo(np.float64).eps) if eps is None else eps
-    p = np.clip(p, eps, 1.0 - eps)
-    p = p / p.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(p[np.arange(len(y)), cols])))
-
-
 def calibrated_log_loss(
     y: np.ndarray, proba: np.ndarray, labels: Sequence | np.ndarray | None = None
 ) -> float:
@@ -190,7 +159,7 @@ def calibrated_log_loss(
         z = lp / math.exp(log_t)
         z = z - z.max(axis=1, keepdims=True)
         q = np.exp(z)
-        return log_loss(y, q / q.sum(axis=1, keepdims=True), labels)
+        return log_loss(y, q / q.sum(axis=1, keepdims=True), classes=labels, eps=_MACHINE_EPS)
 
     res = minimize_scalar(
         at, bounds=(math.log(0.05), math.log(50.0)), method="bounded", options={"xatol": 1e-3}
@@ -214,7 +183,7 @@ def _objective(y: np.ndarray | None, labels, calibrate: bool) -> tuple[Callable,
         return (lambda proba: mean_entropy(proba)), "entropy"
     if calibrate:
         return (lambda proba: calibrated_log_loss(y, proba, labels)), "calibrated_log_loss"
-    return (lambda proba: log_loss(y, proba, labels)), "log_loss"
+    return (lambda proba: log_loss(y, proba, classes=labels, eps=_MACHINE_EPS)), "log_loss"
 
 
 def search_alpha(
@@ -235,8 +204,8 @@ def search_alpha(
     or mean prediction entropy when ``y_val`` is None. ``result.objective`` says which
     ("calibrated_log_loss", "log_loss" or "entropy")."""
     X_val = np.asarray(X_val)
-    if y_val is not None and len(y_val) != len(X_val):
-        raise InvalidInputError(f"{len(y_val)} validation labels for {len(X_val)} rows")
+    if y_val is not None:
+        check_same_length(y_val, X_val, what="validation labels")
     if len(X_val) == 0:
         raise InvalidInputError("alpha search needs at least one validation row")
     score, name = _objective(None if y_val is None else np.asarray(y_val), labels, calibrate)
@@ -297,12 +266,10 @@ def per_tensor_alpha(
         cache[key] = math.inf if math.isnan(v) else v
         return cache[key]
 
-    if start_value is not None:
+    if start_value is not None:  # saves an evaluation
         cache[tuple(round(group_alpha[g], 12) for g in groups)] = float(start_value)
-        current = float(start_value)
-    else:
-        first = ev(group_alpha)
-        current = math.inf if first is None else first
+    first = ev(group_alpha)
+    current = math.inf if first is None else first
     start = current
     done = False
     for s in range(sweeps):
@@ -340,12 +307,12 @@ REGRESSION_LOSSES = ("mse", "mae")
 
 def regression_loss(y: np.ndarray, pred: np.ndarray, loss: str = "mse") -> float:
     """MSE = (1/n) Σ (y_i − ŷ_i)²  or  MAE = (1/n) Σ |y_i − ŷ_i|."""
-    if loss not in REGRESSION_LOSSES:
-        raise InvalidInputError(f"regression loss must be one of {REGRESSION_LOSSES}, got {loss!r}")
+    check_choice("regression loss", loss, REGRESSION_LOSSES)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     pred = np.asarray(pred, dtype=np.float64).reshape(-1)
-    if len(y) != len(pred) or len(y) == 0:
-        raise InvalidInputError(f"{len(y)} targets for {len(pred)} predictions")
+    check_same_length(y, pred, what="targets", per="predictions")
+    if len(y) == 0:
+        raise InvalidInputError("regression loss needs at least one target")
     err = y - pred
     return float(np.mean(err * err)) if loss == "mse" else float(np.mean(np.abs(err)))
 

@@ -44,10 +44,11 @@ from driftline.errors import DriftlineError
 from driftline.repair.ancestors import AncestorSearch
 from driftline.repair.evaluation import Families, classes_of, family_for, score
 from driftline.repair.families import Predictor
+from driftline.statuses import RepairStatus
 from driftline.store import Model, Store
 
 CONCEPT_DRIFT = "concept drift: inputs unchanged, performance down"
-HARMLESS = "harmless-drift"
+HARMLESS = RepairStatus.HARMLESS_DRIFT
 REFERENCE_METRICS = ("val_accuracy", "accuracy", "test_accuracy")
 
 

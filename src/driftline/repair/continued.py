@@ -23,7 +23,8 @@ import numpy as np
 from driftline.errors import InvalidInputError, UnsupportedModelError
 from driftline.params import as_model_params
 from driftline.params.identity import Params
-from driftline.repair.families import ModelFamily, Predictor, fine_tune, supports_fine_tune
+from driftline.repair.families import Predictor, fine_tune, supports_fine_tune
+from driftline.repair.model_family import ModelFamily
 
 
 @dataclass(frozen=True)

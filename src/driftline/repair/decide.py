@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from driftline.statuses import RepairStatus
+
 BASELINE = "drifted"
 
 __all__ = ["BASELINE", "best_candidate", "choose_candidate", "clears_policy", "rank_key"]
@@ -85,8 +87,8 @@ def settle_deployment(
         result.stage_deploy(node.id, f"{how} of {drifted_ref}", actor)
         result.message = f"deployed {node.ref} ({how}{note}) as {deployment}"
     elif deployment:
-        result.status = "awaiting-approval"
+        result.status = RepairStatus.AWAITING_APPROVAL
         result.message = f"validation met the policy; approve to deploy {node.ref} ({how})"
     else:
-        result.status = "not-deployed"
+        result.status = RepairStatus.NOT_DEPLOYED
         result.message = f"{how}: {node.ref} registered (no deployment named)"

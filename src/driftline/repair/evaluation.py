@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from driftline.errors import InvalidInputError, UnsupportedModelError
-from driftline.repair.families import ModelFamily, Predictor, SklearnFamily
+from driftline.errors import UnsupportedModelError
+from driftline.losses import log_loss
+from driftline.repair.families import Predictor, SklearnFamily
+from driftline.repair.model_family import ModelFamily
 from driftline.store import Model
+from driftline.validation import check_same_length
 
 Families = Mapping[str, Predictor]
 
@@ -56,18 +59,16 @@ class Scores:
 
 
 def score(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> Scores:
-    """Accuracy of argmax and mean log-loss −(1/n) Σ log p(y_i | x_i) (p clipped at 1e-15)."""
+    """Accuracy of argmax and mean log-loss −(1/n) Σ log p(y_i | x_i)
+    (:func:`driftline.losses.log_loss`, p clipped at 1e-15; a label the model never predicts
+    costs −ln 1e-15)."""
     proba = np.asarray(proba, dtype=np.float64)
     y = np.asarray(y)
-    if len(y) != len(proba):
-        raise InvalidInputError(f"{len(y)} labels for {len(proba)} predictions")
-    lookup = {c: i for i, c in enumerate(classes.tolist())}
-    idx = np.array([lookup.get(v, -1) for v in y.tolist()])
-    pred = classes[np.argmax(proba, axis=1)]
-    acc = float(np.mean(pred == y)) if len(y) else float("nan")
-    p = np.where(idx >= 0, proba[np.arange(len(y)), np.clip(idx, 0, None)], 0.0)
-    ll = float(-np.mean(np.log(np.clip(p, 1e-15, 1.0)))) if len(y) else float("nan")
-    return Scores(acc, ll, int(len(y)))
+    check_same_length(y, proba, per="predictions")
+    if not len(y):
+        return Scores(float("nan"), float("nan"), 0)
+    acc = float(np.mean(classes[np.argmax(proba, axis=1)] == y))
+    return Scores(acc, log_loss(y, proba, classes=classes, unseen="zero"), int(len(y)))
 
 
 def as_matrix(data: Any, feature_names: list[str] | None = None) -> np.ndarray:

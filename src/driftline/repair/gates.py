@@ -27,7 +27,6 @@ __all__ = [
     "calibrate_temperature",
     "default_temperature_grid",
     "em_priors",
-    "log_loss",
     "regime_mix",
     "route_proba",
     "routing_id",
@@ -91,7 +90,7 @@ def _as_member_probas(member_probas: Sequence[object], m: int, n: int) -> np.nda
         raise InvalidInputError(
             f"got {len(members)} members' probabilities but {m} rows of routing weights/loglik."
         )
-    arrays = []
+    arrays: list[np.ndarray] = []
     for i, p in enumerate(members):
         a = np.asarray(p, dtype=np.float64)
         if a.ndim != 2 or a.shape[0] != n:
@@ -235,11 +234,11 @@ def em_priors(
     return pr
 
 
-def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log-likelihood ``−mean_x ln p(y_x|x)`` (probabilities clipped at 1e-15)."""
-    p = np.asarray(proba, dtype=np.float64)
-    yy = _as_labels(y, p.shape[0], p.shape[1])
-    return float(-np.mean(np.log(np.clip(p[np.arange(p.shape[0]), yy], _EPS, None))))
+def _routed_nll(w: np.ndarray, picked: np.ndarray) -> float:
+    """Routed log-loss from the gates ``w`` and each member's p_i(y_x | x) (members × n):
+    ``−mean_x ln Σ_i w_i(x)·p_i(y_x|x)`` — :func:`driftline.losses.log_loss` of the routed
+    probabilities, computed on the picked column only (it runs inside the optimisers)."""
+    return float(-np.mean(np.log(np.clip((w * picked).sum(axis=0), _EPS, None))))
 
 
 def _as_labels(y: object, n: int, c: int) -> np.ndarray:
@@ -317,12 +316,7 @@ def calibrate_temperature(
     fixed = None if priors is None else _as_priors(priors, m)
 
     if y is None:
-        pr = fixed if fixed is not None else em_priors(ll, 1.0)
-        with np.errstate(divide="ignore"):
-            _, lse = _softmax0(np.log(pr)[:, None] + ll, pr)
-        finite = lse[np.isfinite(lse)]
-        score = float(finite.mean()) if finite.size else float("-inf")
-        return Calibration(1.0, pr, score)
+        return _calibrate_unlabelled(ll, fixed)
 
     if n == 0:
         raise InvalidInputError("calibration with labels needs at least one labelled row.")
@@ -332,9 +326,7 @@ def calibrate_temperature(
     base = fixed if fixed is not None else em_priors(ll, 1.0)
 
     def evaluate(t: float) -> tuple[float, np.ndarray]:
-        w = routing_weights(ll, base, t)
-        p = (w * picked).sum(axis=0)
-        return float(-np.mean(np.log(np.clip(p, _EPS, None)))), base
+        return _routed_nll(routing_weights(ll, base, t), picked), base
 
     temps = np.asarray(
         default_temperature_grid(n_features) if grid is None else grid, dtype=np.float64
@@ -366,6 +358,15 @@ def calibrate_temperature(
     return Calibration(best_t, best_pr, best_loss)
 
 
+def _calibrate_unlabelled(ll: np.ndarray, fixed: np.ndarray | None) -> Calibration:
+    """T = 1, priors given or by EM; score = mean mixture log-evidence per row."""
+    pr = fixed if fixed is not None else em_priors(ll, 1.0)
+    with np.errstate(divide="ignore"):
+        _, lse = _softmax0(np.log(pr)[:, None] + ll, pr)
+    finite = lse[np.isfinite(lse)]
+    return Calibration(1.0, pr, float(finite.mean()) if finite.size else float("-inf"))
+
+
 def _fit_priors(
     ll: np.ndarray, picked: np.ndarray, t: float, start: np.ndarray, start_loss: float
 ) -> tuple[np.ndarray, float]:
@@ -374,8 +375,7 @@ def _fit_priors(
 
     def loss(z: np.ndarray) -> float:
         pr = np.exp(z - z.max())
-        w = routing_weights(ll, pr / pr.sum(), t)
-        return float(-np.mean(np.log(np.clip((w * picked).sum(axis=0), _EPS, None))))
+        return _routed_nll(routing_weights(ll, pr / pr.sum(), t), picked)
 
     z0 = np.log(np.clip(start, 1e-6, None))
     res = minimize(loss, z0, method="L-BFGS-B", bounds=[(z0.max() - 30, z0.max() + 30)] * len(z0))

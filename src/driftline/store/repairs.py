@@ -19,7 +19,23 @@ import sqlalchemy as sa
 from driftline.store import deployments as deps
 from driftline.store.schema import repairs
 
-__all__ = ["Switch", "insert_repair", "update_repair_row"]
+__all__ = [
+    "RepairRow",
+    "Switch",
+    "insert_repair",
+    "list_repair_rows",
+    "load_repair_row",
+    "update_repair_row",
+]
+
+
+@dataclass(frozen=True)
+class RepairRow:
+    """One stored repair: its id, its status column and its JSON record."""
+
+    id: int
+    status: str
+    record: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -62,3 +78,18 @@ def update_repair_row(
         if switch is not None:
             switch.apply(conn)
         conn.execute(sa.update(repairs).where(repairs.c.id == int(repair_id)).values(**values))
+
+
+def load_repair_row(store: Any, key_or_id: str | int) -> RepairRow | None:
+    """The repair with this numeric id, or with this key (hash of its inputs); None if absent."""
+    col = repairs.c.id if isinstance(key_or_id, int) else repairs.c.key
+    with store.read() as conn:
+        row = conn.execute(sa.select(repairs).where(col == key_or_id)).first()
+    return None if row is None else RepairRow(int(row.id), str(row.status), row.record)
+
+
+def list_repair_rows(store: Any) -> list[RepairRow]:
+    """Every stored repair, oldest first."""
+    with store.read() as conn:
+        rows = conn.execute(sa.select(repairs).order_by(repairs.c.id)).all()
+    return [RepairRow(int(r.id), str(r.status), r.record) for r in rows]

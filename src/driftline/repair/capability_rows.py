@@ -1,0 +1,300 @@
+"""Rows of the capability candidate table (see :mod:`driftline.repair.capability`): each row
+fitted on the *fit* half of the labels and scored on the *choose* half."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftline.errors import ArchitectureMismatchError, DriftlineError
+from driftline.repair.alpha import regression_loss, search_alpha, search_alpha_regression
+from driftline.repair.capability import Plan
+from driftline.repair.continued import ContinueSettings, can_continue, continue_training
+from driftline.repair.evaluation import classes_of, family_for, score
+from driftline.repair.families import Predictor
+from driftline.repair.vector import interpolate, repair_vector, vector_stats
+from driftline.store import Model, Store
+
+
+@dataclass
+class Candidate:
+    """One row: its scores on the choose half, and how to make it a lineage node."""
+
+    name: str
+    scores: dict[str, float]
+    register: Callable[[], Model] | None = None
+    alpha: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Everything a capability repair needs (built by the pipeline)."""
+
+    store: Store
+    drifted: Model
+    ancestor: Model
+    search: Any
+    X_win: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    family: Any
+    policy: Any
+    plan: Plan
+    say: Callable[[str], None]
+
+
+class _Members:
+    """Predictions of the drifted model and the ancestor, with aligned class columns."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.fam_d = family_for(ctx.drifted, ctx.family)
+        self.fam_a = family_for(ctx.ancestor, ctx.family)
+        self.theta_d = ctx.store.load(ctx.drifted.id)
+        self.theta_a = ctx.store.load(ctx.ancestor.id)
+        self.task = ctx.plan.task
+        self.classes: np.ndarray | None = None
+        if self.task == "classifier":
+            probe = self.fam_d.predict_proba(self.theta_d, ctx.X_val[:1])
+            self.classes = classes_of(self.fam_d, probe.shape[1])
+            pa = self.fam_a.predict_proba(self.theta_a, ctx.X_val[:1])
+            ca = classes_of(self.fam_a, pa.shape[1])
+            if sorted(ca.tolist()) != sorted(self.classes.tolist()):
+                raise ArchitectureMismatchError("the ancestor predicts other classes")
+            self.perm = np.array([ca.tolist().index(c) for c in self.classes.tolist()])
+
+    def out(self, fam: Predictor, params: Any, X: np.ndarray, ancestor: bool = False) -> np.ndarray:
+        if self.task == "classifier":
+            p = np.asarray(fam.predict_proba(params, X), dtype=np.float64)
+            return p[:, self.perm] if ancestor else p
+        return np.asarray(fam.predict(params, X), dtype=np.float64).reshape(len(X))  # type: ignore[attr-defined]
+
+    def drifted(self, X: np.ndarray) -> np.ndarray:
+        return self.out(self.fam_d, self.theta_d, X)
+
+    def ancestor(self, X: np.ndarray) -> np.ndarray:
+        return self.out(self.fam_a, self.theta_a, X, ancestor=True)
+
+
+def scores_of(
+    task: str, out: np.ndarray, y: np.ndarray, classes: np.ndarray | None
+) -> dict[str, float]:
+    """Accuracy/log-loss (classifiers) or MSE/MAE (regressors) on labelled rows."""
+    if task == "classifier":
+        return score(out, y, classes).to_dict()  # type: ignore[arg-type]
+    return {
+        "mse": regression_loss(y, out, "mse"),
+        "mae": regression_loss(y, out, "mae"),
+        "n": int(len(y)),
+    }
+
+
+def rank_key(task: str, scores: dict[str, float], loss: str = "mse") -> tuple[float, ...]:
+    """Larger is better: (accuracy, −log-loss) or (−loss,)."""
+    if task == "classifier":
+        return (scores["accuracy"], -scores["log_loss"])
+    return (-scores[loss],)
+
+
+def split_labels(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded half/half split of n labelled rows into (fit, choose); all rows in both when
+    there are fewer than 10."""
+    idx = np.random.default_rng(seed).permutation(n)
+    if n < 10:
+        return idx, idx
+    return idx[: n // 2], idx[n // 2 :]
+
+
+def alpha_for(
+    task: str,
+    at: Callable[[Any, np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: np.ndarray | None,
+    policy: Any,
+) -> tuple[float, str, list]:
+    """The pipeline's α search on the fit half: calibrated log-loss or the regression loss."""
+    lo, hi = policy.alpha_range
+    if task == "classifier":
+        res = search_alpha(at, X, y, labels=classes, lo=lo, hi=hi, max_evals=policy.max_evals)
+    else:
+        res = search_alpha_regression(
+            at,
+            X,
+            y,
+            loss=getattr(policy, "regression_loss", "mse"),
+            lo=lo,
+            hi=hi,
+            max_evals=policy.max_evals,
+        )
+    return float(res.alpha), res.objective, [(float(a), float(v)) for a, v in res.evaluations]
+
+
+def build_candidates(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
+    """Every row the model admits, scored on the choose half."""
+    m = _Members(ctx)
+    X_f, y_f = ctx.X_val[fit], ctx.y_val[fit]
+    X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
+    task, classes = m.task, m.classes
+    d_f, a_f, d_c, a_c = m.drifted(X_f), m.ancestor(X_f), m.drifted(X_c), m.ancestor(X_c)
+    rows = [
+        Candidate("drifted", scores_of(task, d_c, y_c, classes)),
+        Candidate("rollback", scores_of(task, a_c, y_c, classes)),
+    ]
+    pre = {id(X_f): (d_f, a_f), id(X_c): (d_c, a_c)}
+
+    def blend(alpha: float, X: np.ndarray) -> np.ndarray:
+        d, a = pre[id(X)] if id(X) in pre else (m.drifted(X), m.ancestor(X))
+        return (1 - alpha) * d + alpha * a
+
+    alpha, objective, evals = alpha_for(task, blend, X_f, y_f, classes, ctx.policy)
+    rows.append(
+        Candidate(
+            "output-interpolation",
+            scores_of(task, blend(alpha, X_c), y_c, classes),
+            alpha=alpha,
+            info={"objective": objective, "evaluations": evals},
+        )
+    )
+    rows.extend(_weight_row(ctx, m, X_f, y_f, X_c, y_c))
+    rows.extend(_continued_row(ctx, m, X_f, y_f, X_c, y_c, rows))
+    return rows
+
+
+def _weight_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c) -> list[Candidate]:
+    if not (ctx.plan.parametric and ctx.plan.same_shapes):
+        return []
+    vector = repair_vector(m.theta_d, m.theta_a, strict=False)
+    if not vector:
+        return []
+
+    def at(alpha: float, X: np.ndarray) -> np.ndarray:
+        return m.out(m.fam_d, interpolate(m.theta_d, vector, alpha), X)
+
+    alpha, objective, evals = alpha_for(m.task, at, X_f, y_f, m.classes, ctx.policy)
+    theta = {k: np.asarray(v) for k, v in interpolate(m.theta_d, vector, alpha).items()}
+    return [
+        Candidate(
+            "weight-interpolation",
+            scores_of(m.task, at(alpha, X_c), y_c, m.classes),
+            alpha=alpha,
+            info={
+                "objective": objective,
+                "evaluations": evals,
+                "params": theta,
+                "vector": dict(vector_stats(vector)),
+            },
+        )
+    ]
+
+
+def _continued_row(
+    ctx: Context, m: _Members, X_f, y_f, X_c, y_c, rows: list[Candidate]
+) -> list[Candidate]:
+    """Continue training the better of drifted/ancestor (on the fit half) on the fit half."""
+    key = getattr(ctx.policy, "regression_loss", "mse")
+    starts = [
+        ("drifted", m.fam_d, m.theta_d, ctx.drifted, m.drifted(X_f)),
+        ("rollback", m.fam_a, m.theta_a, ctx.ancestor, m.ancestor(X_f)),
+    ]
+    starts = [s for s in starts if can_continue(s[1])]
+    if not starts:
+        return []
+    name, fam, theta, start, _ = max(
+        starts, key=lambda s: rank_key(m.task, scores_of(m.task, s[4], y_f, m.classes), key)
+    )
+    try:
+        new = continue_training(fam, theta, X_f, y_f, ContinueSettings())
+    except DriftlineError as exc:
+        ctx.say(f"continued training skipped: {exc}")
+        return []
+    except ValueError as exc:  # e.g. a class missing from the few labels
+        ctx.say(f"continued training skipped: {exc}")
+        return []
+    out = m.out(fam, new, X_c, ancestor=start.id == ctx.ancestor.id)
+    return [
+        Candidate(
+            "continued-training",
+            scores_of(m.task, out, y_c, m.classes),
+            info={"params": new, "start": start, "from": name, "rounds": ContinueSettings().rounds},
+        )
+    ]
+
+
+def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
+    """The lineage mixture (classifiers), temperature fitted on the fit half."""
+    if ctx.plan.task != "classifier":
+        return _gated_regression_row(ctx, fit, choose)
+    from driftline.repair.routed_model import build_routed, choose_members
+
+    members = choose_members(ctx.store, ctx.drifted.id, ctx.search.rows, max_members=3)
+    if len(members) < 2:
+        return []
+    try:
+        routed = build_routed(
+            ctx.store, members, ctx.X_win, (ctx.X_val[fit], ctx.y_val[fit]), family=ctx.family
+        )
+    except DriftlineError as exc:
+        ctx.say(f"routing skipped: {exc}")
+        return []
+    X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
+    return [
+        Candidate(
+            "routing",
+            score(routed.predict_proba(X_c), y_c, routed.classes).to_dict(),
+            info={"routed": routed},
+        )
+    ]
+
+
+def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
+    """Regressors: a gated mixture of the drifted model and the ancestor (gates from their
+    training signatures' likelihoods, EM priors on the window, T fitted on the fit half)."""
+    from driftline.repair.output_space import fit_gate
+
+    store = ctx.store
+    if ctx.drifted.signature_id is None or ctx.ancestor.signature_id is None:
+        return []
+    m = _Members(ctx)
+    sigs = [store.signature(ctx.drifted.id), store.signature(ctx.ancestor.id)]
+    X_f, y_f, X_c = ctx.X_val[fit], ctx.y_val[fit], ctx.X_val[choose]
+    gate = fit_gate(
+        sigs,
+        ctx.X_win,
+        [m.drifted(X_f), m.ancestor(X_f)],
+        X_f,
+        y_f,
+        getattr(ctx.policy, "regression_loss", "mse"),
+    )
+    pred = np.sum(gate.weights(X_c) * np.stack([m.drifted(X_c), m.ancestor(X_c)]), axis=0)
+    return [
+        Candidate(
+            "routing",
+            scores_of("regressor", pred, ctx.y_val[choose], None),
+            info={"gate": gate, "temperature": gate.temperature},
+        )
+    ]
+
+
+def choose(task: str, rows: list[Candidate], loss: str = "mse") -> Candidate:
+    """The best row by the task's rank key; ties go to the earlier (simpler) row."""
+    best = rows[0]
+    for row in rows[1:]:
+        if rank_key(task, row.scores, loss) > rank_key(task, best.scores, loss):
+            best = row
+    return best
+
+
+def meets_policy(task: str, before: dict[str, float], after: dict[str, float], policy: Any) -> bool:
+    """Classifiers: accuracy gain ≥ min_gain (and ≥ target_accuracy if set); regressors: the
+    loss falls by at least min_gain of the drifted model's loss."""
+    if task == "classifier":
+        if policy.target_accuracy is not None and after["accuracy"] < policy.target_accuracy:
+            return False
+        return after["accuracy"] - before["accuracy"] >= policy.min_gain - 1e-9
+    loss = getattr(policy, "regression_loss", "mse")
+    return after[loss] <= before[loss] * (1 - policy.min_gain) + 1e-12
