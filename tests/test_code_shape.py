@@ -5,12 +5,8 @@ Measured with ``ast`` over every ``.py`` file under ``src/driftline`` (a functio
 own; a module's length is its line count). Only Python is checked: the dashboard's vendored
 JavaScript/CSS assets under ``serve/`` are data, not code we shape.
 
-Two lists name what may exceed a limit:
-
-* ``ALLOWED``: permanent, named exceptions, each with the reason (none today);
-* ``PENDING_OTHER_OWNERS``: offenders that other helpers of issue #15 are splitting on their own
-  branches. These are not exceptions: the lead removes each entry after merging, and each entry
-  has an ``xfail(strict=False)`` test that starts to XPASS once its code is short enough.
+``ALLOWED`` names permanent exceptions, each with its reason; it is empty: every function and
+module is within the limits.
 """
 
 from __future__ import annotations
@@ -28,41 +24,6 @@ MODULE = "<module>"
 
 # (file relative to src/driftline, function qualname or MODULE) -> why it may stay over the limit
 ALLOWED: dict[tuple[str, str], str] = {}
-
-_ACTIVE = "owner: active helper (refine/oracles/strategies split)"
-_DRIFT = "owner: drift helper (agent settings, signature/metrics/tabular split)"
-_REPAIR = "owner: repair helper (repair() steps, module splits)"
-_CLI = "owner: cli helper (thin commands)"
-_DEMO = "owner: demo/present helper (demo steps, presentation in present/)"
-# TO EMPTY AFTER MERGING: current offenders owned by other helpers (file, name) -> owner
-PENDING_OTHER_OWNERS: dict[tuple[str, str], str] = {
-    ("active/oracles.py", MODULE): _ACTIVE,
-    ("active/refine.py", MODULE): _ACTIVE,
-    ("active/refine.py", "refit"): _ACTIVE,
-    ("active/refine.py", "accuracy_vs_labels"): _ACTIVE,
-    ("active/refine.py", "run_active_learning"): _ACTIVE,
-    ("active/strategies.py", MODULE): _ACTIVE,
-    ("active/strategies.py", "select"): _ACTIVE,
-    ("cli/drift.py", "agent"): _CLI,
-    ("cli/repair.py", "repair"): _CLI,
-    ("datasets.py", "_scenario"): "owner: whoever owns datasets.py (81 lines, one over)",
-    ("demo/run.py", MODULE): _DEMO,
-    ("demo/run.py", "watch"): _DEMO,
-    ("demo/run.py", "new_regime"): _DEMO,
-    ("drift/agent.py", MODULE): _DRIFT,
-    ("drift/agent.py", "DriftAgent.__init__"): _DRIFT,
-    ("drift/metrics.py", MODULE): _DRIFT,
-    ("drift/signature.py", MODULE): _DRIFT,
-    ("drift/tabular.py", MODULE): _DRIFT,
-    ("repair/alpha.py", "per_tensor_alpha"): _REPAIR,
-    ("repair/capability.py", MODULE): _REPAIR,
-    ("repair/families.py", MODULE): _REPAIR,
-    ("repair/gates.py", "calibrate_temperature"): _REPAIR,
-    ("repair/pipeline.py", MODULE): _REPAIR,
-    ("repair/pipeline.py", "repair"): _REPAIR,
-    ("repair/routed_model.py", MODULE): _REPAIR,
-    ("repair/routed_model.py", "build_routed"): _REPAIR,
-}
 
 
 def _functions(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, int]]:
@@ -98,27 +59,11 @@ CURRENT = {k: v for path in FILES for k, v in offenders(path).items()}
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: "/".join(p.relative_to(SRC).parts))
 def test_functions_and_module_within_limits(path: Path) -> None:
-    over = {
-        k: v
-        for k, v in offenders(path).items()
-        if k not in ALLOWED and k not in PENDING_OTHER_OWNERS
-    }
+    over = {k: v for k, v in offenders(path).items() if k not in ALLOWED}
     assert not over, (
         f"over the limits (function {MAX_FUNCTION}, module {MAX_MODULE} lines): split by job: "
         + ", ".join(f"{name} {n} lines" for (_, name), n in sorted(over.items()))
     )
-
-
-@pytest.mark.parametrize(
-    "entry",
-    [
-        pytest.param(k, id=f"{k[0]}:{k[1]}", marks=pytest.mark.xfail(reason=v, strict=False))
-        for k, v in sorted(PENDING_OTHER_OWNERS.items())
-    ],
-)
-def test_pending_offender_is_fixed(entry: tuple[str, str]) -> None:
-    """XPASS means the entry can leave ``PENDING_OTHER_OWNERS``."""
-    assert entry not in CURRENT, f"{entry[0]} {entry[1]}: {CURRENT.get(entry)} lines"
 
 
 def test_allowed_entries_still_needed() -> None:

@@ -124,13 +124,6 @@ def _forbidden_edges() -> dict[tuple[str, str], str]:
 
 FORBIDDEN = _forbidden_edges()
 
-# Edges that other helpers of issue #15 are removing on their own branches (the lead merges
-# them, then deletes the entry here so the edge is enforced). NOT exceptions to the rule.
-PENDING_OTHER_OWNERS: dict[tuple[str, str], str] = {
-    ("demo", "cli"): "owner: the helper moving presentation into present/ (demo/run.py imports "
-    "cli.repair.print_result); remove this entry after merging",
-}
-
 
 def _violations(importer: str, imported: str) -> list[Import]:
     found = []
@@ -146,10 +139,7 @@ def _violations(importer: str, imported: str) -> list[Import]:
 def _edge_params() -> list[object]:
     out = []
     for edge, rule in sorted(FORBIDDEN.items()):
-        marks = []
-        if edge in PENDING_OTHER_OWNERS:
-            marks.append(pytest.mark.xfail(reason=PENDING_OTHER_OWNERS[edge], strict=False))
-        out.append(pytest.param(edge, rule, id=f"{edge[0]}->{edge[1]}", marks=marks))
+        out.append(pytest.param(edge, rule, id=f"{edge[0]}->{edge[1]}"))
     return out
 
 

@@ -9,8 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import driftline
 
 HEAVY = ("scipy", "sklearn", "torch", "pandas", "driftline.drift")
@@ -48,10 +46,5 @@ def test_registering_without_data_imports_no_drift(tmp_path):
     assert _loaded_after(stmt, skip_package_root=True) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="driftline/__init__.py imports driftline.monitor -> driftline.drift (scipy); owner: "
-    "the helper making the package root lazy (CLI startup); remove this mark after merging",
-)
 def test_import_driftline_store_through_the_package_is_light():
     assert _loaded_after("import driftline.store", skip_package_root=False) == []
