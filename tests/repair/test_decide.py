@@ -200,6 +200,34 @@ def test_repairs_listing_shows_the_whole_candidate_table():
         "*rollback m@1 0.900",
     ]
     assert candidate_cell({}, None) == "–"
+    held = {"drifted": {"accuracy": 0.48}, "rollback m@1": {"accuracy": 0.875}}
+    assert candidate_cell(rows, "rollback m@1", held).splitlines() == [
+        "drifted 0.500 (held 0.480)",
+        "interpolation 0.861",
+        "*rollback m@1 0.900 (held 0.875)",
+    ]
+
+
+def test_result_view_shows_held_out_and_proxy_columns():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from driftline.present.terminal import print_repair_result
+    from driftline.repair import RepairResult
+
+    res = RepairResult(status="deployed", drifted_id="d" * 64)
+    res.candidates = {"drifted": {"accuracy": 0.5, "log_loss": 0.9}, "routing": {"accuracy": 0.9}}
+    res.held_out = {"drifted": {"accuracy": 0.45}, "routing": {"accuracy": 0.8}}
+    res.proxy = {"drifted": 0.3, "routing": 0.7}
+    res.selection = {"choose_rows": 40, "held_out_rows": 20}
+    res.chosen = "routing"
+    out = StringIO()
+    print_repair_result(res, Console(file=out, width=160))
+    text = out.getvalue()
+    assert "40 rows chose, 20 held out" in text
+    line = next(li for li in text.splitlines() if "*routing" in li)
+    assert "0.9000" in line and "0.8000" in line and "0.7000" in line
 
 
 def _mlp_lineage(store):

@@ -94,14 +94,33 @@ def _alpha_table(result: Any) -> Table:
     return ev
 
 
-def _candidates_table(candidates: dict[str, dict[str, float]]) -> Table:
-    c = Table("candidate", "val accuracy", "val log-loss", title="candidates on validation data")
-    for name, s in candidates.items():
-        c.add_row(
-            name,
-            f"{s.get('accuracy', float('nan')):.4f}",
-            f"{s.get('log_loss', float('nan')):.4f}",
+def _num(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.4f}"
+
+
+def _candidates_table(result: Any) -> Table:
+    """Every candidate on the rows that chose it, on held-out rows (when the labels were split)
+    and by the label-free proxy (when there was one); ``*`` marks the chosen row."""
+    held, proxy = result.held_out or {}, result.proxy or {}
+    sel = result.selection or {}
+    title = "candidates on validation data"
+    if held:
+        title += (
+            f" ({sel.get('choose_rows', '?')} rows chose, {sel.get('held_out_rows', '?')} held out)"
         )
+    cols = ["candidate", "val accuracy", "val log-loss"]
+    cols += ["held-out accuracy"] if held else []
+    cols += ["proxy (label-free)"] if proxy else []
+    c = Table(*cols, title=title)
+    for name, s in result.candidates.items():
+        row = [
+            ("*" if name == result.chosen else "") + name,
+            _num(s.get("accuracy")),
+            _num(s.get("log_loss")),
+        ]
+        row += [_num(held.get(name, {}).get("accuracy"))] if held else []
+        row += [_num(proxy.get(name))] if proxy else []
+        c.add_row(*row)
     return c
 
 
@@ -113,7 +132,7 @@ def print_repair_result(result: Any, console: Console) -> None:
     if result.alpha_evaluations:
         console.print(_alpha_table(result))
     if result.candidates:
-        console.print(_candidates_table(result.candidates))
+        console.print(_candidates_table(result))
     colour = STATUS_COLOURS.get(str(result.status), "cyan")
     alpha = f" α={result.alpha:.3f}" if result.alpha is not None else ""
     console.print(
@@ -141,16 +160,21 @@ def refinement_table(rounds: list[Any], title: str = "refinement with your label
     return t
 
 
-def candidate_cell(candidates: dict[str, dict[str, float]], chosen: str | None) -> str:
-    """The whole candidate table in one cell: ``name acc`` per row, ``*`` on the chosen one."""
-    return (
-        "\n".join(
-            f"{'*' if k == chosen else ''}{k} {v['accuracy']:.3f}"
-            for k, v in candidates.items()
-            if "accuracy" in v
-        )
-        or "–"
-    )
+def candidate_cell(
+    candidates: dict[str, dict[str, float]],
+    chosen: str | None,
+    held_out: dict[str, dict[str, float]] | None = None,
+) -> str:
+    """The whole candidate table in one cell: ``name acc`` per row (``(held acc)`` on rows that
+    did not choose, when the labels were split), ``*`` on the chosen one."""
+    held = held_out or {}
+
+    def cell(k: str, v: dict[str, float]) -> str:
+        h = held.get(k, {}).get("accuracy")
+        tail = f" (held {h:.3f})" if h is not None else ""
+        return f"{'*' if k == chosen else ''}{k} {v['accuracy']:.3f}{tail}"
+
+    return "\n".join(cell(k, v) for k, v in candidates.items() if "accuracy" in v) or "–"
 
 
 def repairs_table(rows: list[Any], ref: Callable[[str | None], str]) -> Table:
@@ -164,7 +188,7 @@ def repairs_table(rows: list[Any], ref: Callable[[str | None], str]) -> Table:
         "α",
         "val acc before → after",
         "repaired",
-        "candidates (val acc; * chosen)",
+        "candidates (val acc, held-out; * chosen)",
         title="repairs",
     )
     for r in rows:
@@ -177,6 +201,6 @@ def repairs_table(rows: list[Any], ref: Callable[[str | None], str]) -> Table:
             "–" if r.alpha is None else f"{r.alpha:.3f}",
             acc,
             r.active.get("deployed_ref") or r.repaired_ref or "–",
-            candidate_cell(r.candidates, r.chosen),
+            candidate_cell(r.candidates, r.chosen, getattr(r, "held_out", None)),
         )
     return t
