@@ -160,7 +160,8 @@ def test_deployment_timeline_and_repair_pages(live_demo, page):
     _open(page, base, "deployment/digits")
     assert page.locator("#tl-drift svg").count() >= 1
     events = page.inner_text("#view")
-    assert "lineage repair of digits@4" in events and "deploy" in events
+    # the repair deploys whichever candidate wins on held-out labels: interpolation or routing
+    assert "repair of digits@4" in events and "deploy" in events
     from driftline.repair.pipeline import list_repairs
 
     rid = list_repairs(app.state.ctx.store)[0].repair_id
