@@ -305,19 +305,14 @@ def _held_out(
 ) -> list[HeldOutCheck]:
     """Fit on every table's first half, check on its second half (module docstring)."""
     rng = np.random.default_rng(seed)
-    split = {id(t): _halves(len(t.y), rng) for t in (main, *regimes)}
-    fit = split[id(main)][0]
+    tables = [main, *regimes]
+    halves = [_halves(len(t.y), rng) for t in tables]
+    fit = halves[0][0]
     cbpe = CBPE.fit(main.proba[fit], main.y[fit], classes)
-    lineage = (
-        LineageCBPE.fit(
-            [(t.proba[split[id(t)][0]], t.y[split[id(t)][0]]) for t in regimes], classes
-        )
-        if regimes
-        else None
-    )
+    parts = [(t.proba[h[0]], t.y[h[0]]) for t, h in zip(regimes, halves[1:], strict=True)]
+    lineage = LineageCBPE.fit(parts, classes) if parts else None
     checks = []
-    for t in (main, *regimes):
-        held = split[id(t)][1]
+    for t, (_, held) in zip(tables, halves, strict=True):
         lin = None
         if lineage is not None and t.loglik is not None:
             lin = lineage.estimate(t.proba[held], t.loglik[held], iterations=0)
