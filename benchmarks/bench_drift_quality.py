@@ -40,6 +40,7 @@ import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # NannyML would post usage data
 
 import argparse  # noqa: E402
 import math  # noqa: E402

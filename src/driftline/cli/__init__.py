@@ -64,6 +64,10 @@ from driftline.cli import maintenance as _maintenance  # noqa: E402
 
 _maintenance.register_commands(app)
 
+from driftline.cli import calibrate as _calibrate  # noqa: E402
+
+_calibrate.register_commands(app)
+
 
 _COMMAND: Any = None
 
