@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import mmap as _mmap
 import os
 import struct
 import sys
@@ -229,3 +230,33 @@ def _read(path: str | os.PathLike) -> bytes:
     if not p.is_file():
         raise InvalidInputError(f"no such file: {p}")
     return p.read_bytes()
+
+
+def release_pages(array: np.ndarray) -> bool:
+    """Drop the pages of a read-only, file-mapped ``array`` (``mmap=True`` loads,
+    :func:`mmap_safetensors`) from this process's page tables with ``madvise(MADV_DONTNEED)``:
+    its resident set shrinks by what the array had touched, the page cache keeps the bytes and
+    the next read maps them again. Returns False and does nothing for any other array
+    (writeable or copy-on-write memory could lose writes, so it is never released)."""
+    mapped = _read_only_map(array)
+    if mapped is None or array.nbytes == 0 or not hasattr(_mmap, "MADV_DONTNEED"):
+        return False
+    start = array.ctypes.data - np.frombuffer(mapped, np.uint8).ctypes.data
+    if start < 0 or start + array.nbytes > len(mapped):
+        return False
+    lo = start - start % _mmap.PAGESIZE
+    mapped.madvise(_mmap.MADV_DONTNEED, lo, start + array.nbytes - lo)
+    return True
+
+
+def _read_only_map(array: np.ndarray) -> _mmap.mmap | None:
+    """The read-only ``mmap`` object under ``array`` (through its chain of views), or None."""
+    if array.flags.writeable:
+        return None
+    base: Any = array
+    while base is not None and not isinstance(base, _mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is None or base.closed:
+        return None
+    with memoryview(base) as view:
+        return base if view.readonly else None
