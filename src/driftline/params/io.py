@@ -255,7 +255,7 @@ def _read_only_map(array: np.ndarray) -> _mmap.mmap | None:
         return None
     base: Any = array
     while base is not None and not isinstance(base, _mmap.mmap):
-        base = getattr(base, "base", None)
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
     if base is None or base.closed:
         return None
     with memoryview(base) as view:
