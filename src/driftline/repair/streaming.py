@@ -17,7 +17,8 @@ Two arithmetic modes (:class:`StreamSettings.exact`):
   float16; rounded once to the tensor's dtype at the end): one pass, at memory speed, with one
   rounding more than the exact mode.
 
-Read-only memory-mapped inputs are released after each tensor
+Read-only memory-mapped inputs are mapped in one call before each tensor
+(:func:`~driftline.params.io.prefetch_pages`) and released after it
 (:func:`~driftline.params.io.release_pages`), so the mapped pages they touched do not pile up
 in the resident set: peak RSS is the output plus the tensors in flight.
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from driftline.errors import ArchitectureMismatchError, InvalidInputError
 from driftline.params.identity import hash_workers
-from driftline.params.io import release_pages
+from driftline.params.io import prefetch_pages, release_pages
 from driftline.repair.vector import is_floating
 
 __all__ = ["StreamSettings", "interpolate_into", "module_arrays", "search_alpha"]
@@ -86,6 +87,9 @@ def interpolate_into(
 
     def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
         d, a, o = job
+        for mapped in (d, a):
+            if mapped is not None:
+                prefetch_pages(np.asarray(mapped))
         _blend(d, a, o, float(alpha), local, settings)
         release_pages(d)
         if a is not None:
