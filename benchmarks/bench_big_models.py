@@ -44,7 +44,7 @@ later version, Σ over changed tensors of n·H(values)/8, where the values are t
 differences from the parent (the cast residual for the quantised child). Random N(0, s) updates
 carry that much information; no lossless per-value coder stores them in less.
 
-Usage: ``nice python benchmarks/bench_big_models.py [--size 0.4] [--dtype float32] [--quick]``
+Usage: ``nice python benchmarks/bench_big_models.py [--size 0.4] [--dtype float32] [--repeat 3] [--quick]``
 """
 
 from __future__ import annotations
