@@ -18,6 +18,7 @@ from driftline.params.io import load_safetensors, mmap_safetensors, save_safeten
 from driftline.repair.streaming import (
     StreamSettings,
     interpolate_into,
+    interpolator,
     module_arrays,
     search_alpha,
 )
@@ -99,6 +100,20 @@ def test_search_alpha_evaluates_every_alpha_in_one_reused_buffer() -> None:
         expected = interpolate(d, repair_vector(d, a, strict=False), alpha)["w"]
         assert score == float(np.abs(expected).sum())  # exact mode: the same θ(α)
     assert le_bytes(w) == le_bytes(interpolate_into(d, a, alphas[-1])["w"])
+
+
+def test_interpolator_is_the_drop_in_for_interpolate_with_per_tensor_alpha() -> None:
+    d, a = _pair(np.float32, 6)
+    vector = repair_vector(d, a, strict=False)
+    theta_at = interpolator(d, a)
+    first = theta_at(0.5)
+    for alpha in (0.5, 0.2, {"w": 0.9}, {"w": 0.1, "b": 1.4}):
+        got = theta_at(alpha)
+        assert got is first  # the same buffer for every α
+        want = interpolate(d, vector, alpha)
+        assert all(le_bytes(got[k]) == le_bytes(want[k]) for k in d), alpha
+    with pytest.raises(InvalidInputError, match="finite"):
+        theta_at({"w": float("inf")})
 
 
 def test_search_alpha_updates_a_torch_module_in_place() -> None:

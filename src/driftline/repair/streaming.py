@@ -22,7 +22,9 @@ Read-only memory-mapped inputs are mapped in one call before each tensor
 (:func:`~driftline.params.io.release_pages`), so the mapped pages they touched do not pile up
 in the resident set: peak RSS is the output plus the tensors in flight.
 
-:func:`search_alpha` evaluates many α values on one reused output (the α search of repair).
+:func:`interpolator` (``theta_at(α)``, for an adaptive α search such as repair's golden
+section) and :func:`search_alpha` (a fixed list of α values) evaluate many α values on one
+reused output.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from driftline.params.identity import hash_workers
 from driftline.params.io import prefetch_pages, release_pages
 from driftline.repair.vector import is_floating
 
-__all__ = ["StreamSettings", "interpolate_into", "module_arrays", "search_alpha"]
+__all__ = ["StreamSettings", "interpolate_into", "interpolator", "module_arrays", "search_alpha"]
 
 
 @dataclass(frozen=True)
@@ -60,18 +62,22 @@ class StreamSettings:
 def interpolate_into(
     drifted: Mapping[str, np.ndarray],
     ancestor: Mapping[str, np.ndarray],
-    alpha: float,
+    alpha: float | Mapping[str, float],
     out: dict[str, np.ndarray] | None = None,
     settings: StreamSettings | None = None,
 ) -> dict[str, np.ndarray]:
     """Write θ_d + α·(θ_a − θ_d) into ``out`` (allocated once when ``None``) and return it.
 
     Floating tensors present in both models with equal shape and dtype are interpolated;
-    every other tensor of ``drifted`` is copied. ``out`` must hold a writeable array of the
-    drifted tensor's shape and dtype for every name (reuse the returned dict across α values).
+    every other tensor of ``drifted`` is copied. ``alpha`` is one float or ``name -> α``
+    (tensors not in the mapping keep α = 0), as in :func:`~driftline.repair.vector.interpolate`.
+    ``out`` must hold a writeable array of the drifted tensor's shape and dtype for every name
+    (reuse the returned dict across α values).
     """
     settings = settings or StreamSettings()
-    if not math.isfinite(float(alpha)):
+    alphas = {n: _alpha_for(alpha, n) for n in drifted}
+    bad = [a for a in alphas.values() if not math.isfinite(a)]
+    if bad or (not isinstance(alpha, Mapping) and not math.isfinite(float(alpha))):
         raise InvalidInputError(f"alpha must be finite, got {alpha!r}")
     if settings.chunk < 1:
         raise InvalidInputError(
@@ -80,17 +86,17 @@ def interpolate_into(
     if out is None:
         out = {n: np.empty(np.shape(d), dtype=np.asarray(d).dtype) for n, d in drifted.items()}
     jobs = [
-        (np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)))
+        (np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)), alphas[name])
         for name, d in drifted.items()
     ]
     local = threading.local()
 
-    def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
-        d, a, o = job
+    def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray, float]) -> None:
+        d, a, o, tensor_alpha = job
         for mapped in (d, a):
             if mapped is not None:
                 prefetch_pages(np.asarray(mapped))
-        _blend(d, a, o, float(alpha), local, settings)
+        _blend(d, a, o, tensor_alpha, local, settings)
         release_pages(d)
         if a is not None:
             release_pages(np.asarray(a))
@@ -103,6 +109,31 @@ def interpolate_into(
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(work, jobs))
     return out
+
+
+def _alpha_for(alpha: float | Mapping[str, float], name: str) -> float:
+    return float(alpha.get(name, 0.0)) if isinstance(alpha, Mapping) else float(alpha)
+
+
+def interpolator(
+    drifted: Mapping[str, np.ndarray],
+    ancestor: Mapping[str, np.ndarray],
+    *,
+    out: dict[str, np.ndarray] | None = None,
+    settings: StreamSettings | None = None,
+) -> Callable[[float | Mapping[str, float]], dict[str, np.ndarray]]:
+    """``theta_at(α) -> θ(α)``, each call writing into the same output (allocated at the first
+    call when ``out`` is None): the drop-in for ``interpolate(drifted, repair_vector(drifted,
+    ancestor, strict=False), α)`` inside an α search (bit-identical with the default exact
+    settings), without a new model per α. The returned dict is overwritten by the next call."""
+    buffer = out
+
+    def theta_at(alpha: float | Mapping[str, float]) -> dict[str, np.ndarray]:
+        nonlocal buffer
+        buffer = interpolate_into(drifted, ancestor, alpha, out=buffer, settings=settings)
+        return buffer
+
+    return theta_at
 
 
 def search_alpha(
@@ -121,14 +152,8 @@ def search_alpha(
     must not keep references to ``out`` (it is overwritten by the next α); after the call,
     ``out`` holds θ(alphas[-1]). Scores are returned as given (lower or higher better is the
     caller's choice)."""
-    settings = settings or StreamSettings()
-    if out is None:
-        out = {n: np.empty(np.shape(d), dtype=np.asarray(d).dtype) for n, d in drifted.items()}
-    scores = []
-    for alpha in alphas:
-        interpolate_into(drifted, ancestor, alpha, out=out, settings=settings)
-        scores.append((float(alpha), float(evaluate(out))))
-    return scores
+    theta_at = interpolator(drifted, ancestor, out=out, settings=settings)
+    return [(float(alpha), float(evaluate(theta_at(alpha)))) for alpha in alphas]
 
 
 def _blend(
