@@ -270,7 +270,7 @@ class BlobStore:
                 buf, digest = _mapped(path, size, private=not mmap)
             else:
                 buf = np.empty(size, dtype=np.uint8)
-                digest = _read_hashing(path, memoryview(buf.data))  # type: ignore[arg-type]
+                digest = _read_hashing(path, memoryview(buf.data))
         except FileNotFoundError as exc:
             raise CorruptBlobError(
                 f"blob {key[:12]} is missing{where}; restore it from backup into {self.location}"
