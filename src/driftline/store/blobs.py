@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from driftline.errors import BlobStoreError, CorruptBlobError, InvalidInputError
+from driftline.store.blob_reads import COPY_ON_WRITE_BYTES, mapped, read_hashing
 
 TMP_PREFIX = ".tmp-"
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -250,13 +251,13 @@ class BlobStore:
         """A blob's verified bytes as a flat ``uint8`` numpy array, read without extra copies.
 
         Local disk: ``mmap=True`` maps the file read-only (pages come from the page cache on
-        demand, see :func:`_mapped`). Otherwise a blob of at least :data:`COPY_ON_WRITE_BYTES` is mapped *private*
-        (copy-on-write): a writeable buffer that shares the page cache until a page is written,
-        so a load copies nothing and zeroes no fresh memory (blobs are only ever replaced by
-        rename, never rewritten in place, so the mapping keeps the verified bytes); a smaller
-        one is read with ``readinto`` into a fresh buffer. Object stores: the downloaded bytes.
-        The SHA-256 is checked every time (:class:`CorruptBlobError` on a mismatch or a
-        missing blob)."""
+        demand, see :func:`~driftline.store.blob_reads.mapped`). Otherwise a blob of at least
+        ``COPY_ON_WRITE_BYTES`` is mapped *private* (copy-on-write): a writeable buffer that
+        shares the page cache until a page is written, so a load copies nothing and zeroes no
+        fresh memory (blobs are only ever replaced by rename, never rewritten in place, so the
+        mapping keeps the verified bytes); a smaller one is read with ``readinto`` into a fresh
+        buffer. Object stores: the downloaded bytes. The SHA-256 is checked every time
+        (:class:`CorruptBlobError` on a mismatch or a missing blob)."""
         import numpy as np
 
         if self.fs is not None:
@@ -267,10 +268,10 @@ class BlobStore:
             size = path.stat().st_size
             buf: np.ndarray
             if size and (mmap or size >= COPY_ON_WRITE_BYTES):
-                buf, digest = _mapped(path, size, private=not mmap)
+                buf, digest = mapped(path, size, private=not mmap)
             else:
                 buf = np.empty(size, dtype=np.uint8)
-                digest = _read_hashing(path, memoryview(buf.data))
+                digest = read_hashing(path, memoryview(buf.data))
         except FileNotFoundError as exc:
             raise CorruptBlobError(
                 f"blob {key[:12]} is missing{where}; restore it from backup into {self.location}"
@@ -376,55 +377,6 @@ def _writer_alive(name: str) -> bool:
     except PermissionError:  # another user's process: running
         return True
     return True
-
-
-COPY_ON_WRITE_BYTES = 1 << 20  # smaller blobs are read: a mapping per tiny tensor costs more
-
-
-def _mapped(path: Path, size: int, *, private: bool) -> tuple[Any, str]:
-    """The whole file mapped as ``uint8`` (read-only, or ``private``: writeable copy-on-write)
-    and the SHA-256 hex of its bytes. The pages the hash touched are then dropped from this
-    process's page tables (``MADV_DONTNEED``; nothing has been written yet, so nothing is
-    lost): the page cache keeps them and the caller maps them again as it reads. A file no
-    longer ``size`` bytes long raises FileNotFoundError (changed under us)."""
-    import mmap
-
-    import numpy as np
-
-    with open(path, "rb") as fh:
-        try:
-            mapped = mmap.mmap(
-                fh.fileno(), 0, access=mmap.ACCESS_COPY if private else mmap.ACCESS_READ
-            )
-        except ValueError as exc:  # emptied under us
-            raise FileNotFoundError(path) from exc
-    if len(mapped) != size:
-        mapped.close()
-        raise FileNotFoundError(path)
-    digest = _sha(mapped)  # type: ignore[arg-type]  # mmap is a buffer
-    if hasattr(mmap, "MADV_DONTNEED"):
-        mapped.madvise(mmap.MADV_DONTNEED)
-    return np.frombuffer(mapped, dtype=np.uint8), digest
-
-
-READ_CHUNK = 1 << 20  # hash each chunk right after reading it, while it is in the cache
-
-
-def _read_hashing(path: Path, into: memoryview) -> str:
-    """Read the file at ``path`` into ``into`` (its exact size) in :data:`READ_CHUNK` pieces,
-    hashing each piece while it is still in the CPU cache (one pass over memory instead of
-    two); returns the SHA-256 hex. A file shorter than ``into`` raises FileNotFoundError
-    (truncated under us: treated as missing)."""
-    h = hashlib.sha256()
-    done, size = 0, len(into)
-    with open(path, "rb", buffering=0) as fh:
-        while done < size:
-            got = fh.readinto(into[done : done + READ_CHUNK])
-            if not got:
-                raise FileNotFoundError(path)
-            h.update(into[done : done + got])
-            done += got
-    return h.hexdigest()
 
 
 def _sha256_file(path: Path) -> str:
