@@ -2,25 +2,36 @@
 
 A synthetic model of ``--size`` GB (square 2048×2048 layers, ``--dtype float32|bfloat16``) and
 a fine-tuned copy (every weight + N(0, 1e-3)) are written as ``.safetensors`` files (setup, not
-timed). Every measurement then runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its
-own; ``base MB`` is the RSS of that process right before the measured step (interpreter and
-imports, the inputs when they are loaded first, freed heap trimmed), and ``(peak−base)/model`` =
-(peak − base) / model size; RSS counts the memory-mapped file pages a step touches. GB/s = model bytes / wall time, from
-a warm page cache (the files were just written).
+timed; then ``os.sync()`` so their writeback does not land in a measured row). Every
+measurement then runs in a fresh subprocess, so its peak RSS (``VmHWM``, reset right before
+the step) is its own. ``start MB`` is the RSS after the imports, before the step's inputs are
+loaded; ``(peak−start)/model`` = (peak − start) / model size, so it counts the inputs when a
+row loads them (the plain numpy rows hold both models) and every memory-mapped file page a
+step has mapped (RSS counts them; the streaming rows release the pages of each input tensor
+once it is done, :func:`~driftline.params.io.release_pages`). GB/s = model bytes / wall time,
+from a warm page cache.
 
 Rows:
 
 * ``register``: ``Store.register(file)`` (parallel hashing, memory-mapped file, blobs written
   and fsynced);
-* ``load``: ``Store.load`` (verified, one copy into writeable arrays); ``load mmap``:
-  ``Store.load(mmap=True)`` (verified, pages mapped, no copy);
+* ``load``: ``Store.load`` (verified; writeable arrays that map the blobs copy-on-write, so
+  nothing is copied until a page is written); ``load mmap``: ``Store.load(mmap=True)``
+  (verified, read-only maps);
 * ``export``: ``Store.export`` to ``.safetensors`` (streamed, fsynced);
-* ``interp …``: one α = 0.3 evaluation, from memory-mapped stored blobs, into a preallocated
-  output (``interpolate_into``, exact = bit-identical to ``interpolate``; fast = in the tensor's
-  dtype), against ``interpolate(d, repair_vector(d, a), α)`` (the per-tensor float64 path) and a
-  plain numpy ``a + α·(b − a)`` per tensor on loaded arrays;
-* ``α search ×12``: 12 α values on a cheap forward pass (a 1×2048 vector through every layer),
-  streaming with one reused output buffer against the plain numpy expression.
+* ``interp …``: one α = 0.3 evaluation, from memory-mapped stored blobs, into an output
+  (``interpolate_into``; exact = bit-identical to ``interpolate``; fast = in the tensor's dtype,
+  float32 for bfloat16): allocating it (first α of a search: fresh pages are zeroed by the
+  kernel), or reusing it (every later α); against ``interpolate(d, repair_vector(d, a), α)``
+  (the per-tensor float64 path) and a plain numpy ``a + α·(b − a)`` per tensor on loaded
+  arrays;
+* ``interp … + write``: the fast interpolation written to a ``.safetensors`` file (fsynced),
+  the same job as ``mergekit linear``: mergekit's ``mergekit-pytorch`` linear merge of the two
+  files (weights 0.7/0.3, ``MERGEKIT_PYTHON``, default ``/tmp/mk/bin/python``: a private venv
+  with ``torch==2.13.0`` (CPU) and ``mergekit``), timed inside its process after its imports;
+* ``α search ×12``: ``search_alpha`` with 12 α values and a cheap forward pass (``_forward``:
+  a 2048-vector through the first 16 rows of every layer), one reused output buffer, against
+  the plain numpy expression with the same forward pass.
 
 ``--storage``: a 10-version fine-tune chain of a ``--storage-mb`` model (24 square fp32 layers):
 v0 random N(0, 1); v1…v8 each add N(0, s) to every weight, except v4 which changes only 3 layers;
@@ -33,10 +44,7 @@ later version, Σ over changed tensors of n·H(values)/8, where the values are t
 differences from the parent (the cast residual for the quantised child). Random N(0, s) updates
 carry that much information; no lossless per-value coder stores them in less.
 
-mergekit's linear merge is not run: it is not installed here (it pulls transformers and a
-torch build of its own), so it is reported as skipped.
-
-Usage: ``nice python benchmarks/bench_big_models.py [--size 0.4] [--dtype float32] [--quick]``
+Usage: ``nice python benchmarks/bench_big_models.py [--size 0.4] [--dtype float32] [--repeat 3] [--quick]``
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,59 +117,112 @@ def make_models(folder: Path, size_gb: float, dtype: str) -> int:
     return sum(v.nbytes for v in a.values())
 
 
+PROBE_ROWS = 16
+
+
 def _forward(params: dict[str, np.ndarray]) -> float:
+    """A cheap forward pass: a 2048-vector through the first 16 rows of every layer (it reads
+    0.8 % of the model, so the α search measures the repair arithmetic)."""
     x = np.ones(SIDE, np.float32) / SIDE
+    total = 0.0
     for name in sorted(params):
-        x = np.tanh(x @ params[name].astype(np.float32, copy=False))
-    return float(x.sum())
+        h = np.tanh(params[name][:PROBE_ROWS].astype(np.float32) @ x)
+        total += float(h.sum())
+        x = np.roll(x, 1)
+    return total
+
+
+MERGEKIT_WORKER = r"""
+import json, sys, time
+import yaml
+from mergekit.graph import Executor
+from mergekit.options import MergeOptions
+from mergekit.scripts.merge_raw_pytorch import RawPyTorchMergeConfig, plan_flat_merge
+
+folder, dtype = sys.argv[1], sys.argv[2]
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2**20
+start = rss()
+config = RawPyTorchMergeConfig.model_validate({
+    "merge_method": "linear", "dtype": dtype, "parameters": {"normalize": False},
+    "models": [{"model": f"{folder}/a.safetensors", "parameters": {"weight": 0.7}},
+               {"model": f"{folder}/b.safetensors", "parameters": {"weight": 0.3}}]})
+t0 = time.perf_counter()
+options = MergeOptions(device="cpu", quiet=True)
+tasks = plan_flat_merge(config, f"{folder}/mergekit-out", False, False, options)
+Executor(tasks, math_device="cpu", storage_device="cpu").execute()
+seconds = time.perf_counter() - t0
+with open("/proc/self/status") as fh:
+    peak = next(int(l.split()[1]) / 1024 for l in fh if l.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "start_mb": start, "base_mb": start, "peak_mb": peak}))
+"""
+
+
+def _inputs(task: str, folder: Path, store: Any, ids: dict[str, str]) -> tuple[Any, Any]:
+    """The two models a step works on: numpy copies for the plain rows, else verified
+    memory maps of the stored blobs (their pages are released after the hash check)."""
+    from driftline.params.io import load_safetensors
+
+    if task in {"numpy", "numpy_search"}:
+        return load_safetensors(folder / "a.safetensors"), load_safetensors(
+            folder / "b.safetensors"
+        )
+    if task.startswith(("interp", "search")):
+        return store.load(ids["a"], mmap=True), store.load(ids["b"], mmap=True)
+    return None, None
 
 
 def worker(task: str, folder: Path) -> dict[str, float]:
     """One measured step in this (fresh) process."""
-    from driftline.params.io import load_safetensors
-    from driftline.repair.streaming import StreamSettings, interpolate_into
+    from driftline.params.io import save_safetensors
+    from driftline.repair.streaming import StreamSettings, interpolate_into, search_alpha
     from driftline.repair.vector import interpolate, repair_vector
     from driftline.store import Store
 
     store = Store(folder / "store")
     ids = json.loads((folder / "ids.json").read_text()) if (folder / "ids.json").exists() else {}
-    if task in {"numpy", "numpy_search"}:
-        d, a = (
-            load_safetensors(folder / "a.safetensors"),
-            load_safetensors(folder / "b.safetensors"),
-        )
-    elif task.startswith(("interp", "search")):
-        d, a = store.load(ids["a"], mmap=True), store.load(ids["b"], mmap=True)
+    start = _rss_mb()
+    d, a = _inputs(task, folder, store, ids)
+    fast = StreamSettings(exact=False)
+    out = None
+    if task == "interp_reused":  # the buffer exists already, as in the 2nd…12th α of a search
+        out = interpolate_into(d, a, 0.2, settings=fast)
     _trim()
     _reset_peak()
-    base, t0, out = _rss_mb(), time.perf_counter(), None
+    base, t0 = _rss_mb(), time.perf_counter()
     if task == "register":
         ids = {"a": store.register(folder / "a.safetensors", name="ma").id}
         seconds, peak = time.perf_counter() - t0, _peak_mb()
         ids["b"] = store.register(folder / "b.safetensors", name="mb", parents=[ids["a"]]).id
         (folder / "ids.json").write_text(json.dumps(ids))  # the second one is not timed
-        return {"seconds": seconds, "base_mb": base, "peak_mb": peak}
+        return {"seconds": seconds, "start_mb": start, "base_mb": base, "peak_mb": peak}
     if task == "load":
         store.load(ids["a"])
     elif task == "load_mmap":
         store.load(ids["a"], mmap=True)
     elif task == "export":
         store.export(ids["a"], folder / "exported.safetensors")
-    elif task in {"interp_exact", "interp_fast"}:
-        interpolate_into(d, a, 0.3, settings=StreamSettings(exact=task == "interp_exact"))
+    elif task in {"interp_exact", "interp_fast", "interp_reused"}:
+        settings = StreamSettings(exact=task == "interp_exact")
+        interpolate_into(d, a, 0.3, out=out, settings=settings)
+    elif task == "interp_write":
+        save_safetensors(interpolate_into(d, a, 0.3, settings=fast), folder / "interp.safetensors")
     elif task == "interp_vector":
         interpolate(d, repair_vector(d, a), 0.3)
     elif task == "numpy":
         {k: d[k] + 0.3 * (a[k] - d[k]) for k in d}
     elif task == "search":
-        fast = StreamSettings(exact=False)
-        for alpha in ALPHAS:
-            out = interpolate_into(d, a, alpha, out=out, settings=fast)
-            _forward(out)
+        search_alpha(d, a, ALPHAS, _forward, settings=fast)
     elif task == "numpy_search":
         for alpha in ALPHAS:
             _forward({k: d[k] + alpha * (a[k] - d[k]) for k in d})
-    return {"seconds": time.perf_counter() - t0, "base_mb": base, "peak_mb": _peak_mb()}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "start_mb": start,
+        "base_mb": base,
+        "peak_mb": _peak_mb(),
+    }
 
 
 ROWS = [
@@ -169,41 +231,77 @@ ROWS = [
     ("load_mmap", "load mmap", 1),
     ("export", "export", 1),
     ("interp_exact", "interp streaming exact", 1),
-    ("interp_fast", "interp streaming fast", 1),
+    ("interp_fast", "interp streaming fast (allocates out)", 1),
+    ("interp_reused", "interp streaming fast (out reused)", 1),
     ("interp_vector", "interp repair_vector path", 1),
     ("numpy", "interp plain numpy", 1),
+    ("interp_write", "interp streaming fast + write .safetensors", 1),
+    ("mergekit", "mergekit linear (2 files → 1 file)", 1),
     ("search", "α search ×12 streaming", 12),
     ("numpy_search", "α search ×12 plain numpy", 12),
 ]
 
 
-def run(size_gb: float, dtype: str, quick: bool) -> None:
+def _mergekit_python() -> str | None:
+    """A Python with mergekit (``MERGEKIT_PYTHON``, default /tmp/mk/bin/python), or None."""
+    exe = os.environ.get("MERGEKIT_PYTHON", "/tmp/mk/bin/python")
+    return exe if Path(exe).is_file() else None
+
+
+def _measure(task: str, tmp: str, dtype: str) -> dict[str, float] | str:
+    """Run one step in a fresh process; its JSON result, or the last line of its error."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if task == "mergekit":
+        exe = _mergekit_python()
+        if exe is None:
+            return "skipped: no MERGEKIT_PYTHON"
+        cmd = [exe, "-c", MERGEKIT_WORKER, tmp, dtype]
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    else:
+        cmd = [sys.executable, __file__, "--worker", task, "--dir", tmp]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return f"failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _median_of(task: str, tmp: str, dtype: str, repeat: int) -> dict[str, float] | str:
+    """The step run ``repeat`` times (fresh processes): the median time, the highest peak.
+    ``register`` runs once (it writes the store the other rows read)."""
+    runs = [_measure(task, tmp, dtype) for _ in range(1 if task == "register" else repeat)]
+    ok = [r for r in runs if not isinstance(r, str)]
+    if not ok:
+        return str(runs[-1])
+    return {
+        "seconds": float(np.median([r["seconds"] for r in ok])),
+        "start_mb": min(r["start_mb"] for r in ok),
+        "peak_mb": max(r["peak_mb"] for r in ok),
+        "runs": len(ok),
+    }
+
+
+def run(size_gb: float, dtype: str, quick: bool, repeat: int = 3) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
         folder = Path(tmp)
         nbytes = make_models(folder, size_gb, dtype)
+        os.sync()  # setup: its 2 files' writeback must not land in the register row
         print(
             f"model: {nbytes / 1e9:.3f} GB {dtype} ({nbytes // (SIDE * SIDE * (2 if dtype == 'bfloat16' else 4))}"
-            f" × {SIDE}×{SIDE}); I/O threads: {os.cpu_count()}; mergekit: skipped (not installed)"
+            f" × {SIDE}×{SIDE}); threads: {os.cpu_count()}; mergekit: {_mergekit_python() or 'none'};"
+            f" seconds: median of {repeat} runs (register: 1), peak: the highest"
         )
-        print("| step | seconds | GB/s | base MB | peak MB | (peak−base)/model |")
+        print("| step | seconds | GB/s | start MB | peak MB | (peak−start)/model |")
         print("|---|---|---|---|---|---|")
         rows = [r for r in ROWS if not (quick and r[0] in {"interp_vector", "numpy_search"})]
         for task, label, evals in rows:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-            proc = subprocess.run(
-                [sys.executable, __file__, "--worker", task, "--dir", tmp],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            if proc.returncode != 0:
-                print(f"| {label} | failed: {proc.stderr.strip().splitlines()[-1]} |||||")
+            r = _median_of(task, tmp, dtype, repeat)
+            if isinstance(r, str):
+                print(f"| {label} | {r} |||||", flush=True)
                 continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
             rate = nbytes * evals / r["seconds"] / 1e9
             print(
-                f"| {label} | {r['seconds']:.2f} | {rate:.2f} | {r['base_mb']:.0f} | "
-                f"{r['peak_mb']:.0f} | {(r['peak_mb'] - r['base_mb']) * 2**20 / nbytes:.2f} |",
+                f"| {label} | {r['seconds']:.2f} | {rate:.2f} | {r['start_mb']:.0f} | "
+                f"{r['peak_mb']:.0f} | {(r['peak_mb'] - r['start_mb']) * 2**20 / nbytes:.2f} |",
                 flush=True,
             )
 
@@ -330,6 +428,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="0.1 GB, skip the slow reference rows")
     ap.add_argument("--storage", action="store_true", help="the 10-version storage benchmark")
     ap.add_argument("--storage-mb", type=float, default=25.0, help="model size for --storage")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per row (median; default 3)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -339,7 +438,7 @@ def main() -> None:
     if args.storage:
         storage(5.0 if args.quick else args.storage_mb)
         return
-    run(0.1 if args.quick else args.size, args.dtype, args.quick)
+    run(0.1 if args.quick else args.size, args.dtype, args.quick, max(1, args.repeat))
 
 
 if __name__ == "__main__":

@@ -348,3 +348,21 @@ def test_sklearn_unfitted_and_unsupported_refused() -> None:
         as_model_params(DecisionTreeClassifier())
     with pytest.raises(UnsupportedModelError, match="CallableFamily"):
         as_model_params(object())
+
+
+def test_release_and_prefetch_pages_only_touch_read_only_maps(tmp_path) -> None:
+    from driftline.params.identity import le_bytes
+    from driftline.params.io import mmap_safetensors, prefetch_pages, release_pages
+
+    rng = np.random.default_rng(9)
+    params = {"w": rng.standard_normal((256, 256), dtype=np.float32), "b": np.ones(3, np.float32)}
+    path = save_safetensors(params, tmp_path / "m.safetensors")
+    mapped = mmap_safetensors(path)
+    for name, arr in mapped.items():
+        assert release_pages(arr) and prefetch_pages(arr) in (True, False)
+        assert release_pages(arr[1:])  # a view of a view still finds its map
+        assert le_bytes(arr) == le_bytes(params[name])  # the bytes come back from the file
+    writeable = params["w"].copy()
+    assert not release_pages(writeable) and not prefetch_pages(writeable)
+    private = np.frombuffer(bytearray(16), np.float32)
+    assert not release_pages(private)

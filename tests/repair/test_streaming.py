@@ -12,10 +12,16 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from driftline.errors import ArchitectureMismatchError, InvalidInputError
+from driftline.errors import ArchitectureMismatchError, CorruptBlobError, InvalidInputError
 from driftline.params.identity import le_bytes, model_id, tensor_hash, tensor_hashes
 from driftline.params.io import load_safetensors, mmap_safetensors, save_safetensors
-from driftline.repair.streaming import StreamSettings, interpolate_into, module_arrays
+from driftline.repair.streaming import (
+    StreamSettings,
+    interpolate_into,
+    interpolator,
+    module_arrays,
+    search_alpha,
+)
 from driftline.repair.vector import interpolate, repair_vector
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -63,6 +69,73 @@ def test_fast_mode_is_within_one_rounding_and_buffers_are_reused() -> None:
         w, d["w"] + 0.75 * (a["w"].astype(np.float64) - d["w"]), rtol=2e-6, atol=1e-6
     )
     assert int(out["n"]) == 7  # integers follow the drifted model
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+def test_fast_mode_for_16_bit_floats_rounds_once_from_float32(dtype) -> None:
+    d, a = _pair(dtype, 3)
+    got = interpolate_into(d, a, 0.37, settings=StreamSettings(exact=False, chunk=5))
+    for k in ("w", "b"):
+        x, y = d[k].astype(np.float32), a[k].astype(np.float32)
+        want = (x + np.float32(0.37) * (y - x)).astype(dtype)
+        assert got[k].dtype == np.dtype(dtype)
+        assert le_bytes(got[k]) == le_bytes(want), k
+
+
+def test_search_alpha_evaluates_every_alpha_in_one_reused_buffer() -> None:
+    d, a = _pair(np.float32, 4)
+    alphas = [i / 11 for i in range(12)]
+    seen: list[int] = []
+
+    def evaluate(params: dict[str, np.ndarray]) -> float:
+        seen.append(id(params["w"]))
+        return float(np.abs(params["w"]).sum())
+
+    out = {k: np.empty_like(v) for k, v in d.items()}
+    w = out["w"]
+    scores = search_alpha(d, a, alphas, evaluate, out=out)
+    assert [s[0] for s in scores] == alphas
+    assert set(seen) == {id(w)} and out["w"] is w  # one buffer for all 12 evaluations
+    for alpha, score in scores:
+        expected = interpolate(d, repair_vector(d, a, strict=False), alpha)["w"]
+        assert score == float(np.abs(expected).sum())  # exact mode: the same θ(α)
+    assert le_bytes(w) == le_bytes(interpolate_into(d, a, alphas[-1])["w"])
+
+
+def test_interpolator_is_the_drop_in_for_interpolate_with_per_tensor_alpha() -> None:
+    d, a = _pair(np.float32, 6)
+    vector = repair_vector(d, a, strict=False)
+    theta_at = interpolator(d, a)
+    first = theta_at(0.5)
+    for alpha in (0.5, 0.2, {"w": 0.9}, {"w": 0.1, "b": 1.4}):
+        got = theta_at(alpha)
+        assert got is first  # the same buffer for every α
+        want = interpolate(d, vector, alpha)
+        assert all(le_bytes(got[k]) == le_bytes(want[k]) for k in d), alpha
+    with pytest.raises(InvalidInputError, match="finite"):
+        theta_at({"w": float("inf")})
+
+
+def test_search_alpha_updates_a_torch_module_in_place() -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    net = torch.nn.Linear(4, 2)
+    d = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+    a = {k: v + 1.0 for k, v in d.items()}
+    x = torch.ones(1, 4)
+
+    def evaluate(_: dict[str, np.ndarray]) -> float:
+        with torch.no_grad():
+            return float(net(x).sum())
+
+    scores = search_alpha(d, a, [0.0, 0.5, 1.0], evaluate, out=module_arrays(net))
+    base = float(
+        torch.nn.functional.linear(
+            x, torch.from_numpy(d["weight"]), torch.from_numpy(d["bias"])
+        ).sum()
+    )
+    # every weight and bias + α: the output grows by α·(4 + 1) per output unit, 2 units
+    assert [round(s - base, 4) for _, s in scores] == [0.0, 5.0, 10.0]
 
 
 def test_wrong_output_buffer_and_alpha_are_refused() -> None:
@@ -132,6 +205,68 @@ def test_store_load_mmap_is_verified(tmp_path) -> None:
     assert all(le_bytes(mapped[k]) == le_bytes(d[k]) for k in d)
     assert not mapped["w"].flags.writeable
     assert store.load(m.ref)["w"].flags.writeable
+
+
+def test_store_load_maps_blobs_copy_on_write(tmp_path) -> None:
+    from driftline.store import Store
+
+    store = Store(tmp_path / "s")
+    big = {"w": np.random.default_rng(5).standard_normal((512, 1024), dtype=np.float32)}
+    m = store.register(big, name="m")
+    got = store.load(m.ref)
+    assert got["w"].flags.writeable and le_bytes(got["w"]) == le_bytes(big["w"])
+    got["w"][:] = 0.0  # a private copy of the written pages: the blob is untouched
+    again = store.load(m.ref)
+    assert le_bytes(again["w"]) == le_bytes(big["w"])
+    blob = store.blobs.path(store.manifest(m.ref)[0].blob)
+    raw = bytearray(blob.read_bytes())
+    raw[12345] ^= 1
+    blob.write_bytes(bytes(raw))
+    with pytest.raises(CorruptBlobError, match="corrupt"):
+        store.load(m.ref)
+    blob.write_bytes(bytes(raw[:1000]))
+    with pytest.raises(CorruptBlobError):
+        store.load(m.ref)
+
+
+_MAPPED_RSS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from driftline.params.io import mmap_safetensors, save_safetensors
+    from driftline.repair.streaming import interpolate_into, StreamSettings
+    folder = sys.argv[1]
+    rng = np.random.default_rng(0)
+    for name, shift in (("d", 0.0), ("a", 0.01)):
+        m = {f"l{i}": rng.standard_normal(1 << 20, dtype=np.float32) + np.float32(shift)
+             for i in range(16)}                            # 16 x 4 MiB = 64 MiB per model
+        save_safetensors(m, f"{folder}/{name}.safetensors")
+        del m
+    d, a = mmap_safetensors(f"{folder}/d.safetensors"), mmap_safetensors(f"{folder}/a.safetensors")
+    out = {k: np.zeros_like(v) for k, v in d.items()}      # the model being evaluated
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096
+    open("/proc/self/clear_refs", "w").write("5")            # reset the peak (VmHWM)
+    start = rss()
+    interpolate_into(d, a, 0.3, out=out, settings=StreamSettings(exact=False, threads=2))
+    peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+                if l.startswith("VmHWM:"))
+    print((peak - start) / (64 << 20))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and /proc are Linux")
+def test_mapped_inputs_do_not_pile_up_in_the_resident_set(tmp_path) -> None:
+    """RSS counts mapped file pages: without releasing each input tensor once done, the peak
+    would grow by both inputs (2 models); here it stays within the tensors in flight."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MAPPED_RSS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": SRC, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert float(proc.stdout.split()[-1]) < 0.5  # 2 threads x 2 inputs x 4 MiB = 0.25 model
 
 
 _LIMITED = textwrap.dedent("""

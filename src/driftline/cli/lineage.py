@@ -52,25 +52,58 @@ def store_exists(location: str | None) -> bool:
         engine.dispose()
 
 
-def init() -> None:
+def init(
+    deltas: bool | None = typer.Option(
+        None,
+        "--deltas/--no-deltas",
+        help="store each new tensor as its smallest lossless form (a delta against its parent's "
+        "tensor, or compressed); recorded in the store, so every later open uses it",
+    ),
+    delta_every: int = typer.Option(
+        16, "--delta-every", min=1, help="a full copy every K versions (a load reads ≤ K blobs)"
+    ),
+    delta_chain: str = typer.Option(
+        "parent",
+        "--delta-chain",
+        help="parent: delta against the parent's tensor (smallest); keyframe: against the "
+        "chain's full copy (a load reads ≤ 2 blobs)",
+    ),
+) -> None:
     """Create a store (default ./.driftline, or --store / $DRIFTLINE_STORE); an existing store
-    is left as it is."""
+    is left as it is, except for --deltas/--no-deltas, which change how later registrations
+    store their tensors (stored versions are not rewritten)."""
     from driftline.store.engine import redact
 
+    check_choice("delta chain", delta_chain, ["parent", "keyframe"])
     existed = store_exists(STATE["store"])
     store = open_store(create=not existed)
     where = store.root or redact(store.url)
+    if deltas is not None:
+        _record_deltas(store, deltas, delta_every, delta_chain)
     if existed:
         n = len(store.list_models())
         console.print(
             f"a driftline store already exists at [bold]{where}[/bold] ({n} model(s), blobs: "
-            f"{store.blobs.location}); left unchanged",
+            f"{store.blobs.location}); "
+            + ("left unchanged" if deltas is None else "only its delta setting changed"),
             soft_wrap=True,
         )
         return
     console.print(
         f"Initialised driftline store at [bold]{where}[/bold] (blobs: {store.blobs.location})"
     )
+
+
+def _record_deltas(store: Any, on: bool, every: int, chain: str) -> None:
+    """Record the store's delta settings (:func:`driftline.store.deltas.record_settings`)."""
+    from driftline.store.deltas import Chain, DeltaSettings, record_settings
+
+    settings = DeltaSettings(every=every, chain=Chain(chain)) if on else None
+    with store.write() as conn:
+        record_settings(conn, settings)
+    store.deltas = settings
+    state = f"on (a full copy every {every} versions, deltas against the {chain})" if on else "off"
+    console.print(f"delta compression for new registrations: {state}")
 
 
 def register(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import mmap as _mmap
 import os
 import struct
 import sys
@@ -83,11 +84,42 @@ def write_safetensors(
     params: Mapping[str, np.ndarray], fh: IO[bytes], metadata: dict[str, str] | None = None
 ) -> None:
     """Stream ``params`` in the safetensors format to an open binary file: the header, then
-    each tensor's little-endian bytes straight from its memory (no whole-file buffer)."""
+    each tensor's little-endian bytes straight from its memory (no whole-file buffer). For a
+    file on disk (Linux), the writeback of each big tensor starts as soon as it is written
+    (``sync_file_range``), so the caller's final ``fsync`` waits for less, and a read-only
+    memory-mapped source tensor's pages are released once written (:func:`release_pages`)."""
     head, order = _safetensors_header(params, metadata)
     fh.write(head)
+    offset = len(head)
+    start_writeback = _writeback_starter(fh)
     for name in order:
-        fh.write(le_view(params[name]))
+        data = le_view(params[name])
+        fh.write(data)
+        if start_writeback is not None and data.nbytes >= 1 << 20:
+            fh.flush()
+            start_writeback(offset, data.nbytes)
+            release_pages(params[name])
+        offset += data.nbytes
+
+
+def _writeback_starter(fh: IO[bytes]) -> Any:
+    """``f(offset, length)`` starting the asynchronous writeback of that range of ``fh``'s
+    file (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``), or None (other systems, or not
+    a file on disk). Durability still comes from the caller's ``fsync``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fd = fh.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return lambda offset, length: call(fd, offset, length, 2)  # 2 = SYNC_FILE_RANGE_WRITE
 
 
 def safetensors_bytes(
@@ -229,3 +261,60 @@ def _read(path: str | os.PathLike) -> bytes:
     if not p.is_file():
         raise InvalidInputError(f"no such file: {p}")
     return p.read_bytes()
+
+
+def release_pages(array: np.ndarray) -> bool:
+    """Drop the pages of a read-only, file-mapped ``array`` (``mmap=True`` loads,
+    :func:`mmap_safetensors`) from this process's page tables with ``madvise(MADV_DONTNEED)``:
+    its resident set shrinks by what the array had touched, the page cache keeps the bytes and
+    the next read maps them again. Returns False and does nothing for any other array
+    (writeable or copy-on-write memory could lose writes, so it is never released)."""
+    span = _mapped_span(array)
+    if span is None or not hasattr(_mmap, "MADV_DONTNEED"):
+        return False
+    mapped, lo, length = span
+    mapped.madvise(_mmap.MADV_DONTNEED, lo, length)
+    return True
+
+
+_MADV_POPULATE_READ = 22  # Linux ≥ 5.14; Python 3.11's mmap module does not name it
+
+
+def prefetch_pages(array: np.ndarray) -> bool:
+    """Map all pages of a read-only, file-mapped ``array`` in one call
+    (``madvise(MADV_POPULATE_READ)``) instead of one page fault per few pages as it is read;
+    False (nothing done) for other arrays or kernels without it."""
+    span = _mapped_span(array)
+    if span is None or sys.platform != "linux":
+        return False
+    mapped, lo, length = span
+    try:
+        mapped.madvise(_MADV_POPULATE_READ, lo, length)
+    except OSError:  # EINVAL: kernel older than 5.14
+        return False
+    return True
+
+
+def _mapped_span(array: np.ndarray) -> tuple[_mmap.mmap, int, int] | None:
+    """``(mmap, page-aligned start, length)`` of a read-only file-mapped array, else None."""
+    mapped = _read_only_map(array)
+    if mapped is None or array.nbytes == 0:
+        return None
+    start = array.ctypes.data - np.frombuffer(mapped, np.uint8).ctypes.data
+    if start < 0 or start + array.nbytes > len(mapped):
+        return None
+    lo = start - start % _mmap.PAGESIZE
+    return mapped, lo, start + array.nbytes - lo
+
+
+def _read_only_map(array: np.ndarray) -> _mmap.mmap | None:
+    """The read-only ``mmap`` object under ``array`` (through its chain of views), or None."""
+    if array.flags.writeable:
+        return None
+    base: Any = array
+    while base is not None and not isinstance(base, _mmap.mmap):
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
+    if base is None or base.closed:
+        return None
+    with memoryview(base) as view:
+        return base if view.readonly else None

@@ -13,15 +13,25 @@ Two arithmetic modes (:class:`StreamSettings.exact`):
   per chunk, r = float64(θ_a) − float64(θ_d) rounded to the tensor's dtype, then
   θ_d + α·r in float64 rounded back. α = 0 and α = 1 return the endpoints exactly.
 * ``exact=False`` computes in the tensor's own dtype for float32/float64 tensors
-  (``np.subtract(a, d, out=o); o *= α; o += d``): one pass, at memory speed, with one rounding
-  more than the exact mode.
+  (``np.subtract(a, d, out=o); o *= α; o += d``) and in float32 for 16-bit floats (bfloat16,
+  float16; rounded once to the tensor's dtype at the end): one pass, at memory speed, with one
+  rounding more than the exact mode.
+
+Read-only memory-mapped inputs are mapped in one call before each tensor
+(:func:`~driftline.params.io.prefetch_pages`) and released after it
+(:func:`~driftline.params.io.release_pages`), so the mapped pages they touched do not pile up
+in the resident set: peak RSS is the output plus the tensors in flight.
+
+:func:`interpolator` (``theta_at(α)``, for an adaptive α search such as repair's golden
+section) and :func:`search_alpha` (a fixed list of α values) evaluate many α values on one
+reused output.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,15 +40,17 @@ import numpy as np
 
 from driftline.errors import ArchitectureMismatchError, InvalidInputError
 from driftline.params.identity import hash_workers
+from driftline.params.io import prefetch_pages, release_pages
 from driftline.repair.vector import is_floating
 
-__all__ = ["StreamSettings", "interpolate_into", "module_arrays"]
+__all__ = ["StreamSettings", "interpolate_into", "interpolator", "module_arrays", "search_alpha"]
 
 
 @dataclass(frozen=True)
 class StreamSettings:
     """``chunk``: elements per step (scratch is 3 buffers of this many float64s per thread);
-    ``exact``: match :func:`~driftline.repair.vector.interpolate` bit for bit; ``threads``:
+    ``exact``: match :func:`~driftline.repair.vector.interpolate` bit for bit (False: compute
+    in the tensor's dtype, float32 for 16-bit floats); ``threads``:
     tensors processed in parallel (numpy releases the GIL; 0 = ``DRIFTLINE_IO_THREADS`` or the
     CPU count). The result does not depend on ``chunk`` or ``threads``."""
 
@@ -50,18 +62,22 @@ class StreamSettings:
 def interpolate_into(
     drifted: Mapping[str, np.ndarray],
     ancestor: Mapping[str, np.ndarray],
-    alpha: float,
+    alpha: float | Mapping[str, float],
     out: dict[str, np.ndarray] | None = None,
     settings: StreamSettings | None = None,
 ) -> dict[str, np.ndarray]:
     """Write θ_d + α·(θ_a − θ_d) into ``out`` (allocated once when ``None``) and return it.
 
     Floating tensors present in both models with equal shape and dtype are interpolated;
-    every other tensor of ``drifted`` is copied. ``out`` must hold a writeable array of the
-    drifted tensor's shape and dtype for every name (reuse the returned dict across α values).
+    every other tensor of ``drifted`` is copied. ``alpha`` is one float or ``name -> α``
+    (tensors not in the mapping keep α = 0), as in :func:`~driftline.repair.vector.interpolate`.
+    ``out`` must hold a writeable array of the drifted tensor's shape and dtype for every name
+    (reuse the returned dict across α values).
     """
     settings = settings or StreamSettings()
-    if not math.isfinite(float(alpha)):
+    alphas = {n: _alpha_for(alpha, n) for n in drifted}
+    bad = [a for a in alphas.values() if not math.isfinite(a)]
+    if bad or (not isinstance(alpha, Mapping) and not math.isfinite(float(alpha))):
         raise InvalidInputError(f"alpha must be finite, got {alpha!r}")
     if settings.chunk < 1:
         raise InvalidInputError(
@@ -70,30 +86,20 @@ def interpolate_into(
     if out is None:
         out = {n: np.empty(np.shape(d), dtype=np.asarray(d).dtype) for n, d in drifted.items()}
     jobs = [
-        (np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)))
+        (np.asarray(d), ancestor.get(name), _target(out, name, np.asarray(d)), alphas[name])
         for name, d in drifted.items()
     ]
     local = threading.local()
 
-    def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
-        d, a, o = job
-        if a is None or a.shape != d.shape or a.dtype != d.dtype or not is_floating(d):
-            np.copyto(o, d)
-        elif alpha == 0.0:
-            np.copyto(o, d)
-        elif alpha == 1.0:
-            np.copyto(o, a)
-        else:
-            if not hasattr(local, "scratch"):
-                local.scratch = _Scratch(settings.chunk)
-            _one(
-                d.reshape(-1),
-                np.asarray(a).reshape(-1),
-                float(alpha),
-                o.reshape(-1),
-                local.scratch,
-                settings,
-            )
+    def work(job: tuple[np.ndarray, np.ndarray | None, np.ndarray, float]) -> None:
+        d, a, o, tensor_alpha = job
+        for mapped in (d, a):
+            if mapped is not None:
+                prefetch_pages(np.asarray(mapped))
+        _blend(d, a, o, tensor_alpha, local, settings)
+        release_pages(d)
+        if a is not None:
+            release_pages(np.asarray(a))
 
     threads = settings.threads or hash_workers()
     if threads == 1 or len(jobs) < 2:
@@ -103,6 +109,72 @@ def interpolate_into(
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(work, jobs))
     return out
+
+
+def _alpha_for(alpha: float | Mapping[str, float], name: str) -> float:
+    return float(alpha.get(name, 0.0)) if isinstance(alpha, Mapping) else float(alpha)
+
+
+def interpolator(
+    drifted: Mapping[str, np.ndarray],
+    ancestor: Mapping[str, np.ndarray],
+    *,
+    out: dict[str, np.ndarray] | None = None,
+    settings: StreamSettings | None = None,
+) -> Callable[[float | Mapping[str, float]], dict[str, np.ndarray]]:
+    """``theta_at(α) -> θ(α)``, each call writing into the same output (allocated at the first
+    call when ``out`` is None): the drop-in for ``interpolate(drifted, repair_vector(drifted,
+    ancestor, strict=False), α)`` inside an α search (bit-identical with the default exact
+    settings), without a new model per α. The returned dict is overwritten by the next call."""
+    buffer = out
+
+    def theta_at(alpha: float | Mapping[str, float]) -> dict[str, np.ndarray]:
+        nonlocal buffer
+        buffer = interpolate_into(drifted, ancestor, alpha, out=buffer, settings=settings)
+        return buffer
+
+    return theta_at
+
+
+def search_alpha(
+    drifted: Mapping[str, np.ndarray],
+    ancestor: Mapping[str, np.ndarray],
+    alphas: Sequence[float],
+    evaluate: Callable[[dict[str, np.ndarray]], float],
+    *,
+    out: dict[str, np.ndarray] | None = None,
+    settings: StreamSettings | None = None,
+) -> list[tuple[float, float]]:
+    """``[(α, evaluate(θ(α))) for α in alphas]``, writing each θ(α) = θ_d + α·(θ_a − θ_d) into
+    the same ``out`` (allocated once when ``None``; pass :func:`module_arrays` of a torch module
+    to update its parameters in place, then ``evaluate`` runs the module itself). Memory: one
+    model (``out``) plus the tensors in flight, whatever the number of α values. ``evaluate``
+    must not keep references to ``out`` (it is overwritten by the next α); after the call,
+    ``out`` holds θ(alphas[-1]). Scores are returned as given (lower or higher better is the
+    caller's choice)."""
+    theta_at = interpolator(drifted, ancestor, out=out, settings=settings)
+    return [(float(alpha), float(evaluate(theta_at(alpha)))) for alpha in alphas]
+
+
+def _blend(
+    d: np.ndarray,
+    a: np.ndarray | None,
+    o: np.ndarray,
+    alpha: float,
+    local: threading.local,
+    settings: StreamSettings,
+) -> None:
+    """One tensor into ``o``: copied, an endpoint, or interpolated chunk by chunk."""
+    if a is None or a.shape != d.shape or a.dtype != d.dtype or not is_floating(d):
+        np.copyto(o, d)
+    elif alpha in (0.0, 1.0):
+        np.copyto(o, d if alpha == 0.0 else a)
+    else:
+        if not hasattr(local, "scratch"):
+            local.scratch = _Scratch(settings.chunk)
+        _one(
+            d.reshape(-1), np.asarray(a).reshape(-1), alpha, o.reshape(-1), local.scratch, settings
+        )
 
 
 def _target(out: Mapping[str, np.ndarray], name: str, d: np.ndarray) -> np.ndarray:
@@ -122,6 +194,7 @@ class _Scratch:
         self.chunk = chunk
         self.x = np.empty(chunk, np.float64)
         self.y = np.empty(chunk, np.float64)
+        self.x32, self.y32 = self.x.view(np.float32), self.y.view(np.float32)  # 16-bit fast mode
         self.r: dict[np.dtype, np.ndarray] = {}
 
     def rounded(self, dtype: np.dtype) -> np.ndarray:
@@ -135,26 +208,26 @@ def _one(
 ) -> None:
     """One flat tensor, chunk by chunk (see the module docstring for both modes)."""
     fast = not settings.exact and d.dtype in (np.float32, np.float64)
+    half = not settings.exact and d.dtype.kind in "fV" and d.dtype.itemsize == 2  # bf16, f16
     wide = d.dtype.kind == "f" and d.dtype.itemsize > 8  # longdouble: its own compute dtype
     for start in range(0, d.size, s.chunk):
         stop = min(start + s.chunk, d.size)
         dc, ac, oc = d[start:stop], a[start:stop], o[start:stop]
         if fast or wide:
             np.subtract(ac, dc, out=oc)
-            if wide:
-                oc *= alpha
-            else:
-                oc *= oc.dtype.type(alpha)
+            oc *= alpha if wide else oc.dtype.type(alpha)
             oc += dc
             continue
         n = stop - start
-        x, y, r = s.x[:n], s.y[:n], s.rounded(d.dtype)[:n]
+        x, y = (s.x32[:n], s.y32[:n]) if half else (s.x[:n], s.y[:n])
         np.copyto(x, ac, casting="unsafe")
         np.copyto(y, dc, casting="unsafe")
         np.subtract(x, y, out=x)
-        np.copyto(r, x, casting="unsafe")  # r rounded to the tensor's dtype, as repair_vector
-        np.copyto(x, r, casting="unsafe")
-        x *= alpha
+        if not half:  # r rounded to the tensor's dtype, as repair_vector
+            r = s.rounded(d.dtype)[:n]
+            np.copyto(r, x, casting="unsafe")
+            np.copyto(x, r, casting="unsafe")
+        x *= x.dtype.type(alpha)
         x += y
         np.copyto(oc, x, casting="unsafe")
 

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from driftline.errors import BlobStoreError, CorruptBlobError, InvalidInputError
+from driftline.store.blob_reads import COPY_ON_WRITE_BYTES, mapped, read_hashing
 
 TMP_PREFIX = ".tmp-"
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -250,8 +251,12 @@ class BlobStore:
         """A blob's verified bytes as a flat ``uint8`` numpy array, read without extra copies.
 
         Local disk: ``mmap=True`` maps the file read-only (pages come from the page cache on
-        demand); otherwise the file is read once with ``readinto`` into a fresh writeable
-        buffer. Object stores: the downloaded bytes. The SHA-256 is checked either way
+        demand, see :func:`~driftline.store.blob_reads.mapped`). Otherwise a blob of at least
+        ``COPY_ON_WRITE_BYTES`` is mapped *private* (copy-on-write): a writeable buffer that
+        shares the page cache until a page is written, so a load copies nothing and zeroes no
+        fresh memory (blobs are only ever replaced by rename, never rewritten in place, so the
+        mapping keeps the verified bytes); a smaller one is read with ``readinto`` into a fresh
+        buffer. Object stores: the downloaded bytes. The SHA-256 is checked every time
         (:class:`CorruptBlobError` on a mismatch or a missing blob)."""
         import numpy as np
 
@@ -262,19 +267,16 @@ class BlobStore:
         try:
             size = path.stat().st_size
             buf: np.ndarray
-            if mmap and size:
-                buf = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,))
+            if size and (mmap or size >= COPY_ON_WRITE_BYTES):
+                buf, digest = mapped(path, size, private=not mmap)
             else:
                 buf = np.empty(size, dtype=np.uint8)
-                with open(path, "rb", buffering=0) as fh:
-                    got = fh.readinto(buf.data)
-                if got != size:
-                    raise FileNotFoundError(path)  # truncated under us: treat as missing
+                digest = read_hashing(path, memoryview(buf.data))
         except FileNotFoundError as exc:
             raise CorruptBlobError(
                 f"blob {key[:12]} is missing{where}; restore it from backup into {self.location}"
             ) from exc
-        if _sha(buf.data) != key:
+        if digest != key:
             raise CorruptBlobError(
                 f"blob {key[:12]} is corrupt{where}: its bytes no longer hash to its key; "
                 "restore it from backup or re-register the model"

@@ -29,6 +29,7 @@ reconstructed bytes against the logical key; a damaged base makes the load fail 
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ import zstandard
 from driftline.errors import CorruptBlobError, InvalidInputError
 from driftline.params.identity import dtype_name, le_view
 from driftline.params.io import numpy_dtype
-from driftline.store.schema import blob_encodings
+from driftline.store.schema import blob_encodings, get_setting, set_setting
 
 if TYPE_CHECKING:
     from driftline.store.blobs import BlobStore
@@ -87,6 +88,41 @@ class DeltaSettings:
     def __post_init__(self) -> None:
         if self.every < 1:
             raise InvalidInputError(f"delta chains need every >= 1, got {self.every}")
+
+
+SETTING = "delta_settings"  # the ``driftline_meta`` key of a store's recorded settings
+
+
+def stored_settings(conn: sa.Connection) -> DeltaSettings | None:
+    """The delta settings recorded in the store (``driftline init --deltas``), or None when
+    none are (stores from before, or ``--no-deltas``): tensors are then stored raw."""
+    raw = get_setting(conn, SETTING)
+    if raw is None:
+        return None
+    fields = json.loads(raw)
+    if not fields.get("enabled", True):
+        return None
+    return DeltaSettings(
+        every=int(fields["every"]),
+        level=int(fields["level"]),
+        min_bytes=int(fields["min_bytes"]),
+        chain=Chain(fields["chain"]),
+    )
+
+
+def record_settings(conn: sa.Connection, settings: DeltaSettings | None) -> None:
+    """Record the settings every later open of the store uses (None: store tensors raw)."""
+    if settings is None:
+        set_setting(conn, SETTING, json.dumps({"enabled": False}))
+        return
+    fields = {
+        "enabled": True,
+        "every": settings.every,
+        "level": settings.level,
+        "min_bytes": settings.min_bytes,
+        "chain": str(settings.chain),
+    }
+    set_setting(conn, SETTING, json.dumps(fields))
 
 
 @dataclass(frozen=True)

@@ -32,21 +32,21 @@ def read_tensors(
     def one(info: TensorInfo) -> np.ndarray:
         where = f"model {ref}, tensor {info.name!r}"
         data = delta_store.read_blob(blobs, info.blob, encoded, context=where, mmap=mmap)
-        return _tensor(data, info, ref)
+        return _tensor(data, info, ref, mapped=mmap)
 
     with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
         arrays = list(pool.map(one, infos))
     return {info.name: arr for info, arr in zip(infos, arrays, strict=True)}
 
 
-def _tensor(data: np.ndarray, info: TensorInfo, ref: str) -> np.ndarray:
+def _tensor(data: np.ndarray, info: TensorInfo, ref: str, *, mapped: bool) -> np.ndarray:
     """A tensor viewing its verified blob buffer (flat uint8) and shaped by its manifest row
     (a manifest that does not fit the bytes means the database was tampered with). A read-only
-    downloaded buffer is copied so that callers get a writeable array unless they asked for
-    a memory map."""
+    buffer (a download, a read-only map) is copied so that callers get a writeable array
+    unless they asked for a memory map (``mapped``)."""
     try:
         arr = data.view(numpy_dtype(info.dtype)).reshape(info.shape)
-        if not arr.flags.writeable and not isinstance(data, np.memmap):
+        if not arr.flags.writeable and not mapped:
             arr = arr.copy()
         return arr
     except (TypeError, ValueError) as exc:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from driftline.errors import CycleError
 from driftline.jsonutil import jsonable
 from driftline.params import Params, as_model_params, model_id, validate_params
-from driftline.params.identity import hash_workers, le_view, tensor_hashes
+from driftline.params.identity import io_workers, le_view, tensor_hashes
 from driftline.store import allocation
 from driftline.store import deltas as delta_store
 from driftline.store import signatures as sigs
@@ -222,7 +222,7 @@ def put_tensors(
     if store.deltas is not None:
         return _put_encoded(store, params, hashes, parent)
     names = list(params)
-    with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
+    with ThreadPoolExecutor(max_workers=io_workers()) as pool:
         keys = pool.map(lambda n: store.blobs.put(le_view(params[n]), hashes[n]), names)
         return dict(zip(names, keys, strict=True)), {}
 

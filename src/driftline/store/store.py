@@ -59,7 +59,9 @@ class Store(RecordStore):
     (``s3://bucket/prefix``); the first one given is recorded in the database and every later
     client finds it there (see :mod:`driftline.store.blob_config`). Without one: the recorded
     location, else ``$DRIFTLINE_BLOBS`` (database URLs), else ``blobs/`` beside the database
-    (``./.driftline/blobs`` for database URLs). ``statistics`` computes what :meth:`register`
+    (``./.driftline/blobs`` for database URLs). ``deltas`` (this session's delta compression,
+    :mod:`driftline.store.deltas`) defaults to the settings recorded in the store by
+    ``driftline init --deltas`` (none: tensors stored raw). ``statistics`` computes what :meth:`register`
     records about training data (default: the one the package wires,
     :class:`driftline.drift.lineage_stats.DriftStatistics`).
     """
@@ -76,6 +78,9 @@ class Store(RecordStore):
         self.deltas = deltas  # None: every tensor stored raw (see driftline.store.deltas)
         self.statistics = statistics
         super().__init__(location, blob_dir=blob_dir, create=create)
+        if deltas is None:  # the settings recorded by `driftline init --deltas`, if any
+            with self.read() as conn:
+                self.deltas = delta_store.stored_settings(conn)
 
     # -- registration ---------------------------------------------------------------------------
     def register(
