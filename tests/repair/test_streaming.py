@@ -311,3 +311,33 @@ def test_interpolation_fits_a_memory_limit_whole_model_numpy_does_not() -> None:
     assert streamed.stdout.startswith("ok") and float(streamed.stdout.split()[1]) < 1e-5
     naive = run("naive")
     assert naive.returncode != 0 and "MemoryError" in naive.stderr
+
+
+def test_alpha_search_callback_reuses_one_model_and_matches_interpolate() -> None:
+    """predictor_at_alpha streams θ(α) into reused arrays; predictions equal the ones from a
+    fresh interpolate() per α, for scalar and per-tensor α, and earlier results stay valid."""
+    from driftline.repair.families import CallableFamily, predictor_at_alpha
+    from driftline.repair.vector import interpolate, repair_vector
+
+    rng = np.random.default_rng(5)
+    d = {"w": rng.standard_normal((6, 3)).astype(np.float32), "b": np.zeros(3, np.float32)}
+    a = {"w": rng.standard_normal((6, 3)).astype(np.float32), "b": np.ones(3, np.float32)}
+    seen: list[int] = []
+
+    def proba(params, X):
+        seen.append(id(params["w"]))
+        z = X @ params["w"] + params["b"]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    fam = CallableFamily(proba)
+    vec = repair_vector(d, a, strict=False)
+    at = predictor_at_alpha(fam, d, vec)
+    X = rng.standard_normal((10, 6))
+    first = at(0.3, X)
+    for alpha in (0.0, 0.3, 0.77, 1.0, {"w": 0.5}):
+        expected = proba(interpolate(d, vec, alpha), X)
+        np.testing.assert_array_equal(at(alpha, X), expected)
+    np.testing.assert_array_equal(first, proba(interpolate(d, vec, 0.3), X))
+    streamed = seen[0::2][:6]  # the callback's calls, not the reference ones
+    assert len(set(streamed)) == 1  # one reused weight array across every α

@@ -48,7 +48,24 @@ def predictor_at_alpha(
     X_window: np.ndarray | None = None,
 ) -> Callable[[float | Mapping[str, float], np.ndarray], np.ndarray]:
     """``(α, X) -> predict_proba(prepare(θ_d + α·r, window), X)``, the callback that
-    :func:`driftline.repair.alpha.search_alpha` and ``per_tensor_alpha`` expect."""
+    :func:`driftline.repair.alpha.search_alpha` and ``per_tensor_alpha`` expect.
+
+    When ``vector`` carries its exact target (a :class:`~driftline.repair.vector.RepairVector`
+    from ``repair_vector``), every α is written into one reused set of arrays
+    (:func:`driftline.repair.streaming.interpolator`, bit-identical to ``interpolate``) instead
+    of a new model per evaluation; the arrays are only read by ``prepare`` and ``predict_proba``.
+    """
+    target = getattr(vector, "target", None)
+    if target is not None and getattr(vector, "base", None) is not None:
+        from driftline.repair.streaming import interpolator
+
+        theta_at = interpolator(drifted, target)
+
+        def at_streamed(alpha: float | Mapping[str, float], X: np.ndarray) -> np.ndarray:
+            params = prepare_params(family, theta_at(alpha), X_window)
+            return family.predict_proba(params, X)
+
+        return at_streamed
 
     def at(alpha: float | Mapping[str, float], X: np.ndarray) -> np.ndarray:
         params = prepare_params(family, interpolate(drifted, vector, alpha), X_window)
