@@ -134,7 +134,8 @@ def print_repair_result(result: Any, console: Console) -> None:
     if result.candidates:
         console.print(_candidates_table(result))
     colour = STATUS_COLOURS.get(str(result.status), "cyan")
-    alpha = f" α={result.alpha:.3f}" if result.alpha is not None else ""
+    interpolated = result.alpha is not None and result.chosen != "routing"
+    alpha = f" α={result.alpha:.3f}" if interpolated else ""
     console.print(
         f"[bold {colour}]{result.status}[/bold {colour}] repair #{result.repair_id}{alpha}"
         + (f" → {result.repaired_ref}" if result.repaired_ref else "")
@@ -198,7 +199,7 @@ def repairs_table(rows: list[Any], ref: Callable[[str | None], str]) -> Table:
             r.status,
             ref(r.drifted_id),
             ref(r.ancestor_id),
-            "–" if r.alpha is None else f"{r.alpha:.3f}",
+            "–" if r.alpha is None or r.chosen == "routing" else f"{r.alpha:.3f}",
             acc,
             r.active.get("deployed_ref") or r.repaired_ref or "–",
             candidate_cell(r.candidates, r.chosen, getattr(r, "held_out", None)),
