@@ -282,7 +282,7 @@ def recurring_drift_scenario(
     )
 
 
-def mixed_regime_scenario(seed: int = 0, mix: float = 0.7, **kwargs) -> DigitsScenario:
+def mixed_regime_scenario(seed: int = 0, mix: float = 0.7, **kwargs: Any) -> DigitsScenario:
     """Today's data mixes regimes: ``mix`` upright + (1 − mix) rotated 60° (lineage as in
     :func:`recurring_drift_scenario`)."""
     if not 0.0 <= mix <= 1.0:

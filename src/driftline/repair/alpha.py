@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -178,7 +179,7 @@ def mean_entropy(proba: np.ndarray) -> float:
     return float(-np.mean(terms.sum(axis=1)))
 
 
-def _objective(y: np.ndarray | None, labels, calibrate: bool) -> tuple[Callable, str]:
+def _objective(y: np.ndarray | None, labels: Any, calibrate: bool) -> tuple[Callable, str]:
     if y is None:
         return (lambda proba: mean_entropy(proba)), "entropy"
     if calibrate:

@@ -165,7 +165,9 @@ def build_candidates(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[
     return rows
 
 
-def _weight_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c) -> list[Candidate]:
+def _weight_row(
+    ctx: Context, m: _Members, X_f: Any, y_f: Any, X_c: Any, y_c: Any
+) -> list[Candidate]:
     if not (ctx.plan.parametric and ctx.plan.same_shapes):
         return []
     vector = repair_vector(m.theta_d, m.theta_a, strict=False)
@@ -193,7 +195,7 @@ def _weight_row(ctx: Context, m: _Members, X_f, y_f, X_c, y_c) -> list[Candidate
 
 
 def _continued_row(
-    ctx: Context, m: _Members, X_f, y_f, X_c, y_c, rows: list[Candidate]
+    ctx: Context, m: _Members, X_f: Any, y_f: Any, X_c: Any, y_c: Any, rows: list[Candidate]
 ) -> list[Candidate]:
     """Continue training the better of drifted/ancestor (on the fit half) on the fit half."""
     key = getattr(ctx.policy, "regression_loss", "mse")
