@@ -8,7 +8,7 @@ uses it to re-estimate BatchNorm running statistics on the window).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -232,6 +232,17 @@ class CallableFamily:
         return np.asarray(self.fn(params, X))
 
 
+class _Steps(NamedTuple):
+    """How :func:`fine_tune` steps: count, L2 anchor, learning rate, pull, batch size, seed."""
+
+    steps: int
+    anchor: Params | None
+    lr: float
+    l2: float
+    batch_size: int
+    seed: int
+
+
 def fine_tune(
     family: Predictor,
     params: Params,
@@ -260,10 +271,11 @@ def fine_tune(
         raise InvalidInputError(
             f"fine_tune needs matching, non-empty X and y ({len(X)} vs {len(y)})"
         )
+    how = _Steps(steps, l2_pull_to, lr, l2, batch_size, seed)
     if isinstance(family, SklearnFamily):
-        return _fine_tune_sklearn(family, params, X, y, steps, l2_pull_to, lr, l2, batch_size, seed)
+        return _fine_tune_sklearn(family, params, X, y, how)
     if isinstance(family, TorchFamily):
-        return _fine_tune_torch(family, params, X, y, steps, l2_pull_to, lr, l2, batch_size, seed)
+        return _fine_tune_torch(family, params, X, y, how)
     raise UnsupportedModelError(
         f"{type(family).__name__} has no gradient access; fine-tuning needs a SklearnFamily "
         "(MLP/SGD) or a TorchFamily"
@@ -287,13 +299,9 @@ def _fine_tune_sklearn(
     params: Params,
     X: np.ndarray,
     y: np.ndarray,
-    steps: int,
-    anchor: Params | None,
-    lr: float,
-    l2: float,
-    batch_size: int,
-    seed: int,
+    how: _Steps,
 ) -> Params:
+    steps, anchor, lr, l2, batch_size, seed = how
     from driftline.params.sklearn import estimator_to_params
 
     name = str(family.architecture.get("estimator"))
@@ -359,13 +367,9 @@ def _fine_tune_torch(
     params: Params,
     X: np.ndarray,
     y: np.ndarray,
-    steps: int,
-    anchor: Params | None,
-    lr: float,
-    l2: float,
-    batch_size: int,
-    seed: int,
+    how: _Steps,
 ) -> Params:
+    steps, anchor, lr, l2, batch_size, seed = how
     from driftline.params.torch_adapter import module_to_params
 
     torch = family._torch
