@@ -3,7 +3,17 @@
 For a numeric feature with quantile edges ``u_0 < … < u_k`` (the sketch's quantiles at ranks
 ``i / bins``, repeated values merged), bin ``j`` is ``[u_j, u_{j+1})`` (the last one closed) with
 mass ``P_j = F̂(u_{j+1}⁻) − F̂(u_j⁻)`` and histogram density ``h(x) = P_j / (u_{j+1} − u_j)``
-(0 outside ``[u_0, u_k]``). The density used is
+(0 outside ``[u_0, u_k]``).
+
+Integer levels (``atoms=True``, the default): when every value is an integer (flags, counts,
+codes) a level's probability is a density per unit, so the histogram is a probability mass
+function: bins are half-open, each averaging its mass over the ``u_{j+1} − u_j`` levels it holds,
+and the top edge is a level of its own, ``h(u_k) = F̂(u_k) − F̂(u_k⁻)``. Without it
+(``atoms=False``, the older form that routed models stored before it still use) the top level
+shares the closed last bin, so a 0/1 flag gets ``h = 1`` at both levels and carries no
+information. Non-integer features are not given point masses: a point mass per unit next to
+another member's density per unit of a different lattice (a pixel scaled by 1/16 against a
+rotated, interpolated one) would favour whichever member has no atom there. The density used is
 
     f(x) = (1 − λ) h(x) + λ φ((x − μ) / s) / s,       λ = ``floor`` (default 1e-3),
 
@@ -21,6 +31,7 @@ a present value ``ln(1 − m̃) + ln f(x)``. The row log-likelihood is the sum o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,8 +52,41 @@ def _missing_terms(total: float, missing: float) -> tuple[float, float]:
     return math.log(mt), math.log1p(-mt)
 
 
+@dataclass(frozen=True)
+class _Histogram:
+    """Edges ``u``, each bin's continuous mass and each edge's atom mass (0: no atom)."""
+
+    u: np.ndarray
+    bin_mass: np.ndarray
+    atom_mass: np.ndarray
+
+
+def _histogram(s: NumericSummary, bins: int, atoms: bool) -> _Histogram:
+    sk = s.sketch
+    u = np.unique(sk.quantiles(np.linspace(0.0, 1.0, bins + 1)))
+    if u.size == 1:  # a constant: one atom of mass 1
+        return _Histogram(u, np.zeros(0), np.ones(1))
+    v, w = sk.points()
+    cw = np.concatenate([[0.0], np.cumsum(w)]) / sk.n
+    below = cw[np.searchsorted(v, u, side="left")]  # F̂(u⁻)
+    mass = np.diff(below)
+    mass[-1] += 1.0 - below[-1]  # last bin is closed
+    atom = np.zeros(u.size)
+    if not atoms:
+        return _Histogram(u, mass, atom)
+    if np.all(v == np.round(v)):  # integer levels: bins average their levels, the top is one
+        top = cw[np.searchsorted(v, u[-1], side="right")] - below[-1]
+        atom[-1] = top
+        mass[-1] = max(mass[-1] - top, 0.0)
+    return _Histogram(u, mass, atom)
+
+
 def numeric_log_density(
-    s: NumericSummary, x: np.ndarray, bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR
+    s: NumericSummary,
+    x: np.ndarray,
+    bins: int = DEFAULT_BINS,
+    floor: float = DEFAULT_FLOOR,
+    atoms: bool = True,
 ) -> np.ndarray:
     """``ln f(x)`` for finite ``x`` (see module docstring)."""
     x = np.asarray(x, dtype=np.float64)
@@ -52,21 +96,19 @@ def numeric_log_density(
     g = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) / sd
     if s.count == 0:
         return np.log(g)
-    sk = s.sketch
-    u = np.unique(sk.quantiles(np.linspace(0.0, 1.0, bins + 1)))
+    hist = _histogram(s, bins, atoms)
+    u = hist.u
     if u.size == 1:
         h = (x == u[0]).astype(np.float64)
     else:
-        v, w = sk.points()
-        cw = np.concatenate([[0.0], np.cumsum(w)]) / sk.n
-        below = cw[np.searchsorted(v, u, side="left")]  # F̂(u⁻)
-        mass = np.diff(below)
-        mass[-1] += 1.0 - below[-1]  # last bin is closed
-        dens = mass / np.diff(u)
+        dens = hist.bin_mass / np.diff(u)
         j = np.searchsorted(u, x, side="right") - 1
         j[x == u[-1]] = u.size - 2
         inside = (j >= 0) & (j < u.size - 1)
         h = np.where(inside, dens[np.clip(j, 0, u.size - 2)], 0.0)
+        k = np.clip(np.searchsorted(u, x), 0, u.size - 1)
+        on_atom = (u[k] == x) & (hist.atom_mass[k] > 0)
+        h = np.where(on_atom, hist.atom_mass[k], h)
     with np.errstate(divide="ignore"):
         return np.log((1.0 - floor) * h + floor * g)
 
@@ -87,28 +129,37 @@ def log_likelihood(
     data: Any,
     *,
     feature_names: list[str] | None = None,
+    features: Sequence[str] | None = None,
     bins: int = DEFAULT_BINS,
     floor: float = DEFAULT_FLOOR,
+    atoms: bool = True,
 ) -> np.ndarray:
-    """Per-row log-likelihood of ``data`` under ``signature`` (sum over its features)."""
+    """Per-row log-likelihood of ``data`` under ``signature``: the sum over its features, or
+    over ``features`` only (e.g. the columns a model consumes, leaving out a label column that
+    was summarised as a feature); ``atoms``: see the module docstring."""
     cols = to_columns(data, feature_names)
-    missing = [k for k in signature.features if k not in cols]
+    use = list(signature.features) if features is None else list(features)
+    unknown = [k for k in use if k not in signature.features]
+    if unknown:
+        raise SchemaMismatchError(f"the signature has no feature(s) {unknown[:5]}")
+    missing = [k for k in use if k not in cols]
     if missing:
         raise SchemaMismatchError(
             f"data lacks the signature's feature(s) {missing}; pass every training feature"
         )
     n = next((int(v.shape[0]) for v in cols.values()), 0)
     out = np.zeros(n)
-    for name, f in signature.features.items():
+    for name in use:
+        f = signature.features[name]
         lm, lp = _missing_terms(f.total, f.missing)
         if isinstance(f, NumericSummary):
             x = as_numeric(cols[name], name) if cols[name].dtype.kind != "f" else cols[name]
             ok = np.isfinite(x)
             if ok.all():
-                out += lp + numeric_log_density(f, x, bins, floor)
+                out += lp + numeric_log_density(f, x, bins, floor, atoms)
             else:
                 contrib = np.full(n, lm)
-                contrib[ok] = lp + numeric_log_density(f, x[ok], bins, floor)
+                contrib[ok] = lp + numeric_log_density(f, x[ok], bins, floor, atoms)
                 out += contrib
         else:
             x = cols[name] if cols[name].dtype == object else as_categorical(cols[name])
@@ -136,7 +187,11 @@ class MultivariateDrift:
 
 
 def expected_log_likelihood(
-    signature: Signature, *, bins: int = DEFAULT_BINS, floor: float = DEFAULT_FLOOR
+    signature: Signature,
+    *,
+    bins: int = DEFAULT_BINS,
+    floor: float = DEFAULT_FLOOR,
+    atoms: bool = True,
 ) -> float:
     """``E_ref[ℓ(x)]``: each feature's expected term under its own summary, summed.
 
@@ -150,7 +205,7 @@ def expected_log_likelihood(
         lm, lp = _missing_terms(f.total, f.missing)
         m = f.missing_rate
         if isinstance(f, NumericSummary):
-            e = _expected_numeric(f, bins, floor)
+            e = _expected_numeric(f, bins, floor, atoms)
         else:
             labels = list(f.counts)
             n = float(sum(f.counts.values()))
@@ -164,21 +219,22 @@ def expected_log_likelihood(
     return total
 
 
-def _expected_numeric(s: NumericSummary, bins: int, floor: float) -> float:
-    """``Σ_b P_b ln f(mid_b)`` over the histogram bins of :func:`numeric_log_density`."""
+def _expected_numeric(s: NumericSummary, bins: int, floor: float, atoms: bool) -> float:
+    """``Σ_b P_b ln f(mid_b) + Σ_j a_j ln f(u_j)`` over the histogram bins and atoms of
+    :func:`numeric_log_density`."""
     if s.count == 0:
         return 0.0
-    sk = s.sketch
-    u = np.unique(sk.quantiles(np.linspace(0.0, 1.0, bins + 1)))
+    hist = _histogram(s, bins, atoms)
+    u = hist.u
     if u.size == 1:
-        return float(numeric_log_density(s, u, bins, floor)[0])
-    v, w = sk.points()
-    cw = np.concatenate([[0.0], np.cumsum(w)]) / sk.n
-    below = cw[np.searchsorted(v, u, side="left")]
-    mass = np.diff(below)
-    mass[-1] += 1.0 - below[-1]
+        return float(numeric_log_density(s, u, bins, floor, atoms)[0])
     mids = 0.5 * (u[:-1] + u[1:])
-    return float(np.sum(mass * numeric_log_density(s, mids, bins, floor)))
+    total = float(np.sum(hist.bin_mass * numeric_log_density(s, mids, bins, floor, atoms)))
+    a = hist.atom_mass > 0
+    if a.any():
+        lf = numeric_log_density(s, u[a], bins, floor, atoms)
+        total += float(np.sum(hist.atom_mass[a] * lf))
+    return total
 
 
 def multivariate_drift(
