@@ -241,3 +241,59 @@ def test_given_priors_follow_their_members_in_canonical_order(lineage):
     assert routed.temperature == 1.0 and routed.info["calibration"] == "given"
     with pytest.raises(InvalidInputError):
         build_routed(store, [lineage["drifted"], lineage["root"]], priors=[1.0])
+
+
+def test_loglik_uses_the_model_inputs_by_name_not_the_signature_order():
+    """A model fitted on [hours, site, temp] whose training table (signature order site, hours,
+    temp, fault) also held the label: ℓ(x) of its input matrix equals the likelihood of the
+    named table under a signature of the model's columns alone."""
+    from driftline.drift import Signature
+    from driftline.drift.likelihood import log_likelihood
+    from driftline.repair.routed_mixture import member_loglik
+
+    rng = np.random.default_rng(3)
+    n = 400
+    table = {
+        "site": rng.choice(["east", "west"], n).astype(object),
+        "hours": rng.normal(8, 2, n),
+        "temp": rng.normal(0, 1, n),
+        "fault": rng.integers(0, 2, n),
+    }
+    full = Signature.from_data(table)
+    inputs = ["hours", "site", "temp"]
+    alone = Signature.from_data({k: table[k] for k in ("site", "hours", "temp")})
+    matrix = np.column_stack([table[k] for k in inputs]).astype(object)
+    got = member_loglik([full], matrix[:50], names=inputs)[0]
+    want = log_likelihood(alone, {k: np.asarray(table[k])[:50] for k in inputs})
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(Exception, match="share no column"):
+        member_loglik([full], matrix[:5, :1], names=["wind"])
+
+
+def test_a_routed_node_stored_before_atoms_keeps_its_likelihood(lineage):
+    """Routed nodes record their likelihood kind; one recorded as the older marginal form
+    ("signature-marginals", no point masses) is rebuilt with it, so its predictions and id
+    do not change when the default likelihood does."""
+    from driftline.repair.routed_mixture import LEGACY_LIKELIHOOD, LIKELIHOOD, member_loglik
+
+    store = lineage["store"]
+    X, _, _ = _mixed(200, 0.5, seed=9)
+    routed = build_routed(store, [lineage["root"], lineage["drifted"]], window=X, temperature=2.0)
+    assert routed.identity_settings()["likelihood"] == LIKELIHOOD
+    old = RoutedModel(
+        routed.member_ids,
+        routed.members,
+        routed.signatures,
+        routed.log_priors,
+        2.0,
+        {**routed.settings, "likelihood": LEGACY_LIKELIHOOD},
+        routed.member_refs,
+    )
+    np.testing.assert_array_equal(
+        old.loglik(X), member_loglik(routed.signatures, X, names=old.feature_names, atoms=False)
+    )
+    assert old.routing_id != routed.routing_id
+    node = register_routed(store, old, name="toy-legacy")
+    again = load_predictor(store, node.ref)
+    assert again.settings["likelihood"] == LEGACY_LIKELIHOOD
+    np.testing.assert_array_equal(again.predict_proba(X), old.predict_proba(X))

@@ -12,15 +12,14 @@ routing to the most likely member. Pure numpy (scipy only for the 1-D temperatur
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from driftline.errors import InvalidInputError
+from driftline.repair.routing_identity import routing_id
 
 __all__ = [
     "Calibration",
@@ -261,6 +260,10 @@ def _as_labels(y: object, n: int, c: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- calibration
 
 
+#: sd of the normal prior on ln T in supervised calibration (T = e^±1.5 ≈ 0.22..4.5 at 1 sd)
+TEMPERATURE_PRIOR_SD = 1.5
+
+
 class Calibration(NamedTuple):
     """Result of :func:`calibrate_temperature`: ``(temperature, priors, score)``."""
 
@@ -290,6 +293,7 @@ def calibrate_temperature(
     n_features: int | None = None,
     refine: bool = True,
     fit_priors: bool = False,
+    prior_sd: float | None = TEMPERATURE_PRIOR_SD,
 ) -> Calibration:
     """Choose the routing temperature ``T`` and priors for a window.
 
@@ -297,10 +301,14 @@ def calibrate_temperature(
     :func:`default_temperature_grid`) the priors are the given ``priors`` or, when ``None``, the
     EM mixture proportions (at ``T = 1``, where ``ℓ`` are proper log densities) on these rows; the
     ``T`` minimising the routed log-loss wins, then ``log T`` is refined between its grid
-    neighbours by bounded Brent (golden-section) search.
+    neighbours by bounded Brent (golden-section) search. With ``prior_sd`` the choice is the
+    MAP estimate under a normal prior on ``ln T`` centred at 0 (``T = 1``, the Bayes gate when
+    the ``ℓ_i`` are right): minimise ``n·loss(T) + (ln T)² / (2·prior_sd²)``, so a few labels do
+    not drag ``T`` far on noise while many labels still move it where the likelihoods are
+    over-confident. ``score`` is the unpenalised log-loss at the chosen ``T``.
     With ``fit_priors`` (and no fixed ``priors``) the priors are then fitted to the labels too,
     minimising the log-loss over softmax prior logits at the chosen ``T`` (L-BFGS); they are kept
-    only if the loss improves. ``score`` is the validation log-loss (lower is better).
+    only if the loss improves.
 
     **Without labels**: ``T = 1`` and priors by EM (given ``priors`` are kept as they are). Since
     the ``ℓ_i`` are log densities, ``T = 1`` makes the gates the Bayes posterior of the mixture
@@ -325,37 +333,42 @@ def calibrate_temperature(
 
     base = fixed if fixed is not None else em_priors(ll, 1.0)
 
-    def evaluate(t: float) -> tuple[float, np.ndarray]:
-        return _routed_nll(routing_weights(ll, base, t), picked), base
+    def objective(t: float) -> float:
+        penalty = 0.0 if prior_sd is None else math.log(t) ** 2 / (2.0 * prior_sd**2 * n)
+        return _routed_nll(routing_weights(ll, base, t), picked) + penalty
 
     temps = np.asarray(
         default_temperature_grid(n_features) if grid is None else grid, dtype=np.float64
     ).reshape(-1)
     if temps.size == 0 or not np.all(np.isfinite(temps)) or np.any(temps <= 0):
         raise InvalidInputError("grid must be a non-empty list of finite temperatures > 0.")
-    temps = np.unique(temps)
-    results = [evaluate(float(t)) for t in temps]
-    losses = np.array([r[0] for r in results])
-    best = int(np.argmin(losses))
-    best_t, (best_loss, best_pr) = float(temps[best]), results[best]
+    best_t = _minimise_over_log_t(objective, np.unique(temps), refine)
+    best_pr, best_loss = base, _routed_nll(routing_weights(ll, base, best_t), picked)
+    if fit_priors and fixed is None and m > 1:
+        best_pr, best_loss = _fit_priors(ll, picked, best_t, best_pr, best_loss)
+    return Calibration(best_t, best_pr, best_loss)
 
+
+def _minimise_over_log_t(objective: Any, temps: np.ndarray, refine: bool) -> float:
+    """The grid point minimising ``objective``, then bounded Brent on ``log T`` between its
+    grid neighbours (kept only when it improves on the grid point)."""
+    values = np.array([objective(float(t)) for t in temps])
+    best = int(np.argmin(values))
+    best_t = float(temps[best])
     if refine and temps.size >= 2:
         from scipy.optimize import minimize_scalar
 
         lo = math.log(temps[max(best - 1, 0)])
         hi = math.log(temps[min(best + 1, temps.size - 1)])
         res = minimize_scalar(
-            lambda u: evaluate(math.exp(u))[0],
+            lambda u: objective(math.exp(u)),
             bounds=(lo, hi),
             method="bounded",
             options={"xatol": 1e-3},
         )
-        if res.success and float(res.fun) < best_loss:
+        if res.success and float(res.fun) < float(values[best]):
             best_t = math.exp(float(res.x))
-            best_loss, best_pr = evaluate(best_t)
-    if fit_priors and fixed is None and m > 1:
-        best_pr, best_loss = _fit_priors(ll, picked, best_t, best_pr, best_loss)
-    return Calibration(best_t, best_pr, best_loss)
+    return best_t
 
 
 def _calibrate_unlabelled(ll: np.ndarray, fixed: np.ndarray | None) -> Calibration:
@@ -383,65 +396,3 @@ def _fit_priors(
         pr = np.exp(res.x - res.x.max())
         return pr / pr.sum(), float(res.fun)
     return start, start_loss
-
-
-# ----------------------------------------------------------------------------- identity
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_canonical(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, np.generic):
-        return _canonical(value.item())
-    if isinstance(value, float):
-        if math.isnan(value):
-            raise InvalidInputError("routing settings must not contain NaN.")
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    raise InvalidInputError(
-        f"routing settings must be JSON-like (got {type(value).__name__}); pass plain values."
-    )
-
-
-def routing_id(member_ids: Sequence[str], settings: Mapping[str, Any]) -> str:
-    """Identity of a routed model: SHA-256 (hex) of canonical JSON of its members and settings.
-
-    Members are sorted by id; ``settings["priors"]`` (a list aligned with ``member_ids`` or a
-    mapping id → prior) travels with its member, so the id does not depend on member order. Other
-    settings (temperature, likelihood kind, ...) are hashed with sorted keys; infinities become the
-    strings ``"inf"``/``"-inf"``.
-    """
-    ids = [str(i) for i in member_ids]
-    if not ids:
-        raise InvalidInputError("a routed model needs at least one member id.")
-    if len(set(ids)) != len(ids):
-        raise InvalidInputError("member ids must be distinct.")
-    rest = {k: v for k, v in dict(settings).items() if k != "priors"}
-    raw = dict(settings).get("priors")
-    priors: dict[str, Any] | None = None
-    if raw is not None:
-        if isinstance(raw, Mapping):
-            if set(map(str, raw)) != set(ids):
-                raise InvalidInputError("priors mapping must have exactly one entry per member id.")
-            priors = {str(k): v for k, v in raw.items()}
-        else:
-            vals = list(np.asarray(raw).reshape(-1).tolist())
-            if len(vals) != len(ids):
-                raise InvalidInputError(
-                    f"priors has {len(vals)} entries for {len(ids)} members; align them."
-                )
-            priors = dict(zip(ids, vals, strict=True))
-    members = [
-        {"id": i, **({"prior": _canonical(float(priors[i]))} if priors is not None else {})}
-        for i in sorted(ids)
-    ]
-    doc = {"members": members, "settings": _canonical(rest)}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

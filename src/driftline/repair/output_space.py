@@ -52,15 +52,16 @@ class Gate:
     signatures: list[Any]
     log_priors: np.ndarray
     temperature: float
+    names: list[str] | None = None  # the members' input columns (see member_loglik)
+    atoms: bool = True  # likelihood with point masses (False: blends stored before them)
 
     def weights(self, X: Any) -> np.ndarray:
         from driftline.repair.gates import routing_weights
         from driftline.repair.routed_model import member_loglik
 
         priors = np.exp(self.log_priors - np.max(self.log_priors))
-        return routing_weights(
-            member_loglik(self.signatures, X), priors / priors.sum(), self.temperature
-        )
+        ll = member_loglik(self.signatures, X, names=self.names, atoms=self.atoms)
+        return routing_weights(ll, priors / priors.sum(), self.temperature)
 
 
 @dataclass
@@ -104,6 +105,8 @@ def blend_params(
     if gate is not None:
         out["blend.log_priors"] = np.asarray(gate.log_priors, dtype=np.float64)
         out["blend.temperature"] = np.array([gate.temperature], dtype=np.float64)
+        if gate.atoms:
+            out["blend.atoms"] = np.ones(1, dtype=np.uint8)
     return out
 
 
@@ -114,6 +117,7 @@ def fit_gate(
     X_fit: np.ndarray,
     y_fit: np.ndarray,
     loss: str = "mse",
+    names: list[str] | None = None,
 ) -> Gate:
     """Priors by EM on the window (T = 1), then the T on the routing grid that minimises the
     gated mixture's ``loss`` on the fit rows (``preds``: each member's predictions on them)."""
@@ -121,8 +125,8 @@ def fit_gate(
     from driftline.repair.gates import default_temperature_grid, em_priors, routing_weights
     from driftline.repair.routed_model import member_loglik
 
-    priors = em_priors(member_loglik(signatures, X_window))
-    ll = member_loglik(signatures, X_fit)
+    priors = em_priors(member_loglik(signatures, X_window, names=names))
+    ll = member_loglik(signatures, X_fit, names=names)
     stack = np.stack(preds)
     grid = default_temperature_grid(X_fit.shape[1])
     losses = [
@@ -131,7 +135,8 @@ def fit_gate(
     ]
     with np.errstate(divide="ignore"):
         log_priors = np.log(np.asarray(priors, dtype=np.float64))
-    return Gate(signatures, np.maximum(log_priors, -1e300), float(grid[int(np.argmin(losses))]))
+    t = float(grid[int(np.argmin(losses))])
+    return Gate(signatures, np.maximum(log_priors, -1e300), t, names)
 
 
 def register_blend(
@@ -197,6 +202,8 @@ def load_blend(
             [load_signature(i) for i in ids],
             np.asarray(params["blend.log_priors"]),
             float(params["blend.temperature"][0]),
+            getattr(members[0], "feature_names", None),
+            "blend.atoms" in params,
         )
     return BlendModel(
         model.id, model.ref, members, alpha, str(model.architecture.get("task", "classifier")), gate

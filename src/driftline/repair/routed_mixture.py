@@ -52,6 +52,7 @@ __all__ = [
     "FRAMEWORK",
     "ID_LEN",
     "KIND",
+    "LEGACY_LIKELIHOOD",
     "LIKELIHOOD",
     "BoundModel",
     "MemberPredictor",
@@ -64,7 +65,9 @@ __all__ = [
 
 FRAMEWORK = "routed"
 KIND = "routed"
-LIKELIHOOD = "signature-marginals"
+LIKELIHOOD = "signature-marginals-atoms"  # see driftline.drift.likelihood (atoms)
+#: routed models stored before atoms were added: their likelihood ignores point masses
+LEGACY_LIKELIHOOD = "signature-marginals"
 ID_LEN = 64
 
 
@@ -155,7 +158,12 @@ class RoutedModel:
         self.member_refs = [refs[i] for i in order]
         self.log_priors = lp[order]
         self.temperature = t
-        self.settings = {"bins": DEFAULT_BINS, "floor": DEFAULT_FLOOR, **dict(self.settings)}
+        self.settings = {
+            "bins": DEFAULT_BINS,
+            "floor": DEFAULT_FLOOR,
+            "likelihood": LIKELIHOOD,
+            **dict(self.settings),
+        }
         names = self.signatures[0].feature_names
         for ref, sig in zip(self.member_refs, self.signatures, strict=True):
             if sig.feature_names != names:
@@ -174,7 +182,9 @@ class RoutedModel:
 
     @property
     def feature_names(self) -> list[str]:
-        return self.signatures[0].feature_names
+        """The input columns: the first member's (its fitted names, else its signature's)."""
+        names = getattr(self.members[0], "feature_names", None)
+        return list(names) if names else self.signatures[0].feature_names
 
     @property
     def families(self) -> list[Predictor | None]:
@@ -200,7 +210,7 @@ class RoutedModel:
         ids, temperature (and priors when asked)."""
         t = self.temperature
         out: dict[str, Any] = {
-            "likelihood": LIKELIHOOD,
+            "likelihood": str(self.settings["likelihood"]),
             "bins": int(self.settings["bins"]),
             "floor": float(self.settings["floor"]),
             "signatures": self.signature_ids,
@@ -214,7 +224,12 @@ class RoutedModel:
     def loglik(self, X: Any) -> np.ndarray:
         """``ℓ_i(x)`` for every member and row (members × n)."""
         return member_loglik(
-            self.signatures, X, bins=self.settings["bins"], floor=self.settings["floor"]
+            self.signatures,
+            X,
+            names=self.feature_names,
+            bins=self.settings["bins"],
+            floor=self.settings["floor"],
+            atoms=self.settings["likelihood"] != LEGACY_LIKELIHOOD,
         )
 
     def weights(self, X: Any) -> np.ndarray:
@@ -280,13 +295,43 @@ def member_loglik(
     signatures: Sequence[Signature],
     X: Any,
     *,
+    names: Sequence[str] | None = None,
     bins: int = DEFAULT_BINS,
     floor: float = DEFAULT_FLOOR,
+    atoms: bool = True,
 ) -> np.ndarray:
-    """Stack of ``log_likelihood(signature_i, X)`` (members × n); ``X`` converted once."""
-    names = signatures[0].feature_names
-    cols = to_columns(X, names if isinstance(X, np.ndarray) else None)
-    return np.stack([log_likelihood(s, cols, bins=bins, floor=floor) for s in signatures])
+    """Stack of ``log_likelihood(signature_i, X)`` (members × n); ``X`` converted once.
+
+    ``names`` are the model's input columns: they name a matrix ``X``'s columns, and only the
+    signature features among them are summed (a label column summarised as a feature in
+    training, which a served window lacks, is left out). Without ``names`` a matrix's columns
+    are the first signature's features and every feature counts."""
+    if names is None:
+        cols = to_columns(X, signatures[0].feature_names if isinstance(X, np.ndarray) else None)
+        return np.stack(
+            [log_likelihood(s, cols, bins=bins, floor=floor, atoms=atoms) for s in signatures]
+        )
+    cols = to_columns(X, list(names) if isinstance(X, np.ndarray) else None)
+    return np.stack(
+        [
+            log_likelihood(
+                s, cols, features=_consumed(s, names), bins=bins, floor=floor, atoms=atoms
+            )
+            for s in signatures
+        ]
+    )
+
+
+def _consumed(signature: Signature, names: Sequence[str]) -> list[str]:
+    """The signature's features the model consumes; an error when there are none."""
+    used = [f for f in signature.feature_names if f in set(names)]
+    if not used:
+        raise SchemaMismatchError(
+            f"the training signature's features {signature.feature_names[:5]} share no column "
+            f"with the model's inputs {list(names)[:5]}; register the training data the model "
+            "was fitted on"
+        )
+    return used
 
 
 def class_indices(y: Any, classes: np.ndarray) -> np.ndarray:
