@@ -170,3 +170,23 @@ def test_bad_input_is_a_clear_error(tmp_path):
         with pytest.raises(InvalidInputError, match="regressor"):
             calibrate_estimate(store, reg.ref, data)
         assert "cbpe" not in store.get(child.id).metrics  # nothing stored on failure
+
+
+def test_repair_gate_uses_the_stored_lineage_estimate_on_a_model_matrix(lineage):
+    """The repair gate's drop (reference accuracy − lineage estimate) on the window as the
+    model's input matrix equals the estimate computed from the named table."""
+    from driftline.repair.concept import estimated_drop
+
+    store, _, (root, child), names, labelled, today = lineage
+    regimes = {
+        root.ref: table(labelled.regime_a, names),
+        child.ref: table(labelled.regime_b, names),
+    }
+    res = calibrate_estimate(store, child.ref, table(labelled.test, names), regimes=regimes)
+    model = store.update_metrics(child.id, {"accuracy": 0.9})
+    X, _ = next(iter(windows(today, names)))
+    drop = estimated_drop(store, model, X.to_numpy(), None, None)
+    clf = store.load_estimator(child.id)
+    sigs = [store.signature(r) for r in (root.id, child.id)]
+    ll = np.column_stack([log_likelihood(s, X) for s in sigs])
+    assert drop == pytest.approx(0.9 - res.lineage.estimate(clf.predict_proba(X), ll), abs=1e-9)

@@ -180,9 +180,12 @@ def estimated_drop(
         return None
     lineage = metrics.get("lineage_cbpe")
     if isinstance(lineage, dict):  # lineage-aware estimate (see drift.model_aware)
-        from driftline.drift.likelihood import log_likelihood
+        from driftline.repair.model_input import input_names
+        from driftline.repair.routed_mixture import member_loglik
 
-        ll = [log_likelihood(store.signature(r), X_win) for r in lineage["regimes"]]
-        return ref - LineageCBPE.from_dict(lineage).estimate(proba, np.column_stack(ll))
+        sigs = [store.signature(r) for r in lineage["regimes"]]
+        sig = store.signature(drifted.signature_id) if drifted.signature_id else None
+        ll = member_loglik(sigs, X_win, names=input_names(drifted, sig) or sigs[0].feature_names)
+        return ref - LineageCBPE.from_dict(lineage).estimate(proba, ll.T)
     cbpe = CBPE.from_dict(metrics["cbpe"]) if isinstance(metrics.get("cbpe"), dict) else CBPE()
     return ref - cbpe.estimate(proba)

@@ -56,10 +56,17 @@ def continue_training(
 ) -> Params:
     """New parameters: the model behind ``params`` trained further on ``(X, y)``."""
     s = settings or ContinueSettings()
-    X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if len(X) != len(y) or len(X) == 0:
         raise InvalidInputError(f"continued training needs matching rows ({len(X)} vs {len(y)})")
+    if isinstance(family, ModelFamily) and family.framework == "sklearn":
+        # the estimator's own input: a table with its fitted names and column types (a
+        # Pipeline's encoders take the text categories; never cast to float here)
+        est = _sklearn(_fresh(params, family), family.as_input(X), y, s)
+        new = as_model_params(est).params
+        family.remember(new, est)
+        return new
+    X = np.asarray(X, dtype=np.float64)
     if not isinstance(family, ModelFamily):
         if supports_fine_tune(family):
             return fine_tune(
@@ -73,9 +80,6 @@ def continue_training(
         new = _lightgbm(model, family, X, y, s)
     elif family.framework == "xgboost":
         new = _xgboost(model, family, X, y, s)
-    elif family.framework == "sklearn":
-        new = _sklearn(_fresh(params, family), X, y, s)
-        return as_model_params(new).params
     else:
         raise UnsupportedModelError(
             f"{family.framework} models have no trainer in driftline; repair them in output "

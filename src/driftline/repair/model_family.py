@@ -3,6 +3,9 @@ Pipelines/trees/boosting, LightGBM, XGBoost, ONNX — asked for ``predict_proba`
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +16,9 @@ from driftline.repair.families import _softmax
 from driftline.repair.vector import Params
 
 __all__ = ["ModelFamily"]
+
+REBUILT_CACHE = 8
+_REBUILT: OrderedDict[str, Any] = OrderedDict()
 
 
 class ModelFamily:
@@ -35,25 +41,45 @@ class ModelFamily:
         )
         fmt = arch.get("format")
         self.parametric = bool(arch.get("parametric", fmt in (None, "onnx")))
-        self._cache: tuple[str, Any] | None = None
+        self._arch_key = hashlib.sha256(
+            json.dumps(self.architecture, sort_keys=True, default=str).encode()
+        ).hexdigest()
 
     def model(self, params: Params) -> Any:
-        """The rebuilt model (the last one is cached by content id)."""
-        from driftline.params import model_id
+        """The rebuilt model; the last :data:`REBUILT_CACHE` rebuilt models are shared by every
+        family, keyed by content id and architecture (a repair asks for the drifted model, the
+        ancestor and each candidate several times). Callers must not modify it."""
         from driftline.params.sklearn import params_to_estimator
 
-        params = {k: np.asarray(v) for k, v in params.items()}  # 0-d tensors may come as scalars
-        mid = model_id(params)
-        if self._cache is None or self._cache[0] != mid:
-            self._cache = (mid, params_to_estimator(params, self.architecture))
-        return self._cache[1]
+        key = self._key(params)
+        if key in _REBUILT:
+            _REBUILT.move_to_end(key)
+            return _REBUILT[key]
+        model = params_to_estimator(params, self.architecture)
+        self.remember(params, model)
+        return model
 
-    def _input(self, X: np.ndarray) -> Any:
+    def remember(self, params: Params, model: Any) -> None:
+        """Cache ``model`` as what ``params`` rebuild to (e.g. an estimator just trained,
+        whose parameters were read from it), so :meth:`model` need not rebuild it."""
+        _REBUILT[self._key(params)] = model
+        while len(_REBUILT) > REBUILT_CACHE:
+            _REBUILT.popitem(last=False)
+
+    def _key(self, params: Params) -> str:
+        from driftline.params import model_id
+
+        params = {k: np.asarray(v) for k, v in params.items()}  # 0-d tensors may come as scalars
+        return f"{model_id(params)}:{self._arch_key}"
+
+    def as_input(self, X: np.ndarray) -> Any:
+        """What the estimator is called with: a DataFrame with its fitted column names when it
+        was fitted on a named table (scikit-learn), else ``X`` unchanged."""
         names = self.architecture.get("feature_names_in")
         if self.framework == "sklearn" and names and len(names) == np.shape(X)[1]:
             import pandas as pd  # fitted on a named table: give it the names back
 
-            return pd.DataFrame(np.asarray(X), columns=list(names))
+            return pd.DataFrame(np.asarray(X), columns=list(names)).infer_objects()
         return X
 
     def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
@@ -63,8 +89,8 @@ class ModelFamily:
             )
         est = self.model(params)
         if hasattr(est, "predict_proba"):
-            return np.asarray(est.predict_proba(self._input(X)), dtype=np.float64)
-        d = np.asarray(est.decision_function(self._input(X)), dtype=np.float64)
+            return np.asarray(est.predict_proba(self.as_input(X)), dtype=np.float64)
+        d = np.asarray(est.decision_function(self.as_input(X)), dtype=np.float64)
         return (
             np.column_stack([1 / (1 + np.exp(d)), 1 / (1 + np.exp(-d))])
             if d.ndim == 1
@@ -77,6 +103,6 @@ class ModelFamily:
             p = self.predict_proba(params, X)
             classes = self.classes if self.classes is not None else np.arange(p.shape[1])
             return classes[np.argmax(p, axis=1)]
-        return np.asarray(self.model(params).predict(self._input(X)), dtype=np.float64).reshape(
+        return np.asarray(self.model(params).predict(self.as_input(X)), dtype=np.float64).reshape(
             len(X)
         )
