@@ -10,7 +10,6 @@ import pytest
 
 from driftline.repair import RepairPolicy, repair
 from driftline.repair.capability import Capability, plan_repair
-from driftline.repair.capability_rows import split_labels
 from driftline.repair.continued import continue_training
 from driftline.repair.evaluation import family_for
 from driftline.repair.routed_model import load_predictor
@@ -254,13 +253,6 @@ def test_continued_training_keeps_first_trees(store):
     assert after > before
 
 
-def test_split_labels_is_a_partition():
-    fit, choose = split_labels(100)
-    assert len(set(fit) & set(choose)) == 0 and len(fit) + len(choose) == 100
-    fit, choose = split_labels(6)
-    assert sorted(fit) == sorted(choose) == list(range(6))
-
-
 def test_xgboost_continued_training_and_repair(store):
     xgb = pytest.importorskip("xgboost")
     sc = _small("sensor")
@@ -278,3 +270,60 @@ def test_xgboost_continued_training_and_repair(store):
     assert len([k for k in new if ".tree." in k]) == len(trees) + 20
     assert all(np.array_equal(new[k], params[k]) for k in trees)
     _repair_and_check(store, "xgb", sc, drifted)
+
+
+def _fault_table(rng, n, regime):
+    """Named columns: a text category ``site``, ``hours`` with 15% missing, ``temp``, and the
+    label ``fault`` (P(y|x) flips with the regime on ``temp``)."""
+    import pandas as pd
+
+    p = [0.5, 0.3, 0.2] if regime == "a" else [0.2, 0.3, 0.5]
+    site = rng.choice(["east", "west", "north"], n, p=p)
+    hours = rng.normal(8 if regime == "a" else 11, 2, n)
+    temp = rng.normal(0, 1, n)
+    logit = (hours - 9) + 1.5 * temp * (1 if regime == "a" else -1) + (site == "east") * 1.0
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * logit))).astype(int)
+    hours[rng.random(n) < 0.15] = np.nan
+    return pd.DataFrame({"site": site, "hours": hours, "temp": temp, "fault": y})
+
+
+def test_pipeline_on_a_named_table_with_text_and_a_label_column(store):
+    """Continued training gets the table (text categories, by name) and routing's likelihood
+    uses the model's inputs, though the training data was registered with its label column."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    def pipe(frame):
+        ct = ColumnTransformer(
+            [
+                ("cat", OneHotEncoder(handle_unknown="ignore"), ["site"]),
+                ("num", SimpleImputer(), ["temp", "hours"]),
+            ]
+        )
+        model = make_pipeline(ct, HistGradientBoostingClassifier(max_iter=40, random_state=0))
+        return model.fit(frame[["temp", "site", "hours"]], frame["fault"])
+
+    rng = np.random.default_rng(0)
+    A, B = _fault_table(rng, 1500, "a"), _fault_table(rng, 1500, "b")
+    a = store.register(pipe(A), name="fault", data=A)
+    b = store.register(pipe(B), name="fault", parents=[a], data=B)
+    store.deploy(b, "fault")
+    V, T = _fault_table(rng, 160, "a"), _fault_table(rng, 2000, "a")
+    said: list[str] = []
+    res = repair(
+        store,
+        "fault",
+        window=_fault_table(rng, 800, "a"),
+        validation=(V.drop(columns="fault"), V["fault"].to_numpy()),
+        progress=said.append,
+    )
+    assert not [s for s in said if "skipped" in s], said
+    assert {"continued-training", "routing"} <= set(res.candidates)
+    assert res.status == "deployed", res.message
+    model = load_predictor(store, res.repaired_id)
+    before = np.mean(load_predictor(store, b.id).predict(T) == T["fault"])
+    after = np.mean(model.predict(T) == T["fault"])
+    assert after > before + 0.1, (before, after)

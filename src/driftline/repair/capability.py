@@ -4,7 +4,7 @@
   torch with the original families): the pipeline's own path (weight interpolation, routing).
 * **candidate table** — everything else: trees, forests, boosters (LightGBM, XGBoost,
   HistGradientBoosting), Pipelines, ONNX graphs, regressors, and children whose shapes differ
-  from their ancestor (distilled, pruned). Rows, each scored on the same held-out labels:
+  from their ancestor (distilled, pruned). Rows, each scored on the same labelled rows:
 
   - ``drifted`` (as it serves) and ``rollback`` (the ancestor);
   - ``output-interpolation``: p = (1 − α)·p_d + α·p_a (any family);
@@ -13,8 +13,10 @@
   - ``continued-training`` from the better of drifted/ancestor (:mod:`continued`);
   - ``routing`` (classifiers): the lineage mixture of :mod:`driftline.repair.routed_model`.
 
-  The labels are split once (seeded): α and continued training use the *fit* half, the rows
-  are compared on the *choose* half, so the reported score is on rows nothing was fitted to.
+  Which labels fit, choose and only report: :mod:`driftline.repair.capability_select`
+  (held-out rows, then rows fitted on one half of the choose rows and scored on the other, both
+  ways; the winner is refitted on every choose row and must not be worse than the drifted model
+  on the held-out rows).
   The α search is the pipeline's (grid + golden section, ≤ ``policy.max_evals``) on calibrated
   log-loss for classifiers and ``policy.regression_loss`` (MSE or MAE) for regressors.
   Deploy rule: classifiers as the pipeline (accuracy gain ≥ ``min_gain``); regressors when the

@@ -1,5 +1,6 @@
 """Rows of the capability candidate table (see :mod:`driftline.repair.capability`): each row
-fitted on the *fit* half of the labels and scored on the *choose* half."""
+fitted on the *fit* rows of the labels and scored on the *choose* rows (which rows those are:
+:mod:`driftline.repair.capability_select`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from driftline.repair.capability import Plan
 from driftline.repair.continued import ContinueSettings, can_continue, continue_training
 from driftline.repair.evaluation import classes_of, family_for, score
 from driftline.repair.families import Predictor
+from driftline.repair.model_input import input_names
 from driftline.repair.vector import interpolate, repair_vector, vector_stats
 from driftline.store import Model, Store
 
@@ -98,15 +100,6 @@ def rank_key(task: str, scores: dict[str, float], loss: str = "mse") -> tuple[fl
     if task == "classifier":
         return (scores["accuracy"], -scores["log_loss"])
     return (-scores[loss],)
-
-
-def split_labels(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded half/half split of n labelled rows into (fit, choose); all rows in both when
-    there are fewer than 10."""
-    idx = np.random.default_rng(seed).permutation(n)
-    if n < 10:
-        return idx, idx
-    return idx[: n // 2], idx[n // 2 :]
 
 
 def alpha_for(
@@ -227,8 +220,13 @@ def _continued_row(
     ]
 
 
+#: the label-free routing row: EM priors on the window, T = 1 (the Bayes gate)
+BAYES_ROUTING = "routing T=1"
+
+
 def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candidate]:
-    """The lineage mixture (classifiers), temperature fitted on the fit half."""
+    """The lineage mixture (classifiers): temperature fitted on the fit rows (``routing``), and
+    the label-free Bayes gate (``routing T=1``: fitted to nothing, so its score is clean)."""
     if ctx.plan.task != "classifier":
         return _gated_regression_row(ctx, fit, choose)
     from driftline.repair.routed_model import build_routed, choose_members
@@ -237,6 +235,7 @@ def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candi
     if len(members) < 2:
         return []
     try:
+        bayes = build_routed(ctx.store, members, ctx.X_win, family=ctx.family)
         routed = build_routed(
             ctx.store, members, ctx.X_win, (ctx.X_val[fit], ctx.y_val[fit]), family=ctx.family
         )
@@ -246,10 +245,11 @@ def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candi
     X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
     return [
         Candidate(
-            "routing",
-            score(routed.predict_proba(X_c), y_c, routed.classes).to_dict(),
-            info={"routed": routed},
+            name,
+            score(r.predict_proba(X_c), y_c, r.classes).to_dict(),
+            info={"routed": r},
         )
+        for name, r in (("routing", routed), (BAYES_ROUTING, bayes))
     ]
 
 
@@ -271,6 +271,7 @@ def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> 
         X_f,
         y_f,
         getattr(ctx.policy, "regression_loss", "mse"),
+        names=input_names(ctx.drifted, sigs[0]),
     )
     pred = np.sum(gate.weights(X_c) * np.stack([m.drifted(X_c), m.ancestor(X_c)]), axis=0)
     return [
@@ -282,12 +283,34 @@ def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> 
     ]
 
 
+#: repairs from the fewest to the most parameters fitted on the labels (the one-SE rule's order)
+SIMPLICITY = (
+    "rollback",
+    BAYES_ROUTING,
+    "output-interpolation",
+    "weight-interpolation",
+    "routing",
+    "continued-training",
+)
+
+
 def choose(task: str, rows: list[Candidate], loss: str = "mse") -> Candidate:
-    """The best row by the task's rank key; ties go to the earlier (simpler) row."""
+    """The best row by the task's rank key (ties go to the earlier row); for classifiers, the
+    one-standard-error rule then takes the simplest repair (:data:`SIMPLICITY`) whose accuracy
+    is within one standard error, √(a(1 − a)/n), of the best's accuracy ``a``: a few labels
+    cannot tell such rows apart, and the simpler one has less to overfit."""
     best = rows[0]
     for row in rows[1:]:
         if rank_key(task, row.scores, loss) > rank_key(task, best.scores, loss):
             best = row
+    if task != "classifier" or best.name not in SIMPLICITY:
+        return best
+    a, n = float(best.scores["accuracy"]), max(float(best.scores.get("n", 1)), 1.0)
+    se = (a * (1.0 - a) / n) ** 0.5
+    for name in SIMPLICITY[: SIMPLICITY.index(best.name)]:
+        simpler = next((r for r in rows if r.name == name), None)
+        if simpler is not None and float(simpler.scores["accuracy"]) >= a - se:
+            return simpler
     return best
 
 

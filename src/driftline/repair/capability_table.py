@@ -6,15 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.params import ModelParams
-from driftline.repair.capability_rows import (
-    Candidate,
-    Context,
-    build_candidates,
-    choose,
-    meets_policy,
-    routing_row,
-    split_labels,
-)
+from driftline.repair.capability_rows import Candidate, Context, choose, meets_policy
+from driftline.repair.capability_select import select_rows
+from driftline.repair.selection import no_worse_held_out
 from driftline.statuses import RepairStatus
 from driftline.store import Model
 
@@ -62,7 +56,7 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
             data=ctx.X_win,
             gate=row.info["gate"],
         )
-    if row.name == "routing":
+    if "routed" in row.info:  # routing, with T fitted or T = 1
         from driftline.drift import Signature
         from driftline.repair.routed_model import register_routed
 
@@ -110,13 +104,13 @@ def run_candidate_table(
             "continued training needs validation labels"
         )
         return result
-    fit, chosen_rows = split_labels(len(ctx.y_val))
     ctx.say(f"scoring the candidate table ({ctx.plan.reason})")
-    rows = build_candidates(ctx, fit, chosen_rows)
-    if ctx.policy.routing:
-        rows.extend(routing_row(ctx, fit, chosen_rows))
+    sel = select_rows(ctx)
+    rows = sel.rows
     result.candidates = {r.name: dict(r.scores) for r in rows}
-    best = choose(ctx.plan.task, rows, loss)
+    result.held_out, result.selection = sel.held_out, dict(sel.counts)
+    eligible = [r for r in rows if _no_worse_held_out(ctx.plan.task, sel.held_out, r.name, loss)]
+    best = choose(ctx.plan.task, eligible or rows[:1], loss)
     before = rows[0].scores
     result.before, result.after, result.chosen = dict(before), dict(best.scores), best.name
     if best.alpha is not None:
@@ -151,3 +145,14 @@ def run_candidate_table(
             note=f"; {ctx.plan.reason}",
         )
     return result
+
+
+def _no_worse_held_out(
+    task: str, held_out: dict[str, dict[str, float]], name: str, loss: str
+) -> bool:
+    """The winner may not be worse than the drifted model on the held-out rows (accuracy for
+    classifiers, the policy's loss for regressors); always true without held-out rows."""
+    if task == "classifier":
+        return no_worse_held_out(held_out, name)
+    row, base = held_out.get(name), held_out.get("drifted")
+    return not row or not base or float(row[loss]) <= float(base[loss])

@@ -1,0 +1,62 @@
+"""Capability-table selection: held-out rows, cross-fitted choice, scores checked against an
+independent recomputation on the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from driftline.repair import RepairPolicy, repair
+from driftline.repair.capability_rows import Candidate
+from driftline.repair.capability_select import pooled
+from driftline.repair.routed_model import load_predictor
+from driftline.repair.selection import split_rows
+from driftline.store import Store
+from driftline.tabular_scenarios import tabular_scenario
+
+pytest.importorskip("skops")
+
+
+def test_pooled_is_the_metric_over_the_union_of_the_folds():
+    a = [Candidate("x", {"accuracy": 0.5, "log_loss": 1.0, "n": 10})]
+    b = [Candidate("x", {"accuracy": 0.8, "log_loss": 0.4, "n": 30}), Candidate("y", {"n": 3})]
+    got = pooled([a, b])
+    assert set(got) == {"x"}  # a row missing from a fold cannot be compared
+    assert got["x"]["accuracy"] == pytest.approx((0.5 * 10 + 0.8 * 30) / 40)
+    assert got["x"]["log_loss"] == pytest.approx((1.0 * 10 + 0.4 * 30) / 40)
+    assert got["x"]["n"] == 40
+
+
+def test_rows_that_fit_nothing_score_exactly_on_the_choose_and_held_out_rows(tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    sc = tabular_scenario("sensor", "mixed", seed=3, n_train=600, n_window=600, n_test=100)
+    with Store(tmp_path / "s") as store:
+        forest = [
+            RandomForestClassifier(10, max_depth=6, random_state=k).fit(r.X, r.y)
+            for k, r in enumerate((sc.regime_a, sc.regime_b))
+        ]
+        a = store.register(forest[0], name="rf", data=sc.regime_a.X)
+        b = store.register(forest[1], name="rf", parents=[a], data=sc.regime_b.X)
+        store.deploy(b, "rf")
+        X, y = sc.validation.X, sc.validation.y
+        policy = RepairPolicy()
+        res = repair(store, "rf", window=sc.window.X, validation=(X, y), policy=policy)
+        choose, held = split_rows(y, policy.held_out_fraction, policy.min_held_out_labels)
+        assert res.selection == {
+            "choose_rows": len(choose),
+            "held_out_rows": len(held),
+            "cross_fitted": 2,
+        }
+        assert len(choose) + len(held) == 100 and 30 <= len(held) <= 36  # a third, by class
+        for name, model in (("drifted", b), ("rollback", a)):
+            pred = load_predictor(store, model.id).predict(X)
+            assert res.candidates[name]["accuracy"] == pytest.approx(
+                np.mean(pred[choose] == y[choose])
+            )
+            assert res.candidates[name]["n"] == len(choose)
+            assert res.held_out[name]["accuracy"] == pytest.approx(np.mean(pred[held] == y[held]))
+        assert {"continued-training", "routing", "output-interpolation"} <= set(res.held_out)
+        # the deployed row is never worse than the drifted model on the held-out rows
+        if res.status == "deployed":
+            assert res.held_out[res.chosen]["accuracy"] >= res.held_out["drifted"]["accuracy"]
