@@ -1,6 +1,6 @@
 """Repair benchmark: lineage repair and routed repair vs fine-tuning, from-scratch and retraining.
 
-    python benchmarks/bench_repair.py              # 10 seeds, sklearn MLP + torch BatchNorm MLP
+    python benchmarks/bench_repair.py              # 10 seeds, MLP, BatchNorm MLP, LR, scaler+LR
     python benchmarks/bench_repair.py --seeds 20
     python benchmarks/bench_repair.py --quick      # candidate-table study only, 5 seeds (minutes)
 
@@ -118,6 +118,9 @@ from driftline.repair.vector import (  # noqa: E402
     sparsify,
 )
 from driftline.store import Model, Store  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from linear_recipes import LinearRecipe, PipelineRecipe  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "repair.txt"
 QUICK_RESULTS = RESULTS.with_name("repair_quick.txt")
@@ -902,7 +905,7 @@ def main(argv: list[str] | None = None) -> int:
         help="bounded run (a few minutes): the candidate-table study only, 5 seeds, every "
         "scenario and family in --scenarios/--families",
     )
-    ap.add_argument("--families", default="sklearn,torch", help="sklearn,torch")
+    ap.add_argument("--families", default="sklearn,torch,lr,pipe", help="sklearn,torch,lr,pipe")
     ap.add_argument(
         "--scenarios",
         default=",".join(s.key for s in SCENARIOS),
@@ -932,8 +935,12 @@ def main(argv: list[str] | None = None) -> int:
             recipes.append(SklearnRecipe())
         elif f == "torch":
             recipes.append(TorchRecipe())
+        elif f == "lr":
+            recipes.append(LinearRecipe())
+        elif f == "pipe":
+            recipes.append(PipelineRecipe())
         else:
-            ap.error(f"unknown family {f!r} (sklearn, torch)")
+            ap.error(f"unknown family {f!r} (sklearn, torch, lr, pipe)")
 
     console = Console(width=max(Console().width, 240), record=True)
     log = Console(stderr=True)
