@@ -392,3 +392,63 @@ def test_a_row_that_wins_on_the_choose_rows_but_loses_held_out_is_not_deployed(s
     assert result.held_out["rollback m@2"]["accuracy"] < result.held_out["drifted"]["accuracy"]
     assert result.chosen != "rollback m@2"
     assert store.resolve("deployment:m") != v2.id
+
+
+def test_paired_gain_se_is_the_standard_error_of_the_paired_difference():
+    from scipy import stats
+
+    from driftline.repair.selection import paired_gain_se
+
+    rng = np.random.default_rng(3)
+    a, b = rng.random(40) < 0.6, rng.random(40) < 0.5
+    d = a.astype(float) - b.astype(float)
+    assert paired_gain_se(a, b) == pytest.approx(stats.sem(d))
+    # the paired t statistic of scipy's ttest_rel is the mean difference over this SE
+    assert stats.ttest_rel(a.astype(float), b.astype(float)).statistic == pytest.approx(
+        d.mean() / paired_gain_se(a, b)
+    )
+    assert paired_gain_se(a, a) == 0.0
+    assert paired_gain_se(a[:1], b[:1]) == 0.0
+
+
+def test_a_held_out_gain_smaller_than_one_paired_standard_error_is_not_enough():
+    """Hand-made held-out rows (30). ``better`` is right on 8 rows where the drifted model is
+    wrong and wrong on 1 where it is right: gain 7/30 = 0.233, paired SE
+    √((9/30 − 0.233²)·30/29)/√30 = 0.092, so it clears the rule. ``slightly`` is right on 2 more
+    and wrong on 1: gain 1/30 = 0.033 below its SE 0.058, so it does not."""
+    from driftline.repair.selection import held_out_scores, no_worse_held_out
+
+    classes = np.array([0, 1])
+    y = np.zeros(30, dtype=int)
+    drifted = np.zeros(30, dtype=int)
+    drifted[:10] = 1  # wrong on rows 0..9
+    better = drifted.copy()
+    better[:8] = 0
+    better[20] = 1
+    slightly = drifted.copy()
+    slightly[:2] = 0
+    slightly[20] = 1
+
+    def onehot(pred: np.ndarray):
+        return lambda: np.eye(2)[pred]
+
+    held = held_out_scores(
+        {
+            "drifted": onehot(drifted),
+            "better": onehot(better),
+            "slightly": onehot(slightly),
+            "same": onehot(drifted.copy()),
+        },
+        y,
+        classes,
+    )
+    assert held["better"]["accuracy"] - held["drifted"]["accuracy"] == pytest.approx(7 / 30)
+    assert held["better"]["gain_se"] == pytest.approx(
+        np.sqrt((9 / 30 - (7 / 30) ** 2) * 30 / 29) / np.sqrt(30)
+    )
+    assert no_worse_held_out(held, "better")
+    assert held["slightly"]["accuracy"] - held["drifted"]["accuracy"] == pytest.approx(1 / 30)
+    assert held["slightly"]["gain_se"] == pytest.approx(0.058, abs=1e-3)
+    assert not no_worse_held_out(held, "slightly")
+    assert no_worse_held_out(held, "same")  # identical predictions: no gain, no noise
+    assert no_worse_held_out(held, "drifted")

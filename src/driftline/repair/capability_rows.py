@@ -30,6 +30,17 @@ class Candidate:
     register: Callable[[], Model] | None = None
     alpha: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: per-row values behind ``scores`` (:func:`row_values`), for paired comparisons of rows
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def scored(
+        cls, name: str, task: str, out: np.ndarray, y: np.ndarray, classes: Any, **kw: Any
+    ) -> Candidate:
+        """A row scored on labelled rows (:func:`scores_of`), keeping its per-row values."""
+        return cls(
+            name, scores_of(task, out, y, classes), rows=row_values(task, out, y, classes), **kw
+        )
 
 
 @dataclass
@@ -95,6 +106,18 @@ def scores_of(
     }
 
 
+def row_values(
+    task: str, out: np.ndarray, y: np.ndarray, classes: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Per-row terms whose means are the scores: 1 where the argmax is right (``accuracy``,
+    classifiers); squared and absolute errors (``mse``, ``mae``, regressors)."""
+    if task == "classifier":
+        hits = np.asarray(classes)[np.argmax(out, axis=1)] == np.asarray(y)
+        return {"accuracy": hits.astype(np.float64)}
+    err = np.asarray(out, dtype=np.float64).reshape(-1) - np.asarray(y, dtype=np.float64)
+    return {"mse": err**2, "mae": np.abs(err)}
+
+
 def rank_key(task: str, scores: dict[str, float], loss: str = "mse") -> tuple[float, ...]:
     """Larger is better: (accuracy, −log-loss) or (−loss,)."""
     if task == "classifier":
@@ -135,8 +158,8 @@ def build_candidates(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[
     task, classes = m.task, m.classes
     d_f, a_f, d_c, a_c = m.drifted(X_f), m.ancestor(X_f), m.drifted(X_c), m.ancestor(X_c)
     rows = [
-        Candidate("drifted", scores_of(task, d_c, y_c, classes)),
-        Candidate("rollback", scores_of(task, a_c, y_c, classes)),
+        Candidate.scored("drifted", task, d_c, y_c, classes),
+        Candidate.scored("rollback", task, a_c, y_c, classes),
     ]
     pre = {id(X_f): (d_f, a_f), id(X_c): (d_c, a_c)}
 
@@ -146,9 +169,12 @@ def build_candidates(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[
 
     alpha, objective, evals = alpha_for(task, blend, X_f, y_f, classes, ctx.policy)
     rows.append(
-        Candidate(
+        Candidate.scored(
             "output-interpolation",
-            scores_of(task, blend(alpha, X_c), y_c, classes),
+            task,
+            blend(alpha, X_c),
+            y_c,
+            classes,
             alpha=alpha,
             info={"objective": objective, "evaluations": evals},
         )
@@ -173,9 +199,12 @@ def _weight_row(
     alpha, objective, evals = alpha_for(m.task, at, X_f, y_f, m.classes, ctx.policy)
     theta = {k: np.asarray(v) for k, v in interpolate(m.theta_d, vector, alpha).items()}
     return [
-        Candidate(
+        Candidate.scored(
             "weight-interpolation",
-            scores_of(m.task, at(alpha, X_c), y_c, m.classes),
+            m.task,
+            at(alpha, X_c),
+            y_c,
+            m.classes,
             alpha=alpha,
             info={
                 "objective": objective,
@@ -212,9 +241,12 @@ def _continued_row(
         return []
     out = m.out(fam, new, X_c, ancestor=start.id == ctx.ancestor.id)
     return [
-        Candidate(
+        Candidate.scored(
             "continued-training",
-            scores_of(m.task, out, y_c, m.classes),
+            m.task,
+            out,
+            y_c,
+            m.classes,
             info={"params": new, "start": start, "from": name, "rounds": ContinueSettings().rounds},
         )
     ]
@@ -244,10 +276,8 @@ def routing_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> list[Candi
         return []
     X_c, y_c = ctx.X_val[choose], ctx.y_val[choose]
     return [
-        Candidate(
-            name,
-            score(r.predict_proba(X_c), y_c, r.classes).to_dict(),
-            info={"routed": r},
+        Candidate.scored(
+            name, "classifier", r.predict_proba(X_c), y_c, r.classes, info={"routed": r}
         )
         for name, r in (("routing", routed), (BAYES_ROUTING, bayes))
     ]
@@ -275,9 +305,12 @@ def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> 
     )
     pred = np.sum(gate.weights(X_c) * np.stack([m.drifted(X_c), m.ancestor(X_c)]), axis=0)
     return [
-        Candidate(
+        Candidate.scored(
             "routing",
-            scores_of("regressor", pred, ctx.y_val[choose], None),
+            "regressor",
+            pred,
+            ctx.y_val[choose],
+            None,
             info={"gate": gate, "temperature": gate.temperature},
         )
     ]

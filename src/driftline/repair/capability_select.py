@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from driftline.repair.capability_rows import Candidate, Context, build_candidates, routing_row
-from driftline.repair.selection import split_rows
+from driftline.repair.selection import paired_gain_se, split_rows
 
 __all__ = ["Selection", "pooled", "select_rows"]
 
@@ -70,6 +70,21 @@ def pooled(folds: list[list[Candidate]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _held_out(final: list[Candidate]) -> dict[str, dict[str, float]]:
+    """Each row's held-out scores, plus ``gain_se`` per metric (``gain_se`` for accuracy,
+    ``gain_se_mse``, ``gain_se_mae``): the paired standard error of its difference from the
+    drifted row (:func:`~driftline.repair.selection.paired_gain_se`)."""
+    base = next((r.rows for r in final if r.name == "drifted"), {})
+    out: dict[str, dict[str, float]] = {}
+    for r in final:
+        out[r.name] = dict(r.scores)
+        for metric, values in r.rows.items():
+            if metric in base:
+                key = "gain_se" if metric == "accuracy" else f"gain_se_{metric}"
+                out[r.name][key] = paired_gain_se(values, base[metric])
+    return out
+
+
 def select_rows(ctx: Context, seed: int = 0) -> Selection:
     """The table's rows, scored as the module docstring says."""
     choose, held = split_rows(
@@ -83,7 +98,7 @@ def select_rows(ctx: Context, seed: int = 0) -> Selection:
     a, b = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2 :])
     scores = pooled([_table(ctx, a, b), _table(ctx, b, a)])
     final = _table(ctx, choose, held if len(held) else choose)
-    held_out = {r.name: dict(r.scores) for r in final} if len(held) else {}
+    held_out = _held_out(final) if len(held) else {}
     rows = [r for r in final if r.name in scores]
     for r in rows:
         r.scores = scores[r.name]

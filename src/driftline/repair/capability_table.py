@@ -150,9 +150,13 @@ def run_candidate_table(
 def _no_worse_held_out(
     task: str, held_out: dict[str, dict[str, float]], name: str, loss: str
 ) -> bool:
-    """The winner may not be worse than the drifted model on the held-out rows (accuracy for
-    classifiers, the policy's loss for regressors); always true without held-out rows."""
+    """The winner must show its gain over the drifted model on the held-out rows (accuracy for
+    classifiers, the policy's loss for regressors): at least one paired standard error
+    (:func:`~driftline.repair.selection.no_worse_held_out`); always true without held-out rows."""
     if task == "classifier":
         return no_worse_held_out(held_out, name)
     row, base = held_out.get(name), held_out.get("drifted")
-    return not row or not base or float(row[loss]) <= float(base[loss])
+    if not row or not base or name == "drifted":
+        return True
+    gain = float(base[loss]) - float(row[loss])
+    return gain >= float(row.get(f"gain_se_{loss}", 0.0)) - 1e-12

@@ -49,8 +49,8 @@ class RepairPolicy:
     regression_loss: str = "mse"  # or "mae": α and decisions for regressors
     #: selection without overfitting (repair.selection): with at least ``min_held_out_labels``
     #: labels this share of them is held out (nothing fitted or chosen there) and reported as
-    #: the candidate table's ``held_out`` column; the winner must not be worse than the drifted
-    #: model there
+    #: the candidate table's ``held_out`` column; the winner must beat the drifted model there
+    #: by at least one paired standard error (or match it row for row)
     held_out_fraction: float = 1 / 3
     min_held_out_labels: int = 40
     #: continued training from the best weight-space row (gradient families): steps, learning
