@@ -394,21 +394,23 @@ def test_a_row_that_wins_on_the_choose_rows_but_loses_held_out_is_not_deployed(s
     assert store.resolve("deployment:m") != v2.id
 
 
-def test_paired_gain_se_is_the_standard_error_of_the_paired_difference():
+def test_paired_gain_is_the_standard_error_of_the_paired_difference():
     from scipy import stats
 
-    from driftline.repair.selection import paired_gain_se
+    from driftline.repair.selection import paired_gain
 
     rng = np.random.default_rng(3)
     a, b = rng.random(40) < 0.6, rng.random(40) < 0.5
     d = a.astype(float) - b.astype(float)
-    assert paired_gain_se(a, b) == pytest.approx(stats.sem(d))
+    assert paired_gain(a, b)[1] == pytest.approx(stats.sem(d))
     # the paired t statistic of scipy's ttest_rel is the mean difference over this SE
     assert stats.ttest_rel(a.astype(float), b.astype(float)).statistic == pytest.approx(
-        d.mean() / paired_gain_se(a, b)
+        d.mean() / paired_gain(a, b)[1]
     )
-    assert paired_gain_se(a, a) == 0.0
-    assert paired_gain_se(a[:1], b[:1]) == 0.0
+    assert paired_gain(a, b)[0] == pytest.approx(d.mean())
+    assert paired_gain(a, b, larger_is_better=False)[0] == pytest.approx(-d.mean())
+    assert paired_gain(a, a)[1] == 0.0
+    assert paired_gain(a[:1], b[:1])[1] == 0.0
 
 
 def test_a_held_out_gain_smaller_than_one_paired_standard_error_is_not_enough():

@@ -11,7 +11,9 @@ With ``n`` labels:
    out-of-fold score on every choose row. Twice the rows of a single half/half split decide,
    and no row is scored on labels it was fitted to.
 3. **Final fit**: the table is built once more, fitted on all choose rows; that is what gets
-   registered, and its scores on the held-out rows are the ``held_out`` column.
+   registered, and its scores on the held-out rows are the ``held_out`` column. The winner's
+   gain over the drifted model is tested on the held-out rows and the cross-fitted choose rows
+   together (:func:`~driftline.repair.selection.no_worse_held_out`).
 
 Fewer than 10 choose rows: one pass, fitted and scored on the same rows (as a last resort).
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from driftline.repair.capability_rows import Candidate, Context, build_candidates, routing_row
-from driftline.repair.selection import paired_gain_se, split_rows
+from driftline.repair.selection import paired_gain, split_rows
 
 __all__ = ["Selection", "pooled", "select_rows"]
 
@@ -70,19 +72,35 @@ def pooled(folds: list[list[Candidate]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _held_out(final: list[Candidate]) -> dict[str, dict[str, float]]:
-    """Each row's held-out scores, plus ``gain_se`` per metric (``gain_se`` for accuracy,
-    ``gain_se_mse``, ``gain_se_mae``): the paired standard error of its difference from the
-    drifted row (:func:`~driftline.repair.selection.paired_gain_se`)."""
-    base = next((r.rows for r in final if r.name == "drifted"), {})
+def _held_out(
+    final: list[Candidate], folds: list[list[Candidate]], metric: str
+) -> dict[str, dict[str, float]]:
+    """Each row's held-out scores, plus ``held_gain`` (its paired gain over the drifted row on
+    the held-out rows), and ``gain`` / ``gain_se`` (:func:`~driftline.repair.selection.
+    paired_gain`) over the held-out rows and the cross-fitted choose rows together; ``metric``
+    decides (accuracy, or the regressor's loss)."""
     out: dict[str, dict[str, float]] = {}
     for r in final:
         out[r.name] = dict(r.scores)
-        for metric, values in r.rows.items():
-            if metric in base:
-                key = "gain_se" if metric == "accuracy" else f"gain_se_{metric}"
-                out[r.name][key] = paired_gain_se(values, base[metric])
+        found = [_paired(rows, r.name, metric) for rows in [*folds, final]]
+        pairs = [p for p in found if p is not None]
+        if len(pairs) != len(found):
+            continue
+        better = metric == "accuracy"
+        held_gain, _ = paired_gain(*pairs[-1], better)
+        both = (np.concatenate([v for v, _ in pairs]), np.concatenate([b for _, b in pairs]))
+        gain, se = paired_gain(*both, better)
+        out[r.name].update(gain=gain, gain_se=se, held_gain=held_gain)
     return out
+
+
+def _paired(rows: list[Candidate], name: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-row ``metric`` of row ``name`` and of the drifted row in one table (None if absent)."""
+    row = next((r for r in rows if r.name == name), None)
+    base = next((r for r in rows if r.name == "drifted"), None)
+    if row is None or base is None or metric not in row.rows or metric not in base.rows:
+        return None
+    return row.rows[metric], base.rows[metric]
 
 
 def select_rows(ctx: Context, seed: int = 0) -> Selection:
@@ -96,9 +114,11 @@ def select_rows(ctx: Context, seed: int = 0) -> Selection:
         return Selection(rows, {}, {**counts, "cross_fitted": 0})
     perm = np.random.default_rng(seed).permutation(choose)
     a, b = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2 :])
-    scores = pooled([_table(ctx, a, b), _table(ctx, b, a)])
+    folds = [_table(ctx, a, b), _table(ctx, b, a)]
+    scores = pooled(folds)
     final = _table(ctx, choose, held if len(held) else choose)
-    held_out = _held_out(final) if len(held) else {}
+    metric = "accuracy" if ctx.plan.task == "classifier" else ctx.policy.regression_loss
+    held_out = _held_out(final, folds, metric) if len(held) else {}
     rows = [r for r in final if r.name in scores]
     for r in rows:
         r.scores = scores[r.name]

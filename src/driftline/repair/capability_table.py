@@ -109,7 +109,7 @@ def run_candidate_table(
     rows = sel.rows
     result.candidates = {r.name: dict(r.scores) for r in rows}
     result.held_out, result.selection = sel.held_out, dict(sel.counts)
-    eligible = [r for r in rows if _no_worse_held_out(ctx.plan.task, sel.held_out, r.name, loss)]
+    eligible = [r for r in rows if no_worse_held_out(sel.held_out, r.name)]
     best = choose(ctx.plan.task, eligible or rows[:1], loss)
     before = rows[0].scores
     result.before, result.after, result.chosen = dict(before), dict(best.scores), best.name
@@ -145,18 +145,3 @@ def run_candidate_table(
             note=f"; {ctx.plan.reason}",
         )
     return result
-
-
-def _no_worse_held_out(
-    task: str, held_out: dict[str, dict[str, float]], name: str, loss: str
-) -> bool:
-    """The winner must show its gain over the drifted model on the held-out rows (accuracy for
-    classifiers, the policy's loss for regressors): at least one paired standard error
-    (:func:`~driftline.repair.selection.no_worse_held_out`); always true without held-out rows."""
-    if task == "classifier":
-        return no_worse_held_out(held_out, name)
-    row, base = held_out.get(name), held_out.get("drifted")
-    if not row or not base or name == "drifted":
-        return True
-    gain = float(base[loss]) - float(row[loss])
-    return gain >= float(row.get(f"gain_se_{loss}", 0.0)) - 1e-12

@@ -7,11 +7,12 @@ there and every candidate is compared there) and a *held-out* part of
 Every candidate's score on the held-out rows is the table's ``held_out`` column: an unbiased
 estimate of what the chosen candidate does on new rows (the choose-part score of the winner is
 biased upward by the choice itself). The policy also asks the winner to show its gain over the
-drifted model on the held-out rows (:func:`no_worse_held_out`): not worse, and, where the two
-disagree on some rows, better by at least one standard error of the paired difference. Among
-candidates that are all near chance (no healthy ancestor), the one that won on the choose rows
-is often only luckier there. Fewer labels: every row chooses and the table has no held-out
-column.
+drifted model (:func:`no_worse_held_out`): not worse on the held-out rows, and better by at
+least one standard error of the paired per-row difference on the rows no fit has seen (the
+held-out rows; a cross-fitted table adds its choose rows, each scored by the fit on the other
+half). Among candidates that are all near chance (no healthy ancestor), the one that won on the
+choose rows is often only luckier there. Fewer labels: every row chooses and the table has no
+held-out column.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from driftline.repair.evaluation import score
 
-__all__ = ["held_out_scores", "no_worse_held_out", "paired_gain_se", "split_rows"]
+__all__ = ["held_out_scores", "no_worse_held_out", "paired_gain", "split_rows"]
 
 
 def split_rows(
@@ -55,8 +56,9 @@ def held_out_scores(
     baseline: str = "drifted",
 ) -> dict[str, dict[str, float]]:
     """Each candidate's accuracy and log-loss on the held-out rows (``predictors[name]()``
-    returns its probabilities there), and ``gain_se``: :func:`paired_gain_se` of its per-row
-    correctness against ``baseline``'s (when ``baseline`` is among the predictors)."""
+    returns its probabilities there), and, when ``baseline`` is among the predictors, ``gain``
+    = ``held_gain`` and ``gain_se``: :func:`paired_gain` of its per-row correctness against
+    the baseline's."""
     out: dict[str, dict[str, float]] = {}
     correct: dict[str, np.ndarray] = {}
     for name, proba in predictors.items():
@@ -66,27 +68,38 @@ def held_out_scores(
     base = correct.get(baseline)
     if base is not None:
         for name, hits in correct.items():
-            out[name]["gain_se"] = paired_gain_se(hits, base)
+            gain, se = paired_gain(hits, base)
+            out[name].update(gain=gain, gain_se=se, held_gain=gain)
     return out
 
 
-def paired_gain_se(hits: np.ndarray, base_hits: np.ndarray) -> float:
-    """Standard error of the mean paired difference ``d_i = hits_i − base_hits_i`` (0/1 or
-    per-row losses): ``sd(d, ddof=1) / √n``; 0 for fewer than 2 rows."""
-    d = np.asarray(hits, dtype=np.float64) - np.asarray(base_hits, dtype=np.float64)
-    if d.size < 2:
-        return 0.0
-    return float(np.std(d, ddof=1) / np.sqrt(d.size))
+def paired_gain(
+    values: np.ndarray, base_values: np.ndarray, larger_is_better: bool = True
+) -> tuple[float, float]:
+    """Mean and standard error of the paired per-row difference ``d_i`` (candidate minus
+    baseline, sign flipped for losses so that a positive gain is better): ``(mean d,
+    sd(d, ddof=1)/√n)``; the SE is 0 for fewer than 2 rows."""
+    d = np.asarray(values, dtype=np.float64) - np.asarray(base_values, dtype=np.float64)
+    if not larger_is_better:
+        d = -d
+    if d.size == 0:
+        return 0.0, 0.0
+    se = float(np.std(d, ddof=1) / np.sqrt(d.size)) if d.size >= 2 else 0.0
+    return float(d.mean()), se
 
 
 def no_worse_held_out(
     held_out: Mapping[str, Mapping[str, float]], name: str, baseline: str = "drifted"
 ) -> bool:
-    """True when ``name``'s held-out accuracy gain over ``baseline`` is at least ``gain_se``
-    (one paired standard error, 0 where they agree on every row or it was not measured); true
-    for ``baseline`` itself and when there are no held-out rows."""
+    """True when ``name`` shows its gain over ``baseline``: not worse on the held-out rows
+    (``held_gain >= 0``) and a gain of at least one paired standard error (``gain >=
+    gain_se``) on the rows the test uses (the held-out rows; for cross-fitted tables also the
+    choose rows). Rows without these keys compare held-out accuracy. True for ``baseline``
+    itself and when there are no held-out rows."""
     row, base = held_out.get(name), held_out.get(baseline)
     if not row or not base or name == baseline:
         return True
-    gain = float(row["accuracy"]) - float(base["accuracy"])
-    return gain >= max(float(row.get("gain_se", 0.0)), 0.0) - 1e-12
+    if "gain" not in row:
+        return float(row["accuracy"]) >= float(base["accuracy"])
+    eps = 1e-12
+    return float(row["held_gain"]) >= -eps and float(row["gain"]) >= float(row["gain_se"]) - eps
