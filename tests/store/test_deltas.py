@@ -134,3 +134,20 @@ def test_storage_is_smaller_than_raw_and_dedupe(tmp_path) -> None:
     raw = sum(v.nbytes for p in versions for v in p.values())
     assert size(plain) == raw  # every float tensor changed: dedupe saves only the step counter
     assert size(packed) < 0.4 * raw
+
+
+def test_unchanged_tensor_of_a_child_is_not_stored_again_raw(tmp_path) -> None:
+    """A child that keeps some of its parent's tensors (a partial fine-tune) reuses their
+    encoded form: no raw copy of an encoded blob lands in the store."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    a, b = _chain(2)
+    partial = {**b, "l1.weight": a["l1.weight"], "l2.weight": a["l2.weight"]}
+    ma = store.register(a, name="m")
+    mb = store.register(b, name="m", parents=[ma.id])
+    mc = store.register(partial, name="m", parents=[mb.id])
+    with store.read() as conn:
+        encoded = {r.blob for r in conn.execute(sa.select(blob_encodings.c.blob))}
+    stored = set(store.blobs.keys())
+    assert not encoded & stored  # every encoded tensor lives only in its encoded form
+    assert all(le_bytes(store.load(mc.id)[n]) == le_bytes(partial[n]) for n in partial)
+    assert fsck(store).ok
