@@ -25,6 +25,7 @@ never reused, so stores written by older versions keep reading:
 
 from __future__ import annotations
 
+import functools
 import struct
 from enum import StrEnum
 
@@ -125,11 +126,32 @@ def _cast_header(dtypes: tuple[str, str]) -> bytes:
     return b"".join(bytes([len(n)]) + n for n in names)
 
 
+@functools.lru_cache(maxsize=8)
+def _indices(n: int, dtype: type) -> np.ndarray:
+    """0 … n − 1 (read-only, shared: the tensors of one model repeat a few sizes)."""
+    out: np.ndarray = np.arange(n, dtype=dtype)
+    out.flags.writeable = False
+    return out
+
+
 def group_order(anchor: np.ndarray, itemsize: int, field: tuple[int, int]) -> np.ndarray:
-    """The stable order of ``anchor``'s elements by their exponent field (``(shift, bits)``)."""
+    """The stable order of ``anchor``'s elements by their exponent field (``(shift, bits)``):
+    (exponent, index) pairs packed in one word and sorted, 2–3× faster than an argsort."""
     shift, bits = field
-    key = (anchor.view(_WORD[itemsize]) >> shift) & ((1 << bits) - 1)
-    return np.argsort(key.astype(np.uint8 if bits <= 8 else np.uint16), kind="stable")
+    word = anchor.view(_WORD[itemsize])
+    index_bits = max(1, (word.size - 1).bit_length())
+    if (itemsize, shift, bits) == (4, 23, 8) and index_bits <= 24:  # float32: 3 passes
+        packed = np.left_shift(word, 1)
+        packed &= np.uint32(0xFF000000)
+        packed |= _indices(word.size, np.uint32)
+    else:
+        wide = np.uint32 if bits + index_bits <= 32 else np.uint64
+        packed = ((word >> shift) & ((1 << bits) - 1)).astype(wide)
+        packed <<= index_bits
+        packed |= _indices(word.size, wide)
+    packed.sort()
+    packed &= packed.dtype.type((1 << index_bits) - 1)
+    return packed.astype(np.intp)
 
 
 def _digits(d: np.ndarray, itemsize: int) -> np.ndarray:
@@ -153,7 +175,7 @@ def _grouped(
     d = np.subtract(raw.view(_WORD[itemsize]), base.view(_WORD[itemsize]))
     planes = _digits(d.view(f"i{itemsize}")[order], itemsize)
     compress = zstandard.ZstdCompressor(level=lvl).compress
-    frames = [compress(p.data) for p in planes]
+    frames = [compress(p.data) if p.any() else b"" for p in planes]  # b"": all zero
     return struct.pack(f"<{itemsize}I", *map(len, frames)) + b"".join(frames)
 
 
@@ -228,7 +250,7 @@ class Rebuild:
         self.out = out
         self.anchor = anchor
         self._order: tuple[tuple[int, int], np.ndarray] | None = None
-        self._pending: np.ndarray | None = None  # summed digit planes, (itemsize, n) int16
+        self._pending: list[np.ndarray | None] | None = None  # summed digit planes
         self._count = 0  # levels summed in ``_pending``
 
     def apply(self, data: bytes | np.ndarray) -> None:
@@ -292,35 +314,46 @@ class Rebuild:
             if self._order is None or self._order[0] != field:
                 self._order = (field, group_order(self.anchor, itemsize, field))
         n = size // itemsize
-        first = self._pending is None
-        if first:
-            self._pending = np.empty((itemsize, n), np.int16)
-        assert self._pending is not None
+        if self._pending is None:
+            self._pending = [None] * itemsize
         at = _FIELD.size + 4 * itemsize
         for j, length in enumerate(lengths):
-            digits = _inflate(body[at : at + length], n).view(np.int8)
-            if first:
-                self._pending[j] = digits
-            else:
-                np.add(self._pending[j], digits, out=self._pending[j])
+            if length:  # an all-zero plane has no frame
+                digits = _inflate(body[at : at + length], n).view(np.int8)
+                acc = self._pending[j]
+                if acc is None:  # one level: its digits as they are (int8), no copy
+                    self._pending[j] = digits
+                elif acc.dtype == np.int8:
+                    self._pending[j] = np.add(acc, digits, dtype=np.int16)
+                else:
+                    np.add(acc, digits, out=acc)
             at += length
         self._count += 1
 
     def _flush(self) -> None:
-        """Assemble the summed digit planes (Horner, modulo 2^bits), ungroup, add to ``out``."""
+        """Assemble the summed digit planes (modulo 2^bits), ungroup them, add them to ``out``."""
         if self._pending is None:
             return
         assert self.out is not None and self._order is not None
-        acc, itemsize = self._pending, self._pending.shape[0]
-        total = acc[itemsize - 1].astype(f"i{itemsize}")
-        for j in range(itemsize - 2, -1, -1):
-            total <<= 8
-            total += acc[j]
+        itemsize = len(self._pending)
+        signed, word = np.dtype(f"i{itemsize}"), np.dtype(_WORD[itemsize])
+        total = None  # Σ plane_j · 256^j (mod 2^bits) over the planes that had digits
+        for j, plane in enumerate(self._pending):
+            if plane is None:
+                continue
+            term = plane.astype(signed).view(word)  # sign-extended, then modular
+            if j:
+                term <<= word.type(8 * j)
+            if total is None:
+                total = term
+            else:
+                total += term
+        self._pending, self._count = None, 0
+        if total is None:
+            return
         ungrouped = np.empty_like(total)
         ungrouped[self._order[1]] = total
-        word = _WORD[itemsize]
-        np.add(self.out.view(word), ungrouped.view(word), out=self.out.view(word))
-        self._pending, self._count = None, 0
+        np.add(self.out.view(word), ungrouped, out=self.out.view(word))
 
     def result(self) -> np.ndarray:
         """The rebuilt bytes (flat uint8) after every applied level."""

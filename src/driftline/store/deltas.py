@@ -262,8 +262,10 @@ def put_encoded(
 def _delta_kinds(
     array: np.ndarray, raw: np.ndarray, base: _Base | None, settings: DeltaSettings
 ) -> list[tuple[Codec, tuple[str, str] | None]]:
-    """The delta codecs worth trying against ``base``: XOR and the zigzag difference (grouped by
-    exponent for a float tensor) for a tensor of the same dtype; a cast prediction for a float tensor whose dtype changed (quantised or
+    """The delta codecs worth trying against ``base``: XOR and the zigzag difference for a
+    tensor of the same dtype (for a float tensor in a parent chain, the grouped digits instead:
+    4–10% smaller, and a load sorts once per tensor whatever the chain's depth; a keyframe
+    chain, read for speed, applies one delta, where that sort would double the decoding); a cast prediction for a float tensor whose dtype changed (quantised or
     up-cast) with the same element count."""
     if base is None or base.depth >= settings.every:
         return []
@@ -279,7 +281,8 @@ def _delta_kinds(
     if base.bytes.size != raw.size:
         return []
     anchor = base.bytes if base.anchor is None else base.anchor
-    if child in EXPONENT and anchor.size == raw.size:  # grouped ≤ plain zigzag in practice
+    grouped = settings.chain is Chain.PARENT and child in EXPONENT and anchor.size == raw.size
+    if grouped:  # ≤ plain zigzag in practice; its sort is paid once per chain, not per level
         return [(Codec.XOR, None), (Codec.GSUB, (child, child))]
     return [(Codec.XOR, None), (Codec.ZSUB, None)] if itemsize in _WORD else [(Codec.XOR, None)]
 
