@@ -38,11 +38,13 @@ v0 random N(0, 1); v1…v8 each add N(0, s) to every weight, except v4 which cha
 v9 is v8 quantised to bfloat16. For s in 1e-3, 1e-4, 1e-5, 1e-6: bytes on disk as raw tensors,
 per-tensor dedupe (a plain store), zstd (level 3) of each model's safetensors file, and stores
 with deltas (``DeltaSettings(every=16)``, against the parent or the keyframe); load GB/s of the last full-precision version from each
-store; every version is loaded back and compared bit for bit. ``H0 bound``: an order-0 entropy
+store (median of 5 loads) and register GB/s (all 10 versions, raw bytes / seconds); every
+version is loaded back and compared bit for bit. ``H0 bound``: an order-0 entropy
 bound for coders that see each changed value alone: the base's compressed size plus, for each
 later version, Σ over changed tensors of n·H(values)/8, where the values are the zigzag bit
-differences from the parent (the cast residual for the quantised child). Random N(0, s) updates
-carry that much information; no lossless per-value coder stores them in less.
+differences from the parent (the cast residual for the quantised child): what a coder that sees
+each value alone, without context, cannot beat. A coder that uses context can: the grouped
+codec (``gsub``) codes each value knowing its weight's exponent in the chain's full copy.
 
 Usage: ``nice python benchmarks/bench_big_models.py [--size 0.4] [--dtype float32] [--repeat 3] [--quick]``
 """
@@ -337,7 +339,10 @@ def _h0_bytes(values: np.ndarray) -> float:
 
 def _entropy_bound(versions: list[dict[str, np.ndarray]]) -> float:
     """Bytes: base compressed + order-0 entropy of every later version's changes."""
-    from driftline.store.deltas import _cast_prediction, _zigzag, encode
+    try:
+        from driftline.store.delta_codecs import _cast_prediction, _zigzag, encode
+    except ImportError:  # a checkout from before the codecs had their module (before/after runs)
+        from driftline.store.deltas import _cast_prediction, _zigzag, encode  # type: ignore
 
     first = versions[0]
     total = sum(
@@ -360,6 +365,16 @@ def _entropy_bound(versions: list[dict[str, np.ndarray]]) -> float:
     return total
 
 
+def _load_rate(st: Any, mid: str, version: dict[str, np.ndarray], repeat: int = 5) -> float:
+    """GB/s of the median of ``repeat`` verified loads of ``mid`` (the machine is shared)."""
+    seconds = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        st.load(mid)
+        seconds.append(time.perf_counter() - t0)
+    return sum(t.nbytes for t in version.values()) / float(np.median(seconds)) / 1e9
+
+
 def storage(mb: float) -> None:
     import zstandard
 
@@ -375,16 +390,17 @@ def storage(mb: float) -> None:
     )
     print(
         "| step s | raw | dedupe | zstd/model | deltas (parent) | deltas (keyframe) | "
-        "H0 bound | load GB/s plain | parent | keyframe | bit-exact |"
+        "H0 bound | load GB/s plain / parent / keyframe | register GB/s plain / parent / "
+        "keyframe | bit-exact |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for step in (1e-3, 1e-4, 1e-5, 1e-6):
         versions = _chain(side, step)
         raw = sum(t.nbytes for v in versions for t in v.values())
         zs = sum(
             len(zstandard.ZstdCompressor(level=3).compress(safetensors_bytes(v))) for v in versions
         )
-        sizes, rates, exact = {}, {}, True
+        sizes, rates, registered, exact = {}, {}, {}, True
         with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
             for label, settings in (
                 ("plain", None),
@@ -393,6 +409,7 @@ def storage(mb: float) -> None:
             ):
                 st = Store(Path(tmp) / label, deltas=settings)
                 ids, parent = [], None
+                t0 = time.perf_counter()
                 for i, v in enumerate(versions):
                     kind = "quantize" if i == 9 else "finetune"
                     m = st.register(
@@ -400,12 +417,9 @@ def storage(mb: float) -> None:
                     )
                     ids.append(m.id)
                     parent = m.id
+                registered[label] = raw / (time.perf_counter() - t0) / 1e9
                 sizes[label] = sum(st.blobs.path(k).stat().st_size for k in st.blobs.keys())
-                t0 = time.perf_counter()
-                st.load(ids[8])
-                rates[label] = (
-                    sum(t.nbytes for t in versions[8].values()) / (time.perf_counter() - t0) / 1e9
-                )
+                rates[label] = _load_rate(st, ids[8], versions[8])
                 for mid, v in zip(ids, versions, strict=True):
                     got = st.load(mid)
                     exact &= all(le_bytes(got[k]) == le_bytes(v[k]) for k in v)
@@ -414,7 +428,8 @@ def storage(mb: float) -> None:
         cells += [f"{sizes[k] / 1e6:.1f} ({sizes[k] / raw:.2f})" for k in ("deltas", "keyframe")]
         bound = _entropy_bound(versions)
         cells += [f"{bound / 1e6:.1f} ({bound / raw:.2f})"]
-        cells += [f"{rates[k]:.2f}" for k in ("plain", "deltas", "keyframe")]
+        cells += [" / ".join(f"{rates[k]:.2f}" for k in ("plain", "deltas", "keyframe"))]
+        cells += [" / ".join(f"{registered[k]:.2f}" for k in ("plain", "deltas", "keyframe"))]
         print(
             f"| {step:g} | {raw / 1e6:.1f} | {' | '.join(cells)} | {'yes' if exact else 'NO'} |",
             flush=True,

@@ -134,3 +134,42 @@ def test_storage_is_smaller_than_raw_and_dedupe(tmp_path) -> None:
     raw = sum(v.nbytes for p in versions for v in p.values())
     assert size(plain) == raw  # every float tensor changed: dedupe saves only the step counter
     assert size(packed) < 0.4 * raw
+
+
+def test_unchanged_tensor_of_a_child_is_not_stored_again_raw(tmp_path) -> None:
+    """A child that keeps some of its parent's tensors (a partial fine-tune) reuses their
+    encoded form: no raw copy of an encoded blob lands in the store."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    a, b = _chain(2)
+    partial = {**b, "l1.weight": a["l1.weight"], "l2.weight": a["l2.weight"]}
+    ma = store.register(a, name="m")
+    mb = store.register(b, name="m", parents=[ma.id])
+    mc = store.register(partial, name="m", parents=[mb.id])
+    with store.read() as conn:
+        encoded = {r.blob for r in conn.execute(sa.select(blob_encodings.c.blob))}
+    stored = set(store.blobs.keys())
+    assert not encoded & stored  # every encoded tensor lives only in its encoded form
+    assert all(le_bytes(store.load(mc.id)[n]) == le_bytes(partial[n]) for n in partial)
+    assert fsck(store).ok
+
+
+def test_corrupted_middle_of_a_grouped_chain_names_that_base(tmp_path) -> None:
+    """Damage to the encoded object of a level in the middle of a chain of grouped deltas is
+    reported as that delta base, for every blob above it, and fsck reports it too."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    refs, parent = [], None
+    for p in _chain(5):
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+        refs.append(parent)
+    with store.read() as conn:
+        enc = encodings(conn, [i.blob for i in store.manifest(refs[-1])])
+    middle_key = next(i.blob for i in store.manifest(refs[2]) if i.name == "l1.weight")
+    assert enc[middle_key].codec == Codec.GSUB and enc[middle_key].depth == 3
+    victim = store.blobs.path(enc[middle_key].stored)
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0x55
+    victim.write_bytes(bytes(data))
+    with pytest.raises(CorruptBlobError, match=f"delta base {middle_key[:12]}"):
+        store.load(refs[-1])
+    assert le_bytes(store.load(refs[1])["l1.weight"]) == le_bytes(_chain(5)[1]["l1.weight"])
+    assert not fsck(store).ok

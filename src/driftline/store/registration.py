@@ -261,16 +261,25 @@ def _put_encoded(
 
 
 def ensure_blobs(
-    store: Store, params: Params, keys: Mapping[str, str], encoded: Mapping[str, Encoding]
+    conn: sa.Connection,
+    store: Store,
+    params: Params,
+    keys: Mapping[str, str],
+    encoded: Mapping[str, Encoding],
 ) -> list[Encoding]:
     """Re-write any of ``keys`` that is gone (``gc`` deletes only while holding the write
     lock, so once the caller holds it the blobs it checked stay); a new encoded form that
-    gc removed is replaced by the raw blob. Returns the encodings still to record."""
+    gc removed is replaced by the raw blob. A key already recorded with an encoding is kept
+    as it is (gc keeps every recorded encoding's objects): writing its raw bytes as well would
+    store an unchanged tensor twice. Returns the encodings still to record."""
+    recorded = delta_store.encodings(conn, keys.values()) if store.deltas is not None else {}
     kept = []
     for name, key in keys.items():
         enc = encoded.get(name)
         if enc is not None and store.blobs.exists(enc.stored):
             kept.append(enc)
+        elif enc is None and key in recorded:
+            continue
         elif enc is not None or not store.blobs.exists(key):
             store.blobs.put(le_view(params[name]), key)
     return kept

@@ -144,7 +144,7 @@ class Store(RecordStore):
         blobs, encoded = registration.put_tensors(self, prepared.params, prepared.hashes, first)
         with self.write() as conn:
             # under the lock: gc may have removed them
-            kept = registration.ensure_blobs(self, prepared.params, blobs, encoded)
+            kept = registration.ensure_blobs(conn, self, prepared.params, blobs, encoded)
             delta_store.record(conn, kept)
             registration.commit(conn, new, blobs)
         return self.get(prepared.id)
