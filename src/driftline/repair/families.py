@@ -260,7 +260,8 @@ def fine_tune(
 
     sklearn (MLPClassifier / SGDClassifier): ``steps`` passes of ``partial_fit`` on the rebuilt
     estimator (learning rate ``lr``); with ``l2_pull_to`` each pass is followed by the proximal
-    step θ ← θ_0 + (θ − θ_0) / (1 + lr·l2·n_batches).
+    step θ ← θ_0 + (θ − θ_0) / (1 + lr·l2·n_batches). LogisticRegression: ``steps`` full-batch
+    Adam steps on CE + l2·‖θ − θ_0‖² (:mod:`driftline.repair.linear_fine_tune`).
     torch: ``steps`` Adam minibatch steps on cross-entropy + l2·Σ‖θ − θ_0‖² (θ_0 = l2_pull_to).
     """
     if steps < 0:
@@ -272,6 +273,10 @@ def fine_tune(
             f"fine_tune needs matching, non-empty X and y ({len(X)} vs {len(y)})"
         )
     how = _Steps(steps, l2_pull_to, lr, l2, batch_size, seed)
+    if isinstance(family, SklearnFamily) and family.architecture.get("estimator") == LOGISTIC:
+        from driftline.repair.linear_fine_tune import fine_tune_logistic
+
+        return fine_tune_logistic(family, params, X, y, steps, l2_pull_to, lr, l2)
     if isinstance(family, SklearnFamily):
         return _fine_tune_sklearn(family, params, X, y, how)
     if isinstance(family, TorchFamily):
@@ -283,6 +288,7 @@ def fine_tune(
 
 
 FINE_TUNABLE_SKLEARN = ("MLPClassifier", "SGDClassifier")
+LOGISTIC = "LogisticRegression"  # full-batch Adam on its own form (repair.linear_fine_tune)
 
 
 def supports_fine_tune(family: Predictor) -> bool:
@@ -290,7 +296,7 @@ def supports_fine_tune(family: Predictor) -> bool:
     if isinstance(family, TorchFamily):
         return True
     if isinstance(family, SklearnFamily):
-        return family.architecture.get("estimator") in FINE_TUNABLE_SKLEARN
+        return family.architecture.get("estimator") in (*FINE_TUNABLE_SKLEARN, LOGISTIC)
     return False
 
 
