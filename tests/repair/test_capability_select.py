@@ -70,3 +70,31 @@ def test_rows_that_fit_nothing_score_exactly_on_the_choose_and_held_out_rows(tmp
         if res.status == "deployed":
             won = res.held_out[res.chosen]
             assert won["held_gain"] >= 0 and won["gain"] >= won["gain_se"]
+
+
+def test_a_regressor_gain_is_the_paired_drop_in_squared_error(tmp_path):
+    """Regressors: ``gain`` is the mean of (drifted's squared error − the row's) over the
+    cross-fitted choose rows and the held-out rows, ``gain_se`` scipy's sem of it."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    sc = tabular_scenario("demand", "recurring", seed=1, n_train=600, n_window=600, n_test=100)
+    with Store(tmp_path / "s") as store:
+        fits = [
+            HistGradientBoostingRegressor(max_iter=40).fit(r.X, r.y)
+            for r in (sc.regime_a, sc.regime_b)
+        ]
+        a = store.register(fits[0], name="d", data=sc.regime_a.X)
+        b = store.register(fits[1], name="d", parents=[a], data=sc.regime_b.X)
+        store.deploy(b, "d")
+        X, y = sc.validation.X, sc.validation.y
+        res = repair(store, "d", window=sc.window.X, validation=(X, y))
+        err = {
+            k: (load_predictor(store, m.id).predict(X) - y) ** 2 for k, m in (("a", a), ("b", b))
+        }
+        d = err["b"] - err["a"]  # positive: the rollback's squared error is smaller
+        row = res.held_out["rollback"]
+        assert row["gain"] == pytest.approx(d.mean())
+        assert row["gain_se"] == pytest.approx(stats.sem(d))
+        if res.status == "deployed":
+            won = res.held_out[res.chosen]
+            assert won["held_gain"] >= 0 and won["gain"] >= won["gain_se"]

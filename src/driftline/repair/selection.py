@@ -94,12 +94,15 @@ def no_worse_held_out(
     """True when ``name`` shows its gain over ``baseline``: not worse on the held-out rows
     (``held_gain >= 0``) and a gain of at least one paired standard error (``gain >=
     gain_se``) on the rows the test uses (the held-out rows; for cross-fitted tables also the
-    choose rows). Rows without these keys compare held-out accuracy. True for ``baseline``
-    itself and when there are no held-out rows."""
+    choose rows). Rows without these keys compare held-out accuracy (a regressor's row without
+    them has shown nothing: false). True for ``baseline`` itself and when there are no
+    held-out rows."""
     row, base = held_out.get(name), held_out.get(baseline)
     if not row or not base or name == baseline:
         return True
-    if "gain" not in row:
-        return float(row["accuracy"]) >= float(base["accuracy"])
+    if "gain" not in row:  # no per-row values: held-out accuracy, else not shown
+        if "accuracy" in row and "accuracy" in base:
+            return float(row["accuracy"]) >= float(base["accuracy"])
+        return False
     eps = 1e-12
     return float(row["held_gain"]) >= -eps and float(row["gain"]) >= float(row["gain_se"]) - eps
