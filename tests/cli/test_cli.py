@@ -79,6 +79,7 @@ def test_graph_formats(cli, tmp_path):
         ("graph", "m@1", "--format", "png"),
         ("rollback", "prod"),
         ("show", "m@x"),
+        ("repair", "m", "--window", "a.safetensors", "--continued-steps", "-1"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(cli, tmp_path, args):
@@ -154,7 +155,7 @@ def test_deploy_and_rollback(cli, tmp_path):
 
 
 def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
-    from sklearn.linear_model import LogisticRegression  # no partial_fit: alpha re-fit only
+    from sklearn.linear_model import LogisticRegression
 
     import driftline
     from driftline.active import LabelQueue
@@ -189,6 +190,8 @@ def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
         "val.csv",
         "--ask",
         "5",
+        "--continued-steps",
+        "0",  # no continued-training row: the labels go to active learning (α re-fit only)
         "--json",
     )
     code, out, _ = cli(*args)

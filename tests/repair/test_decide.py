@@ -58,7 +58,9 @@ def test_routing_is_deployed_when_interpolation_wins_toward_a_fallback_ancestor(
     store.deploy(child, "clf")
     Xw, _ = _regime(rng, "A", 2000, 1.0)  # A moved by one sigma: the root is only a fallback
     Xv, yv = _regime(rng, "A", 300, 1.0)
-    result = repair(store, "clf", Xw, (Xv, yv))
+    # interpolation against routing alone: with 300 labels a continued-training row (which
+    # LogisticRegression has) would win and hide the eligibility rule this test is about
+    result = repair(store, "clf", Xw, (Xv, yv), policy=RepairPolicy(continued_steps=0))
     assert not result.healthy_ancestor
     acc = {k: v["accuracy"] for k, v in result.candidates.items()}
     assert acc["interpolation"] >= acc["routing"] > acc["drifted"] + 0.3

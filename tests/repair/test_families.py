@@ -89,9 +89,16 @@ def test_sklearn_fine_tune_reduces_loss_and_l2_pull(digits):
         return sum(float(np.sum((p[k] - params[k]) ** 2)) for k in params)
 
     assert dist(pulled) < dist(tuned)
-    lr_params, lr_arch = estimator_to_params(fit_quiet(LogisticRegression(max_iter=50), X, y))
-    with pytest.raises(UnsupportedModelError, match="LogisticRegression"):
-        fine_tune(SklearnFamily(lr_arch), lr_params, X, y, steps=1)
+    # LogisticRegression: its own Adam steps (repair.linear_fine_tune) lower the log-loss
+    lr_params, lr_arch = estimator_to_params(fit_quiet(LogisticRegression(max_iter=5), X, y))
+    ridge = {**lr_arch, "estimator": "RidgeClassifier"}
+    with pytest.raises(UnsupportedModelError, match="RidgeClassifier"):
+        fine_tune(SklearnFamily(ridge), lr_params, X, y, steps=1)
+    lr_fam = SklearnFamily(lr_arch)
+    lr_tuned = fine_tune(lr_fam, lr_params, X, y, steps=20, lr=1e-2)
+    assert log_loss(y, lr_fam.predict_proba(lr_tuned, X), classes=lr_fam.classes) < log_loss(
+        y, lr_fam.predict_proba(lr_params, X), classes=lr_fam.classes
+    )
 
 
 def test_sklearn_fine_tune_warm_start_model_on_batch_missing_a_class(digits):
@@ -250,5 +257,6 @@ def test_supports_fine_tune_names_the_families_with_gradients():
 
     assert supports_fine_tune(SklearnFamily(arch("MLPClassifier")))
     assert supports_fine_tune(SklearnFamily(arch("SGDClassifier")))
-    assert not supports_fine_tune(SklearnFamily(arch("LogisticRegression")))
+    assert supports_fine_tune(SklearnFamily(arch("LogisticRegression")))  # own Adam steps
+    assert not supports_fine_tune(SklearnFamily(arch("RidgeClassifier")))
     assert not supports_fine_tune(CallableFamily(lambda p, X: X))

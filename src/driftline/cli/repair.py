@@ -77,6 +77,9 @@ def repair(
         20, "--ask", help="label requests per round when the repair needs labels (0: none)"
     ),
     budget: int = typer.Option(100, "--budget", help="total labels active learning may ask for"),
+    continued_steps: int = typer.Option(
+        20, "--continued-steps", help="training steps of the continued-training row (0: no row)"
+    ),
     image_shape: str = typer.Option(
         None, "--image-shape", help="show label requests as HxW grayscale images, e.g. 8x8"
     ),
@@ -94,6 +97,10 @@ def repair(
     from driftline.repair import RepairPolicy
     from driftline.repair import repair as run_repair
 
+    if continued_steps < 0:
+        raise InvalidInputError(
+            f"--continued-steps must be 0 or more (got {continued_steps}); 0 turns the row off"
+        )
     store = open_store()
     spec = R.role_spec(target_column, prediction, id, timestamp, ignore)
     win, val = _repair_inputs(
@@ -106,6 +113,7 @@ def repair(
         drift_share=drift_share,
         auto_deploy=approve,
         force=force,
+        continued_steps=continued_steps,
     )
     with progress_bar(
         err_console, enabled=talkative() and not as_json, description="repair"

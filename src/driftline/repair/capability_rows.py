@@ -219,7 +219,10 @@ def _weight_row(
 def _continued_row(
     ctx: Context, m: _Members, X_f: Any, y_f: Any, X_c: Any, y_c: Any, rows: list[Candidate]
 ) -> list[Candidate]:
-    """Continue training the better of drifted/ancestor (on the fit half) on the fit half."""
+    """Continue training the better of drifted/ancestor (on the fit half) on the fit half;
+    no row when ``policy.continued_steps`` is 0."""
+    if getattr(ctx.policy, "continued_steps", 1) <= 0:
+        return []
     key = getattr(ctx.policy, "regression_loss", "mse")
     starts = [
         ("drifted", m.fam_d, m.theta_d, ctx.drifted, m.drifted(X_f)),
