@@ -6,7 +6,7 @@ choose rows, pulled toward the start θ_0:
 
     minimise  CE(θ; choose rows) + l2 · ‖θ − θ_0‖²      (:func:`driftline.repair.families.fine_tune`)
 
-Only gradient families (scikit-learn MLP/SGD, torch) get this row. Training on the rows that
+Only gradient families (scikit-learn MLP/SGD and LogisticRegression, torch) get this row. Training on the rows that
 also compare the candidates would let it win by memorising them, so its choose-part score is
 *cross-fitted* over 5 folds (2 with fewer than 20 rows): each fold is scored by a model trained
 on the other folds, so every row is scored by a model that never saw it (slightly pessimistic:
