@@ -14,7 +14,7 @@ from driftline.errors import ArchitectureMismatchError, DriftlineError
 from driftline.repair.alpha import regression_loss, search_alpha, search_alpha_regression
 from driftline.repair.capability import Plan
 from driftline.repair.continued import ContinueSettings, can_continue, continue_training
-from driftline.repair.evaluation import classes_of, family_for, score
+from driftline.repair.evaluation import classes_of, family_for, row_values, score
 from driftline.repair.families import Predictor
 from driftline.repair.model_input import input_names
 from driftline.repair.vector import interpolate, repair_vector, vector_stats
@@ -104,18 +104,6 @@ def scores_of(
         "mae": regression_loss(y, out, "mae"),
         "n": int(len(y)),
     }
-
-
-def row_values(
-    task: str, out: np.ndarray, y: np.ndarray, classes: np.ndarray | None
-) -> dict[str, np.ndarray]:
-    """Per-row terms whose means are the scores: 1 where the argmax is right (``accuracy``,
-    classifiers); squared and absolute errors (``mse``, ``mae``, regressors)."""
-    if task == "classifier":
-        hits = np.asarray(classes)[np.argmax(out, axis=1)] == np.asarray(y)
-        return {"accuracy": hits.astype(np.float64)}
-    err = np.asarray(out, dtype=np.float64).reshape(-1) - np.asarray(y, dtype=np.float64)
-    return {"mse": err**2, "mae": np.abs(err)}
 
 
 def rank_key(task: str, scores: dict[str, float], loss: str = "mse") -> tuple[float, ...]:

@@ -71,6 +71,18 @@ def score(proba: np.ndarray, y: np.ndarray, classes: np.ndarray) -> Scores:
     return Scores(acc, log_loss(y, proba, classes=classes, unseen="zero"), int(len(y)))
 
 
+def row_values(
+    task: str, out: np.ndarray, y: np.ndarray, classes: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Per-row terms whose means are the scores: 1 where the argmax is right (``accuracy``,
+    classifiers); squared and absolute errors (``mse``, ``mae``, regressors)."""
+    if task == "classifier":
+        hits = np.asarray(classes)[np.argmax(out, axis=1)] == np.asarray(y)
+        return {"accuracy": hits.astype(np.float64)}
+    err = np.asarray(out, dtype=np.float64).reshape(-1) - np.asarray(y, dtype=np.float64)
+    return {"mse": err**2, "mae": np.abs(err)}
+
+
 def as_matrix(data: Any, feature_names: list[str] | None = None) -> np.ndarray:
     """A 2-D float array from any table :func:`driftline.drift.to_columns` accepts, with columns
     in ``feature_names`` order when given (see :mod:`driftline.repair.model_input`)."""

@@ -306,16 +306,17 @@ def member_loglik(
     signature features among them are summed (a label column summarised as a feature in
     training, which a served window lacks, is left out). Without ``names`` a matrix's columns
     are the first signature's features and every feature counts."""
-    if names is None:
-        cols = to_columns(X, signatures[0].feature_names if isinstance(X, np.ndarray) else None)
-        return np.stack(
-            [log_likelihood(s, cols, bins=bins, floor=floor, atoms=atoms) for s in signatures]
-        )
-    cols = to_columns(X, list(names) if isinstance(X, np.ndarray) else None)
+    matrix_names = signatures[0].feature_names if names is None else list(names)
+    cols = to_columns(X, matrix_names if isinstance(X, np.ndarray) else None)
     return np.stack(
         [
             log_likelihood(
-                s, cols, features=_consumed(s, names), bins=bins, floor=floor, atoms=atoms
+                s,
+                cols,
+                features=None if names is None else _consumed(s, names),
+                bins=bins,
+                floor=floor,
+                atoms=atoms,
             )
             for s in signatures
         ]

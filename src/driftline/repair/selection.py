@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from driftline.repair.evaluation import score
+from driftline.repair.evaluation import row_values, score
 
 __all__ = ["held_out_scores", "no_worse_held_out", "paired_gain", "split_rows"]
 
@@ -64,7 +64,7 @@ def held_out_scores(
     for name, proba in predictors.items():
         p = np.asarray(proba(), dtype=np.float64)
         out[name] = score(p, y, classes).to_dict()
-        correct[name] = classes[np.argmax(p, axis=1)] == np.asarray(y)
+        correct[name] = row_values("classifier", p, y, classes)["accuracy"]
     base = correct.get(baseline)
     if base is not None:
         for name, hits in correct.items():
