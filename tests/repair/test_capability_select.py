@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from driftline.repair import RepairPolicy, repair
-from driftline.repair.capability_rows import Candidate
+from driftline.repair.capability_rows import Candidate, choose
 from driftline.repair.capability_select import pooled
 from driftline.repair.routed_model import load_predictor
 from driftline.repair.selection import split_rows
@@ -26,6 +26,29 @@ def test_pooled_is_the_metric_over_the_union_of_the_folds():
     assert got["x"]["accuracy"] == pytest.approx((0.5 * 10 + 0.8 * 30) / 40)
     assert got["x"]["log_loss"] == pytest.approx((1.0 * 10 + 0.4 * 30) / 40)
     assert got["x"]["n"] == 40
+
+
+def _row(name: str, acc: float, ll: float = 0.5, n: int = 100) -> Candidate:
+    return Candidate(name, {"accuracy": acc, "log_loss": ll, "n": n})
+
+
+def test_one_se_rule_takes_the_simplest_tier_and_the_best_row_within_it():
+    # best: continued training 0.80 on 100 rows; one SE = sqrt(0.8 * 0.2 / 100) = 0.04
+    rows = [
+        _row("drifted", 0.60),
+        _row("output-interpolation", 0.77),
+        _row("routing", 0.78),  # same tier as output interpolation (one scalar fitted), better
+        _row("continued-training", 0.80),
+    ]
+    assert choose("classifier", rows).name == "routing"
+    # a zero-parameter row within one SE wins over every one-parameter row
+    assert choose("classifier", [*rows, _row("routing T=1", 0.765)]).name == "routing T=1"
+    # outside one SE (0.80 - 0.04 = 0.76): the best stands
+    far = [_row("drifted", 0.6), _row("routing", 0.75), _row("continued-training", 0.80)]
+    assert choose("classifier", far).name == "continued-training"
+    # inside a tier, the higher score; equal accuracy falls to the lower log-loss
+    tied = [_row("output-interpolation", 0.7, 0.6), _row("routing", 0.7, 0.5)]
+    assert choose("classifier", tied).name == "routing"
 
 
 def test_rows_that_fit_nothing_score_exactly_on_the_choose_and_held_out_rows(tmp_path):

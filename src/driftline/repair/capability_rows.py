@@ -307,34 +307,39 @@ def _gated_regression_row(ctx: Context, fit: np.ndarray, choose: np.ndarray) -> 
     ]
 
 
-#: repairs from the fewest to the most parameters fitted on the labels (the one-SE rule's order)
-SIMPLICITY = (
-    "rollback",
-    BAYES_ROUTING,
-    "output-interpolation",
-    "weight-interpolation",
-    "routing",
-    "continued-training",
+#: repairs grouped by how many parameters they fit on the labels, fewest first (the one-SE
+#: rule's tiers): none (the ancestor; Bayes routing), one scalar (α; the routing temperature),
+#: a model's worth (continued training)
+SIMPLICITY: tuple[tuple[str, ...], ...] = (
+    ("rollback", BAYES_ROUTING),
+    ("output-interpolation", "weight-interpolation", "routing"),
+    ("continued-training",),
 )
+
+
+def _tier(name: str) -> int | None:
+    return next((i for i, names in enumerate(SIMPLICITY) if name in names), None)
 
 
 def choose(task: str, rows: list[Candidate], loss: str = "mse") -> Candidate:
     """The best row by the task's rank key (ties go to the earlier row); for classifiers, the
-    one-standard-error rule then takes the simplest repair (:data:`SIMPLICITY`) whose accuracy
-    is within one standard error, √(a(1 − a)/n), of the best's accuracy ``a``: a few labels
-    cannot tell such rows apart, and the simpler one has less to overfit."""
+    one-standard-error rule then takes the best row of the simplest tier (:data:`SIMPLICITY`)
+    that has a row whose accuracy is within one standard error, √(a(1 − a)/n), of the best's
+    accuracy ``a``: a few labels cannot tell such rows apart, and a row that fits fewer
+    parameters to them has less to overfit. Rows of one tier compete on their scores."""
     best = rows[0]
     for row in rows[1:]:
         if rank_key(task, row.scores, loss) > rank_key(task, best.scores, loss):
             best = row
-    if task != "classifier" or best.name not in SIMPLICITY:
+    tier = _tier(best.name)
+    if task != "classifier" or tier is None:
         return best
     a, n = float(best.scores["accuracy"]), max(float(best.scores.get("n", 1)), 1.0)
     se = (a * (1.0 - a) / n) ** 0.5
-    for name in SIMPLICITY[: SIMPLICITY.index(best.name)]:
-        simpler = next((r for r in rows if r.name == name), None)
-        if simpler is not None and float(simpler.scores["accuracy"]) >= a - se:
-            return simpler
+    for names in SIMPLICITY[:tier]:
+        close = [r for r in rows if r.name in names and float(r.scores["accuracy"]) >= a - se]
+        if close:
+            return max(close, key=lambda r: rank_key(task, r.scores, loss))
     return best
 
 
