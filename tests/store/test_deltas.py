@@ -173,3 +173,54 @@ def test_corrupted_middle_of_a_grouped_chain_names_that_base(tmp_path) -> None:
         store.load(refs[-1])
     assert le_bytes(store.load(refs[1])["l1.weight"]) == le_bytes(_chain(5)[1]["l1.weight"])
     assert not fsck(store).ok
+
+
+def _damage(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "header":  # the codec number: an unknown header
+        data[4] ^= 0x7F
+    elif how == "frame":  # after the header: a zstd magic, or a grouped delta's frame lengths
+        data[14:18] = b"\xff\xff\xff\xff"
+    elif how == "truncated":
+        data = data[: len(data) // 3]
+    else:  # one byte in the body
+        data[-3] ^= 0x55
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["header", "frame", "truncated", "body"])
+@pytest.mark.parametrize("chain", [Chain.PARENT, Chain.KEYFRAME])
+def test_damaged_encoded_form_of_the_loaded_blob_is_named(tmp_path, how, chain) -> None:
+    """A load decodes the stored objects of a chain before it verifies the rebuilt tensor;
+    however the requested blob's own encoded object is damaged (a header that no longer parses,
+    frames that do not decode, a truncated object, a flipped body byte), the load fails
+    with a CorruptBlobError naming that object, and the versions below it still load."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256, chain=chain))
+    versions, refs, parent = _chain(4), [], None
+    for p in versions:
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+        refs.append(parent)
+    key = next(i.blob for i in store.manifest(refs[-1]) if i.name == "l1.weight")
+    with store.read() as conn:
+        enc = encodings(conn, [key])[key]
+    assert enc.base is not None
+    _damage(store.blobs.path(enc.stored), how)
+    with pytest.raises(CorruptBlobError, match=f"{enc.stored[:12]} is corrupt.*{key[:12]}"):
+        store.load(refs[-1])
+    for mid, p in zip(refs[:-1], versions[:-1], strict=True):
+        assert all(le_bytes(store.load(mid)[n]) == le_bytes(p[n]) for n in p)
+    assert not fsck(store).ok
+
+
+def test_missing_encoded_object_of_a_base_is_named(tmp_path) -> None:
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    refs, parent = [], None
+    for p in _chain(4):
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+        refs.append(parent)
+    base_key = next(i.blob for i in store.manifest(refs[1]) if i.name == "l2.weight")
+    with store.read() as conn:
+        enc = encodings(conn, [base_key])[base_key]
+    store.blobs.path(enc.stored).unlink()
+    with pytest.raises(CorruptBlobError, match=f"delta base {base_key[:12]}.*missing"):
+        store.load(refs[-1])

@@ -230,7 +230,12 @@ def header(data: bytes | np.ndarray) -> tuple[Codec, int, int, memoryview]:
 
 
 def _inflate(body: memoryview, size: int) -> np.ndarray:
+    """One zstd frame that must decompress to ``size`` bytes. The frame's declared size is
+    checked first: a load decodes stored objects before it can verify them (what it verifies is
+    the rebuilt tensor), and a damaged header must not make it allocate more than ``size``."""
     try:
+        if zstandard.frame_content_size(body) > size:
+            raise CorruptBlobError("an encoded blob declares more bytes than its header")
         out = zstandard.ZstdDecompressor().decompress(body, max_output_size=size)
     except zstandard.ZstdError as exc:
         raise CorruptBlobError(f"an encoded blob does not decompress: {exc}") from exc

@@ -21,9 +21,11 @@ reads at most *k* blobs. With ``chain=Chain.KEYFRAME`` each delta is taken again
 full copy (its *keyframe*) instead of the parent: ``depth`` still counts versions since the
 keyframe (cut every *k*), but a load reads at most 2 stored objects, at the cost of deltas that
 grow with the drift from the keyframe. A load reads the chain's full copy once and applies each
-delta above it to that one buffer in place. Every read verifies: each stored object against its
-own key, and the reconstructed bytes against the logical key; a damaged base makes the load
-fail with a :class:`~driftline.errors.CorruptBlobError` naming the base.
+delta above it to that one buffer in place. Every read verifies the reconstructed bytes
+against the logical key (the stored objects are not hashed one by one on that path: a wrong
+object cannot rebuild a right result); on a mismatch the chain is read again with every stored
+object and level checked, and the load fails with a
+:class:`~driftline.errors.CorruptBlobError` naming the damaged base or encoded object.
 """
 
 from __future__ import annotations
@@ -152,13 +154,21 @@ def read_blob(
     """A logical blob's verified bytes (flat uint8): raw from the store, or rebuilt from its
     encoding and the chain of bases below it, then checked against ``key``.
 
-    Each stored object is checked against its own key as it is read; the rebuilt bytes of the
-    requested blob are checked against ``key``. Intermediate bases are not re-hashed (a wrong
-    base cannot rebuild a right result); on a mismatch the chain is walked again with every
-    base verified, so the error names the damaged base."""
-    out = _rebuild(blobs, key, encoded, context, mmap, verify=False)
-    if key in encoded and _sha256(out) != key:
-        _rebuild(blobs, key, encoded, context, mmap, verify=True)  # names a damaged base
+    What is verified is what is returned: the rebuilt bytes against ``key`` (a wrong stored
+    object cannot rebuild a right result), so the stored objects of a chain are read without
+    hashing each one. Only when the rebuild fails or mismatches is the chain walked again with
+    every stored object and every level verified, so the error names the damaged object (a
+    delta base, or the requested blob's own encoded form)."""
+    if key not in encoded:
+        return blobs.get_buffer(key, context=context, mmap=mmap)
+    try:
+        out = _rebuild(blobs, key, encoded, context, verify=False)
+        if _sha256(out) == key:
+            return out
+    except Exception:  # unchecked objects may decode to anything: looked into just below
+        pass
+    out = _rebuild(blobs, key, encoded, context, verify=True)  # names a damaged object
+    if _sha256(out) != key:
         raise CorruptBlobError(
             f"blob {key[:12]} ({context}) does not rebuild to its key from its "
             f"{encoded[key].codec.value} encoding; restore the store's blobs from backup"
@@ -171,15 +181,13 @@ def _rebuild(
     key: str,
     encoded: Mapping[str, Encoding],
     context: str,
-    mmap: bool,
     *,
     verify: bool,
 ) -> np.ndarray:
     """Read the chain's full copy once, then apply each delta above it in place (grouped
-    deltas summed and ungrouped once, see :class:`Rebuild`). A failure below the requested
-    blob names the base it happened in; ``verify`` also checks every intermediate level."""
-    if key not in encoded:
-        return blobs.get_buffer(key, context=context, mmap=mmap)
+    deltas summed and ungrouped once, see :class:`Rebuild`). ``verify``: check every stored
+    object against its key and every intermediate level against its blob key, so that a
+    failure below the requested blob names the base it happened in."""
     levels = [encoded[key]]  # from the requested blob down to its chain's full copy
     while levels[-1].base is not None:
         below = encoded.get(levels[-1].base)
@@ -190,13 +198,14 @@ def _rebuild(
     rebuild = Rebuild()
     if levels[-1].base is not None:  # the chain's full copy is stored raw
         with _naming(levels[-1], context):
-            raw = blobs.get_buffer(levels[-1].base, context=context)
+            raw = blobs.get_buffer(levels[-1].base, context=context, verify=verify)
         rebuild.out = raw if raw.flags.writeable else raw.copy()
         rebuild.anchor = rebuild.out.copy() if grouped else None
     for i in range(len(levels) - 1, -1, -1):
         enc, above = levels[i], (levels[i - 1] if i else None)
         with _naming(above, context):
-            rebuild.apply(blobs.get_buffer(enc.stored, context=f"encoded form of {enc.blob[:12]}"))
+            where = f"encoded form of {enc.blob[:12]}"
+            rebuild.apply(blobs.get_buffer(enc.stored, context=where, verify=verify))
             if grouped and rebuild.anchor is None:
                 rebuild.anchor = rebuild.result().copy()
             if verify and above is not None and _sha256(rebuild.result()) != enc.blob:
