@@ -224,3 +224,21 @@ def test_missing_encoded_object_of_a_base_is_named(tmp_path) -> None:
     store.blobs.path(enc.stored).unlink()
     with pytest.raises(CorruptBlobError, match=f"delta base {base_key[:12]}.*missing"):
         store.load(refs[-1])
+
+
+def test_registering_onto_a_damaged_chain_names_the_base_and_writes_nothing(tmp_path) -> None:
+    """A child's delta base is read (in one walk with the chain's full copy) and verified
+    before anything is encoded against it: a damaged object below it fails the registration
+    with the base named, and no model is added."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    versions, parent = _chain(5), None
+    for p in versions[:4]:
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+    middle = next(i.blob for i in store.manifest(parent) if i.name == "l2.weight")
+    with store.read() as conn:
+        below = encodings(conn, [middle])[middle].base
+        enc = encodings(conn, [below])[below]
+    _damage(store.blobs.path(enc.stored), "body")
+    with pytest.raises(CorruptBlobError, match=f"delta base {below[:12]}"):
+        store.register(versions[4], name="m", parents=[parent])
+    assert not store.children(parent)

@@ -134,6 +134,9 @@ def _indices(n: int, dtype: type) -> np.ndarray:
     return out
 
 
+Order = tuple[tuple[int, int], np.ndarray]  # an exponent field and the grouping it gives
+
+
 def group_order(anchor: np.ndarray, itemsize: int, field: tuple[int, int]) -> np.ndarray:
     """The stable order of ``anchor``'s elements by their exponent field (``(shift, bits)``):
     (exponent, index) pairs packed in one word and sorted, 2–3× faster than an argsort."""
@@ -187,10 +190,12 @@ def encode(
     codec: Codec = Codec.XOR,
     dtypes: tuple[str, str] | None = None,
     anchor: np.ndarray | None = None,
+    order: Order | None = None,
 ) -> bytes:
     """``raw`` (flat uint8) as ``planes-zstd``, or as a ``codec`` delta against ``base``
     (``cast-xor``: XOR with ``base`` cast from ``dtypes[0]`` to ``dtypes[1]``; ``gsub``:
-    grouped by the exponents of ``anchor``, default ``base``, of dtype ``dtypes[1]``)."""
+    grouped by the exponents of ``anchor``, default ``base``, of dtype ``dtypes[1]``;
+    ``order``: that grouping when the caller has it, as :attr:`Rebuild.order` keeps it)."""
     extra = b""
     if codec is Codec.CAST and base is not None:
         if dtypes is None:
@@ -205,8 +210,9 @@ def encode(
         anchor = base if anchor is None else anchor
         if field is None or itemsize not in _WORD or anchor.size != raw.size:
             raise InvalidInputError("a grouped delta needs a float tensor and an equal anchor")
-        order = group_order(anchor, itemsize, field)
-        packed = _FIELD.pack(*field) + _grouped(raw, base, itemsize, order, level)
+        if order is None or order[0] != field or order[1].size != raw.size // itemsize:
+            order = (field, group_order(anchor, itemsize, field))
+        packed = _FIELD.pack(*field) + _grouped(raw, base, itemsize, order[1], level)
         return _HEAD.pack(_MAGIC, _CODE[codec], itemsize, raw.size) + packed
     elif codec is Codec.SUB:
         body = _sub(raw, base, itemsize, -1)
@@ -254,7 +260,7 @@ class Rebuild:
     def __init__(self, out: np.ndarray | None = None, anchor: np.ndarray | None = None) -> None:
         self.out = out
         self.anchor = anchor
-        self._order: tuple[tuple[int, int], np.ndarray] | None = None
+        self.order: Order | None = None  # the grouping of ``anchor``, once made
         self._pending: list[np.ndarray | None] | None = None  # summed digit planes
         self._count = 0  # levels summed in ``_pending``
 
@@ -312,12 +318,12 @@ class Rebuild:
             raise CorruptBlobError("a grouped delta blob has a bad element size")
         field = _FIELD.unpack(body[: _FIELD.size])
         lengths = struct.unpack_from(f"<{itemsize}I", body, _FIELD.size)
-        if self._order is None or self._order[0] != field or self._count >= _MAX_PENDING:
+        if self.order is None or self.order[0] != field or self._count >= _MAX_PENDING:
             if self.anchor is None or self.anchor.size != size:
                 raise CorruptBlobError("a grouped delta blob has no anchor of its size")
             self._flush()
-            if self._order is None or self._order[0] != field:
-                self._order = (field, group_order(self.anchor, itemsize, field))
+            if self.order is None or self.order[0] != field:
+                self.order = (field, group_order(self.anchor, itemsize, field))
         n = size // itemsize
         if self._pending is None:
             self._pending = [None] * itemsize
@@ -339,7 +345,7 @@ class Rebuild:
         """Assemble the summed digit planes (modulo 2^bits), ungroup them, add them to ``out``."""
         if self._pending is None:
             return
-        assert self.out is not None and self._order is not None
+        assert self.out is not None and self.order is not None
         itemsize = len(self._pending)
         signed, word = np.dtype(f"i{itemsize}"), np.dtype(_WORD[itemsize])
         total = None  # Σ plane_j · 256^j (mod 2^bits) over the planes that had digits
@@ -357,7 +363,7 @@ class Rebuild:
         if total is None:
             return
         ungrouped = np.empty_like(total)
-        ungrouped[self._order[1]] = total
+        ungrouped[self.order[1]] = total
         np.add(self.out.view(word), ungrouped, out=self.out.view(word))
 
     def result(self) -> np.ndarray:

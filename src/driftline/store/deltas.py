@@ -47,6 +47,7 @@ from driftline.store.delta_codecs import (
     _WORD,
     EXPONENT,
     Codec,
+    Order,
     Rebuild,
     encode,
 )
@@ -162,12 +163,12 @@ def read_blob(
     if key not in encoded:
         return blobs.get_buffer(key, context=context, mmap=mmap)
     try:
-        out = _rebuild(blobs, key, encoded, context, verify=False)
+        out = _rebuild(blobs, key, encoded, context, verify=False).result()
         if _sha256(out) == key:
             return out
     except Exception:  # unchecked objects may decode to anything: looked into just below
         pass
-    out = _rebuild(blobs, key, encoded, context, verify=True)  # names a damaged object
+    out = _rebuild(blobs, key, encoded, context, verify=True).result()  # names a damaged object
     if _sha256(out) != key:
         raise CorruptBlobError(
             f"blob {key[:12]} ({context}) does not rebuild to its key from its "
@@ -183,18 +184,21 @@ def _rebuild(
     context: str,
     *,
     verify: bool,
-) -> np.ndarray:
+    keep_anchor: bool = False,
+) -> Rebuild:
     """Read the chain's full copy once, then apply each delta above it in place (grouped
     deltas summed and ungrouped once, see :class:`Rebuild`). ``verify``: check every stored
     object against its key and every intermediate level against its blob key, so that a
-    failure below the requested blob names the base it happened in."""
+    failure below the requested blob names the base it happened in. The returned rebuild holds
+    the bytes, a copy of the full copy (for a grouped chain, or when ``keep_anchor``) and the
+    grouping order it made of it, if any."""
     levels = [encoded[key]]  # from the requested blob down to its chain's full copy
     while levels[-1].base is not None:
         below = encoded.get(levels[-1].base)
         if below is None:
             break
         levels.append(below)
-    grouped = any(e.codec is Codec.GSUB for e in levels)
+    grouped = keep_anchor or any(e.codec is Codec.GSUB for e in levels)
     rebuild = Rebuild()
     if levels[-1].base is not None:  # the chain's full copy is stored raw
         with _naming(levels[-1], context):
@@ -210,7 +214,37 @@ def _rebuild(
                 rebuild.anchor = rebuild.result().copy()
             if verify and above is not None and _sha256(rebuild.result()) != enc.blob:
                 raise CorruptBlobError(f"blob {enc.blob[:12]} does not rebuild to its key")
-    return rebuild.result()
+    rebuild.result()
+    return rebuild
+
+
+def chain_root(key: str, encoded: Mapping[str, Encoding]) -> str:
+    """The logical key of the full copy that ``key``'s chain starts from (``key`` itself for a
+    full copy or a raw blob)."""
+    while key in encoded and encoded[key].base is not None:
+        key = encoded[key].base  # type: ignore[assignment]
+    return key
+
+
+def read_with_anchor(
+    blobs: BlobStore, key: str, encoded: Mapping[str, Encoding], *, context: str = ""
+) -> tuple[np.ndarray, np.ndarray | None, Order | None]:
+    """:func:`read_blob` of ``key``, the verified bytes of its chain's full copy (None when
+    ``key`` is one) and the grouping order the walk made of them (None if it made none), all
+    from one walk of the chain; the slow verified reads only on a failure (they name the
+    damaged object)."""
+    root = chain_root(key, encoded)
+    if root == key:
+        return read_blob(blobs, key, encoded, context=context), None, None
+    try:
+        rebuild = _rebuild(blobs, key, encoded, context, verify=False, keep_anchor=True)
+        out, anchor = rebuild.result(), rebuild.anchor
+        if anchor is not None and _sha256(out) == key and _sha256(anchor) == root:
+            return out, anchor, rebuild.order
+    except Exception:  # unchecked objects: the verified reads below name what is wrong
+        pass
+    out = read_blob(blobs, key, encoded, context=context)
+    return out, read_blob(blobs, root, encoded, context=context), None
 
 
 @contextmanager
@@ -243,6 +277,7 @@ class _Base:
     depth: int
     dtype: str | None = None  # the base tensor's dtype, when the caller knows it
     anchor: np.ndarray | None = None  # the full copy its chain starts from (None: ``bytes``)
+    order: Order | None = None  # the anchor's grouping, when reading the base made it
 
 
 def put_encoded(
@@ -257,7 +292,9 @@ def put_encoded(
     best, codec, use_base = encode(raw, itemsize, None, settings.level), Codec.PLANES, None
     for kind, dtypes in _delta_kinds(array, raw, base, settings):
         assert base is not None
-        delta = encode(raw, itemsize, base.bytes, settings.level, kind, dtypes, base.anchor)
+        delta = encode(
+            raw, itemsize, base.bytes, settings.level, kind, dtypes, base.anchor, base.order
+        )
         if len(delta) < len(best):
             best, codec, use_base = delta, kind, base
     if len(best) >= raw.size:
@@ -342,12 +379,9 @@ def base_for(
     if info_key is None:
         return None
     enc = encoded.get(info_key)
-    depth, key = (enc.depth if enc else 1), info_key
-    root = info_key
-    while root in encoded and encoded[root].base is not None:
-        root = encoded[root].base  # type: ignore[assignment]
+    depth = enc.depth if enc else 1
     if chain is Chain.KEYFRAME:
-        key = root
-    data = read_blob(blobs, key, encoded, context=context)
-    anchor = None if root == key else read_blob(blobs, root, encoded, context=context)
-    return _Base(key, data, depth, dtype, anchor)
+        key = chain_root(info_key, encoded)
+        return _Base(key, read_blob(blobs, key, encoded, context=context), depth, dtype)
+    data, anchor, order = read_with_anchor(blobs, info_key, encoded, context=context)
+    return _Base(info_key, data, depth, dtype, anchor, order)
