@@ -68,11 +68,13 @@ class Chain(StrEnum):
 @dataclass(frozen=True)
 class DeltaSettings:
     """``every``: longest chain (versions per full copy, ≥ 1; 1 = no deltas, only compression);
-    ``level``: zstd level; ``min_bytes``: smaller tensors are stored raw; ``chain``: delta
-    against the parent (smallest) or the keyframe (loads read ≤ 2 objects)."""
+    ``level``: zstd level (1: on byte and digit planes of weights it compresses ~4× faster
+    than 3, its frames decode faster, and it came out 0.1–1% smaller in the storage
+    benchmark); ``min_bytes``: smaller tensors are stored raw; ``chain``: delta against the
+    parent (smallest) or the keyframe (loads read ≤ 2 objects)."""
 
     every: int = 16
-    level: int = 3
+    level: int = 1
     min_bytes: int = 1 << 12
     chain: Chain = Chain.PARENT
 
