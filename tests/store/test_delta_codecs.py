@@ -90,6 +90,33 @@ def test_grouped_digits_is_exact_for_any_bit_patterns(name: str, n: int, seed: i
     assert np.array_equal(decode(blob, base, anchor), raw)
 
 
+def _digits_by_division(d: np.ndarray, itemsize: int) -> np.ndarray:
+    """The balanced digits as the first ``gsub`` writer computed them, digit by digit."""
+    out = np.empty((itemsize, d.size), np.uint8)
+    r = d.copy()
+    for j in range(itemsize - 1):
+        digit = ((r + 128) & 0xFF) - 128
+        out[j] = digit.astype(np.uint8)
+        r -= digit
+        r >>= 8
+    out[itemsize - 1] = r.astype(np.uint8)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([2, 4, 8]), st.integers(1, 700), st.integers(0, 2**32 - 1))
+def test_digits_are_the_bytes_the_first_writer_stored(itemsize: int, n: int, seed: int) -> None:
+    """The bytewise digits are exactly the digit-by-digit ones (stored objects unchanged),
+    for any differences, the extremes and the carries at ±128 included."""
+    rng = np.random.default_rng(seed)
+    d = rng.integers(0, 256, n * itemsize, dtype=np.uint8).view(f"i{itemsize}")
+    info = np.iinfo(f"i{itemsize}")
+    edges = np.array([0, 1, -1, 127, 128, -128, -129, 255, 256, info.min, info.max], d.dtype)
+    for values in (d, edges):
+        expected = _digits_by_division(values, itemsize)
+        assert np.array_equal(delta_codecs._digits(values, itemsize), expected)
+
+
 @pytest.mark.parametrize("name", sorted(_FLOATS))
 @pytest.mark.parametrize("n", [1, 7, 4099])
 def test_grouped_digits_round_trips_small_steps(name: str, n: int) -> None:

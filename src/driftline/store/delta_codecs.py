@@ -159,15 +159,17 @@ def group_order(anchor: np.ndarray, itemsize: int, field: tuple[int, int]) -> np
 
 def _digits(d: np.ndarray, itemsize: int) -> np.ndarray:
     """The signed base-256 digits of the differences ``d`` (signed words), as (itemsize, n)
-    bytes: d ≡ Σ digit_j · 256^j (mod 2^bits), every digit but the top one in [−128, 127]."""
-    out = np.empty((itemsize, d.size), np.uint8)
-    r = d.copy()
-    for j in range(itemsize - 1):
-        digit = ((r + 128) & 0xFF) - 128
-        out[j] = digit.astype(np.uint8)
-        r -= digit
-        r >>= 8
-    out[itemsize - 1] = r.astype(np.uint8)
+    bytes: d ≡ Σ digit_j · 256^j (mod 2^bits), every digit but the top one in [−128, 127].
+
+    Bytewise, in three passes: with 128 added at every digit position but the top one,
+    d + Σ 128 · 256^j = Σ (digit_j + 128) · 256^j + top · 256^(bits/8 − 1), every
+    digit_j + 128 in [0, 255]: the sum's byte planes are the digits, each but the top one
+    offset by 128 (its top bit flipped)."""
+    word = _WORD[itemsize]
+    offset = np.array(sum(128 << (8 * j) for j in range(itemsize - 1)), dtype=word)
+    shifted = np.add(d.view(word), offset)  # modulo 2^bits
+    out = _planes(shifted.view(np.uint8), itemsize).reshape(itemsize, -1)
+    out[:-1] ^= np.uint8(0x80)
     return out
 
 
@@ -346,25 +348,21 @@ class Rebuild:
         if self._pending is None:
             return
         assert self.out is not None and self.order is not None
-        itemsize = len(self._pending)
-        signed, word = np.dtype(f"i{itemsize}"), np.dtype(_WORD[itemsize])
-        total = None  # Σ plane_j · 256^j (mod 2^bits) over the planes that had digits
-        for j, plane in enumerate(self._pending):
-            if plane is None:
-                continue
-            term = plane.astype(signed).view(word)  # sign-extended, then modular
-            if j:
-                term <<= word.type(8 * j)
-            if total is None:
-                total = term
-            else:
-                total += term
-        self._pending, self._count = None, 0
-        if total is None:
+        planes, self._pending, self._count = self._pending, None, 0
+        signed, word = np.dtype(f"i{len(planes)}"), np.dtype(_WORD[len(planes)])
+        present = [j for j, plane in enumerate(planes) if plane is not None]
+        if not present:
             return
+        top = present[-1]
+        total = np.asarray(planes[top]).astype(signed)  # sign-extended
+        for j in range(top - 1, -1, -1):  # Horner: Σ plane_j · 256^j (mod 2^bits), in place
+            np.left_shift(total.view(word), word.type(8), out=total.view(word))
+            plane = planes[j]
+            if plane is not None:
+                np.add(total, plane, out=total)  # numpy integers wrap: modulo 2^bits
         ungrouped = np.empty_like(total)
         ungrouped[self.order[1]] = total
-        np.add(self.out.view(word), ungrouped, out=self.out.view(word))
+        np.add(self.out.view(word), ungrouped.view(word), out=self.out.view(word))
 
     def result(self) -> np.ndarray:
         """The rebuilt bytes (flat uint8) after every applied level."""
