@@ -242,3 +242,34 @@ def test_registering_onto_a_damaged_chain_names_the_base_and_writes_nothing(tmp_
     with pytest.raises(CorruptBlobError, match=f"delta base {below[:12]}"):
         store.register(versions[4], name="m", parents=[parent])
     assert not store.children(parent)
+
+
+@pytest.mark.parametrize("chain", [Chain.PARENT, Chain.KEYFRAME])
+def test_sampled_shortlist_writes_what_trying_every_codec_in_full_writes(
+    tmp_path, monkeypatch, chain
+) -> None:
+    """Tensors large enough to be sampled (fine-tune steps, a retrained tensor unrelated to its
+    parent, a bfloat16 quantisation) take the same encodings, byte for byte, as when every
+    candidate is encoded in full, and round-trip."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((400, 400)).astype(np.float32)  # 160,000 elements: sampled
+    v0 = {"w": w, "b": rng.standard_normal(64).astype(np.float32)}
+    v1 = {"w": w + rng.standard_normal(w.shape).astype(np.float32) * np.float32(1e-3), "b": v0["b"]}
+    v2 = {"w": rng.standard_normal(w.shape).astype(np.float32), "b": v0["b"]}
+    v3 = {"w": v2["w"].astype(ml_dtypes.bfloat16), "b": v0["b"]}
+    versions = [v0, v1, v2, v3]
+
+    def written(folder: str) -> list[tuple[str, int, bytes]]:
+        store = Store(tmp_path / folder, deltas=DeltaSettings(every=8, chain=chain))
+        parent = None
+        for p in versions:
+            parent = store.register(p, name="m", parents=[parent] if parent else []).id
+            assert all(le_bytes(store.load(parent)[n]) == le_bytes(p[n]) for n in p)
+        with store.read() as conn:
+            rows = conn.execute(sa.select(blob_encodings).order_by(blob_encodings.c.depth)).all()
+        return [(r.codec, r.depth, store.blobs.path(r.stored).read_bytes()) for r in rows]
+
+    sampled = written("sampled")
+    monkeypatch.setattr("driftline.store.deltas.shortlist", lambda *args: args[-1])
+    assert sampled == written("full")
+    assert {codec for codec, _, _ in sampled} >= {Codec.PLANES, Codec.CAST}

@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from driftline.errors import CorruptBlobError, InvalidInputError
 from driftline.params.identity import dtype_name, le_view
 from driftline.params.io import numpy_dtype
+from driftline.store.delta_choice import Candidate, shortlist
 from driftline.store.delta_codecs import (
     _WORD,
     EXPONENT,
@@ -291,14 +292,21 @@ def put_encoded(
         blobs.put(le_view(array), key)
         return None
     itemsize = np.asarray(array).dtype.itemsize
-    best, codec, use_base = encode(raw, itemsize, None, settings.level), Codec.PLANES, None
-    for kind, dtypes in _delta_kinds(array, raw, base, settings):
-        assert base is not None
-        delta = encode(
-            raw, itemsize, base.bytes, settings.level, kind, dtypes, base.anchor, base.order
-        )
-        if len(delta) < len(best):
-            best, codec, use_base = delta, kind, base
+    tried: list[Candidate] = [(Codec.PLANES, None), *_delta_kinds(array, raw, base, settings)]
+    if base is not None:
+        tried = shortlist(raw, itemsize, base.bytes, base.anchor, settings.level, tried)
+    best, codec, use_base = b"", Codec.PLANES, None
+    for kind, dtypes in tried:
+        if kind is Codec.PLANES:
+            data, against = encode(raw, itemsize, None, settings.level), None
+        else:
+            assert base is not None
+            against = base
+            data = encode(
+                raw, itemsize, base.bytes, settings.level, kind, dtypes, base.anchor, base.order
+            )
+        if not best or len(data) < len(best):
+            best, codec, use_base = data, kind, against
     if len(best) >= raw.size:
         blobs.put(le_view(array), key)
         return None
