@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftline.params.identity import le_bytes
+from driftline.params.io import numpy_dtype
 from driftline.store import Store, delta_codecs, deltas
 from driftline.store.delta_codecs import Rebuild
 from driftline.store.deltas import Codec, DeltaSettings, decode, encode
@@ -87,6 +88,33 @@ def test_grouped_digits_is_exact_for_any_bit_patterns(name: str, n: int, seed: i
     raw, base, anchor = (rng.integers(0, 256, n * itemsize, dtype=np.uint8) for _ in range(3))
     blob = encode(raw, itemsize, base, 3, Codec.GSUB, (name, name), anchor)
     assert np.array_equal(decode(blob, base, anchor), raw)
+
+
+def _digits_by_division(d: np.ndarray, itemsize: int) -> np.ndarray:
+    """The balanced digits as the first ``gsub`` writer computed them, digit by digit."""
+    out = np.empty((itemsize, d.size), np.uint8)
+    r = d.copy()
+    for j in range(itemsize - 1):
+        digit = ((r + 128) & 0xFF) - 128
+        out[j] = digit.astype(np.uint8)
+        r -= digit
+        r >>= 8
+    out[itemsize - 1] = r.astype(np.uint8)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([2, 4, 8]), st.integers(1, 700), st.integers(0, 2**32 - 1))
+def test_digits_are_the_bytes_the_first_writer_stored(itemsize: int, n: int, seed: int) -> None:
+    """The bytewise digits are exactly the digit-by-digit ones (stored objects unchanged),
+    for any differences, the extremes and the carries at ±128 included."""
+    rng = np.random.default_rng(seed)
+    d = rng.integers(0, 256, n * itemsize, dtype=np.uint8).view(f"i{itemsize}")
+    info = np.iinfo(f"i{itemsize}")
+    edges = np.array([0, 1, -1, 127, 128, -128, -129, 255, 256, info.min, info.max], d.dtype)
+    for values in (d, edges):
+        expected = _digits_by_division(values, itemsize)
+        assert np.array_equal(delta_codecs._digits(values, itemsize), expected)
 
 
 @pytest.mark.parametrize("name", sorted(_FLOATS))
@@ -186,3 +214,25 @@ def test_mixed_dtype_chain_of_odd_sizes_round_trips(tmp_path, chain) -> None:
         assert all(le_bytes(got[k]) == le_bytes(v[k]) and got[k].dtype == v[k].dtype for k in v)
     codecs = {r.codec for r in _rows(store)}
     assert (Codec.GSUB.value in codecs) == (chain is deltas.Chain.PARENT)
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "float64"])
+def test_grouped_delta_with_the_order_a_load_made_is_the_same_bytes(name: str) -> None:
+    """Registering a child reuses the grouping order that rebuilding its parent made of the
+    chain's full copy: the encoded object is byte for byte the one made without it, and an
+    order that does not fit (another field or size) is not used."""
+    rng = np.random.default_rng(7)
+    dtype = numpy_dtype(name)
+    w0 = rng.standard_normal(3001).astype(dtype)
+    w1 = (w0.astype(np.float64) + rng.standard_normal(w0.size) * 1e-3).astype(dtype)
+    w2 = (w1.astype(np.float64) + rng.standard_normal(w0.size) * 1e-3).astype(dtype)
+    anchor, b1, b2 = (np.frombuffer(le_bytes(w), np.uint8) for w in (w0, w1, w2))
+    itemsize, dtypes = dtype.itemsize, (name, name)
+    rebuild = Rebuild(anchor.copy(), anchor)
+    rebuild.apply(encode(b1, itemsize, anchor, 3, Codec.GSUB, dtypes, anchor))
+    assert np.array_equal(rebuild.result(), b1) and rebuild.order is not None
+    plain = encode(b2, itemsize, b1, 3, Codec.GSUB, dtypes, anchor)
+    assert encode(b2, itemsize, b1, 3, Codec.GSUB, dtypes, anchor, rebuild.order) == plain
+    wrong = ((0, 1), rebuild.order[1][::-1].copy())
+    assert encode(b2, itemsize, b1, 3, Codec.GSUB, dtypes, anchor, wrong) == plain
+    assert np.array_equal(decode(plain, b1, anchor), b2)

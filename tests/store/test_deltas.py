@@ -173,3 +173,103 @@ def test_corrupted_middle_of_a_grouped_chain_names_that_base(tmp_path) -> None:
         store.load(refs[-1])
     assert le_bytes(store.load(refs[1])["l1.weight"]) == le_bytes(_chain(5)[1]["l1.weight"])
     assert not fsck(store).ok
+
+
+def _damage(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "header":  # the codec number: an unknown header
+        data[4] ^= 0x7F
+    elif how == "frame":  # after the header: a zstd magic, or a grouped delta's frame lengths
+        data[14:18] = b"\xff\xff\xff\xff"
+    elif how == "truncated":
+        data = data[: len(data) // 3]
+    else:  # one byte in the body
+        data[-3] ^= 0x55
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["header", "frame", "truncated", "body"])
+@pytest.mark.parametrize("chain", [Chain.PARENT, Chain.KEYFRAME])
+def test_damaged_encoded_form_of_the_loaded_blob_is_named(tmp_path, how, chain) -> None:
+    """A load decodes the stored objects of a chain before it verifies the rebuilt tensor;
+    however the requested blob's own encoded object is damaged (a header that no longer parses,
+    frames that do not decode, a truncated object, a flipped body byte), the load fails
+    with a CorruptBlobError naming that object, and the versions below it still load."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256, chain=chain))
+    versions, refs, parent = _chain(4), [], None
+    for p in versions:
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+        refs.append(parent)
+    key = next(i.blob for i in store.manifest(refs[-1]) if i.name == "l1.weight")
+    with store.read() as conn:
+        enc = encodings(conn, [key])[key]
+    assert enc.base is not None
+    _damage(store.blobs.path(enc.stored), how)
+    with pytest.raises(CorruptBlobError, match=f"{enc.stored[:12]} is corrupt.*{key[:12]}"):
+        store.load(refs[-1])
+    for mid, p in zip(refs[:-1], versions[:-1], strict=True):
+        assert all(le_bytes(store.load(mid)[n]) == le_bytes(p[n]) for n in p)
+    assert not fsck(store).ok
+
+
+def test_missing_encoded_object_of_a_base_is_named(tmp_path) -> None:
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    refs, parent = [], None
+    for p in _chain(4):
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+        refs.append(parent)
+    base_key = next(i.blob for i in store.manifest(refs[1]) if i.name == "l2.weight")
+    with store.read() as conn:
+        enc = encodings(conn, [base_key])[base_key]
+    store.blobs.path(enc.stored).unlink()
+    with pytest.raises(CorruptBlobError, match=f"delta base {base_key[:12]}.*missing"):
+        store.load(refs[-1])
+
+
+def test_registering_onto_a_damaged_chain_names_the_base_and_writes_nothing(tmp_path) -> None:
+    """A child's delta base is read (in one walk with the chain's full copy) and verified
+    before anything is encoded against it: a damaged object below it fails the registration
+    with the base named, and no model is added."""
+    store = Store(tmp_path / "s", deltas=DeltaSettings(every=8, min_bytes=256))
+    versions, parent = _chain(5), None
+    for p in versions[:4]:
+        parent = store.register(p, name="m", parents=[parent] if parent else []).id
+    middle = next(i.blob for i in store.manifest(parent) if i.name == "l2.weight")
+    with store.read() as conn:
+        below = encodings(conn, [middle])[middle].base
+        enc = encodings(conn, [below])[below]
+    _damage(store.blobs.path(enc.stored), "body")
+    with pytest.raises(CorruptBlobError, match=f"delta base {below[:12]}"):
+        store.register(versions[4], name="m", parents=[parent])
+    assert not store.children(parent)
+
+
+@pytest.mark.parametrize("chain", [Chain.PARENT, Chain.KEYFRAME])
+def test_sampled_shortlist_writes_what_trying_every_codec_in_full_writes(
+    tmp_path, monkeypatch, chain
+) -> None:
+    """Tensors large enough to be sampled (fine-tune steps, a retrained tensor unrelated to its
+    parent, a bfloat16 quantisation) take the same encodings, byte for byte, as when every
+    candidate is encoded in full, and round-trip."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((400, 400)).astype(np.float32)  # 160,000 elements: sampled
+    v0 = {"w": w, "b": rng.standard_normal(64).astype(np.float32)}
+    v1 = {"w": w + rng.standard_normal(w.shape).astype(np.float32) * np.float32(1e-3), "b": v0["b"]}
+    v2 = {"w": rng.standard_normal(w.shape).astype(np.float32), "b": v0["b"]}
+    v3 = {"w": v2["w"].astype(ml_dtypes.bfloat16), "b": v0["b"]}
+    versions = [v0, v1, v2, v3]
+
+    def written(folder: str) -> list[tuple[str, int, bytes]]:
+        store = Store(tmp_path / folder, deltas=DeltaSettings(every=8, chain=chain))
+        parent = None
+        for p in versions:
+            parent = store.register(p, name="m", parents=[parent] if parent else []).id
+            assert all(le_bytes(store.load(parent)[n]) == le_bytes(p[n]) for n in p)
+        with store.read() as conn:
+            rows = conn.execute(sa.select(blob_encodings).order_by(blob_encodings.c.depth)).all()
+        return [(r.codec, r.depth, store.blobs.path(r.stored).read_bytes()) for r in rows]
+
+    sampled = written("sampled")
+    monkeypatch.setattr("driftline.store.deltas.shortlist", lambda *args: args[-1])
+    assert sampled == written("full")
+    assert {codec for codec, _, _ in sampled} >= {Codec.PLANES, Codec.CAST}

@@ -43,18 +43,19 @@ def mapped(path: Path, size: int, *, private: bool) -> tuple[Any, str]:
 READ_CHUNK = 1 << 20  # hash each chunk right after reading it, while it is in the cache
 
 
-def read_hashing(path: Path, into: memoryview) -> str:
+def read_hashing(path: Path, into: memoryview, *, hashing: bool = True) -> str:
     """Read the file at ``path`` into ``into`` (its exact size) in :data:`READ_CHUNK` pieces,
     hashing each piece while it is still in the CPU cache (one pass over memory instead of
-    two); returns the SHA-256 hex. A file shorter than ``into`` raises FileNotFoundError
-    (truncated under us: treated as missing)."""
-    h = hashlib.sha256()
+    two); returns the SHA-256 hex (``""`` with ``hashing=False``: read only). A file shorter
+    than ``into`` raises FileNotFoundError (truncated under us: treated as missing)."""
+    h = hashlib.sha256() if hashing else None
     done, size = 0, len(into)
     with open(path, "rb", buffering=0) as fh:
         while done < size:
             got = fh.readinto(into[done : done + READ_CHUNK])
             if not got:
                 raise FileNotFoundError(path)
-            h.update(into[done : done + got])
+            if h is not None:
+                h.update(into[done : done + got])
             done += got
-    return h.hexdigest()
+    return h.hexdigest() if h is not None else ""

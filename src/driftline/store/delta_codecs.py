@@ -134,6 +134,9 @@ def _indices(n: int, dtype: type) -> np.ndarray:
     return out
 
 
+Order = tuple[tuple[int, int], np.ndarray]  # an exponent field and the grouping it gives
+
+
 def group_order(anchor: np.ndarray, itemsize: int, field: tuple[int, int]) -> np.ndarray:
     """The stable order of ``anchor``'s elements by their exponent field (``(shift, bits)``):
     (exponent, index) pairs packed in one word and sorted, 2–3× faster than an argsort."""
@@ -156,15 +159,17 @@ def group_order(anchor: np.ndarray, itemsize: int, field: tuple[int, int]) -> np
 
 def _digits(d: np.ndarray, itemsize: int) -> np.ndarray:
     """The signed base-256 digits of the differences ``d`` (signed words), as (itemsize, n)
-    bytes: d ≡ Σ digit_j · 256^j (mod 2^bits), every digit but the top one in [−128, 127]."""
-    out = np.empty((itemsize, d.size), np.uint8)
-    r = d.copy()
-    for j in range(itemsize - 1):
-        digit = ((r + 128) & 0xFF) - 128
-        out[j] = digit.astype(np.uint8)
-        r -= digit
-        r >>= 8
-    out[itemsize - 1] = r.astype(np.uint8)
+    bytes: d ≡ Σ digit_j · 256^j (mod 2^bits), every digit but the top one in [−128, 127].
+
+    Bytewise, in three passes: with 128 added at every digit position but the top one,
+    d + Σ 128 · 256^j = Σ (digit_j + 128) · 256^j + top · 256^(bits/8 − 1), every
+    digit_j + 128 in [0, 255]: the sum's byte planes are the digits, each but the top one
+    offset by 128 (its top bit flipped)."""
+    word = _WORD[itemsize]
+    offset = np.array(sum(128 << (8 * j) for j in range(itemsize - 1)), dtype=word)
+    shifted = np.add(d.view(word), offset)  # modulo 2^bits
+    out = _planes(shifted.view(np.uint8), itemsize).reshape(itemsize, -1)
+    out[:-1] ^= np.uint8(0x80)
     return out
 
 
@@ -187,10 +192,12 @@ def encode(
     codec: Codec = Codec.XOR,
     dtypes: tuple[str, str] | None = None,
     anchor: np.ndarray | None = None,
+    order: Order | None = None,
 ) -> bytes:
     """``raw`` (flat uint8) as ``planes-zstd``, or as a ``codec`` delta against ``base``
     (``cast-xor``: XOR with ``base`` cast from ``dtypes[0]`` to ``dtypes[1]``; ``gsub``:
-    grouped by the exponents of ``anchor``, default ``base``, of dtype ``dtypes[1]``)."""
+    grouped by the exponents of ``anchor``, default ``base``, of dtype ``dtypes[1]``;
+    ``order``: that grouping when the caller has it, as :attr:`Rebuild.order` keeps it)."""
     extra = b""
     if codec is Codec.CAST and base is not None:
         if dtypes is None:
@@ -205,8 +212,9 @@ def encode(
         anchor = base if anchor is None else anchor
         if field is None or itemsize not in _WORD or anchor.size != raw.size:
             raise InvalidInputError("a grouped delta needs a float tensor and an equal anchor")
-        order = group_order(anchor, itemsize, field)
-        packed = _FIELD.pack(*field) + _grouped(raw, base, itemsize, order, level)
+        if order is None or order[0] != field or order[1].size != raw.size // itemsize:
+            order = (field, group_order(anchor, itemsize, field))
+        packed = _FIELD.pack(*field) + _grouped(raw, base, itemsize, order[1], level)
         return _HEAD.pack(_MAGIC, _CODE[codec], itemsize, raw.size) + packed
     elif codec is Codec.SUB:
         body = _sub(raw, base, itemsize, -1)
@@ -230,7 +238,12 @@ def header(data: bytes | np.ndarray) -> tuple[Codec, int, int, memoryview]:
 
 
 def _inflate(body: memoryview, size: int) -> np.ndarray:
+    """One zstd frame that must decompress to ``size`` bytes. The frame's declared size is
+    checked first: a load decodes stored objects before it can verify them (what it verifies is
+    the rebuilt tensor), and a damaged header must not make it allocate more than ``size``."""
     try:
+        if zstandard.frame_content_size(body) > size:
+            raise CorruptBlobError("an encoded blob declares more bytes than its header")
         out = zstandard.ZstdDecompressor().decompress(body, max_output_size=size)
     except zstandard.ZstdError as exc:
         raise CorruptBlobError(f"an encoded blob does not decompress: {exc}") from exc
@@ -249,7 +262,7 @@ class Rebuild:
     def __init__(self, out: np.ndarray | None = None, anchor: np.ndarray | None = None) -> None:
         self.out = out
         self.anchor = anchor
-        self._order: tuple[tuple[int, int], np.ndarray] | None = None
+        self.order: Order | None = None  # the grouping of ``anchor``, once made
         self._pending: list[np.ndarray | None] | None = None  # summed digit planes
         self._count = 0  # levels summed in ``_pending``
 
@@ -307,12 +320,12 @@ class Rebuild:
             raise CorruptBlobError("a grouped delta blob has a bad element size")
         field = _FIELD.unpack(body[: _FIELD.size])
         lengths = struct.unpack_from(f"<{itemsize}I", body, _FIELD.size)
-        if self._order is None or self._order[0] != field or self._count >= _MAX_PENDING:
+        if self.order is None or self.order[0] != field or self._count >= _MAX_PENDING:
             if self.anchor is None or self.anchor.size != size:
                 raise CorruptBlobError("a grouped delta blob has no anchor of its size")
             self._flush()
-            if self._order is None or self._order[0] != field:
-                self._order = (field, group_order(self.anchor, itemsize, field))
+            if self.order is None or self.order[0] != field:
+                self.order = (field, group_order(self.anchor, itemsize, field))
         n = size // itemsize
         if self._pending is None:
             self._pending = [None] * itemsize
@@ -334,26 +347,22 @@ class Rebuild:
         """Assemble the summed digit planes (modulo 2^bits), ungroup them, add them to ``out``."""
         if self._pending is None:
             return
-        assert self.out is not None and self._order is not None
-        itemsize = len(self._pending)
-        signed, word = np.dtype(f"i{itemsize}"), np.dtype(_WORD[itemsize])
-        total = None  # Σ plane_j · 256^j (mod 2^bits) over the planes that had digits
-        for j, plane in enumerate(self._pending):
-            if plane is None:
-                continue
-            term = plane.astype(signed).view(word)  # sign-extended, then modular
-            if j:
-                term <<= word.type(8 * j)
-            if total is None:
-                total = term
-            else:
-                total += term
-        self._pending, self._count = None, 0
-        if total is None:
+        assert self.out is not None and self.order is not None
+        planes, self._pending, self._count = self._pending, None, 0
+        signed, word = np.dtype(f"i{len(planes)}"), np.dtype(_WORD[len(planes)])
+        present = [j for j, plane in enumerate(planes) if plane is not None]
+        if not present:
             return
+        top = present[-1]
+        total = np.asarray(planes[top]).astype(signed)  # sign-extended
+        for j in range(top - 1, -1, -1):  # Horner: Σ plane_j · 256^j (mod 2^bits), in place
+            np.left_shift(total.view(word), word.type(8), out=total.view(word))
+            plane = planes[j]
+            if plane is not None:
+                np.add(total, plane, out=total)  # numpy integers wrap: modulo 2^bits
         ungrouped = np.empty_like(total)
-        ungrouped[self._order[1]] = total
-        np.add(self.out.view(word), ungrouped, out=self.out.view(word))
+        ungrouped[self.order[1]] = total
+        np.add(self.out.view(word), ungrouped.view(word), out=self.out.view(word))
 
     def result(self) -> np.ndarray:
         """The rebuilt bytes (flat uint8) after every applied level."""

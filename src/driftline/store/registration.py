@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from driftline.errors import CycleError
 from driftline.jsonutil import jsonable
 from driftline.params import Params, as_model_params, model_id, validate_params
-from driftline.params.identity import io_workers, le_view, tensor_hashes
+from driftline.params.identity import hash_workers, io_workers, le_view, tensor_hashes
 from driftline.store import allocation
 from driftline.store import deltas as delta_store
 from driftline.store import signatures as sigs
@@ -230,7 +230,8 @@ def put_tensors(
 def _put_encoded(
     store: Store, params: Params, hashes: Mapping[str, str], parent: str | Model | None
 ) -> tuple[dict[str, str], dict[str, Encoding]]:
-    """Tensor by tensor (memory: one tensor and its base): already stored keys are kept,
+    """Tensors in parallel (``hash_workers`` threads: zstd, hashing and numpy release the GIL;
+    memory: one tensor, its base and their encodings per thread): already stored keys are kept,
     others take their smallest form against the first parent's same-named tensor."""
     settings = store.deltas
     assert settings is not None
@@ -239,13 +240,13 @@ def _put_encoded(
     base_dtypes = {i.name: i.dtype for i in items}  # a cast delta predicts from the parent's dtype
     with store.read() as conn:
         known = delta_store.encodings(conn, [*hashes.values(), *base_keys.values()])
-    new: dict[str, Encoding] = {}
-    for name, arr in params.items():
-        key = hashes[name]
+
+    def one(name: str) -> Encoding | None:
+        arr, key = params[name], hashes[name]
         if key in known or store.blobs.exists(key):
             if key not in known:
                 store.blobs.put(le_view(arr), key)  # refresh its age for gc
-            continue
+            return None
         base = delta_store.base_for(
             store.blobs,
             base_keys.get(name),
@@ -254,10 +255,12 @@ def _put_encoded(
             settings.chain,
             base_dtypes.get(name),
         )
-        enc = delta_store.put_encoded(store.blobs, arr, key, base, settings)
-        if enc is not None:
-            new[name] = enc
-    return dict(hashes), new
+        return delta_store.put_encoded(store.blobs, arr, key, base, settings)
+
+    names = list(params)
+    with ThreadPoolExecutor(max_workers=hash_workers()) as pool:
+        found = dict(zip(names, pool.map(one, names), strict=True))
+    return dict(hashes), {n: enc for n, enc in found.items() if enc is not None}
 
 
 def ensure_blobs(
