@@ -68,6 +68,24 @@ def test_continuous_p_value_tracks_scipy_ks():
         assert f.metrics["ks_all"] == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=2e-3)
 
 
+def test_calibrated_ks_distance_brackets_scipy_exact_distance():
+    """Small windows against a 200k-row reference: ``D − rank_error`` (what the p-value uses)
+    never exceeds scipy's exact two-sample D (the false-alarm guarantee) and trails it by at
+    most ``2 · rank_error`` (all the power the sketch gives up)."""
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=200_000)
+    sig = Signature.from_data({"x": ref})
+    eps = calibration_of(sig)["x"].rank_error
+    assert 0 < eps <= 5e-4  # the default sketch (2048 points) at this reference size
+    ref_sorted = np.sort(ref)
+    for shift in np.linspace(0.0, 0.2, 30):
+        cur = rng.normal(shift, 1.0, 500)
+        d = compare(sig, {"x": cur}).features["x"].metrics["ks_all"]
+        exact = stats.ks_2samp(ref_sorted, cur).statistic
+        assert d - eps <= exact + 1e-12
+        assert exact - (d - eps) <= 2 * eps + 1e-12
+
+
 def _shapes(rng, n):
     return {
         "normal": rng.normal(size=n),
