@@ -179,14 +179,23 @@ def _inputs(task: str, folder: Path, store: Any, ids: dict[str, str]) -> tuple[A
 
 def worker(task: str, folder: Path) -> dict[str, float]:
     """One measured step in this (fresh) process."""
+    from driftline.store import Store
+
+    fresh = task == "register_fresh"  # a repeat of the register row, into a store of its own
+    where = Path(tempfile.mkdtemp(dir=folder, prefix="store-again-")) if fresh else folder / "store"
+    try:
+        return _step(task, folder, Store(where))
+    finally:
+        if fresh:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+def _step(task: str, folder: Path, store: Any) -> dict[str, float]:
+    """The step ``task`` on ``store``: its seconds and memory figures."""
     from driftline.params.io import save_safetensors
     from driftline.repair.streaming import StreamSettings, interpolate_into, search_alpha
     from driftline.repair.vector import interpolate, repair_vector
-    from driftline.store import Store
 
-    if task == "register_fresh":  # a repeat of the register row, into a store of its own
-        return _register_fresh(folder)
-    store = Store(folder / "store")
     ids = json.loads((folder / "ids.json").read_text()) if (folder / "ids.json").exists() else {}
     start = _rss_mb()
     d, a = _inputs(task, folder, store, ids)
@@ -197,9 +206,12 @@ def worker(task: str, folder: Path) -> dict[str, float]:
     _trim()
     _reset_peak()
     base, t0 = _rss_mb(), time.perf_counter()
-    if task == "register":
+    if task in {"register", "register_fresh"}:
         ids = {"a": store.register(folder / "a.safetensors", name="ma").id}
         seconds, peak = time.perf_counter() - t0, _peak_mb()
+        if task == "register_fresh":
+            store.close()
+            return {"seconds": seconds, "start_mb": start, "base_mb": base, "peak_mb": peak}
         ids["b"] = store.register(folder / "b.safetensors", name="mb", parents=[ids["a"]]).id
         (folder / "ids.json").write_text(json.dumps(ids))  # the second one is not timed
         return {"seconds": seconds, "start_mb": start, "base_mb": base, "peak_mb": peak}
@@ -229,25 +241,6 @@ def worker(task: str, folder: Path) -> dict[str, float]:
         "base_mb": base,
         "peak_mb": _peak_mb(),
     }
-
-
-def _register_fresh(folder: Path) -> dict[str, float]:
-    """The register row again, into a new store that is deleted afterwards."""
-    from driftline.store import Store
-
-    where = Path(tempfile.mkdtemp(dir=folder, prefix="store-again-"))
-    try:
-        store = Store(where)
-        start = _rss_mb()
-        _trim()
-        _reset_peak()
-        base, t0 = _rss_mb(), time.perf_counter()
-        store.register(folder / "a.safetensors", name="ma")
-        seconds, peak = time.perf_counter() - t0, _peak_mb()
-        store.close()
-        return {"seconds": seconds, "start_mb": start, "base_mb": base, "peak_mb": peak}
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
 
 
 ROWS = [
