@@ -40,7 +40,7 @@ def register_row(ctx: Context, row: Candidate, before: dict[str, float]) -> Mode
             edge_params=edge,
             data=ctx.X_win,
         )
-    if row.name == "routing" and "gate" in row.info:  # gated regression mixture
+    if "gate" in row.info:  # gated regression mixture (T fitted, or T = 1 without labels)
         from driftline.repair.output_space import register_blend
 
         edge["temperature"] = row.info["temperature"]
@@ -98,12 +98,7 @@ def run_candidate_table(
     result.capability = ctx.plan.to_dict()
     loss = getattr(ctx.policy, "regression_loss", "mse")
     if ctx.y_val is None or len(ctx.y_val) == 0:
-        result.status = RepairStatus.NEEDS_LABELS
-        result.message = (
-            f"{ctx.plan.reason}: choosing among rollback, output interpolation and "
-            "continued training needs validation labels"
-        )
-        return result
+        return _without_labels(ctx, result)
     ctx.say(f"scoring the candidate table ({ctx.plan.reason})")
     sel = select_rows(ctx)
     rows = sel.rows
@@ -144,4 +139,26 @@ def run_candidate_table(
             actor,
             note=f"; {ctx.plan.reason}",
         )
+    return result
+
+
+def _without_labels(ctx: Context, result: Any) -> Any:
+    """No labels: propose the label-free routing for approval, else ask for labels
+    (:mod:`driftline.repair.capability_label_free`)."""
+    from driftline.repair.capability_label_free import propose_without_labels
+
+    table = "rollback, output interpolation and continued training"
+    row = propose_without_labels(ctx, result)
+    if row is None:
+        result.status = RepairStatus.NEEDS_LABELS
+        result.message = f"{ctx.plan.reason}: choosing among {table} needs validation labels"
+        return result
+    ctx.say(f"registering the label-free {row.name} repair")
+    node = register_row(ctx, row, {})
+    result.repaired_id, result.repaired_ref, result.chosen = node.id, node.ref, row.name
+    result.status = RepairStatus.AWAITING_APPROVAL
+    result.message = (
+        f"{row.name} (the lineage's Bayes routing) chosen without labels: approve to deploy "
+        f"{node.ref}, or give validation labels to choose among {table} and routing"
+    )
     return result

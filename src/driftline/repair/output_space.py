@@ -55,13 +55,17 @@ class Gate:
     names: list[str] | None = None  # the members' input columns (see member_loglik)
     atoms: bool = True  # likelihood with point masses (False: blends stored before them)
 
+    def priors(self) -> np.ndarray:
+        """``exp(log_priors)`` normalised."""
+        p = np.exp(self.log_priors - np.max(self.log_priors))
+        return p / p.sum()
+
     def weights(self, X: Any) -> np.ndarray:
         from driftline.repair.gates import routing_weights
         from driftline.repair.routed_model import member_loglik
 
-        priors = np.exp(self.log_priors - np.max(self.log_priors))
         ll = member_loglik(self.signatures, X, names=self.names, atoms=self.atoms)
-        return routing_weights(ll, priors / priors.sum(), self.temperature)
+        return routing_weights(ll, self.priors(), self.temperature)
 
 
 @dataclass
@@ -122,10 +126,11 @@ def fit_gate(
     """Priors by EM on the window (T = 1), then the T on the routing grid that minimises the
     gated mixture's ``loss`` on the fit rows (``preds``: each member's predictions on them)."""
     from driftline.repair.alpha import regression_loss
-    from driftline.repair.gates import default_temperature_grid, em_priors, routing_weights
+    from driftline.repair.gates import default_temperature_grid, routing_weights
     from driftline.repair.routed_model import member_loglik
 
-    priors = em_priors(member_loglik(signatures, X_window, names=names))
+    bayes = bayes_gate(signatures, X_window, names)
+    priors = bayes.priors()
     ll = member_loglik(signatures, X_fit, names=names)
     stack = np.stack(preds)
     grid = default_temperature_grid(X_fit.shape[1])
@@ -133,10 +138,19 @@ def fit_gate(
         regression_loss(y_fit, np.sum(routing_weights(ll, priors, t) * stack, axis=0), loss)
         for t in grid
     ]
+    t = float(grid[int(np.argmin(losses))])
+    return Gate(signatures, bayes.log_priors, t, names)
+
+
+def bayes_gate(signatures: list[Any], X_window: np.ndarray, names: list[str] | None) -> Gate:
+    """The label-free gate: priors by EM on the window, ``T = 1`` (nothing fitted to labels)."""
+    from driftline.repair.gates import em_priors
+    from driftline.repair.routed_model import member_loglik
+
+    priors = em_priors(member_loglik(signatures, X_window, names=names))
     with np.errstate(divide="ignore"):
         log_priors = np.log(np.asarray(priors, dtype=np.float64))
-    t = float(grid[int(np.argmin(losses))])
-    return Gate(signatures, np.maximum(log_priors, -1e300), t, names)
+    return Gate(signatures, np.maximum(log_priors, -1e300), 1.0, names)
 
 
 def register_blend(

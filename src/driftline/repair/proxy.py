@@ -13,11 +13,12 @@ ranking is reported (``RepairResult.proxy``); a label-free repair still waits fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["committee_agreement", "proxy_choice"]
+__all__ = ["align_columns", "committee_agreement", "proxy_choice"]
 
 _EPS = 1e-12
 
@@ -32,6 +33,17 @@ def committee_agreement(committee: np.ndarray, proba: np.ndarray) -> tuple[float
     hard = float(np.mean(q.argmax(1) == p.argmax(1)))
     soft = float(np.mean(np.sum(q * np.log(np.clip(p, _EPS, 1.0)), axis=1)))
     return hard, soft
+
+
+def align_columns(
+    proba: np.ndarray, classes: Sequence[Any] | np.ndarray, order: Sequence[Any] | np.ndarray
+) -> np.ndarray:
+    """``proba``'s columns (labelled ``classes``) in the class order ``order``; unchanged when
+    the two label sets differ (the caller compares what it can)."""
+    have, want = list(np.asarray(classes).tolist()), list(np.asarray(order).tolist())
+    if have == want or len(have) != len(want) or set(have) != set(want):
+        return proba
+    return proba[:, [have.index(c) for c in want]]
 
 
 def proxy_choice(scores: Mapping[str, tuple[float, float]]) -> str | None:

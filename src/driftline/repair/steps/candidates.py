@@ -22,7 +22,7 @@ from driftline.repair.capability_rows import Context
 from driftline.repair.capability_table import run_candidate_table
 from driftline.repair.evaluation import classes_of, family_for, score
 from driftline.repair.families import Predictor, predictor_at_alpha, prepare_params
-from driftline.repair.proxy import committee_agreement, proxy_choice
+from driftline.repair.proxy import align_columns, committee_agreement, proxy_choice
 from driftline.repair.rollbacks import score_rollbacks
 from driftline.repair.selection import held_out_scores, split_rows
 from driftline.repair.steps.continued_row import add_continued_row
@@ -106,10 +106,9 @@ def _rank_without_labels(state: RepairState, ws: WeightSpace) -> None:
         params = state.store.load(r.id)
         if set(params) == names:
             rows[f"rollback {r.ref}"] = params
-    committee = ws.routed.predict_proba(state.table)
-    order = [c for c in np.asarray(ws.routed.classes).tolist()]
-    if sorted(order) == sorted(ws.classes.tolist()):  # the committee's columns in our order
-        committee = committee[:, [order.index(c) for c in ws.classes.tolist()]]
+    committee = align_columns(
+        ws.routed.predict_proba(state.table), ws.routed.classes, ws.classes
+    )  # the committee's columns in our order
     scores = {
         k: committee_agreement(committee, fam.predict_proba(v, state.X_win))
         for k, v in rows.items()
