@@ -17,6 +17,9 @@ Rows, all on the same test set:
 * repair (pipeline)  ``driftline.repair.repair`` with its defaults: capability plan, candidate
                      table (rollback, output/weight interpolation, continued training, routing) on
                      the labels (cross-fitted choice, a held-out third), the chosen node loaded back
+* no labels          the same repair given no labels: the label-free proposal (the lineage's Bayes
+                     routing), as it would serve once approved; the drifted model when it asks
+                     for labels instead
 * rollback           the root, as it was
 * continued          ``continue_training`` of the drifted model on the labels (20 trees /
                      warm-start rounds, learning rate 0.1)
@@ -57,7 +60,7 @@ from driftline.repair.routed_model import load_predictor  # noqa: E402
 from driftline.store import Store  # noqa: E402
 from driftline.tabular_scenarios import TabularScenario, tabular_scenario  # noqa: E402
 
-ROWS = ("drifted", "pipeline", "rollback", "continued", "fine-tune", "scratch", "ceiling")
+ROWS = ("drifted", "pipeline", "no labels", "rollback", "continued", "fine-tune", "scratch", "ceiling")
 RECOVERY_TARGET = {"recurring": 0.95, "mixed": 0.90}
 LABELS = {"recurring": 50, "mixed": 100}
 
@@ -130,12 +133,14 @@ def _metric(sc: TabularScenario, predict: Callable[[np.ndarray], np.ndarray]) ->
 def run_cell(family: str, kind: str, train: Callable[..., Any], seed: int, labels: int) -> Cell:
     sc = tabular_scenario(family, kind, seed, n_val=labels)
     Xv, yv = sc.validation.X, sc.validation.y
+    root = train(sc.regime_a.X, sc.regime_a.y)
+    child = train(sc.regime_b.X, sc.regime_b.y, init=root)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "store") as store:
-        root = train(sc.regime_a.X, sc.regime_a.y)
-        child = train(sc.regime_b.X, sc.regime_b.y, init=root)
-        a = store.register(root, name="m", data=sc.regime_a.X)
-        d = store.register(child, name="m", parents=[a], data=sc.regime_b.X)
-        store.deploy(d, "m")
+        _lineage(store, sc, root, child)
+        free = repair(store, "m", window=sc.window.X)  # zero labels: a proposal to approve
+        no_labels = _metric(sc, load_predictor(store, free.repaired_id or free.drifted_id).predict)
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "store") as store:
+        a, d = _lineage(store, sc, root, child)
         t0 = time.perf_counter()
         res = repair(store, "m", window=sc.window.X, validation=(Xv, yv))
         seconds = time.perf_counter() - t0
@@ -149,6 +154,7 @@ def run_cell(family: str, kind: str, train: Callable[..., Any], seed: int, label
         scores = {
             "drifted": _metric(sc, lambda X: fam.predict(theta, X)),
             "pipeline": _metric(sc, load_predictor(store, res.repaired_id or d.id).predict),
+            "no labels": no_labels,
             "rollback": _metric(sc, load_predictor(store, a.id).predict),
             "continued": _metric(sc, cont(ContinueSettings(rounds=20, learning_rate=0.1))),
             "fine-tune": _metric(sc, cont(ContinueSettings(rounds=100, learning_rate=0.3))),
@@ -156,6 +162,14 @@ def run_cell(family: str, kind: str, train: Callable[..., Any], seed: int, label
             "ceiling": _metric(sc, train(sc.current_train.X, sc.current_train.y).predict),
         }
     return Cell(scores, res.chosen or res.status, seconds)
+
+
+def _lineage(store: Store, sc: TabularScenario, root: Any, child: Any) -> tuple[Any, Any]:
+    """Root (regime A) → deployed child (regime B)."""
+    a = store.register(root, name="m", data=sc.regime_a.X)
+    d = store.register(child, name="m", parents=[a], data=sc.regime_b.X)
+    store.deploy(d, "m")
+    return a, d
 
 
 def recovery(means: dict[str, float], key: str, regression: bool) -> float | None:
