@@ -59,6 +59,7 @@ def _routed_classifier(ctx: Context, result: Any) -> Candidate | None:
         proba = align_columns(proba, classes_of(fam, proba.shape[1]), bayes.classes)
         scores[name] = committee_agreement(committee, proba)
     result.proxy = {k: v[0] for k, v in scores.items()}
+    result.candidates = {k: {} for k in scores}  # unscored rows: the proxy column ranks them
     result.selection["proxy_choice"] = proxy_choice(scores)
     if scores["drifted"][0] >= SAME_AS_DRIFTED:
         ctx.say("label-free routing agrees with the drifted model on the window")

@@ -147,7 +147,7 @@ def _without_labels(ctx: Context, result: Any) -> Any:
     (:mod:`driftline.repair.capability_label_free`)."""
     from driftline.repair.capability_label_free import propose_without_labels
 
-    table = "rollback, output interpolation and continued training"
+    table = "rollback, output interpolation, continued training and routing"
     row = propose_without_labels(ctx, result)
     if row is None:
         result.status = RepairStatus.NEEDS_LABELS
@@ -159,6 +159,6 @@ def _without_labels(ctx: Context, result: Any) -> Any:
     result.status = RepairStatus.AWAITING_APPROVAL
     result.message = (
         f"{row.name} (the lineage's Bayes routing) chosen without labels: approve to deploy "
-        f"{node.ref}, or give validation labels to choose among {table} and routing"
+        f"{node.ref}, or give validation labels to choose among {table}"
     )
     return result
