@@ -60,7 +60,16 @@ from driftline.repair.routed_model import load_predictor  # noqa: E402
 from driftline.store import Store  # noqa: E402
 from driftline.tabular_scenarios import TabularScenario, tabular_scenario  # noqa: E402
 
-ROWS = ("drifted", "pipeline", "no labels", "rollback", "continued", "fine-tune", "scratch", "ceiling")
+ROWS = (
+    "drifted",
+    "pipeline",
+    "no labels",
+    "rollback",
+    "continued",
+    "fine-tune",
+    "scratch",
+    "ceiling",
+)
 RECOVERY_TARGET = {"recurring": 0.95, "mixed": 0.90}
 LABELS = {"recurring": 50, "mixed": 100}
 
