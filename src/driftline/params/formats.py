@@ -135,7 +135,10 @@ def _read_xgboost(p: Path) -> tuple[Params, str, dict[str, Any]]:
     try:
         booster.load_model(str(p))
     except xgb.core.XGBoostError as exc:
-        raise InvalidInputError(f"{p.name} is not an XGBoost model: {exc}") from exc
+        raise InvalidInputError(
+            f"{p.name} is not an XGBoost model ({_xgboost_reason(exc)}); .json and .ubj files "
+            "are read as XGBoost's save_model output"
+        ) from exc
     params, arch = xgboost_to_parts(booster)
     return params, "xgboost", arch
 
@@ -163,3 +166,13 @@ def restore(params: Params) -> Any:
 
         return restore_onnx(params)
     raise UnsupportedModelError(f"stored parameters name an unknown format {fmt!r}")
+
+
+def _xgboost_reason(exc: Exception) -> str:
+    """XGBoost's message without its time stamp, source location and native stack trace."""
+    import re
+
+    text = str(exc).split("Stack trace")[0].strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    first = re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", first)
+    return re.sub(r"\s*\($", "", first).strip() or type(exc).__name__

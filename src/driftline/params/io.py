@@ -226,12 +226,22 @@ def save_npz(params: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:
 
 
 def load_npz(path: str | os.PathLike) -> Params:
-    """Read a ``.npz`` file with ``allow_pickle=False``."""
+    """Read a ``.npz`` file with ``allow_pickle=False`` (object arrays are refused)."""
+    if not zipfile.is_zipfile(path):  # np.load would take any other bytes for a pickle
+        raise InvalidInputError(
+            f"{path} is not a .npz archive (numpy.savez writes a zip of .npy arrays); "
+            "save the tensors with numpy.savez or safetensors"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: np.array(f[k]) for k in f.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise InvalidInputError(f"cannot read {path} as .npz without pickle: {exc}") from exc
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"{path} holds object arrays, which only pickle can read and driftline never "
+            "unpickles; save numeric tensors (numpy.savez of number arrays, or safetensors)"
+        ) from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InvalidInputError(f"cannot read {path} as .npz: {exc}") from exc
 
 
 def load_params_file(path: str | os.PathLike, *, mmap: bool = False) -> Params:
