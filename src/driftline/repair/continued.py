@@ -59,6 +59,7 @@ def continue_training(
     y = np.asarray(y)
     if len(X) != len(y) or len(X) == 0:
         raise InvalidInputError(f"continued training needs matching rows ({len(X)} vs {len(y)})")
+    _check_known_labels(family, y)
     if isinstance(family, ModelFamily) and family.framework == "sklearn":
         # the estimator's own input: a table with its fitted names and column types (a
         # Pipeline's encoders take the text categories; never cast to float here)
@@ -86,6 +87,21 @@ def continue_training(
             "space or by weight interpolation"
         )
     return new
+
+
+def _check_known_labels(family: Predictor, y: np.ndarray) -> None:
+    """A classifier continues only on labels among its classes: a forest would grow trees
+    with more outputs than its old ones, a booster's class index would be wrong."""
+    classes = getattr(family, "classes", None)
+    if getattr(family, "task", "classifier") != "classifier" or classes is None:
+        return
+    known = set(np.asarray(classes).tolist())
+    unknown = sorted({v for v in y.tolist() if v not in known}, key=str)
+    if unknown:
+        raise InvalidInputError(
+            f"labels {unknown[:5]} are not among the model's classes: its training cannot "
+            "continue on them"
+        )
 
 
 def _fresh(params: Params, family: ModelFamily) -> Any:
