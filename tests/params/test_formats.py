@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -334,3 +335,33 @@ def test_untrusted_neighbour_tree_says_what_to_do(store, data):
     est = KNeighborsClassifier(algorithm="brute").fit(X, y)
     m = store.register(est, name="knn")
     assert np.array_equal(store.load_estimator(m.ref).predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("zipmap", [False, True])
+@pytest.mark.parametrize("labels", [["ant", "bee", "cat"], [-1, 4, 7]])
+@pytest.mark.parametrize("kind", ["linear", "forest", "mlp"])
+def test_onnx_classifier_keeps_its_class_labels(store, kind, labels, zipmap):
+    """skl2onnx puts the labels in the graph (classifier or ZipMap attributes, or a labels
+    initializer): the stored model predicts them, not column indices."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = np.asarray(labels)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    make = {
+        "linear": lambda: LogisticRegression(max_iter=500),
+        "forest": lambda: RandomForestClassifier(10, random_state=0),
+        "mlp": lambda: MLPClassifier((8,), max_iter=300, random_state=0),
+    }[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X, y)
+    onx = to_onnx(est, X[:1], options={id(est): {"zipmap": zipmap}})
+    m = store.register(onx, name="onnx-labels")
+    assert m.architecture["classes"] == est.classes_.tolist()
+    got = store.load_estimator(m.ref)
+    assert got.predict(X).tolist() == est.predict(X).tolist()
+    np.testing.assert_allclose(got.predict_proba(X), est.predict_proba(X), atol=1e-4)
