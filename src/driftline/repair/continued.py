@@ -104,6 +104,21 @@ def _check_known_labels(family: Predictor, y: np.ndarray) -> None:
         )
 
 
+def _check_every_class(est: Any, y: np.ndarray) -> None:
+    """warm_start refits ``classes_`` from the new labels: on labels missing one of the model's
+    classes, forests grow trees with fewer outputs (predict fails), GradientBoosting silently
+    drops the class and HistGradientBoosting corrupts memory. Refuse instead."""
+    classes = getattr(est, "classes_", None)
+    if classes is None:
+        return
+    missing = sorted(set(np.asarray(classes).tolist()) - set(np.asarray(y).tolist()), key=str)
+    if missing:
+        raise InvalidInputError(
+            f"continuing {type(est).__name__} (warm_start) needs labels of every class it "
+            f"predicts; none of {missing[:5]} among them"
+        )
+
+
 def _fresh(params: Params, family: ModelFamily) -> Any:
     """A new copy of the estimator (the family caches the one it predicts with)."""
     from driftline.params.sklearn import params_to_estimator
@@ -176,6 +191,7 @@ def _sklearn(est: Any, X: Any, y: np.ndarray, s: ContinueSettings) -> Any:
         return est
     params = est.get_params(deep=False)
     if "warm_start" in params and ("n_estimators" in params or "max_iter" in params):
+        _check_every_class(est, y)
         key = "n_estimators" if "n_estimators" in params else "max_iter"
         extra = {"early_stopping": False} if "early_stopping" in params else {}
         est.set_params(warm_start=True, **{key: int(params[key]) + s.rounds}, **extra)
