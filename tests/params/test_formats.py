@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -266,3 +267,101 @@ def test_exported_structured_model_re_registers_with_its_format(store, data, tmp
     mp = as_model_params(path)
     assert mp.framework == "lightgbm" and model_id(mp.params) == m.id
     assert np.array_equal(restore(mp.params).predict_proba(X), est.predict_proba(X))
+
+
+def _table(n=300, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "plan": pd.Categorical(rng.choice(["basic", "plus", "pro"], n)),
+            "region": pd.Categorical(rng.choice(["north", "south", "east"], n)),
+        }
+    )
+    y = np.where((df["age"] > 40) ^ (df["plan"] == "pro"), "churn", "stay")
+    return df, y
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibrated_classifier_round_trips(store, data, method):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = data
+    est = CalibratedClassifierCV(SGDClassifier(random_state=0), cv=3, method=method).fit(X, y)
+    m = store.register(est, name="cal")
+    assert np.array_equal(store.load_estimator(m.ref).predict_proba(X), est.predict_proba(X))
+
+
+def test_hist_gradient_boosting_with_categorical_features_round_trips(store):
+    """HistGradientBoosting with native categories keeps partial(check_array, ...)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = _table()
+    est = HistGradientBoostingClassifier(max_iter=10, categorical_features="from_dtype").fit(X, y)
+    m = store.register(est, name="hgb")
+    got = store.load_estimator(m.ref)
+    assert np.array_equal(got.predict_proba(X), est.predict_proba(X))
+    assert got.predict(X).tolist() == est.predict(X).tolist()
+
+
+def test_partial_of_an_untrusted_function_is_refused():
+    """Trusting functools.partial trusts no function: skops audits the one it wraps."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = _table()
+    est = HistGradientBoostingClassifier(max_iter=3, categorical_features="from_dtype").fit(X, y)
+    params = as_model_params(est).params
+    key = next(k for k in params if k.endswith("__schema__") and b"check_array" in bytes(params[k]))
+    text = bytes(params[key]).decode()
+    bad = dict(params)
+    bad[key] = text_tensor(
+        text.replace('"sklearn.utils.validation"', '"os"').replace('"check_array"', '"system"')
+    )
+    with pytest.raises(UnsupportedModelError, match="os.system"):
+        restore(bad)
+
+
+def test_untrusted_neighbour_tree_says_what_to_do(store, data):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = data
+    with pytest.raises(UnsupportedModelError) as info:
+        store.register(KNeighborsClassifier(algorithm="kd_tree").fit(X, y), name="knn")
+    msg = str(info.value)
+    assert "KDTree" in msg and "algorithm='brute'" in msg and "CallableFamily" in msg
+    est = KNeighborsClassifier(algorithm="brute").fit(X, y)
+    m = store.register(est, name="knn")
+    assert np.array_equal(store.load_estimator(m.ref).predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("zipmap", [False, True])
+@pytest.mark.parametrize("labels", [["ant", "bee", "cat"], [-1, 4, 7]])
+@pytest.mark.parametrize("kind", ["linear", "forest", "mlp"])
+def test_onnx_classifier_keeps_its_class_labels(store, kind, labels, zipmap):
+    """skl2onnx puts the labels in the graph (classifier or ZipMap attributes, or a labels
+    initializer): the stored model predicts them, not column indices."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = np.asarray(labels)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    make = {
+        "linear": lambda: LogisticRegression(max_iter=500),
+        "forest": lambda: RandomForestClassifier(10, random_state=0),
+        "mlp": lambda: MLPClassifier((8,), max_iter=300, random_state=0),
+    }[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X, y)
+    onx = to_onnx(est, X[:1], options={id(est): {"zipmap": zipmap}})
+    m = store.register(onx, name="onnx-labels")
+    assert m.architecture["classes"] == est.classes_.tolist()
+    got = store.load_estimator(m.ref)
+    assert got.predict(X).tolist() == est.predict(X).tolist()
+    np.testing.assert_allclose(got.predict_proba(X), est.predict_proba(X), atol=1e-4)

@@ -67,7 +67,40 @@ def onnx_to_parts(model: Any, *, task: str | None = None) -> tuple[Params, dict[
         "task": task or ("classifier" if prob else "regressor"),
         "n_float_initializers": len(params) - 1,
     }
+    if meta["task"] == "classifier":
+        meta.update(_class_labels(proto))
     return with_meta(params, meta), {"framework": "onnx", **meta}
+
+
+#: attributes of ai.onnx.ml classifiers and ZipMap naming the probability columns' labels
+_LABEL_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+
+
+def _class_labels(proto: Any) -> dict[str, Any]:
+    """``classes`` / ``classes_dtype`` of a classifier graph, in probability-column order: a
+    ZipMap's labels, else the last ai.onnx.ml classifier's, else the labels initializer an
+    ``ArrayFeatureExtractor`` picks the predicted label from (skl2onnx's MLP); {} when the graph
+    names none (columns are then 0..K−1)."""
+    from onnx import helper, numpy_helper
+
+    found: list[Any] = []
+    for node in sorted(proto.graph.node, key=lambda n: n.op_type != "ZipMap"):
+        attrs = {a.name: a for a in node.attribute}
+        hit = next((attrs[k] for k in _LABEL_ATTRS if k in attrs), None)
+        if hit is not None:
+            found = list(helper.get_attribute_value(hit))
+            if node.op_type == "ZipMap":
+                break
+    if not found:
+        inits = {i.name: i for i in proto.graph.initializer}
+        for node in proto.graph.node:
+            if node.op_type == "ArrayFeatureExtractor" and node.input and node.input[0] in inits:
+                found = numpy_helper.to_array(inits[node.input[0]]).reshape(-1).tolist()
+    if not found:
+        return {}
+    labels = [v.decode("utf-8") if isinstance(v, bytes) else v for v in found]
+    arr = np.asarray(labels)
+    return {"classes": arr.tolist(), "classes_dtype": arr.dtype.str}
 
 
 def onnx_model_bytes(params: Params) -> bytes:
@@ -102,7 +135,7 @@ class OnnxModel:
         dtype = np.float64 if "double" in inp.type else np.float32
         out = self.session.run([self.meta["output"]], {inp.name: np.asarray(X, dtype=dtype)})[0]
         if isinstance(out, list):  # ZipMap: a list of {class: probability}
-            keys = sorted(out[0])
+            keys = self.meta.get("classes") or sorted(out[0])
             out = np.array([[row[k] for k in keys] for row in out])
         return np.asarray(out, dtype=np.float64)
 

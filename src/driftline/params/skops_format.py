@@ -40,12 +40,26 @@ from driftline.params.structured import (
 FORMAT = "skops"
 ROOT = "sk.__schema__"
 PART_KEY = "__driftline_part__"
-#: types trusted on top of skops' defaults (fitted tree structures, dtype objects)
+#: types trusted on top of skops' defaults: fitted tree structures, dtype objects, the plain
+#: Python holders CalibratedClassifierCV keeps per fold, and the ``partial(check_array, ...)``
+#: HistGradientBoosting keeps when it has categorical features (skops audits a partial's
+#: function and arguments as nodes of their own, so a partial of anything else is refused)
 EXTRA_TRUSTED = (
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
 )
+#: what to do instead, for types that stay untrusted (Cython state read without bounds checks)
+UNTRUSTED_HINTS = {
+    "sklearn.neighbors._kd_tree.KDTree": "fit nearest-neighbour models with algorithm='brute' "
+    "(same predictions, no tree to store)",
+    "sklearn.neighbors._ball_tree.BallTree": "fit nearest-neighbour models with "
+    "algorithm='brute' (same predictions, no tree to store)",
+}
 #: estimators whose fitted state is all weights (weight-space interpolation makes sense)
 PARAMETRIC = frozenset(
     {
@@ -260,10 +274,18 @@ def _check_trusted(sio: Any, data: bytes) -> list[str]:
     untrusted = sio.get_untrusted_types(data=data)
     bad = sorted(set(untrusted) - set(EXTRA_TRUSTED))
     if bad:
+        hints = [UNTRUSTED_HINTS[b] for b in bad if b in UNTRUSTED_HINTS]
+        todo = "; or ".join(
+            [
+                *dict.fromkeys(hints),
+                "register its tensors as a dict of numpy arrays and repair it with "
+                "family=CallableFamily(fn)",
+            ]
+        )
         raise UnsupportedModelError(
-            f"refusing to load types that are not on the trusted list: {', '.join(bad)}; "
-            "driftline loads scikit-learn estimators, numpy/scipy containers and "
-            f"{', '.join(EXTRA_TRUSTED)}"
+            f"refusing to load types that are not on the trusted list: {', '.join(bad)} "
+            "(driftline loads scikit-learn estimators, numpy/scipy containers and the types in "
+            f"driftline.params.skops_format.EXTRA_TRUSTED); to store this model, {todo}"
         )
     return list(untrusted)
 

@@ -65,13 +65,22 @@ def _same_shapes(store: Store, a: str, b: str) -> bool:
     return ma == mb
 
 
+def _same_classes(a: Model, b: Model) -> bool:
+    """Whether both record the same class labels in the same order (or neither records any):
+    weights of equally shaped models trained on other labels (one of them without a class,
+    the other with a new one) belong to other classes row by row and must not be mixed."""
+    ca, cb = a.architecture.get("classes"), b.architecture.get("classes")
+    return ca is None or cb is None or list(ca) == list(cb)
+
+
 def plan_repair(store: Store, drifted: Model, ancestor_id: str, family: Any = None) -> Plan:
     """Choose the repair path for ``drifted`` toward ``ancestor_id``."""
     fam = family_for(drifted, family)
     task = str(getattr(fam, "task", "classifier"))
     parametric = bool(getattr(fam, "parametric", True))
     same = _same_shapes(store, drifted.id, ancestor_id)
-    if not isinstance(fam, ModelFamily) and task == "classifier" and same:
+    same_classes = _same_classes(drifted, store.get(ancestor_id))
+    if not isinstance(fam, ModelFamily) and task == "classifier" and same and same_classes:
         return Plan(
             Capability.WEIGHT_SPACE,
             task,
@@ -89,6 +98,8 @@ def plan_repair(store: Store, drifted: Model, ancestor_id: str, family: Any = No
         )
     if not same:
         why.append("its tensors differ from the ancestor's (distilled/pruned/retrained)")
+    if not same_classes:
+        why.append("it predicts other classes than the ancestor (outputs aligned by label)")
     if not why:
         why.append("structured model: every repair is compared")
     return Plan(Capability.CANDIDATE_TABLE, task, parametric, same, "; ".join(why))

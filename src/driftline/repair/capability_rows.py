@@ -10,11 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from driftline.errors import ArchitectureMismatchError, DriftlineError
+from driftline.errors import DriftlineError
 from driftline.repair.alpha import regression_loss, search_alpha, search_alpha_regression
 from driftline.repair.capability import Plan
 from driftline.repair.continued import ContinueSettings, can_continue, continue_training
-from driftline.repair.evaluation import classes_of, family_for, row_values, score
+from driftline.repair.evaluation import (
+    class_columns,
+    classes_of,
+    family_for,
+    row_values,
+    score,
+    union_classes,
+)
 from driftline.repair.families import Predictor
 from driftline.repair.model_input import input_names
 from driftline.repair.vector import interpolate, repair_vector, vector_stats
@@ -61,7 +68,10 @@ class Context:
 
 
 class _Members:
-    """Predictions of the drifted model and the ancestor, with aligned class columns."""
+    """Predictions of the drifted model and the ancestor, with aligned class columns: the
+    union of their classes (:func:`union_classes`), so a child trained on data missing one of
+    its ancestor's classes (or adding one) is repaired like any other; a member gives the
+    classes it does not know probability 0."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -73,17 +83,16 @@ class _Members:
         self.classes: np.ndarray | None = None
         if self.task == "classifier":
             probe = self.fam_d.predict_proba(self.theta_d, ctx.X_val[:1])
-            self.classes = classes_of(self.fam_d, probe.shape[1])
+            self.own_d = classes_of(self.fam_d, probe.shape[1])
             pa = self.fam_a.predict_proba(self.theta_a, ctx.X_val[:1])
-            ca = classes_of(self.fam_a, pa.shape[1])
-            if sorted(ca.tolist()) != sorted(self.classes.tolist()):
-                raise ArchitectureMismatchError("the ancestor predicts other classes")
-            self.perm = np.array([ca.tolist().index(c) for c in self.classes.tolist()])
+            self.own_a = classes_of(self.fam_a, pa.shape[1])
+            self.classes = union_classes(self.own_d, self.own_a)
 
     def out(self, fam: Predictor, params: Any, X: np.ndarray, ancestor: bool = False) -> np.ndarray:
         if self.task == "classifier":
             p = np.asarray(fam.predict_proba(params, X), dtype=np.float64)
-            return p[:, self.perm] if ancestor else p
+            own = self.own_a if ancestor else self.own_d
+            return class_columns(p, own, self.classes)  # type: ignore[arg-type]
         return np.asarray(fam.predict(params, X), dtype=np.float64).reshape(len(X))  # type: ignore[attr-defined]
 
     def drifted(self, X: np.ndarray) -> np.ndarray:
@@ -177,6 +186,8 @@ def _weight_row(
 ) -> list[Candidate]:
     if not (ctx.plan.parametric and ctx.plan.same_shapes):
         return []
+    if m.task == "classifier" and m.own_d.tolist() != m.own_a.tolist():
+        return []  # equal shapes, other labels: the weights' rows belong to other classes
     vector = repair_vector(m.theta_d, m.theta_a, strict=False)
     if not vector:
         return []
@@ -216,7 +227,7 @@ def _continued_row(
         ("drifted", m.fam_d, m.theta_d, ctx.drifted, m.drifted(X_f)),
         ("rollback", m.fam_a, m.theta_a, ctx.ancestor, m.ancestor(X_f)),
     ]
-    starts = [s for s in starts if can_continue(s[1])]
+    starts = [s for s in starts if can_continue(s[1]) and _knows_labels(m, s[3], ctx, y_f)]
     if not starts:
         return []
     name, fam, theta, start, _ = max(
@@ -241,6 +252,15 @@ def _continued_row(
             info={"params": new, "start": start, "from": name, "rounds": ContinueSettings().rounds},
         )
     ]
+
+
+def _knows_labels(m: _Members, start: Model, ctx: Context, y: Any) -> bool:
+    """Whether ``start`` (drifted or ancestor) predicts every label in ``y``: only such a
+    model can continue training on them."""
+    if m.task != "classifier":
+        return True
+    own = m.own_a if start.id == ctx.ancestor.id else m.own_d
+    return bool(np.isin(np.asarray(y), own).all())
 
 
 #: the label-free routing row: EM priors on the window, T = 1 (the Bayes gate)

@@ -59,6 +59,7 @@ def continue_training(
     y = np.asarray(y)
     if len(X) != len(y) or len(X) == 0:
         raise InvalidInputError(f"continued training needs matching rows ({len(X)} vs {len(y)})")
+    _check_known_labels(family, y)
     if isinstance(family, ModelFamily) and family.framework == "sklearn":
         # the estimator's own input: a table with its fitted names and column types (a
         # Pipeline's encoders take the text categories; never cast to float here)
@@ -86,6 +87,36 @@ def continue_training(
             "space or by weight interpolation"
         )
     return new
+
+
+def _check_known_labels(family: Predictor, y: np.ndarray) -> None:
+    """A classifier continues only on labels among its classes: a forest would grow trees
+    with more outputs than its old ones, a booster's class index would be wrong."""
+    classes = getattr(family, "classes", None)
+    if getattr(family, "task", "classifier") != "classifier" or classes is None:
+        return
+    known = set(np.asarray(classes).tolist())
+    unknown = sorted({v for v in y.tolist() if v not in known}, key=str)
+    if unknown:
+        raise InvalidInputError(
+            f"labels {unknown[:5]} are not among the model's classes: its training cannot "
+            "continue on them"
+        )
+
+
+def _check_every_class(est: Any, y: np.ndarray) -> None:
+    """warm_start refits ``classes_`` from the new labels: on labels missing one of the model's
+    classes, forests grow trees with fewer outputs (predict fails), GradientBoosting silently
+    drops the class and HistGradientBoosting corrupts memory. Refuse instead."""
+    classes = getattr(est, "classes_", None)
+    if classes is None:
+        return
+    missing = sorted(set(np.asarray(classes).tolist()) - set(np.asarray(y).tolist()), key=str)
+    if missing:
+        raise InvalidInputError(
+            f"continuing {type(est).__name__} (warm_start) needs labels of every class it "
+            f"predicts; none of {missing[:5]} among them"
+        )
 
 
 def _fresh(params: Params, family: ModelFamily) -> Any:
@@ -160,6 +191,7 @@ def _sklearn(est: Any, X: Any, y: np.ndarray, s: ContinueSettings) -> Any:
         return est
     params = est.get_params(deep=False)
     if "warm_start" in params and ("n_estimators" in params or "max_iter" in params):
+        _check_every_class(est, y)
         key = "n_estimators" if "n_estimators" in params else "max_iter"
         extra = {"early_stopping": False} if "early_stopping" in params else {}
         est.set_params(warm_start=True, **{key: int(params[key]) + s.rounds}, **extra)

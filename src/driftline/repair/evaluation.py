@@ -46,6 +46,31 @@ def classes_of(family: Predictor, n_columns: int) -> np.ndarray:
     return np.arange(n_columns) if classes is None else np.asarray(classes)
 
 
+def union_classes(*labels: Any) -> np.ndarray:
+    """Every class of ``labels`` (arrays of class labels), the first array's order first, then
+    each class the later ones add, in their order: the columns two lineage members share when
+    one was trained on data missing a class of the other."""
+    seen: list[Any] = []
+    for cl in labels:
+        seen.extend(c for c in np.asarray(cl).tolist() if c not in seen)
+    return np.asarray(seen, dtype=np.result_type(*[np.asarray(c).dtype for c in labels]))
+
+
+def class_columns(proba: np.ndarray, own: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``proba`` (columns in ``own`` order) with columns in ``classes`` order; a class the
+    model does not know gets probability 0."""
+    proba = np.asarray(proba, dtype=np.float64)
+    pos = {c: i for i, c in enumerate(np.asarray(own).tolist())}
+    wanted = np.asarray(classes).tolist()
+    if np.asarray(own).tolist() == wanted:
+        return proba
+    out = np.zeros((proba.shape[0], len(wanted)), dtype=np.float64)
+    for j, c in enumerate(wanted):
+        if c in pos:
+            out[:, j] = proba[:, pos[c]]
+    return out
+
+
 @dataclass(frozen=True)
 class Scores:
     """Accuracy and log-loss on labelled data (NaN where not defined)."""

@@ -27,7 +27,7 @@ from driftline.drift.tabular import (
     column_kind,
     to_columns,
 )
-from driftline.errors import InvalidInputError, SchemaMismatchError
+from driftline.errors import DriftlineError, InvalidInputError, SchemaMismatchError
 
 
 def window_table(data: Any, signature: Any = None) -> Columns:
@@ -231,3 +231,34 @@ def preflight(store: Any, model: Any, family: Any, X: Any) -> None:
     build = getattr(family_for(model, family), "estimator", None)
     if build is not None:
         check_missing_inputs(build(store.load(model.id)), X)
+
+
+def check_label_vocabulary(store: Any, model: Any, family: Any, X: Any, y: Any) -> None:
+    """Before anything is stored: validation labels of which not one is a class ``model``
+    predicts are labels of another vocabulary (names for a model file that records only
+    class indices, or the reverse), not drift; say how to give them."""
+    from driftline.repair.routed_model import load_predictor
+
+    if X is None or not len(y):
+        return
+    try:
+        found = load_predictor(store, model, family).classes
+    except DriftlineError:  # no family to predict with: the pipeline says so itself
+        return
+    if found is None:  # a regressor
+        return
+    classes = np.asarray(found)
+    labels = list(dict.fromkeys(np.asarray(y).tolist()))
+    if set(labels) & set(classes.tolist()):  # Python equality: 1.0 is the class 1
+        return
+    hint = "give the labels the model was trained on"
+    if classes.dtype.kind in "iu" and classes.tolist() == list(range(len(classes))):
+        hint = (
+            "its file records no label names: give the labels as class indices "
+            f"0..{len(classes) - 1} in the model's order, or register the fitted estimator "
+            "from Python (e.g. LGBMClassifier) so its classes are recorded"
+        )
+    raise InvalidInputError(
+        f"none of the validation labels ({', '.join(map(str, labels[:5]))}) is a class "
+        f"{model.ref} predicts ({', '.join(str(c) for c in classes[:10].tolist())}); {hint}"
+    )

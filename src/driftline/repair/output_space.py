@@ -20,7 +20,7 @@ import numpy as np
 from driftline.errors import InvalidInputError
 from driftline.jsonutil import jsonable
 from driftline.params import ModelParams
-from driftline.repair.evaluation import as_matrix
+from driftline.repair.evaluation import as_matrix, class_columns, union_classes
 from driftline.repair.families import Predictor
 from driftline.store import Model, Store
 
@@ -82,11 +82,18 @@ class BlendModel:
 
     @property
     def classes(self) -> np.ndarray | None:
-        return getattr(self.members[0], "classes", None)
+        """Both members' classes (:func:`union_classes`: a child trained without one of its
+        ancestor's classes, or with a new one, blends over all of them)."""
+        own = [getattr(m, "classes", None) for m in self.members]
+        return None if any(c is None for c in own) else union_classes(*own)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        a = self.alpha
-        return (1 - a) * self.members[0].predict_proba(X) + a * self.members[1].predict_proba(X)
+        a, classes = self.alpha, self.classes
+        d, p = (m.predict_proba(X) for m in self.members)
+        if classes is not None:  # each member's columns in the blend's class order
+            d = class_columns(d, self.members[0].classes, classes)
+            p = class_columns(p, self.members[1].classes, classes)
+        return (1 - a) * d + a * p
 
     def predict(self, X: Any) -> np.ndarray:
         if self.task == "classifier":
@@ -176,6 +183,8 @@ def register_blend(
     for key in ("classes", "classes_dtype", "feature_names_in"):
         if key in drifted.architecture:
             arch[key] = drifted.architecture[key]
+    if "classes" in arch and "classes" in ancestor.architecture:
+        arch["classes"] = union_classes(arch["classes"], ancestor.architecture["classes"]).tolist()
     return store.register(
         ModelParams(blend_params(drifted.id, ancestor.id, alpha, gate), FRAMEWORK, arch),
         name=drifted.name,

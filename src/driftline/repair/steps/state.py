@@ -17,7 +17,12 @@ from driftline.params.identity import le_bytes
 from driftline.repair.ancestors import AncestorRow, AncestorSearch
 from driftline.repair.evaluation import Families, as_matrix
 from driftline.repair.families import Predictor
-from driftline.repair.model_input import input_names, preflight, window_table
+from driftline.repair.model_input import (
+    check_label_vocabulary,
+    input_names,
+    preflight,
+    window_table,
+)
 from driftline.repair.policy import RepairPolicy
 from driftline.repair.result import RepairResult
 from driftline.statuses import RepairStatus
@@ -167,6 +172,8 @@ def start(store: Store, call: Call) -> RepairState:
         val = Labelled(val_table, X_val, y_val)
     for X in (X_win, None if val is None else val.X):
         preflight(store, drifted, call.family, X)
+    if val is not None:
+        check_label_vocabulary(store, drifted, call.family, val.X, val.y)
     return RepairState(
         store=store,
         policy=policy,
