@@ -107,3 +107,58 @@ def test_iter_batches_files_and_streams(tmp_path):
     csv = io.BytesIO(b"x,c\n1,a\n2,b\n\n3,a\n")
     got = list(iter_batches(csv, batch_rows=2))
     assert got[1]["x"].tolist() == [3.0] and got[0]["c"].tolist() == ["a", "b"]
+
+
+def _epoch(*ymd: int) -> float:
+    import datetime as dt
+
+    return dt.datetime(*ymd, tzinfo=dt.UTC).timestamp()
+
+
+def test_datetimes_are_epoch_seconds_whatever_the_zone_or_unit(tmp_path):
+    # tz-aware columns are instants (UTC epoch seconds), not an error; far-off sentinel dates
+    # (9999-12-31) are kept exactly instead of overflowing nanoseconds or failing the read
+    oslo = pd.Series(pd.to_datetime(["2024-01-01 01:00", None]).tz_localize("Europe/Oslo"))
+    far = np.array(["1500-01-01", "9999-12-31"], dtype="datetime64[s]")
+    cols = to_columns(pd.DataFrame({"oslo": oslo, "far": far}))
+    assert cols["oslo"][0] == _epoch(2024, 1, 1) and np.isnan(cols["oslo"][1])
+    assert cols["far"].tolist() == [_epoch(1500, 1, 1), _epoch(9999, 12, 31)]
+    t = pa.table(
+        {
+            "day": pa.array([far[1].astype("datetime64[D]").astype(int), None], pa.date32()),
+            "utc": pa.array([int(_epoch(9999, 12, 31)), 0], pa.timestamp("s", tz="UTC")),
+        }
+    )
+    cols = to_columns(t)
+    assert cols["day"][0] == _epoch(9999, 12, 31) and np.isnan(cols["day"][1])
+    assert cols["utc"].tolist() == [_epoch(9999, 12, 31), 0.0]
+    path = tmp_path / "dates.csv"
+    path.write_text("d,t\n2024-01-01,2024-01-01T01:00:00+01:00\n9999-12-31,\n")
+    cols = read_table(path)
+    assert cols["d"].tolist() == [_epoch(2024, 1, 1), _epoch(9999, 12, 31)]
+    assert cols["t"][0] == _epoch(2024, 1, 1) and np.isnan(cols["t"][1])
+    assert Signature.from_data(pd.DataFrame({"oslo": oslo})).kinds == {"oslo": "numeric"}
+
+
+def test_pandas_arrow_backed_columns_read_as_arrow_reads_them():
+    # pandas.read_csv(..., dtype_backend="pyarrow") gives ArrowDtype columns: dates, zoned
+    # timestamps and decimals are numbers exactly as the same Arrow table gives them
+    t = pa.table(
+        {
+            "n": pa.array([1, None, 3], pa.int64()),
+            "day": pa.array([19723, None, 2932896], pa.date32()),
+            "t": pa.array([0, None, 86_400], pa.timestamp("s", tz="Europe/Oslo")),
+            "dur": pa.array([1_500, None, 0], pa.duration("ms")),
+            "dec": pa.array([None, 1, 2], pa.decimal128(5, 2)),
+            "s": pa.array(["a", None, "b"]),
+            "b": pa.array([True, None, False]),
+        }
+    )
+    df = t.to_pandas(types_mapper=pd.ArrowDtype)
+    got, want = to_columns(df), to_columns(t)
+    assert list(got) == list(want)
+    for name in want:
+        assert got[name].dtype == want[name].dtype
+        assert got[name].tolist() == pytest.approx(want[name].tolist(), nan_ok=True)
+    assert got["day"].tolist()[::2] == [_epoch(2024, 1, 1), _epoch(9999, 12, 31)]
+    assert got["dur"].tolist()[::2] == [1.5, 0.0] and got["s"].tolist() == ["a", None, "b"]

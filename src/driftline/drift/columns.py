@@ -75,12 +75,8 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
         return np.ascontiguousarray(arr, dtype=np.float64)
     if arr.dtype.kind in "iub":
         return arr.astype(np.float64)
-    if arr.dtype.kind == "M":
-        out = arr.astype("datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
-        out[np.isnat(arr)] = np.nan
-        return out
-    if arr.dtype.kind == "m":
-        return arr.astype("timedelta64[ns]").astype(np.int64).astype(np.float64) / 1e9
+    if arr.dtype.kind in "Mm":
+        return _time_seconds(arr)
     out = np.empty(arr.shape[0], dtype=np.float64)
     for i, v in enumerate(arr.tolist()):
         if _is_missing_scalar(v):
@@ -93,6 +89,20 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
                 f"column {name!r} was declared/inferred numeric but holds {v!r}; "
                 "declare it categorical or clean the data"
             ) from None
+    return out
+
+
+def _time_seconds(arr: np.ndarray) -> np.ndarray:
+    """Datetimes as epoch seconds, durations as seconds, in the array's own unit (so dates
+    such as 9999-12-31 do not overflow nanoseconds); NaT -> NaN."""
+    unit, step = np.datetime_data(arr.dtype)
+    if unit in ("Y", "M") and arr.dtype.kind == "M":  # calendar units: whole days first
+        arr, unit, step = arr.astype("datetime64[D]"), "D", 1
+    one_second = np.array(1, dtype="timedelta64[s]")
+    per_second = float(one_second / np.array(1, dtype=f"timedelta64[{step}{unit}]"))
+    raw = arr.view(np.int64).astype(np.float64)
+    out = raw / per_second if per_second >= 1 else raw * (1 / per_second)
+    out[np.isnat(arr)] = np.nan
     return out
 
 
@@ -141,7 +151,9 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
         s = df[name]
         dt = s.dtype
         dname = str(dt)
-        if dname == "category":
+        if hasattr(dt, "pyarrow_dtype"):  # pandas ArrowDtype: read as Arrow would
+            out[str(name)] = _arrow_column(s.array.__arrow_array__())
+        elif dname == "category":
             cats = s.cat.categories
             codes = s.cat.codes.to_numpy()
             labels = np.array([_cat_str(c) for c in cats] + [None], dtype=object)
@@ -163,6 +175,8 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
             out[str(name)] = (s.to_numpy(dtype=object, na_value=None), "categorical")
         elif dname.startswith("string") or dname == "str":
             out[str(name)] = (s.to_numpy(dtype=object, na_value=None), "categorical")
+        elif getattr(dt, "tz", None) is not None:  # tz-aware: the instants, in UTC
+            out[str(name)] = (s.dt.tz_convert(None).to_numpy(), "numeric")
         elif getattr(dt, "kind", "O") in "Mm" or dname.startswith("datetime"):
             out[str(name)] = (s.to_numpy(), "numeric")
         else:
@@ -171,33 +185,32 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
 
 
 def _from_arrow(table: Any) -> dict[str, tuple[Any, Kind | None]]:
+    return {
+        name: _arrow_column(col)
+        for name, col in zip(table.column_names, table.columns, strict=True)
+    }
+
+
+def _arrow_column(col: Any) -> tuple[Any, Kind | None]:
+    """Raw values and kind hint of one Arrow (chunked) array."""
     import pyarrow as pa
 
-    out: dict[str, tuple[Any, Kind | None]] = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        t = col.type
-        if pa.types.is_dictionary(t):
-            col = col.cast(t.value_type)
-            t = t.value_type
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            out[name] = (np.asarray(arr, dtype=np.float64), "numeric")
-        elif pa.types.is_timestamp(t) or pa.types.is_date(t):
-            arr = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-            vals = np.asarray(arr, dtype=np.float64) / 1e9
-            if col.null_count:
-                vals[np.asarray(col.is_null().to_numpy(zero_copy_only=False))] = np.nan
-            out[name] = (vals, "numeric")
-        elif pa.types.is_null(t):
-            out[name] = (np.full(len(col), np.nan), "numeric")
-        elif pa.types.is_boolean(t):
-            out[name] = (np.asarray(col.to_pylist(), dtype=object), "categorical")
-        else:
-            out[name] = (
-                np.asarray(col.to_pylist(), dtype=object),
-                "categorical" if pa.types.is_string(t) or pa.types.is_large_string(t) else None,
-            )
-    return out
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = t.value_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(arr, dtype=np.float64), "numeric"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_duration(t):
+        # datetime64 / timedelta64 in the column's own unit (UTC for zoned timestamps)
+        return _time_seconds(col.to_numpy(zero_copy_only=False)), "numeric"
+    if pa.types.is_null(t):
+        return np.full(len(col), np.nan), "numeric"
+    if pa.types.is_boolean(t):
+        return np.asarray(col.to_pylist(), dtype=object), "categorical"
+    string = pa.types.is_string(t) or pa.types.is_large_string(t)
+    return np.asarray(col.to_pylist(), dtype=object), "categorical" if string else None
 
 
 def _from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[Any, Kind | None]]:
