@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from driftline.drift import Signature, iter_batches, read_table, to_columns
+from driftline.drift import DriftAgent, Signature, iter_batches, read_table, to_columns
 from driftline.errors import InvalidInputError
 
 pd = pytest.importorskip("pandas")
@@ -162,3 +162,32 @@ def test_pandas_arrow_backed_columns_read_as_arrow_reads_them():
         assert got[name].tolist() == pytest.approx(want[name].tolist(), nan_ok=True)
     assert got["day"].tolist()[::2] == [_epoch(2024, 1, 1), _epoch(9999, 12, 31)]
     assert got["dur"].tolist()[::2] == [1.5, 0.0] and got["s"].tolist() == ["a", None, "b"]
+
+
+def test_json_rows_with_iso_dates_read_like_the_same_csv(tmp_path):
+    # JSON has no date type: dates arrive as ISO text. They must be the timestamps the CSV
+    # reader makes of the same text, or a JSON-lines window is "type_changed" against a
+    # signature built from CSV (and a signature built from JSON takes them for ids)
+    rng = np.random.default_rng(3)
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, 300), unit="s")
+    frame = pd.DataFrame(
+        {
+            "day": days.strftime("%Y-%m-%d"),
+            "at": days.strftime("%Y-%m-%d %H:%M:%S"),
+            "zoned": days.tz_localize("Asia/Kolkata").strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "word": rng.choice(["2024-x", "b"], 300),
+        }
+    )
+    frame.loc[5, "at"] = None
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_json(tmp_path / "t.jsonl", orient="records", lines=True)
+    csv, jsonl = read_table(tmp_path / "t.csv"), read_table(tmp_path / "t.jsonl")
+    assert {k: v.dtype for k, v in jsonl.items()} == {k: v.dtype for k, v in csv.items()}
+    for name in ("day", "at", "zoned"):
+        np.testing.assert_array_equal(jsonl[name], csv[name])
+    assert jsonl["zoned"][0] == days[0].tz_localize("Asia/Kolkata").timestamp()
+    assert jsonl["word"].dtype == object
+    sig = Signature.from_data(csv)
+    agent = DriftAgent(sig, window=300)
+    (rep,) = agent.update(frame.to_dict("records"))
+    assert rep.schema_issues == [] and not rep.drift

@@ -8,7 +8,8 @@ Contract of a *column dict* (what :func:`to_columns` returns):
 
 Type inference: integer, float and datetime columns are numeric (datetimes as epoch seconds);
 strings, objects, bools and pandas categories are categorical; an ``object`` column whose
-non-missing values are all Python/NumPy numbers (not bools) is numeric. Declared types
+non-missing values are all Python/NumPy numbers (not bools), or all ISO 8601 date / date-time
+text (as JSON rows carry dates; the CSV reader makes the same text timestamps), is numeric. Declared types
 (``categorical=[...]``, ``numeric=[...]``) override inference.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -85,6 +87,9 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
         try:
             out[i] = float(v)
         except (TypeError, ValueError):
+            dates = iso_datetime_seconds(arr)
+            if dates is not None:  # ISO 8601 text, as JSON and hand-made tables hold dates
+                return dates
             raise InvalidInputError(
                 f"column {name!r} was declared/inferred numeric but holds {v!r}; "
                 "declare it categorical or clean the data"
@@ -106,6 +111,36 @@ def _time_seconds(arr: np.ndarray) -> np.ndarray:
     return out
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_datetime_seconds(values: Any) -> np.ndarray | None:
+    """Epoch seconds of text that is all ISO 8601 dates / date-times (the forms the CSV reader
+    turns into timestamps: ``2024-01-31``, ``2024-01-31 12:00[:00[.5]]``, with ``Z`` or
+    ``+01:00`` on every value or on none), missing values -> NaN; None for anything else."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "OU" or arr.ndim != 1:
+        return None
+    first = next((v for v in arr if not _is_missing_scalar(v)), None)
+    if not isinstance(first, str) or not _ISO_DATE.match(first):
+        return None  # cheap refusal for the usual text column
+    values = [None if _is_missing_scalar(v) else v for v in arr.tolist()]
+    if not all(v is None or isinstance(v, str) for v in values):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values, pa.string())
+    for unit in ("us", "ns"):
+        for tz in (None, "UTC"):
+            try:
+                stamps = pc.cast(text, pa.timestamp(unit, tz=tz))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            return _time_seconds(stamps.to_numpy(zero_copy_only=False))
+    return None
+
+
 def _object_is_numeric(arr: np.ndarray) -> bool:
     for v in arr:
         if _is_missing_scalar(v):
@@ -121,7 +156,8 @@ def infer_kind(values: Any) -> Kind:
     if arr.dtype.kind in "iufMm":
         return "numeric"
     if arr.dtype.kind == "O":
-        return "numeric" if _object_is_numeric(arr) else "categorical"
+        numeric = _object_is_numeric(arr) or iso_datetime_seconds(arr) is not None
+        return "numeric" if numeric else "categorical"
     return "categorical"
 
 
