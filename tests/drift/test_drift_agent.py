@@ -196,3 +196,28 @@ def test_agent_never_mutates_caller_arrays():
         assert [r.features["f0"].metrics["ks"] for r in a] == [
             r.features["f0"].metrics["ks"] for r in b
         ]
+
+
+def test_numpy_window_against_a_signature_built_from_named_columns():
+    # a model fitted on a DataFrame is fed X.to_numpy(): its columns are the signature's
+    # features in order, not f0, f1, ... reported as 'missing every feature' (schema DRIFT)
+    pytest.importorskip("pandas")
+    from sklearn.datasets import load_wine
+
+    from driftline.drift import log_likelihood
+
+    wine = load_wine(as_frame=True).frame
+    sig = Signature.from_data(wine)  # 'target' is detected as the label, 13 features remain
+    X = wine[sig.feature_names]
+    by_array, by_frame = compare(sig, X.to_numpy()), compare(sig, X)
+    assert by_array.schema_issues == [] and not by_array.drift
+    assert by_array.to_dict()["features"] == by_frame.to_dict()["features"]
+    np.testing.assert_array_equal(log_likelihood(sig, X.to_numpy()), log_likelihood(sig, X))
+    merged = Signature.from_data(X).update(X.to_numpy())
+    assert merged.n_rows == 2 * len(X) and merged["alcohol"].mean == pytest.approx(X.alcohol.mean())
+    # a width that matches nothing is one clear error, not fourteen schema issues
+    with pytest.raises(InvalidInputError, match="no column names.*13 features.*feature_names"):
+        compare(sig, wine.to_numpy())
+    # arrays against an array-built signature keep their f0, f1, ... names
+    arr_sig = Signature.from_data(X.to_numpy())
+    assert compare(arr_sig, X.to_numpy()[:, :12]).schema_issues[0].issue == "missing_column"

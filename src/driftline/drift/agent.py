@@ -26,7 +26,14 @@ import numpy as np
 
 from driftline.drift.agent_settings import AgentOptions, AgentSettings
 from driftline.drift.calibration import FeatureCalibration, calibration_of
-from driftline.drift.columns import Columns, as_categorical, as_numeric, column_kind, to_columns
+from driftline.drift.columns import (
+    Columns,
+    array_names,
+    as_categorical,
+    as_numeric,
+    column_kind,
+    to_columns,
+)
 from driftline.drift.model_aware import ModelAwareSettings, ModelAwareWindows
 from driftline.drift.report import DriftReport, SchemaIssue
 from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
@@ -216,7 +223,8 @@ class DriftAgent:
             for v in batch.values()
         ):
             return dict(batch)  # already a numeric column dict
-        return to_columns(batch, self.feature_names)
+        names = self.feature_names or array_names(batch, list(self.refs))
+        return to_columns(batch, names)
 
     def _add(
         self, cols: Columns, a: int, b: int, t: np.ndarray | None, private: bool = False

@@ -356,6 +356,26 @@ def _raw_columns(
     )
 
 
+def array_names(data: Any, names: Sequence[str]) -> list[str] | None:
+    """Column names for an unnamed 2-D NumPy ``data`` compared with a reference whose features
+    are ``names``: those names, in order, when the widths agree; None (the default ``f0, f1,
+    ...``) for other data or a reference that was itself built from an array. Raises
+    :class:`InvalidInputError` when the widths differ (there is no way to match columns)."""
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype.names:
+        return None
+    names = list(names)
+    if names == [f"f{j}" for j in range(len(names))]:
+        return None
+    if data.shape[1] != len(names):
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise InvalidInputError(
+            f"a NumPy array has no column names and its {data.shape[1]} columns are not the "
+            f"reference's {len(names)} features ({shown}); pass feature_names=[...] or a table "
+            "with named columns"
+        )
+    return names
+
+
 def n_rows(cols: Columns) -> int:
     """Number of rows of a column dict (0 if it has no columns)."""
     for v in cols.values():

@@ -23,6 +23,7 @@ import numpy as np
 
 from driftline.drift.columns import (
     Columns,
+    array_names,
     as_categorical,
     as_numeric,
     column_kind,
@@ -164,7 +165,8 @@ class Signature:
         if not cat and not num and self.features:
             cat = frozenset(k for k, f in self.features.items() if f.kind == "categorical")
             num = frozenset(k for k, f in self.features.items() if f.kind == "numeric")
-        cols = to_columns(batch, feature_names, categorical=cat, numeric=num)
+        names = feature_names or array_names(batch, list(self.features))
+        cols = to_columns(batch, names, categorical=cat, numeric=num)
         self._add_columns(cols)
         return self
 
