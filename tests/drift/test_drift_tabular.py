@@ -191,3 +191,25 @@ def test_json_rows_with_iso_dates_read_like_the_same_csv(tmp_path):
     agent = DriftAgent(sig, window=300)
     (rep,) = agent.update(frame.to_dict("records"))
     assert rep.schema_issues == [] and not rep.drift
+
+
+def test_json_file_holding_an_array_of_records(tmp_path):
+    # a .json file is as often one array of records (pandas' to_json(orient="records"),
+    # most APIs' exports) as JSON lines; both read as the same table, whole or in batches
+    from driftline.drift.tabular import read_frame
+
+    df = pd.DataFrame({"x": [1.5, 2.5, None, 4.5], "c": ["a", "b", None, "c"]})
+    df.to_json(tmp_path / "one_line.json", orient="records")
+    (tmp_path / "pretty.json").write_text(json.dumps(df.to_dict("records"), indent=2))
+    df.to_json(tmp_path / "lines.jsonl", orient="records", lines=True)
+    want = read_table(tmp_path / "lines.jsonl")
+    for name in ("one_line.json", "pretty.json"):
+        got = read_table(tmp_path / name)
+        np.testing.assert_array_equal(got["x"], want["x"])
+        assert got["c"].tolist() == want["c"].tolist() == ["a", "b", None, "c"]
+        sizes = [len(b["x"]) for b in iter_batches(tmp_path / name, batch_rows=3)]
+        assert sizes == [3, 1]
+        assert read_frame(tmp_path / name).shape == (4, 2)
+    (tmp_path / "numbers.json").write_text("[1, 2, 3]")
+    with pytest.raises(InvalidInputError, match="numbers.json.*object"):
+        read_table(tmp_path / "numbers.json")
