@@ -221,3 +221,25 @@ def test_numpy_window_against_a_signature_built_from_named_columns():
     # arrays against an array-built signature keep their f0, f1, ... names
     arr_sig = Signature.from_data(X.to_numpy())
     assert compare(arr_sig, X.to_numpy()[:, :12]).schema_issues[0].issue == "missing_column"
+
+
+def test_booleans_and_their_0_1_encoding_are_the_same_values():
+    # one source writes a flag as True/False, another as 0/1 (CSV exports, JSON true/false
+    # against an integer column): the values are equal for any model, so the window's
+    # distribution is compared, not reported 100% unseen or 'type_changed'
+    rng = np.random.default_rng(11)
+    flags = rng.random(4000) < 0.3
+    as_bool = Signature.from_data({"flag": flags, "x": rng.normal(size=4000)})
+    as_int = Signature.from_data({"flag": flags.astype(int), "x": rng.normal(size=4000)})
+    win = rng.random(1000) < 0.3
+    x = rng.normal(size=1000)
+    for sig, other in ((as_bool, win.astype(int)), (as_int, win)):
+        same = compare(sig, {"flag": win if sig is as_bool else win.astype(int), "x": x})
+        got = compare(sig, {"flag": other, "x": x})
+        assert got.schema_issues == [] and not got.drift
+        assert got.features["flag"].metrics == pytest.approx(same.features["flag"].metrics)
+    rows = [{"flag": bool(v), "x": float(u)} for v, u in zip(win, x, strict=True)]
+    assert compare(as_int, rows).schema_issues == []  # JSON true / false
+    # a code that is no boolean stays what it is: unseen against True / False
+    codes = np.where(win, 2, 0)
+    assert compare(as_bool, {"flag": codes, "x": x}).features["flag"].metrics["unseen"] > 0.2

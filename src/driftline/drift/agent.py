@@ -29,6 +29,7 @@ from driftline.drift.calibration import FeatureCalibration, calibration_of
 from driftline.drift.columns import (
     Columns,
     array_names,
+    as_bool_labels,
     as_categorical,
     as_numeric,
     column_kind,
@@ -40,6 +41,7 @@ from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
 from driftline.drift.signature import Signature
 from driftline.drift.verdict import feature_drifts
 from driftline.drift.windows import (
+    CategoricalReference,
     FeatureReference,
     FeatureWindow,
     NumericWindow,
@@ -245,7 +247,7 @@ class DriftAgent:
                 continue
             col = col[a:b]
             if column_kind(col) != win.ref.kind:
-                conv = self._coerce(col, win.ref.kind)
+                conv = self._coerce(col, win.ref)
                 if conv is None:
                     pane.note(
                         name,
@@ -268,9 +270,10 @@ class DriftAgent:
         return {**self.refs, **self.role_refs}
 
     @staticmethod
-    def _coerce(col: np.ndarray, kind: str) -> np.ndarray | None:
-        if kind == "categorical":
-            return as_categorical(col)
+    def _coerce(col: np.ndarray, ref: FeatureReference) -> np.ndarray | None:
+        if isinstance(ref, CategoricalReference):
+            labels = as_bool_labels(col, ref.counts)  # 0 / 1 against True / False
+            return as_categorical(col) if labels is None else labels
         try:
             return as_numeric(col)
         except InvalidInputError:

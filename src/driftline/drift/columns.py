@@ -45,6 +45,10 @@ def _is_missing_scalar(v: Any) -> bool:
     return type(v).__name__ in ("NAType", "NaTType")
 
 
+#: the labels of a boolean column (``as_categorical`` of ``False`` / ``True``)
+BOOL_LABELS = ("False", "True")
+
+
 def _cat_str(v: Any) -> str:
     """Canonical category label: integral floats print as ints so 1, 1.0 and "1" agree."""
     if isinstance(v, bool | np.bool_):
@@ -54,6 +58,20 @@ def _cat_str(v: Any) -> str:
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return str(v)
+
+
+def as_bool_labels(values: Any, categories: Iterable[str]) -> np.ndarray | None:
+    """A 0 / 1 numeric column as ``"False"`` / ``"True"`` when ``categories`` (a reference's
+    labels) are those of a boolean column; None when either side is something else."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf" or not set(categories) <= set(BOOL_LABELS):
+        return None
+    ok = ~np.isnan(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, dtype=bool)
+    if not np.isin(arr[ok], (0, 1)).all():
+        return None
+    out = np.full(arr.shape[0], None, dtype=object)
+    out[ok] = np.where(arr[ok] == 1, "True", "False")
+    return out
 
 
 def as_categorical(values: Any) -> np.ndarray:
@@ -87,6 +105,9 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
         try:
             out[i] = float(v)
         except (TypeError, ValueError):
+            if v in BOOL_LABELS:  # a boolean's label (see as_categorical) is its 0 / 1
+                out[i] = float(v == "True")
+                continue
             dates = iso_datetime_seconds(arr)
             if dates is not None:  # ISO 8601 text, as JSON and hand-made tables hold dates
                 return dates
