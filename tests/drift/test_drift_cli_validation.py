@@ -52,3 +52,15 @@ def test_calibrated_rule_is_the_cli_default(cli, model):
     rep = json.loads(out)
     assert code == 0 and rep["rule"] == "calibrated" and rep["alpha"] == 0.01
     assert "p_cal" in rep["features"]["a"]["metrics"]
+
+
+def test_declared_column_type_for_an_absent_column_is_an_error(cli, model):
+    # a typo in --categorical used to be ignored: the column silently kept its inferred type
+    code, out, err = cli("signature", "train.csv", "-o", "s.sig", "--categorical", "B")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "'B'" in err and "a, b" in err
+    from driftline.drift import Signature
+    from driftline.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="numeric.*'z'.*not in the data"):
+        Signature.from_data({"a": [1.0, 2.0]}, numeric=["z"])

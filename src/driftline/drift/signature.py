@@ -123,6 +123,7 @@ class Signature:
         sig = cls(max_categories=max_categories)
         sig._declared = (frozenset(categorical or ()), frozenset(numeric or ()))
         cols = to_columns(data, feature_names, categorical=categorical, numeric=numeric)
+        _check_declared(cols, sig._declared)
         spec = roles or RoleSpec.of(target, prediction, id, timestamp, ignore)
         sig.set_roles(assign_roles(cols, spec))
         n = n_rows(cols)
@@ -386,6 +387,19 @@ class Signature:
             else:
                 out[name] = {"count": f.count, "missing": f.missing, "categories": len(f.counts)}
         return out
+
+
+def _check_declared(cols: Columns, declared: tuple[frozenset[str], frozenset[str]]) -> None:
+    """Raise when a column declared categorical / numeric is not in the table (a typo would
+    otherwise leave the real column with its inferred type)."""
+    for kind, names in zip(("categorical", "numeric"), declared, strict=True):
+        absent = sorted(n for n in names if n not in cols)
+        if absent:
+            have = ", ".join(list(cols)[:12]) + (", ..." if len(cols) > 12 else "")
+            raise InvalidInputError(
+                f"column(s) declared {kind} {', '.join(map(repr, absent))} not in the data; "
+                f"its columns are {have}"
+            )
 
 
 def _is_class_label(role: str, col: np.ndarray) -> bool:
