@@ -241,6 +241,16 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
     return out
 
 
+def frame_kinds(df: Any) -> dict[str, Kind]:
+    """The kind each column of a pandas frame gets from its dtype (an ``object`` column, whose
+    kind depends on its values, is categorical): how every partition of a partitioned table
+    is summarised the same way as the whole table would be."""
+    return {
+        name: hint or ("numeric" if np.asarray(vals).dtype.kind in "iufMm" else "categorical")
+        for name, (vals, hint) in _from_pandas(df.iloc[:0]).items()
+    }
+
+
 def _from_arrow(table: Any) -> dict[str, tuple[Any, Kind | None]]:
     return {
         name: _arrow_column(col)

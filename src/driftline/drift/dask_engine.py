@@ -138,14 +138,13 @@ def _settings_for(
     names: Sequence[str] = (),
 ) -> SignatureSettings:
     """Kinds from the Dask meta, so every partition summarises a column the same way."""
-    import pandas as pd
+    from driftline.drift.columns import frame_kinds
 
     cat, num = set(categorical or ()), set(numeric or ())
-    for col, dtype in ddf.dtypes.items():
+    for col, kind in frame_kinds(getattr(ddf, "_meta", ddf)).items():  # as from_data does
         if col in cat or col in num:
             continue
-        numeric_dtype = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-        (num if numeric_dtype else cat).add(str(col))
+        (num if kind == "numeric" else cat).add(col)
     cols = tuple(str(c) for c in ddf.columns)
     return SignatureSettings(
         tuple(c for c in cols if c in cat),
