@@ -265,3 +265,21 @@ def test_dask_gives_columns_the_kinds_the_local_build_does(tmp_path) -> None:
     assert on_dask.kinds == local.kinds == kinds
     assert on_dask.roles == local.roles == {}
     assert on_dask["when"].mean == pytest.approx(local["when"].mean, rel=1e-12)
+
+
+def test_dask_signature_keeps_the_declared_roles(tmp_path) -> None:
+    # 'driftline signature DIR --engine dask --target y --ignore x' dropped the role flags:
+    # the label and the ignored column were drift-tested as features
+    from driftline.drift.roles import RoleSpec
+
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(
+        {"x": rng.normal(size=300), "z": rng.normal(size=300), "y": rng.integers(0, 2, 300)}
+    )
+    folder = write_parts(tmp_path / "roles", df, n_parts=2)
+    spec = RoleSpec.of(target="y", ignore="x")
+    on_dask = signature_for_location(folder, roles=spec)
+    local = Signature.from_data(df, roles=spec)
+    assert on_dask.feature_names == local.feature_names == ["z"]
+    assert on_dask.roles == local.roles and on_dask.target == "y"
+    assert on_dask.role_features["y"].counts == local.role_features["y"].counts
