@@ -213,3 +213,16 @@ def test_json_file_holding_an_array_of_records(tmp_path):
     (tmp_path / "numbers.json").write_text("[1, 2, 3]")
     with pytest.raises(InvalidInputError, match="numbers.json.*object"):
         read_table(tmp_path / "numbers.json")
+
+
+def test_duplicate_column_names_are_one_clear_error(tmp_path):
+    # a CSV header 'a,a,b' silently kept only the second 'a'; a DataFrame with two 'a'
+    # columns raised AttributeError
+    (tmp_path / "dup.csv").write_text("a,a,b\n1,2,3\n4,5,6\n")
+    with pytest.raises(InvalidInputError, match="'a' more than once"):
+        read_table(tmp_path / "dup.csv")
+    with pytest.raises(InvalidInputError, match="'a' more than once"):
+        list(iter_batches(tmp_path / "dup.csv"))
+    df = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["a", "a", "b"])
+    with pytest.raises(InvalidInputError, match="'a' more than once"):
+        Signature.from_data(df)

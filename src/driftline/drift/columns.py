@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -202,7 +203,23 @@ def _declared(name: str, categorical: set[str], numeric: set[str]) -> Kind | Non
     return None
 
 
+#: pandas' nullable number dtypes (``pd.NA`` for missing values)
+_NULLABLE_NUMBERS = frozenset(
+    "Int8 Int16 Int32 Int64 UInt8 UInt16 UInt32 UInt64 Float32 Float64".split()
+)
+
+
+def _unique_names(names: Iterable[Any]) -> None:
+    dups = sorted(n for n, k in Counter(str(n) for n in names).items() if k > 1)
+    if dups:
+        raise InvalidInputError(
+            f"the table names column(s) {', '.join(map(repr, dups))} more than once; give "
+            "every column its own name"
+        )
+
+
 def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
+    _unique_names(df.columns)
     out: dict[str, tuple[Any, Kind | None]] = {}
     for name in df.columns:
         s = df[name]
@@ -215,18 +232,7 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
             codes = s.cat.codes.to_numpy()
             labels = np.array([_cat_str(c) for c in cats] + [None], dtype=object)
             out[str(name)] = (labels[np.where(codes < 0, len(cats), codes)], "categorical")
-        elif dname in (
-            "Int8",
-            "Int16",
-            "Int32",
-            "Int64",
-            "UInt8",
-            "UInt16",
-            "UInt32",
-            "UInt64",
-            "Float32",
-            "Float64",
-        ):
+        elif dname in _NULLABLE_NUMBERS:
             out[str(name)] = (s.to_numpy(dtype=np.float64, na_value=np.nan), "numeric")
         elif dname == "boolean":
             out[str(name)] = (s.to_numpy(dtype=object, na_value=None), "categorical")
@@ -252,6 +258,7 @@ def frame_kinds(df: Any) -> dict[str, Kind]:
 
 
 def _from_arrow(table: Any) -> dict[str, tuple[Any, Kind | None]]:
+    _unique_names(table.column_names)
     return {
         name: _arrow_column(col)
         for name, col in zip(table.column_names, table.columns, strict=True)
