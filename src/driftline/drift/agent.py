@@ -115,6 +115,11 @@ class DriftAgent:
         model_aware: ModelAwareSettings | None = None,
         **options: Unpack[AgentOptions],
     ) -> None:
+        if reference.n_rows == 0:
+            raise InvalidInputError(
+                "the reference signature has 0 rows, so any window would match it; build it "
+                "from the training data"
+            )
         self.settings = AgentSettings.from_options(settings, **options)
         rules = self.settings.rules
         self.reference = reference

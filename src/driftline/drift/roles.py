@@ -298,7 +298,12 @@ def input_schema(table: Any, signature: Any) -> dict[str, Any]:
 
 def check_no_empty_features(signature: Any) -> None:
     """Raise :class:`InvalidInputError` naming feature columns that are empty in every row of
-    the training data (nothing to compare a window with)."""
+    the training data, or a table with no rows at all (nothing to compare a window with)."""
+    if not signature.n_rows:
+        raise InvalidInputError(
+            "the training data has 0 rows: a signature of it would match any window; give the "
+            "table the model was trained on"
+        )
     empty = [n for n, f in signature.features.items() if f.total and f.count == 0]
     if empty:
         raise InvalidInputError(
