@@ -226,3 +226,18 @@ def test_duplicate_column_names_are_one_clear_error(tmp_path):
     df = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["a", "a", "b"])
     with pytest.raises(InvalidInputError, match="'a' more than once"):
         Signature.from_data(df)
+
+
+def test_decimal_objects_are_numbers():
+    # database reads (pandas.read_sql of NUMERIC columns) give Decimal objects; they were
+    # categories, so a price column became an 'id' or a huge category set, and disagreed with
+    # the same column read from Parquet (decimal128 -> numeric)
+    from decimal import Decimal
+
+    prices = [Decimal("19.99"), None, Decimal("5.00"), Decimal("120.50")]
+    cols = to_columns(pd.DataFrame({"price": pd.Series(prices, dtype=object)}))
+    assert cols["price"].dtype == np.float64
+    np.testing.assert_array_equal(cols["price"], [19.99, np.nan, 5.0, 120.5])
+    assert to_columns([{"p": p} for p in prices])["p"].dtype == np.float64
+    arrow = to_columns(pa.table({"p": pa.array(prices, pa.decimal128(6, 2))}))["p"]
+    np.testing.assert_allclose(arrow, cols["price"], rtol=1e-15)

@@ -8,7 +8,7 @@ Contract of a *column dict* (what :func:`to_columns` returns):
 
 Type inference: integer, float and datetime columns are numeric (datetimes as epoch seconds);
 strings, objects, bools and pandas categories are categorical; an ``object`` column whose
-non-missing values are all Python/NumPy numbers (not bools), or all ISO 8601 date / date-time
+non-missing values are all Python/NumPy numbers or Decimals (not bools), or all ISO 8601 date / date-time
 text (as JSON rows carry dates; the CSV reader makes the same text timestamps), is numeric. Declared types
 (``categorical=[...]``, ``numeric=[...]``) override inference.
 """
@@ -20,6 +20,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
@@ -167,7 +168,7 @@ def _object_is_numeric(arr: np.ndarray) -> bool:
     for v in arr:
         if _is_missing_scalar(v):
             continue
-        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number | Decimal):
             return False
     return True  # all-missing object columns are numeric (all NaN)
 
