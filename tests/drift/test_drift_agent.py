@@ -243,3 +243,17 @@ def test_booleans_and_their_0_1_encoding_are_the_same_values():
     # a code that is no boolean stays what it is: unseen against True / False
     codes = np.where(win, 2, 0)
     assert compare(as_bool, {"flag": codes, "x": x}).features["flag"].metrics["unseen"] > 0.2
+
+
+def test_time_column_that_the_signature_holds_as_a_feature():
+    # the training table's event time was summarised as a feature; using it for time windows
+    # took it out of every batch, so each window reported it 'missing' (schema DRIFT)
+    rng = np.random.default_rng(12)
+    t0 = 1.7e9
+    train = {"x": rng.normal(size=3000), "when": t0 + np.sort(rng.uniform(0, 3000, 3000))}
+    sig = Signature.from_data(train)
+    assert "when" in sig.feature_names
+    agent = DriftAgent(sig, window=None, time_column="when", window_seconds=500.0)
+    out = agent.update({"x": rng.normal(size=600), "when": t0 + np.sort(rng.uniform(0, 1500, 600))})
+    assert len(out) == 2 and all(r.schema_issues == [] and not r.drift for r in out)
+    assert "when" not in out[0].features and out[0].roles["when"] == "timestamp"

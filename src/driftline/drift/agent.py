@@ -125,7 +125,7 @@ class DriftAgent:
         self.reference = reference
         self.reference_id = reference.id
         #: non-feature columns: never schema drift; target / prediction give label drift
-        self.roles = window_roles(reference, roles)
+        self.roles = window_roles(reference, roles, self.settings.window.time_column)
         self.refs: dict[str, FeatureReference] = {
             k: prepare_reference(f, rules.psi_bins)
             for k, f in reference.features.items()

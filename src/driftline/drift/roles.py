@@ -216,13 +216,18 @@ def roles_to_header(decisions: Mapping[str, RoleDecision]) -> dict[str, dict[str
     return {c: d.to_dict() for c, d in sorted(decisions.items())}
 
 
-def window_roles(reference: Any, declared: RoleSpec | None = None) -> dict[str, str]:
+def window_roles(
+    reference: Any, declared: RoleSpec | None = None, time_column: str | None = None
+) -> dict[str, str]:
     """Column -> role of a window's non-feature columns: the reference signature's roles plus
-    roles declared at comparison time (a declared column is never tested, never schema drift).
+    roles declared at comparison time (a declared column is never tested, never schema drift)
+    and the column that times the windows (a timestamp, even if the signature summarised it).
     """
     out = {c: d.role.value for c, d in getattr(reference, "roles", {}).items()}
     if declared is not None:
         out.update({c: r.value for c, r in declared.declared().items()})
+    if time_column is not None:
+        out.setdefault(time_column, ColumnRole.TIMESTAMP.value)
     return out
 
 
