@@ -196,3 +196,64 @@ def test_agent_never_mutates_caller_arrays():
         assert [r.features["f0"].metrics["ks"] for r in a] == [
             r.features["f0"].metrics["ks"] for r in b
         ]
+
+
+def test_numpy_window_against_a_signature_built_from_named_columns():
+    # a model fitted on a DataFrame is fed X.to_numpy(): its columns are the signature's
+    # features in order, not f0, f1, ... reported as 'missing every feature' (schema DRIFT)
+    pytest.importorskip("pandas")
+    from sklearn.datasets import load_wine
+
+    from driftline.drift import log_likelihood
+
+    wine = load_wine(as_frame=True).frame
+    sig = Signature.from_data(wine)  # 'target' is detected as the label, 13 features remain
+    X = wine[sig.feature_names]
+    by_array, by_frame = compare(sig, X.to_numpy()), compare(sig, X)
+    assert by_array.schema_issues == [] and not by_array.drift
+    assert by_array.to_dict()["features"] == by_frame.to_dict()["features"]
+    np.testing.assert_array_equal(log_likelihood(sig, X.to_numpy()), log_likelihood(sig, X))
+    merged = Signature.from_data(X).update(X.to_numpy())
+    assert merged.n_rows == 2 * len(X) and merged["alcohol"].mean == pytest.approx(X.alcohol.mean())
+    # a width that matches nothing is one clear error, not fourteen schema issues
+    with pytest.raises(InvalidInputError, match="no column names.*13 features.*feature_names"):
+        compare(sig, wine.to_numpy())
+    # arrays against an array-built signature keep their f0, f1, ... names
+    arr_sig = Signature.from_data(X.to_numpy())
+    assert compare(arr_sig, X.to_numpy()[:, :12]).schema_issues[0].issue == "missing_column"
+
+
+def test_booleans_and_their_0_1_encoding_are_the_same_values():
+    # one source writes a flag as True/False, another as 0/1 (CSV exports, JSON true/false
+    # against an integer column): the values are equal for any model, so the window's
+    # distribution is compared, not reported 100% unseen or 'type_changed'
+    rng = np.random.default_rng(11)
+    flags = rng.random(4000) < 0.3
+    as_bool = Signature.from_data({"flag": flags, "x": rng.normal(size=4000)})
+    as_int = Signature.from_data({"flag": flags.astype(int), "x": rng.normal(size=4000)})
+    win = rng.random(1000) < 0.3
+    x = rng.normal(size=1000)
+    for sig, other in ((as_bool, win.astype(int)), (as_int, win)):
+        same = compare(sig, {"flag": win if sig is as_bool else win.astype(int), "x": x})
+        got = compare(sig, {"flag": other, "x": x})
+        assert got.schema_issues == [] and not got.drift
+        assert got.features["flag"].metrics == pytest.approx(same.features["flag"].metrics)
+    rows = [{"flag": bool(v), "x": float(u)} for v, u in zip(win, x, strict=True)]
+    assert compare(as_int, rows).schema_issues == []  # JSON true / false
+    # a code that is no boolean stays what it is: unseen against True / False
+    codes = np.where(win, 2, 0)
+    assert compare(as_bool, {"flag": codes, "x": x}).features["flag"].metrics["unseen"] > 0.2
+
+
+def test_time_column_that_the_signature_holds_as_a_feature():
+    # the training table's event time was summarised as a feature; using it for time windows
+    # took it out of every batch, so each window reported it 'missing' (schema DRIFT)
+    rng = np.random.default_rng(12)
+    t0 = 1.7e9
+    train = {"x": rng.normal(size=3000), "when": t0 + np.sort(rng.uniform(0, 3000, 3000))}
+    sig = Signature.from_data(train)
+    assert "when" in sig.feature_names
+    agent = DriftAgent(sig, window=None, time_column="when", window_seconds=500.0)
+    out = agent.update({"x": rng.normal(size=600), "when": t0 + np.sort(rng.uniform(0, 1500, 600))})
+    assert len(out) == 2 and all(r.schema_issues == [] and not r.drift for r in out)
+    assert "when" not in out[0].features and out[0].roles["when"] == "timestamp"

@@ -52,3 +52,31 @@ def test_calibrated_rule_is_the_cli_default(cli, model):
     rep = json.loads(out)
     assert code == 0 and rep["rule"] == "calibrated" and rep["alpha"] == 0.01
     assert "p_cal" in rep["features"]["a"]["metrics"]
+
+
+def test_declared_column_type_for_an_absent_column_is_an_error(cli, model):
+    # a typo in --categorical used to be ignored: the column silently kept its inferred type
+    code, out, err = cli("signature", "train.csv", "-o", "s.sig", "--categorical", "B")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "'B'" in err and "a, b" in err
+    from driftline.drift import Signature
+    from driftline.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="numeric.*'z'.*not in the data"):
+        Signature.from_data({"a": [1.0, 2.0]}, numeric=["z"])
+
+
+def test_training_data_without_rows_is_refused(cli, model):
+    # a header-only training file gave a 0-row signature that every window matched: 'no drift'
+    code, out, err = cli("signature", "empty.csv", "--attach", model)
+    assert code == 2 and "0 rows" in err and len(err.strip().splitlines()) == 1
+    save_safetensors({"w": np.full(3, 2.0)}, Path("m2.safetensors"))
+    code, out, err = cli("register", "m2.safetensors", "-n", "m", "--data", "empty.csv")
+    assert code == 2 and "0 rows" in err and len(err.strip().splitlines()) == 1
+    assert cli("drift", model, "now.csv", "--no-save")[0] == 0  # the stored signature stands
+    from driftline.drift import Signature, compare
+    from driftline.errors import InvalidInputError
+
+    empty = Signature.from_data({"a": np.empty(0), "b": np.empty(0)})
+    with pytest.raises(InvalidInputError, match="reference signature has 0 rows"):
+        compare(empty, {"a": [1.0], "b": [2.0]})

@@ -239,3 +239,47 @@ def test_worker_processes_give_the_same_bits(data) -> None:
         on_dask = Signature.from_dask(ddf, scheduler=c.scheduler_address, partition_names=files)
     one_pass = from_partitions(iter_parquet_partitions(data["train_dir"]))
     assert on_dask.to_bytes() == one_pass.to_bytes()
+
+
+def test_dask_gives_columns_the_kinds_the_local_build_does(tmp_path) -> None:
+    # booleans were summarised as numbers and datetimes as text (then taken for ids) on Dask,
+    # while the local build of the same file has categories and timestamps
+    rng = np.random.default_rng(4)
+    n = 600
+    stamps = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s")
+    df = pd.DataFrame(
+        {
+            "flag": rng.random(n) < 0.4,
+            "maybe": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+            "when": stamps,
+            "zoned": stamps.tz_localize("Europe/Oslo"),
+            "x": rng.normal(size=n),
+            "c": rng.choice(np.array(["u", "v"], dtype=object), n),
+        }
+    )
+    folder = write_parts(tmp_path / "kinds", df, n_parts=3)
+    on_dask = signature_for_location(folder)
+    local = Signature.from_data(pd.read_parquet(folder))
+    kinds = {"flag": "categorical", "maybe": "categorical", "when": "numeric"}
+    kinds |= {"zoned": "numeric", "x": "numeric", "c": "categorical"}
+    assert on_dask.kinds == local.kinds == kinds
+    assert on_dask.roles == local.roles == {}
+    assert on_dask["when"].mean == pytest.approx(local["when"].mean, rel=1e-12)
+
+
+def test_dask_signature_keeps_the_declared_roles(tmp_path) -> None:
+    # 'driftline signature DIR --engine dask --target y --ignore x' dropped the role flags:
+    # the label and the ignored column were drift-tested as features
+    from driftline.drift.roles import RoleSpec
+
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(
+        {"x": rng.normal(size=300), "z": rng.normal(size=300), "y": rng.integers(0, 2, 300)}
+    )
+    folder = write_parts(tmp_path / "roles", df, n_parts=2)
+    spec = RoleSpec.of(target="y", ignore="x")
+    on_dask = signature_for_location(folder, roles=spec)
+    local = Signature.from_data(df, roles=spec)
+    assert on_dask.feature_names == local.feature_names == ["z"]
+    assert on_dask.roles == local.roles and on_dask.target == "y"
+    assert on_dask.role_features["y"].counts == local.role_features["y"].counts

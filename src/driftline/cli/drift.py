@@ -79,7 +79,11 @@ def signature(
 
             bar.say(f"summarising {data} on Dask")
             sig = signature_for_location(
-                data, drop=drop or (), categorical=categorical or None, scheduler=scheduler
+                data,
+                drop=drop or (),
+                categorical=categorical or None,
+                scheduler=scheduler,
+                roles=spec,
             )
         else:
             sig = _local_signature(Path(data), drop, categorical, spec, bar)

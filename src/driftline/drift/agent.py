@@ -26,13 +26,22 @@ import numpy as np
 
 from driftline.drift.agent_settings import AgentOptions, AgentSettings
 from driftline.drift.calibration import FeatureCalibration, calibration_of
-from driftline.drift.columns import Columns, as_categorical, as_numeric, column_kind, to_columns
+from driftline.drift.columns import (
+    Columns,
+    array_names,
+    as_bool_labels,
+    as_categorical,
+    as_numeric,
+    column_kind,
+    to_columns,
+)
 from driftline.drift.model_aware import ModelAwareSettings, ModelAwareWindows
 from driftline.drift.report import DriftReport, SchemaIssue
 from driftline.drift.roles import RoleSpec, unseen_label_issues, window_roles
 from driftline.drift.signature import Signature
 from driftline.drift.verdict import feature_drifts
 from driftline.drift.windows import (
+    CategoricalReference,
     FeatureReference,
     FeatureWindow,
     NumericWindow,
@@ -106,12 +115,17 @@ class DriftAgent:
         model_aware: ModelAwareSettings | None = None,
         **options: Unpack[AgentOptions],
     ) -> None:
+        if reference.n_rows == 0:
+            raise InvalidInputError(
+                "the reference signature has 0 rows, so any window would match it; build it "
+                "from the training data"
+            )
         self.settings = AgentSettings.from_options(settings, **options)
         rules = self.settings.rules
         self.reference = reference
         self.reference_id = reference.id
         #: non-feature columns: never schema drift; target / prediction give label drift
-        self.roles = window_roles(reference, roles)
+        self.roles = window_roles(reference, roles, self.settings.window.time_column)
         self.refs: dict[str, FeatureReference] = {
             k: prepare_reference(f, rules.psi_bins)
             for k, f in reference.features.items()
@@ -216,7 +230,8 @@ class DriftAgent:
             for v in batch.values()
         ):
             return dict(batch)  # already a numeric column dict
-        return to_columns(batch, self.feature_names)
+        names = self.feature_names or array_names(batch, list(self.refs))
+        return to_columns(batch, names)
 
     def _add(
         self, cols: Columns, a: int, b: int, t: np.ndarray | None, private: bool = False
@@ -237,7 +252,7 @@ class DriftAgent:
                 continue
             col = col[a:b]
             if column_kind(col) != win.ref.kind:
-                conv = self._coerce(col, win.ref.kind)
+                conv = self._coerce(col, win.ref)
                 if conv is None:
                     pane.note(
                         name,
@@ -260,9 +275,10 @@ class DriftAgent:
         return {**self.refs, **self.role_refs}
 
     @staticmethod
-    def _coerce(col: np.ndarray, kind: str) -> np.ndarray | None:
-        if kind == "categorical":
-            return as_categorical(col)
+    def _coerce(col: np.ndarray, ref: FeatureReference) -> np.ndarray | None:
+        if isinstance(ref, CategoricalReference):
+            labels = as_bool_labels(col, ref.counts)  # 0 / 1 against True / False
+            return as_categorical(col) if labels is None else labels
         try:
             return as_numeric(col)
         except InvalidInputError:

@@ -8,7 +8,8 @@ Contract of a *column dict* (what :func:`to_columns` returns):
 
 Type inference: integer, float and datetime columns are numeric (datetimes as epoch seconds);
 strings, objects, bools and pandas categories are categorical; an ``object`` column whose
-non-missing values are all Python/NumPy numbers (not bools) is numeric. Declared types
+non-missing values are all Python/NumPy numbers or Decimals (not bools), or all ISO 8601 date / date-time
+text (as JSON rows carry dates; the CSV reader makes the same text timestamps), is numeric. Declared types
 (``categorical=[...]``, ``numeric=[...]``) override inference.
 """
 
@@ -16,7 +17,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +47,10 @@ def _is_missing_scalar(v: Any) -> bool:
     return type(v).__name__ in ("NAType", "NaTType")
 
 
+#: the labels of a boolean column (``as_categorical`` of ``False`` / ``True``)
+BOOL_LABELS = ("False", "True")
+
+
 def _cat_str(v: Any) -> str:
     """Canonical category label: integral floats print as ints so 1, 1.0 and "1" agree."""
     if isinstance(v, bool | np.bool_):
@@ -52,6 +60,20 @@ def _cat_str(v: Any) -> str:
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return str(v)
+
+
+def as_bool_labels(values: Any, categories: Iterable[str]) -> np.ndarray | None:
+    """A 0 / 1 numeric column as ``"False"`` / ``"True"`` when ``categories`` (a reference's
+    labels) are those of a boolean column; None when either side is something else."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf" or not set(categories) <= set(BOOL_LABELS):
+        return None
+    ok = ~np.isnan(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, dtype=bool)
+    if not np.isin(arr[ok], (0, 1)).all():
+        return None
+    out = np.full(arr.shape[0], None, dtype=object)
+    out[ok] = np.where(arr[ok] == 1, "True", "False")
+    return out
 
 
 def as_categorical(values: Any) -> np.ndarray:
@@ -75,12 +97,8 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
         return np.ascontiguousarray(arr, dtype=np.float64)
     if arr.dtype.kind in "iub":
         return arr.astype(np.float64)
-    if arr.dtype.kind == "M":
-        out = arr.astype("datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
-        out[np.isnat(arr)] = np.nan
-        return out
-    if arr.dtype.kind == "m":
-        return arr.astype("timedelta64[ns]").astype(np.int64).astype(np.float64) / 1e9
+    if arr.dtype.kind in "Mm":
+        return _time_seconds(arr)
     out = np.empty(arr.shape[0], dtype=np.float64)
     for i, v in enumerate(arr.tolist()):
         if _is_missing_scalar(v):
@@ -89,6 +107,12 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
         try:
             out[i] = float(v)
         except (TypeError, ValueError):
+            if v in BOOL_LABELS:  # a boolean's label (see as_categorical) is its 0 / 1
+                out[i] = float(v == "True")
+                continue
+            dates = iso_datetime_seconds(arr)
+            if dates is not None:  # ISO 8601 text, as JSON and hand-made tables hold dates
+                return dates
             raise InvalidInputError(
                 f"column {name!r} was declared/inferred numeric but holds {v!r}; "
                 "declare it categorical or clean the data"
@@ -96,11 +120,55 @@ def as_numeric(values: Any, name: str = "?") -> np.ndarray:
     return out
 
 
+def _time_seconds(arr: np.ndarray) -> np.ndarray:
+    """Datetimes as epoch seconds, durations as seconds, in the array's own unit (so dates
+    such as 9999-12-31 do not overflow nanoseconds); NaT -> NaN."""
+    unit, step = np.datetime_data(arr.dtype)
+    if unit in ("Y", "M") and arr.dtype.kind == "M":  # calendar units: whole days first
+        arr, unit, step = arr.astype("datetime64[D]"), "D", 1
+    one_second = np.array(1, dtype="timedelta64[s]")
+    per_second = float(one_second / np.array(1, dtype=f"timedelta64[{step}{unit}]"))
+    raw = arr.view(np.int64).astype(np.float64)
+    out = raw / per_second if per_second >= 1 else raw * (1 / per_second)
+    out[np.isnat(arr)] = np.nan
+    return out
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_datetime_seconds(values: Any) -> np.ndarray | None:
+    """Epoch seconds of text that is all ISO 8601 dates / date-times (the forms the CSV reader
+    turns into timestamps: ``2024-01-31``, ``2024-01-31 12:00[:00[.5]]``, with ``Z`` or
+    ``+01:00`` on every value or on none), missing values -> NaN; None for anything else."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "OU" or arr.ndim != 1:
+        return None
+    first = next((v for v in arr if not _is_missing_scalar(v)), None)
+    if not isinstance(first, str) or not _ISO_DATE.match(first):
+        return None  # cheap refusal for the usual text column
+    values = [None if _is_missing_scalar(v) else v for v in arr.tolist()]
+    if not all(v is None or isinstance(v, str) for v in values):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values, pa.string())
+    for unit in ("us", "ns"):
+        for tz in (None, "UTC"):
+            try:
+                stamps = pc.cast(text, pa.timestamp(unit, tz=tz))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            return _time_seconds(stamps.to_numpy(zero_copy_only=False))
+    return None
+
+
 def _object_is_numeric(arr: np.ndarray) -> bool:
     for v in arr:
         if _is_missing_scalar(v):
             continue
-        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number | Decimal):
             return False
     return True  # all-missing object columns are numeric (all NaN)
 
@@ -111,7 +179,8 @@ def infer_kind(values: Any) -> Kind:
     if arr.dtype.kind in "iufMm":
         return "numeric"
     if arr.dtype.kind == "O":
-        return "numeric" if _object_is_numeric(arr) else "categorical"
+        numeric = _object_is_numeric(arr) or iso_datetime_seconds(arr) is not None
+        return "numeric" if numeric else "categorical"
     return "categorical"
 
 
@@ -135,34 +204,43 @@ def _declared(name: str, categorical: set[str], numeric: set[str]) -> Kind | Non
     return None
 
 
+#: pandas' nullable number dtypes (``pd.NA`` for missing values)
+_NULLABLE_NUMBERS = frozenset(
+    "Int8 Int16 Int32 Int64 UInt8 UInt16 UInt32 UInt64 Float32 Float64".split()
+)
+
+
+def _unique_names(names: Iterable[Any]) -> None:
+    dups = sorted(n for n, k in Counter(str(n) for n in names).items() if k > 1)
+    if dups:
+        raise InvalidInputError(
+            f"the table names column(s) {', '.join(map(repr, dups))} more than once; give "
+            "every column its own name"
+        )
+
+
 def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
+    _unique_names(df.columns)
     out: dict[str, tuple[Any, Kind | None]] = {}
     for name in df.columns:
         s = df[name]
         dt = s.dtype
         dname = str(dt)
-        if dname == "category":
+        if hasattr(dt, "pyarrow_dtype"):  # pandas ArrowDtype: read as Arrow would
+            out[str(name)] = _arrow_column(s.array.__arrow_array__())
+        elif dname == "category":
             cats = s.cat.categories
             codes = s.cat.codes.to_numpy()
             labels = np.array([_cat_str(c) for c in cats] + [None], dtype=object)
             out[str(name)] = (labels[np.where(codes < 0, len(cats), codes)], "categorical")
-        elif dname in (
-            "Int8",
-            "Int16",
-            "Int32",
-            "Int64",
-            "UInt8",
-            "UInt16",
-            "UInt32",
-            "UInt64",
-            "Float32",
-            "Float64",
-        ):
+        elif dname in _NULLABLE_NUMBERS:
             out[str(name)] = (s.to_numpy(dtype=np.float64, na_value=np.nan), "numeric")
         elif dname == "boolean":
             out[str(name)] = (s.to_numpy(dtype=object, na_value=None), "categorical")
         elif dname.startswith("string") or dname == "str":
             out[str(name)] = (s.to_numpy(dtype=object, na_value=None), "categorical")
+        elif getattr(dt, "tz", None) is not None:  # tz-aware: the instants, in UTC
+            out[str(name)] = (s.dt.tz_convert(None).to_numpy(), "numeric")
         elif getattr(dt, "kind", "O") in "Mm" or dname.startswith("datetime"):
             out[str(name)] = (s.to_numpy(), "numeric")
         else:
@@ -170,34 +248,44 @@ def _from_pandas(df: Any) -> dict[str, tuple[Any, Kind | None]]:
     return out
 
 
+def frame_kinds(df: Any) -> dict[str, Kind]:
+    """The kind each column of a pandas frame gets from its dtype (an ``object`` column, whose
+    kind depends on its values, is categorical): how every partition of a partitioned table
+    is summarised the same way as the whole table would be."""
+    return {
+        name: hint or ("numeric" if np.asarray(vals).dtype.kind in "iufMm" else "categorical")
+        for name, (vals, hint) in _from_pandas(df.iloc[:0]).items()
+    }
+
+
 def _from_arrow(table: Any) -> dict[str, tuple[Any, Kind | None]]:
+    _unique_names(table.column_names)
+    return {
+        name: _arrow_column(col)
+        for name, col in zip(table.column_names, table.columns, strict=True)
+    }
+
+
+def _arrow_column(col: Any) -> tuple[Any, Kind | None]:
+    """Raw values and kind hint of one Arrow (chunked) array."""
     import pyarrow as pa
 
-    out: dict[str, tuple[Any, Kind | None]] = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        t = col.type
-        if pa.types.is_dictionary(t):
-            col = col.cast(t.value_type)
-            t = t.value_type
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            out[name] = (np.asarray(arr, dtype=np.float64), "numeric")
-        elif pa.types.is_timestamp(t) or pa.types.is_date(t):
-            arr = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-            vals = np.asarray(arr, dtype=np.float64) / 1e9
-            if col.null_count:
-                vals[np.asarray(col.is_null().to_numpy(zero_copy_only=False))] = np.nan
-            out[name] = (vals, "numeric")
-        elif pa.types.is_null(t):
-            out[name] = (np.full(len(col), np.nan), "numeric")
-        elif pa.types.is_boolean(t):
-            out[name] = (np.asarray(col.to_pylist(), dtype=object), "categorical")
-        else:
-            out[name] = (
-                np.asarray(col.to_pylist(), dtype=object),
-                "categorical" if pa.types.is_string(t) or pa.types.is_large_string(t) else None,
-            )
-    return out
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = t.value_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(arr, dtype=np.float64), "numeric"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_duration(t):
+        # datetime64 / timedelta64 in the column's own unit (UTC for zoned timestamps)
+        return _time_seconds(col.to_numpy(zero_copy_only=False)), "numeric"
+    if pa.types.is_null(t):
+        return np.full(len(col), np.nan), "numeric"
+    if pa.types.is_boolean(t):
+        return np.asarray(col.to_pylist(), dtype=object), "categorical"
+    string = pa.types.is_string(t) or pa.types.is_large_string(t)
+    return np.asarray(col.to_pylist(), dtype=object), "categorical" if string else None
 
 
 def _from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[Any, Kind | None]]:
@@ -305,6 +393,26 @@ def _raw_columns(
         f"unsupported data type {type(data).__name__}: pass a NumPy array, dict of arrays, "
         "pandas/polars DataFrame, pyarrow Table or an iterable of dict rows"
     )
+
+
+def array_names(data: Any, names: Sequence[str]) -> list[str] | None:
+    """Column names for an unnamed 2-D NumPy ``data`` compared with a reference whose features
+    are ``names``: those names, in order, when the widths agree; None (the default ``f0, f1,
+    ...``) for other data or a reference that was itself built from an array. Raises
+    :class:`InvalidInputError` when the widths differ (there is no way to match columns)."""
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype.names:
+        return None
+    names = list(names)
+    if names == [f"f{j}" for j in range(len(names))]:
+        return None
+    if data.shape[1] != len(names):
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise InvalidInputError(
+            f"a NumPy array has no column names and its {data.shape[1]} columns are not the "
+            f"reference's {len(names)} features ({shown}); pass feature_names=[...] or a table "
+            "with named columns"
+        )
+    return names
 
 
 def n_rows(cols: Columns) -> int:

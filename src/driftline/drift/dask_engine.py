@@ -27,12 +27,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from driftline.drift.agent import DriftAgent
 from driftline.drift.agent_state import WindowState, merge_states
 from driftline.drift.report import DriftReport
+from driftline.drift.roles import RoleSpec
 from driftline.drift.signature import DEFAULT_MAX_CATEGORIES, Signature
 from driftline.errors import (
     ComputeEngineError,
@@ -51,6 +52,7 @@ class SignatureSettings:
     max_categories: int = DEFAULT_MAX_CATEGORIES
     columns: tuple[str, ...] = ()  # expected columns, in order (empty: take the first's)
     names: tuple[str, ...] = field(default=(), compare=False)  # partition names for errors
+    roles: RoleSpec | None = None  # declared column roles (target, id, ...), as from_data's
 
 
 def _dask() -> Any:
@@ -85,6 +87,7 @@ def partition_signature(part: Any, index: int, settings: SignatureSettings) -> b
         categorical=settings.categorical or None,
         numeric=settings.numeric or None,
         max_categories=settings.max_categories,
+        roles=settings.roles,
     )
     return sig.to_bytes()
 
@@ -138,14 +141,13 @@ def _settings_for(
     names: Sequence[str] = (),
 ) -> SignatureSettings:
     """Kinds from the Dask meta, so every partition summarises a column the same way."""
-    import pandas as pd
+    from driftline.drift.columns import frame_kinds
 
     cat, num = set(categorical or ()), set(numeric or ())
-    for col, dtype in ddf.dtypes.items():
+    for col, kind in frame_kinds(getattr(ddf, "_meta", ddf)).items():  # as from_data does
         if col in cat or col in num:
             continue
-        numeric_dtype = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-        (num if numeric_dtype else cat).add(str(col))
+        (num if kind == "numeric" else cat).add(col)
     cols = tuple(str(c) for c in ddf.columns)
     return SignatureSettings(
         tuple(c for c in cols if c in cat),
@@ -172,10 +174,13 @@ def signature_from_dask(
     max_categories: int = DEFAULT_MAX_CATEGORIES,
     scheduler: str | None = None,
     partition_names: Sequence[str] = (),
+    roles: RoleSpec | None = None,
 ) -> Signature:
-    """Per-partition signatures on Dask, merged in partition order (see module docstring)."""
+    """Per-partition signatures on Dask, merged in partition order (see module docstring);
+    ``roles`` as for :meth:`Signature.from_data`."""
     dask = _dask()
     settings = _settings_for(ddf, categorical, numeric, max_categories, partition_names)
+    settings = replace(settings, roles=roles)
     parts = ddf.to_delayed()
     if not parts:
         raise InvalidInputError("no partitions: the data set is empty")
@@ -349,11 +354,12 @@ def signature_for_location(
     drop: Sequence[str] = (),
     categorical: Iterable[str] | None = None,
     scheduler: str | None = None,
+    roles: RoleSpec | None = None,
 ) -> Signature:
     """``driftline signature PATH --engine dask``: a Parquet data set's signature on Dask."""
     ddf, files = read_parquet_dask(location, drop=drop)
     return signature_from_dask(
-        ddf, categorical=categorical, scheduler=scheduler, partition_names=files
+        ddf, categorical=categorical, scheduler=scheduler, partition_names=files, roles=roles
     )
 
 

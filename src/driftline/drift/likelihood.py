@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from driftline.drift.columns import as_categorical, as_numeric, to_columns
+from driftline.drift.columns import array_names, as_categorical, as_numeric, to_columns
 from driftline.drift.signature import OTHER, CategoricalSummary, NumericSummary, Signature
 from driftline.errors import InvalidInputError, SchemaMismatchError
 
@@ -137,8 +137,8 @@ def log_likelihood(
     """Per-row log-likelihood of ``data`` under ``signature``: the sum over its features, or
     over ``features`` only (e.g. the columns a model consumes, leaving out a label column that
     was summarised as a feature); ``atoms``: see the module docstring."""
-    cols = to_columns(data, feature_names)
     use = list(signature.features) if features is None else list(features)
+    cols = to_columns(data, feature_names or array_names(data, use))
     unknown = [k for k in use if k not in signature.features]
     if unknown:
         raise SchemaMismatchError(f"the signature has no feature(s) {unknown[:5]}")

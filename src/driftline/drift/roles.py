@@ -216,13 +216,18 @@ def roles_to_header(decisions: Mapping[str, RoleDecision]) -> dict[str, dict[str
     return {c: d.to_dict() for c, d in sorted(decisions.items())}
 
 
-def window_roles(reference: Any, declared: RoleSpec | None = None) -> dict[str, str]:
+def window_roles(
+    reference: Any, declared: RoleSpec | None = None, time_column: str | None = None
+) -> dict[str, str]:
     """Column -> role of a window's non-feature columns: the reference signature's roles plus
-    roles declared at comparison time (a declared column is never tested, never schema drift).
+    roles declared at comparison time (a declared column is never tested, never schema drift)
+    and the column that times the windows (a timestamp, even if the signature summarised it).
     """
     out = {c: d.role.value for c, d in getattr(reference, "roles", {}).items()}
     if declared is not None:
         out.update({c: r.value for c, r in declared.declared().items()})
+    if time_column is not None:
+        out.setdefault(time_column, ColumnRole.TIMESTAMP.value)
     return out
 
 
@@ -298,7 +303,12 @@ def input_schema(table: Any, signature: Any) -> dict[str, Any]:
 
 def check_no_empty_features(signature: Any) -> None:
     """Raise :class:`InvalidInputError` naming feature columns that are empty in every row of
-    the training data (nothing to compare a window with)."""
+    the training data, or a table with no rows at all (nothing to compare a window with)."""
+    if not signature.n_rows:
+        raise InvalidInputError(
+            "the training data has 0 rows: a signature of it would match any window; give the "
+            "table the model was trained on"
+        )
     empty = [n for n, f in signature.features.items() if f.total and f.count == 0]
     if empty:
         raise InvalidInputError(

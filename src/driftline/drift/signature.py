@@ -23,6 +23,7 @@ import numpy as np
 
 from driftline.drift.columns import (
     Columns,
+    array_names,
     as_categorical,
     as_numeric,
     column_kind,
@@ -122,6 +123,7 @@ class Signature:
         sig = cls(max_categories=max_categories)
         sig._declared = (frozenset(categorical or ()), frozenset(numeric or ()))
         cols = to_columns(data, feature_names, categorical=categorical, numeric=numeric)
+        _check_declared(cols, sig._declared)
         spec = roles or RoleSpec.of(target, prediction, id, timestamp, ignore)
         sig.set_roles(assign_roles(cols, spec))
         n = n_rows(cols)
@@ -164,7 +166,8 @@ class Signature:
         if not cat and not num and self.features:
             cat = frozenset(k for k, f in self.features.items() if f.kind == "categorical")
             num = frozenset(k for k, f in self.features.items() if f.kind == "numeric")
-        cols = to_columns(batch, feature_names, categorical=cat, numeric=num)
+        names = feature_names or array_names(batch, list(self.features))
+        cols = to_columns(batch, names, categorical=cat, numeric=num)
         self._add_columns(cols)
         return self
 
@@ -384,6 +387,19 @@ class Signature:
             else:
                 out[name] = {"count": f.count, "missing": f.missing, "categories": len(f.counts)}
         return out
+
+
+def _check_declared(cols: Columns, declared: tuple[frozenset[str], frozenset[str]]) -> None:
+    """Raise when a column declared categorical / numeric is not in the table (a typo would
+    otherwise leave the real column with its inferred type)."""
+    for kind, names in zip(("categorical", "numeric"), declared, strict=True):
+        absent = sorted(n for n in names if n not in cols)
+        if absent:
+            have = ", ".join(list(cols)[:12]) + (", ..." if len(cols) > 12 else "")
+            raise InvalidInputError(
+                f"column(s) declared {kind} {', '.join(map(repr, absent))} not in the data; "
+                f"its columns are {have}"
+            )
 
 
 def _is_class_label(role: str, col: np.ndarray) -> bool:

@@ -88,8 +88,10 @@ def _read_file(path: Path) -> Columns:
 
             return to_columns(pq.read_table(path))
         return _parse_text_chunk(path.read_bytes(), fmt, header=None)
-    except InvalidInputError:
-        raise
+    except InvalidInputError as exc:
+        if str(path) in str(exc):
+            raise
+        raise InvalidInputError(f"{path}: {exc}") from exc
     except Exception as exc:  # pyarrow raises many types for malformed files
         raise InvalidInputError(f"cannot read {path}: {exc}") from exc
 
@@ -122,12 +124,26 @@ def _parse_text(data: bytes, fmt: str, header: bytes | None) -> Columns:
         opts = pcsv.ConvertOptions(strings_can_be_null=True)
         table = pcsv.read_csv(pa.BufferReader(payload), convert_options=opts)
         return to_columns(table)
-    rows = [json.loads(line) for line in data.splitlines() if line.strip()]
-    return to_columns(rows)
+    return to_columns(_json_rows(data))
+
+
+def _json_rows(data: bytes) -> list[Any]:
+    """The records of JSON-lines text, or of one JSON array of records (a ``.json`` export)."""
+    if data.lstrip().startswith(b"["):
+        rows = json.loads(data)
+    else:
+        rows = [json.loads(line) for line in data.splitlines() if line.strip()]
+    bad = next((r for r in rows if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise InvalidInputError(
+            f"a JSON row is {json.dumps(bad)[:40]}, not an object: give one object "
+            '{"column": value, ...} per line, or one array of such objects'
+        )
+    return rows
 
 
 def _sniff(first: bytes) -> str:
-    return "jsonl" if first.lstrip().startswith(b"{") else "csv"
+    return "jsonl" if first.lstrip()[:1] in (b"{", b"[") else "csv"
 
 
 def _iter_lines(
@@ -135,6 +151,7 @@ def _iter_lines(
 ) -> Iterator[Columns]:
     header: bytes | None = None
     buf: list[bytes] = []
+    first = True
     for raw in stream:
         line = raw.encode("utf-8") if isinstance(raw, str) else raw
         if not line.strip():
@@ -146,12 +163,35 @@ def _iter_lines(
         if fmt == "csv" and header is None:
             header = line
             continue
+        if fmt == "jsonl" and first and line.lstrip().startswith(b"["):
+            # one JSON array of records: not streamable, read to its end
+            yield from _array_batches(line + b"".join(_stream_bytes(stream)), batch_rows)
+            return
+        first = False
         buf.append(line)
         if len(buf) >= batch_rows:
             yield _parse_text_chunk(b"".join(buf), fmt, header)
             buf = []
     if buf and fmt is not None:
         yield _parse_text_chunk(b"".join(buf), fmt, header)
+
+
+def _stream_bytes(stream: Any) -> Iterator[bytes]:
+    """The rest of a text or binary line stream, as bytes."""
+    for raw in stream:
+        yield raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+def _array_batches(data: bytes, batch_rows: int) -> Iterator[Columns]:
+    """Batches of the records of one JSON array."""
+    try:
+        rows = _json_rows(data)
+    except InvalidInputError:
+        raise
+    except ValueError as exc:  # json.JSONDecodeError
+        raise InvalidInputError(f"cannot parse a JSON array of rows: {exc}") from exc
+    for start in range(0, len(rows), batch_rows):
+        yield to_columns(rows[start : start + batch_rows])
 
 
 def iter_batches(
@@ -209,8 +249,7 @@ def read_frame(path: str | os.PathLike[str]) -> Any:
                     )
                 )
             else:
-                rows = [json.loads(line) for line in f.read_bytes().splitlines() if line.strip()]
-                frames.append(pd.DataFrame(rows))
+                frames.append(pd.DataFrame(_json_rows(f.read_bytes())))
         except Exception as exc:  # pyarrow raises many types for malformed files
             raise InvalidInputError(f"cannot read {f}: {exc}") from exc
     if len(frames) > 1 and any(list(fr.columns) != list(frames[0].columns) for fr in frames):
