@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 import driftline
 from driftline.errors import InvalidInputError, UnknownReferenceError
 from driftline.repair import RepairPolicy, find_healthy_ancestor, load_repair, repair
+from driftline.repair.routed_model import load_predictor
 
 
 def gaussian(mean: float, n: int = 3000, seed: int = 0, d: int = 3) -> np.ndarray:
@@ -151,10 +152,28 @@ def test_alpha_zero_registers_nothing(drifted_lineage):
     store, _, child = drifted_lineage
     Xw, _ = blobs(0.0, 1500, 3)
     n = len(store.list_models())
-    result = repair(store, "clf", Xw)  # entropy prefers the confident drifted model: alpha 0
+    # without routing, entropy prefers the confident drifted model: alpha 0
+    result = repair(store, "clf", Xw, policy=RepairPolicy(routing=False))
     assert result.alpha == 0.0 and result.status == "needs-labels"
     assert result.repaired_id is None and len(store.list_models()) == n
     assert store.get("deployment:clf").id == child.id
+
+
+def test_window_of_the_roots_regime_without_labels_proposes_the_routed_lineage(drifted_lineage):
+    store, base, child = drifted_lineage
+    Xw, _ = blobs(0.0, 1500, 3)
+    result = repair(store, "clf", Xw)  # the root claims the window and its rows match its data
+    assert result.status == "awaiting-approval" and result.chosen == "routing"
+    assert result.routing["explains_window"] == {
+        "member": base.ref,
+        "claimed_rows": result.routing["explains_window"]["claimed_rows"],
+        "drifted": False,
+    }
+    assert store.get("deployment:clf").id == child.id  # waits for approval
+    Xt, yt = blobs(0.0, 2000, 9)
+    routed = load_predictor(store, result.repaired_id)
+    drifted = load_predictor(store, child.id)
+    assert np.mean(routed.predict(Xt) == yt) > np.mean(drifted.predict(Xt) == yt) + 0.2
 
 
 def test_pipeline_no_drift_does_nothing(drifted_lineage):

@@ -4,15 +4,16 @@ With labels: the best eligible row that clears the policy (:func:`driftline.repa
 choose_candidate`; interpolation or rollback toward a member that is only a fallback is not
 eligible); when none clears it, the better of BatchNorm/interpolation, where active learning
 starts. A winner must also be at least as accurate as the drifted model on the held-out rows
-(:mod:`driftline.repair.selection`). Without labels: routing when the window mixes regimes, else
-interpolation.
+(:mod:`driftline.repair.selection`). Without labels: routing when the window mixes regimes, or
+when one ancestor dominates it and the rows it claims look like its training data
+(:func:`~driftline.repair.steps.routing.routing_explains_window`); else interpolation.
 """
 
 from __future__ import annotations
 
 from driftline.repair.decide import best_candidate, choose_candidate
 from driftline.repair.selection import no_worse_held_out
-from driftline.repair.steps.routing import routing_wins_unlabelled
+from driftline.repair.steps.routing import routing_explains_window, routing_wins_unlabelled
 from driftline.repair.steps.state import RepairState
 
 __all__ = ["choose"]
@@ -37,7 +38,9 @@ def choose(state: RepairState) -> RepairState:
         }
         chosen = ws.pick or best_candidate(weight_rows) or "interpolation"
     else:
-        use_routing = ws.routed is not None and routing_wins_unlabelled(state)
+        use_routing = ws.routed is not None and (
+            routing_wins_unlabelled(state) or routing_explains_window(state)
+        )
         chosen = "routing" if use_routing else "interpolation"
     result.chosen = chosen
     if chosen == "batchnorm":
