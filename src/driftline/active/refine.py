@@ -390,14 +390,18 @@ def run_active_learning(
         from driftline.active.regression_round import queue_regression_round
 
         fields = queue_regression_round(store, result, pool, run.X_pool, run.X_div, oracle, s, say)
-        return ActiveLearningResult(
+        out = ActiveLearningResult(
             repair_id=run.rid,
             start_id=run.drifted.id,
             final_id=run.drifted.id,
             final_ref=run.drifted.ref,
             deployment=result.deployment,
+            refits=False,
             **fields,
         )
+        if out.status == Status.WAITING_FOR_LABELS and result.status != RepairStatus.DEPLOYED:
+            record_active(store, result, out, None, None, actor)  # as for a classifier
+        return out
     prepare_classifier(run, validation, s)
     with single_thread():
         add_committee(run, s)

@@ -131,23 +131,52 @@ def _queue() -> LabelQueue:
     return LabelQueue(open_store())
 
 
+def _known_repair(queue: LabelQueue, repair: int | None) -> None:
+    """``--repair N`` must name a stored repair (or one that has requests)."""
+    from driftline.repair import load_repair
+
+    if repair is None or repair in queue.repair_ids():
+        return
+    if load_repair(queue.store, repair) is None:
+        raise InvalidInputError(f"no repair #{repair}; list them with 'driftline repairs'")
+
+
+def _sync(queue: LabelQueue, repair_ids: Any) -> None:
+    """The repair records of ``repair_ids`` follow what was answered or cancelled."""
+    from driftline.active.repair_record import sync_queue
+
+    sync_queue(queue.store, repair_ids)
+
+
 def _session(repair: int | None, annotator: str | None) -> None:
-    from driftline.active.label_values import coerce_label
     from driftline.active.queue import LabelQueue
-    from driftline.store.deployments import default_actor
 
     store = open_store()
     queue = LabelQueue(store)
+    _known_repair(queue, repair)
     pending = queue.pending(repair)
     if not pending:
         where = f" for repair #{repair}" if repair is not None else ""
         console.print(f"no pending label requests{where}")
         return
-    who = annotator or default_actor()
     console.print(
         f"{len(pending)} pending request(s); type a label, 's' to skip, 'q' to quit. "
         "Every answer is saved at once."
     )
+    try:
+        _answer_all(store, queue, pending, annotator)
+    finally:
+        _sync(queue, {r.repair_id for r in pending})
+
+
+def _answer_all(
+    store: Any, queue: LabelQueue, pending: list[LabelRequest], annotator: str | None
+) -> None:
+    """Show each request and save what the user types, until the end or 'q'."""
+    from driftline.active.label_values import coerce_label
+    from driftline.store.deployments import default_actor
+
+    who = annotator or default_actor()
     done = skipped = 0
     for pos, req in enumerate(pending, start=1):
         _show(store, req, pos, len(pending))
@@ -201,6 +230,7 @@ def export_cmd(
 
     check_choice("format", fmt, _FORMATS)
     queue = _queue()
+    _known_repair(queue, repair)
     if fmt == "label-studio":
         n = export_label_studio(queue, output, repair)
         reqs = queue.pending(repair)
@@ -264,6 +294,7 @@ def list_cmd(
 ) -> None:
     """List label requests and their labels."""
     queue = _queue()
+    _known_repair(queue, repair)
     reqs = queue.requests(repair, status)
     if as_json:
         print_json([{k: v for k, v in r.to_dict().items() if k != "features"} for r in reqs])
@@ -311,16 +342,25 @@ def cancel_cmd(
 ) -> None:
     """Withdraw pending or skipped requests (by id, or all pending ones of a repair)."""
     queue = _queue()
+    _known_repair(queue, repair)
     ids = list(request_ids or [])
     if repair is not None:
         ids += [r.id for r in queue.pending(repair)]
     if not ids and repair is None:
         raise InvalidInputError("name request ids or --repair N (see 'driftline label list')")
-    for rid in dict.fromkeys(ids):
-        queue.cancel(rid)
+    changed, touched = 0, set()
+    try:
+        for rid in dict.fromkeys(ids):
+            was = queue.get(rid)
+            touched.add(was.repair_id)
+            changed += queue.cancel(rid).status != was.status
+    finally:
+        _sync(queue, touched)
+    already = len(set(ids)) - changed
     console.print(
-        f"cancelled {len(set(ids))} request(s)"
+        f"cancelled {changed} request(s)"
         + (f" of repair #{repair}" if repair is not None else "")
+        + (f"; {already} already cancelled" if already else "")
     )
 
 

@@ -224,9 +224,14 @@ def _print_refinement(active: Any, repair_id: int | None) -> None:
         console.print(refinement_table(active.rounds))
     console.print(f"[bold]{active.status}[/bold]: {active.message}")
     if active.waiting:
+        then = (
+            "then run this command again to refine with the labels"
+            if active.refits
+            else "then repair again with the labelled rows as --validation"
+        )
         console.print(
             f"answer them with [bold]driftline label --repair {repair_id}[/bold] (or export "
-            "them for Label Studio), then run this command again to refine with the labels"
+            f"them for Label Studio), {then}"
         )
 
 
