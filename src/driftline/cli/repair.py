@@ -126,15 +126,45 @@ def repair(
         if result.needs_labels and ask > 0 and result.repair_id is not None:
             shape = parse_image_shape(image_shape)
             active = _ask_for_labels(store, result, win, val, (ask, budget, shape), approve, say)
+    serving = _serving_now(store, result)
     if as_json:
         out = result.to_dict()
         if active is not None:
             out["active_learning"] = active.to_dict()
+        if serving is not None:
+            out["serving_now"] = serving
         print_json(out)
         return
     print_result(result)
     if active is not None:
         _print_refinement(active, result.repair_id)
+    if serving is not None:
+        console.print(
+            f"[yellow]note[/yellow]: {result.deployment} serves {serving} now, not the model "
+            f"repair #{result.repair_id} deployed (switched since, e.g. by a rollback); "
+            f"'driftline deploy {_deployed_ref(result)} --as {result.deployment}' serves it again"
+        )
+
+
+def _deployed_ref(result: Any) -> str | None:
+    """The model a deployed repair put into service (a round model after active learning)."""
+    return result.active.get("deployed_ref") or result.repaired_ref
+
+
+def _serving_now(store: Any, result: Any) -> str | None:
+    """For a deployed repair (often a stored one, replayed for the same inputs) whose
+    deployment has moved on since: the reference of the model it serves now; else None."""
+    from driftline.errors import UnknownReferenceError
+    from driftline.statuses import RepairStatus
+
+    if result.status != RepairStatus.DEPLOYED or not result.deployment:
+        return None
+    deployed_id = result.active.get("deployed_id") or result.repaired_id
+    try:
+        now = store.resolve(f"deployment:{result.deployment}")
+    except UnknownReferenceError:
+        return None
+    return None if now == deployed_id else store.get(now).ref
 
 
 def _repair_inputs(
