@@ -248,3 +248,29 @@ def test_an_unknown_repair_is_an_error(store_path, tmp_path, args):
     assert isinstance(res.exception, DriftlineError) and res.exception.exit_code == 2
     assert "no repair #99" in str(res.exception)
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_request_cancelled_during_the_session_is_passed_over(store_path, monkeypatch):
+    """A request cancelled elsewhere while the session showed it answered every label with
+    'was cancelled; try again', forever; now the session moves on to the next request."""
+    import driftline.cli.label as label_cli
+
+    q = LabelQueue(Store(store_path))
+    first = q.pending(1)[0].id
+    asked = []
+    real_ask = label_cli._ask
+
+    def ask(prompt: str):
+        if not asked:
+            q.cancel(first)  # another annotator withdraws it
+        asked.append(prompt)
+        return real_ask(prompt)
+
+    monkeypatch.setattr(label_cli, "_ask", ask)
+    res = invoke(store_path, ["label", "--repair", "1"], input="3\n4\nq\n")
+    assert res.exit_code == 0
+    assert f"request #{first} is cancelled now" in res.output
+    assert q.get(first).status == "cancelled"
+    second = q.pending(1)[0] if q.pending(1) else None
+    labelled = q.requests(1, "labelled")
+    assert [r.label for r in labelled] == [4] and second is not None

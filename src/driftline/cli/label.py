@@ -189,14 +189,20 @@ def _answer_all(
             text = answer.strip()
             if not text:
                 continue
-            if text.lower() in ("s", "skip"):
-                queue.skip(req.id)
-                skipped += 1
-                break
+            skip = text.lower() in ("s", "skip")
             try:
+                if skip:
+                    queue.skip(req.id)
+                    skipped += 1
+                    break
                 value = coerce_label(text, req.predicted, req.predictions.get("classes"))
                 queue.label(req.id, value, annotator=who)
             except InvalidInputError as exc:
+                now = queue.get(req.id).status
+                if now == LabelStatus.CANCELLED or (skip and now != LabelStatus.PENDING):
+                    # changed by someone else meanwhile: asking again cannot succeed
+                    console.print(f"request #{req.id} is {now} now (changed elsewhere); next one")
+                    break
                 err_console.print(f"[red]{exc}[/red]; try again")
                 continue
             done += 1
