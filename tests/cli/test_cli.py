@@ -283,3 +283,51 @@ def test_a_replayed_repair_says_when_its_deployment_has_moved_on(cli, tmp_path):
     assert again["repair_id"] == first["repair_id"] and again["serving_now"] == "clf@2"
     code, out, _ = cli(*args)
     assert code == 0 and "clf serves clf@2 now" in " ".join(out.split())
+
+
+def test_active_learning_keeps_the_repairs_target_accuracy(cli, tmp_path, monkeypatch):
+    """'driftline repair ... --target-accuracy 0.95 --approve' deployed a refined model at
+    0.867 once the label budget was spent: the target never reached active learning, whose
+    floor is only the drifted model's accuracy."""
+    from sklearn.linear_model import LogisticRegression
+
+    import driftline
+    import driftline.active as active
+
+    seen = {}
+    real = active.run_active_learning
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(active, "run_active_learning", spy)
+    rng = np.random.default_rng(0)
+
+    def regime(shift: float, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(0, 1, size=(n, 3))
+        X[:, 0] += shift
+        return X, (X[:, axis] > 0).astype(int)
+
+    cli("init")
+    store = driftline.open(tmp_path / ".driftline")
+    Xa, ya = regime(0.0, 1500, 1)
+    Xb, yb = regime(4.0, 1500, 1)
+    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    write_csv(tmp_path / "window.csv", regime(-8.0, 300, 2)[0], names=("f0", "f1", "f2"))
+    code, out, _ = cli(
+        "repair",
+        "clf",
+        "--window",
+        "window.csv",
+        "--target-accuracy",
+        "0.95",
+        "--ask",
+        "3",
+        "--approve",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["active_learning"]["status"] == "waiting-for-labels"
+    assert seen["target_accuracy"] == 0.95 and seen["deploy"] is True

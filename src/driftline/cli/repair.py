@@ -125,7 +125,8 @@ def repair(
         active = None
         if result.needs_labels and ask > 0 and result.repair_id is not None:
             shape = parse_image_shape(image_shape)
-            active = _ask_for_labels(store, result, win, val, (ask, budget, shape), approve, say)
+            asking = (ask, budget, shape, target_accuracy)
+            active = _ask_for_labels(store, result, win, val, asking, approve, say)
     serving = _serving_now(store, result)
     if as_json:
         out = result.to_dict()
@@ -198,16 +199,17 @@ def _ask_for_labels(
     result: Any,
     win: Any,
     val: Any,
-    asking: tuple[int, int, tuple[int, int] | None],
+    asking: tuple[int, int, tuple[int, int] | None, float | None],
     approve: bool,
     progress: Any,
 ) -> Any:
     """Active learning after a repair that needs labels: ``asking`` = (requests per round,
-    label budget, image shape or None) for a human (``driftline label``), refining with every
-    label already given."""
+    label budget, image shape or None, --target-accuracy or None) for a human (``driftline
+    label``), refining with every label already given; a refined model deploys only under
+    the same --target-accuracy as the repair."""
     from driftline.active import HumanOracle, run_active_learning
 
-    ask, budget, shape = asking
+    ask, budget, shape, target = asking
     return run_active_learning(
         store,
         result,
@@ -216,6 +218,7 @@ def _ask_for_labels(
         budget=budget,
         batch=ask,
         image_shape=shape,
+        target_accuracy=target,
         validation=val,
         actor="cli",
         deploy=approve,
