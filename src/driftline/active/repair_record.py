@@ -2,6 +2,8 @@
 ``driftline repairs``, ``driftline approve``) shows the same status.
 
 - waiting for human answers (and not deployed): status ``waiting-for-labels``;
+- stopped without deploying (label budget or pool spent, below the policy): ``needs-labels``
+  with the loop's reason;
 - deployed: status ``deployed``, ``active["deployed_ref"]`` names the deployed round model and
   ``after`` holds its validation scores (``repaired_id`` keeps the pipeline's repair, where a
   resumed loop starts); the deployment switch and the record are one transaction;
@@ -15,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.repair.pipeline import RepairResult, load_repair, update_repair
-from driftline.statuses import LabelStatus, RepairStatus
+from driftline.statuses import LabelStatus, RefinementStatus, RepairStatus
 from driftline.store.labels import count_by_status
 from driftline.store.repairs import Switch
 
@@ -39,9 +41,12 @@ def record_active(
         "final": out.final_ref,
     }
     switch = None
-    if model_id is None:
+    if model_id is None and out.status == RefinementStatus.WAITING_FOR_LABELS:
         result.status = RepairStatus.WAITING_FOR_LABELS
         result.message = out.message or f"{len(out.pending)} label request(s) wait for a human"
+    elif model_id is None:  # the run stopped (budget, pool, target) without deploying
+        result.status = RepairStatus.NEEDS_LABELS
+        result.message = f"active learning stopped, {out.status}: {out.message}"
     else:
         assert result.deployment is not None
         switch = Switch(
