@@ -146,9 +146,7 @@ def window_signature(table: Columns, reference: Any) -> Any:
 
     sig = Signature(max_categories=getattr(reference, "max_categories", 256))
     decisions = {
-        c: d
-        for c, d in getattr(reference, "roles", {}).items()
-        if c in table or d.role == "target"
+        c: d for c, d in getattr(reference, "roles", {}).items() if c in table or d.role == "target"
     }
     sig.set_roles(RoleAssignment([c for c in table if c not in decisions], decisions))
     sig.update(table)
