@@ -274,3 +274,18 @@ def test_a_request_cancelled_during_the_session_is_passed_over(store_path, monke
     second = q.pending(1)[0] if q.pending(1) else None
     labelled = q.requests(1, "labelled")
     assert [r.label for r in labelled] == [4] and second is not None
+
+
+def test_an_import_with_rejected_rows_exits_2_after_importing_the_rest(store_path, tmp_path):
+    """Rows with an unknown class or request id were reported as 'skipped' with exit code 0,
+    so 'driftline label import a.csv && driftline repair ...' went on without them."""
+    from driftline.errors import DriftlineError
+
+    path = tmp_path / "a.csv"
+    path.write_text("request_id,label\n1,3\n2,33\n999,1\n")
+    res = invoke(store_path, ["label", "import", str(path)])
+    assert isinstance(res.exception, DriftlineError) and res.exception.exit_code == 2
+    assert "2 row(s)" in str(res.exception) and "labelled 1" in res.output
+    assert LabelQueue(Store(store_path)).get(1).label == 3
+    path.write_text("request_id,label\n2,4\n")
+    assert invoke(store_path, ["label", "import", str(path)]).exit_code == 0

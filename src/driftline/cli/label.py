@@ -283,13 +283,20 @@ def import_cmd(
         raise InvalidInputError(f"no row of {path} could be read: {summary.errors[0]}")
     if as_json:
         print_json(summary.to_dict())
-        return
-    console.print(
-        f"labelled {summary.labelled}, without a label {summary.unchanged}"
-        + (f", unknown request ids {summary.unknown[:10]}" if summary.unknown else "")
-    )
-    for e in summary.errors[:20]:
-        err_console.print(f"[yellow]skipped[/yellow] {e}", soft_wrap=True)
+    else:
+        console.print(
+            f"labelled {summary.labelled}, without a label {summary.unchanged}"
+            + (f", repeated {summary.duplicates}" if summary.duplicates else "")
+            + (f", unknown request ids {summary.unknown[:10]}" if summary.unknown else "")
+        )
+        for e in summary.errors[:20]:
+            err_console.print(f"[yellow]skipped[/yellow] {e}", soft_wrap=True)
+    bad = len(summary.errors) + len(summary.unknown)
+    if bad:  # the good rows are in; a script must not go on as if every answer were
+        raise InvalidInputError(
+            f"{bad} row(s) of {path} were not imported (listed above); fix them and import "
+            "the file again (the rows already imported are kept)"
+        )
 
 
 @label_app.command("list")
