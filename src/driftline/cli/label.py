@@ -243,7 +243,8 @@ def export_cmd(
         classes = next(
             (r.predictions.get("classes") for r in reqs if r.predictions.get("classes")), None
         )
-        if classes is not None:
+        numbers = bool(reqs) and all(isinstance(r.predicted, float) for r in reqs)
+        if classes is not None or numbers:  # class choices, or a number (a regressor)
             image = all(is_image(r) for r in reqs)
             table = any(record_of(r) is not None for r in reqs)
             cfg = output.with_name(output.stem + ".label_config.xml")
