@@ -127,6 +127,12 @@ def repair(
             shape = parse_image_shape(image_shape)
             asking = (ask, budget, shape, target_accuracy)
             active = _ask_for_labels(store, result, win, val, asking, approve, say)
+    _print_outcome(store, result, active, as_json)
+
+
+def _print_outcome(store: Any, result: Any, active: Any, as_json: bool) -> None:
+    """The repair, its active learning (if it ran) and, for a deployed repair whose
+    deployment has moved on since, what serves now."""
     serving = _serving_now(store, result)
     if as_json:
         out = result.to_dict()
