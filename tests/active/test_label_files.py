@@ -54,3 +54,26 @@ def test_import_reports_bad_rows_and_keeps_the_rest(filled, tmp_path):
     assert s.labelled == 1 and s.unknown == [999] and len(s.errors) == 3
     with pytest.raises(InvalidInputError):
         import_labels(q, tmp_path / "missing.csv")
+
+
+def test_request_ids_must_be_whole_numbers_and_repeats_do_not_conflict(filled, tmp_path):
+    """A JSON id of true or 5.7 is not a request number (it labelled request 1 / 5); a request
+    named twice in one file counts once, and a second, different label is reported and not
+    imported instead of silently replacing the first."""
+    q, X, y, ids = filled
+    path = tmp_path / "answers.jsonl"
+    rows = [
+        {"request_id": True, "label": 3},
+        {"request_id": float(ids[0]) + 0.7, "label": 3},
+        {"request_id": float(ids[1]), "label": 1},
+        {"request_id": str(ids[2]), "label": 4},
+        {"request_id": ids[2], "label": 4},
+        {"request_id": ids[2], "label": 7},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = import_labels(q, path)
+    assert summary.labelled == 2 and summary.duplicates == 1
+    assert len(summary.errors) == 3
+    assert "line 6" in summary.errors[2] and "earlier row" in summary.errors[2]
+    assert q.get(ids[0]).status == "pending"
+    assert q.get(ids[1]).label == 1 and q.get(ids[2]).label == 4

@@ -109,3 +109,40 @@ def test_images_only_when_asked_for(tmp_path):
     export_label_studio(q, path, image_shape=(8, 8))
     tasks = json.loads(path.read_text())
     assert all(t["data"]["image"].startswith("data:image/png;base64,") for t in tasks)
+
+
+def test_a_regressors_requests_are_numbers_in_label_studio(tmp_path):
+    """A regressor's tasks carried its prediction as a 'choices' result, no labelling config
+    was written, and a <Number> answer ({"number": 150.5}) was not read back: a regressor
+    could not be labelled through Label Studio."""
+    import json
+
+    from driftline.active import (
+        LabelQueue,
+        export_label_studio,
+        import_label_studio,
+        label_studio_config,
+    )
+    from driftline.store import Store
+
+    q = LabelQueue(Store(tmp_path / "s"))
+    ids = q.request(
+        np.array([[0.1, 0.2], [0.3, 0.4]]),
+        [2.0, 1.0],
+        strategy="committee_variance",
+        round=1,
+        repair_id=1,
+        predictions=[{"label": 337.6, "ref": "dia@2"}, {"label": 280.0, "ref": "dia@2"}],
+    )
+    path = tmp_path / "tasks.json"
+    assert export_label_studio(q, path) == 2
+    tasks = json.loads(path.read_text())
+    result = tasks[0]["predictions"][0]["result"][0]
+    assert result["type"] == "number" and result["value"] == {"number": 337.6}
+    cfg = label_studio_config(None, image=False)
+    assert '<Number name="label" toName="text"' in cfg
+    tasks[0]["annotations"] = [{"result": [{"from_name": "label", "value": {"number": 150.5}}]}]
+    path.write_text(json.dumps(tasks))
+    summary = import_label_studio(q, path)
+    assert summary.labelled == 1 and summary.unchanged == 1 and not summary.errors
+    assert q.get(ids[0]).label == 150.5

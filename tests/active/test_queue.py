@@ -149,3 +149,25 @@ def test_queue_survives_a_process_restart(tmp_path):
     assert out["y"] == [6] and out["who"] == "alice"
     assert np.array_equal(np.asarray(out["X"]), (np.arange(12, dtype=float).reshape(3, 4) / 7)[:1])
     assert out["again"] == ids and out["pending"] == [ids[2]]
+
+
+def test_label_must_fit_the_requests_classes(queue):
+    """The Python API checks a label like the files and the terminal do: a value that is not
+    one of the model's classes is refused at once (it used to be stored, and the next repair
+    run failed with "labels not among the model's classes")."""
+    preds = [{"label": "barolo", "classes": ["barbera", "barolo", "grignolino"]}] * 2
+    ids = queue.request(
+        points(2), [1, 1], strategy="entropy", round=1, repair_id=1, predictions=preds
+    )
+    for bad in (5, "merlot", True):
+        with pytest.raises(InvalidInputError, match="class"):
+            queue.label(ids[0], bad)
+    assert queue.get(ids[0]).status == "pending"
+    assert queue.label(ids[0], " barbera ").label == "barbera"
+    int_preds = [{"label": 1, "classes": [0, 1]}]
+    (i,) = queue.request(
+        points(1, seed=3), [1], strategy="entropy", round=1, repair_id=2, predictions=int_preds
+    )
+    assert queue.label(i, "1").label == 1
+    with pytest.raises(InvalidInputError):
+        queue.label(i, True)

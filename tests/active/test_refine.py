@@ -169,3 +169,23 @@ def test_settings_object_and_keywords_are_the_same_call(tmp_path):
     assert all(r.predictions["image_shape"] == [1, 2] for r in LabelQueue(store).pending())
     again = run_active_learning(store, res, X, None, batch=10, budget=10, validation=val)
     assert sorted(again.pending) == sorted(out.pending)
+
+
+def test_a_run_that_stops_below_the_policy_says_so_in_the_repair_record(tmp_path):
+    """Once the label budget was spent below the target, the record kept saying
+    waiting-for-labels with the previous round's pending count while nothing was pending
+    and the loop had stopped; it now says needs-labels with the loop's reason."""
+    from driftline.repair import load_repair
+
+    store, res, X, y, val = _small_lineage(tmp_path)
+    kw = dict(batch=10, budget=10, validation=val, target_accuracy=1.01)
+    out = run_active_learning(store, res, X, HumanOracle(), **kw)
+    assert load_repair(store, res.repair_id).status == "waiting-for-labels"
+    queue = LabelQueue(store)
+    SimulatedOracle(X, y).answer(queue, queue.pending(res.repair_id))
+    out = run_active_learning(store, res, X, HumanOracle(), **kw)
+    assert out.status == "budget-exhausted" and not out.deployed
+    rec = load_repair(store, res.repair_id)
+    assert rec.status == "needs-labels" and rec.active["pending"] == 0
+    assert rec.active["status"] == "budget-exhausted" and "budget-exhausted" in rec.message
+    assert store.resolve("deployment:clf") == res.drifted_id

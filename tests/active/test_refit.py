@@ -65,3 +65,44 @@ def test_refit_fresh_candidate_wins_on_a_new_regime(lineage):
     # without validation there is nothing to choose on: no fresh candidate
     blind = refit(fam, store.load(res.repaired_id), X, y, **{**kw, "validation": None})
     assert blind.origin == "fine-tuned"
+
+
+def test_a_pipeline_learns_from_the_labels_not_only_alpha(tmp_path):
+    """A Pipeline(StandardScaler, LogisticRegression) has no gradient fine-tuning, so a round
+    only moved α between the drifted model and its ancestor: on a regime where both are
+    wrong, every label a human gave changed nothing. Its own trainer now continues it on the
+    labels, and that candidate wins on validation."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import driftline
+    from driftline.repair.evaluation import family_for
+
+    rng = np.random.default_rng(0)
+
+    def regime(sign, n):
+        X = rng.normal(size=(n, 3))
+        return X, (sign * X[:, 0] > 0).astype(int)
+
+    store = driftline.open(tmp_path / "s")
+    fit_on = lambda X, y: make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)  # noqa: E731
+    base = store.register(fit_on(*regime(1, 300)), name="p")
+    child = store.register(fit_on(*regime(1, 300)), name="p", parents=[base])
+    fam = family_for(store.get(child.id))
+    X_lab, y_lab = regime(-1, 40)  # today the concept is flipped
+    X_val, y_val = regime(-1, 60)
+    args = dict(
+        classes=np.array([0, 1]),
+        drifted=store.load(child.id),
+        ancestor=store.load(base.id),
+        validation=(X_val, y_val),
+    )
+    alpha_only = refit(fam, store.load(child.id), X_lab, y_lab, fine_tune_steps=0, **args)
+    assert alpha_only.origin == "alpha" and alpha_only.scores["accuracy"] < 0.5
+    fit = refit(fam, store.load(child.id), X_lab, y_lab, **args)
+    assert fit.origin == "continued" and fit.fine_tuned
+    assert fit.scores["accuracy"] > 0.8
+    np.testing.assert_allclose(
+        fam.predict_proba(fit.params, X_val).sum(axis=1), np.ones(len(y_val)), rtol=1e-9
+    )

@@ -53,3 +53,22 @@ def test_a_simulated_oracle_answers_and_the_budget_bounds_the_requests(tmp_path)
     again = run_active_learning(store, result, Xw, SimulatedOracle(Xw, yw), batch=8, budget=8)
     assert again.labels_used == 8  # nothing more is asked once the budget is spent
     assert LabelQueue(store).counts(result.repair_id)["labelled"] == 8
+
+
+def test_a_regressors_record_says_it_waits_for_labels(tmp_path):
+    """`driftline repairs` showed a regressor's repair as needs-labels while its requests
+    waited in the queue (only the classifier loop wrote the record)."""
+    from driftline.repair import load_repair
+
+    store, result, Xw, _ = _lineage(tmp_path)
+    store.deploy(result.drifted_id, "reg")  # back to the drifted model
+    result = repair(store, "reg", Xw)  # no validation labels: needs-labels
+    assert result.status == "needs-labels"
+    out = run_active_learning(store, result, Xw, None, batch=4, budget=8)
+    assert out.status == "waiting-for-labels" and not out.refits
+    stored = load_repair(store, result.repair_id)
+    assert stored.status == "waiting-for-labels" and stored.active["pending"] == 4
+    q = LabelQueue(store)
+    q.label(out.pending[0], 1.5)
+    again = run_active_learning(store, result, Xw, None, batch=4, budget=8)
+    assert again.labels_used == 1 and "1 answered" in again.message

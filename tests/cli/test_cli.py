@@ -243,3 +243,91 @@ def test_agent_adds_estimated_accuracy_and_multivariate_score(cli, tmp_path):
     assert "est. accuracy" in out and "multivariate" in out
     code, out, _ = cli(*args, "--json")
     assert all(json.loads(line)["model"] == {} for line in out.splitlines())
+
+
+def test_a_replayed_repair_says_when_its_deployment_has_moved_on(cli, tmp_path):
+    """Same inputs after a rollback: the stored result said 'deployed clf@1 as clf' while clf
+    served clf@2; the command now says what serves and how to serve the repair again."""
+    from sklearn.linear_model import LogisticRegression
+
+    import driftline
+
+    rng = np.random.default_rng(0)
+
+    def regime(shift: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(0, 1, size=(n, 3))
+        X[:, 0] += shift
+        return X, (X[:, 0] > shift).astype(int)
+
+    cli("init")
+    store = driftline.open(tmp_path / ".driftline")
+    Xa, ya = regime(0.0, 1500)
+    Xb, yb = regime(4.0, 1500)
+    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    Xw, _ = regime(0.0, 400)  # the ancestor's regime is back
+    Xv, yv = regime(0.0, 60)
+    write_csv(tmp_path / "window.csv", Xw, names=("f0", "f1", "f2"))
+    (tmp_path / "val.csv").write_text(
+        "f0,f1,f2,label\n"
+        + "".join(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f},{c}\n" for r, c in zip(Xv, yv, strict=True))
+    )
+    args = ("repair", "clf", "--window", "window.csv", "--validation", "val.csv", "--approve")
+    code, out, _ = cli(*args, "--json")
+    first = json.loads(out)
+    assert code == 0 and first["status"] == "deployed" and "serving_now" not in first
+    assert cli("rollback", "clf")[0] == 0
+    code, out, _ = cli(*args, "--json")
+    again = json.loads(out)
+    assert again["repair_id"] == first["repair_id"] and again["serving_now"] == "clf@2"
+    code, out, _ = cli(*args)
+    assert code == 0 and "clf serves clf@2 now" in " ".join(out.split())
+
+
+def test_active_learning_keeps_the_repairs_target_accuracy(cli, tmp_path, monkeypatch):
+    """'driftline repair ... --target-accuracy 0.95 --approve' deployed a refined model at
+    0.867 once the label budget was spent: the target never reached active learning, whose
+    floor is only the drifted model's accuracy."""
+    from sklearn.linear_model import LogisticRegression
+
+    import driftline
+    import driftline.active as active
+
+    seen = {}
+    real = active.run_active_learning
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(active, "run_active_learning", spy)
+    rng = np.random.default_rng(0)
+
+    def regime(shift: float, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(0, 1, size=(n, 3))
+        X[:, 0] += shift
+        return X, (X[:, axis] > 0).astype(int)
+
+    cli("init")
+    store = driftline.open(tmp_path / ".driftline")
+    Xa, ya = regime(0.0, 1500, 1)
+    Xb, yb = regime(4.0, 1500, 1)
+    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
+    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
+    store.deploy(child, "clf")
+    write_csv(tmp_path / "window.csv", regime(-8.0, 300, 2)[0], names=("f0", "f1", "f2"))
+    code, out, _ = cli(
+        "repair",
+        "clf",
+        "--window",
+        "window.csv",
+        "--target-accuracy",
+        "0.95",
+        "--ask",
+        "3",
+        "--approve",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["active_learning"]["status"] == "waiting-for-labels"
+    assert seen["target_accuracy"] == 0.95 and seen["deploy"] is True

@@ -174,3 +174,118 @@ def test_wired_into_driftline_main_when_registered(store_path, capsys):
     code = main(["--store", str(store_path), "label", "cancel", "99"])
     err = capsys.readouterr().err
     assert code == 2 and "no label request #99" in err and "Traceback" not in err
+
+
+def _waiting_repair(tmp_path: Path) -> tuple[Path, int, list[int]]:
+    """A stored regressor repair whose 4 label requests wait for a human."""
+    from sklearn.linear_model import Ridge
+
+    import driftline
+    from driftline.active import run_active_learning
+    from driftline.repair import repair
+
+    rng = np.random.default_rng(0)
+
+    def regime(shift, n, w):
+        X = rng.normal(size=(n, 3))
+        X[:, 0] += shift
+        return X, X @ np.asarray(w)
+
+    path = tmp_path / "rstore"
+    store = driftline.open(path)
+    Xa, ya = regime(0, 300, [1.0, 2.0, 0.0])
+    Xb, yb = regime(4, 300, [-1.0, 0.5, 1.0])
+    base = store.register(Ridge().fit(Xa, ya), name="reg", data=Xa)
+    child = store.register(Ridge().fit(Xb, yb), name="reg", parents=[base], data=Xb)
+    store.deploy(child, "reg")
+    Xw, _ = regime(-6, 200, [0.0, 1.0, 3.0])
+    result = repair(store, "reg", Xw)
+    out = run_active_learning(store, result, Xw, None, batch=4, budget=8)
+    return path, int(result.repair_id), out.pending
+
+
+def _record(path: Path, rid: int):
+    from driftline.repair import load_repair
+
+    return load_repair(Store(path), rid)
+
+
+def test_cancel_and_answers_keep_the_repair_record_in_line(tmp_path):
+    """After 'label cancel --repair N' the record still said waiting-for-labels with 4
+    pending; answers through a file left the pending count stale too."""
+    path, rid, pending = _waiting_repair(tmp_path)
+    answers = tmp_path / "a.csv"
+    answers.write_text(f"request_id,label\n{pending[0]},2.5\n")
+    assert invoke(path, ["label", "import", str(answers)]).exit_code == 0
+    rec = _record(path, rid)
+    assert rec.status == "waiting-for-labels" and rec.active["pending"] == 3
+    res = invoke(path, ["label", "cancel", "--repair", str(rid)])
+    assert res.exit_code == 0 and "cancelled 3" in res.output
+    rec = _record(path, rid)
+    assert rec.status == "needs-labels" and rec.active["pending"] == 0
+    assert "1 labelled" in rec.message and "3 cancelled" in rec.message
+    again = invoke(path, ["label", "cancel", str(pending[1])])
+    assert again.exit_code == 0 and "cancelled 0" in again.output
+    assert "1 already cancelled" in again.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["label", "--repair", "99"],
+        ["label", "list", "--repair", "99"],
+        ["label", "cancel", "--repair", "99"],
+        ["label", "export", "-f", "csv", "-o", "OUT", "--repair", "99"],
+    ],
+)
+def test_an_unknown_repair_is_an_error(store_path, tmp_path, args):
+    """'--repair 99' of a repair that does not exist printed 'cancelled 0' / an empty list
+    or file and exited 0."""
+    args = [str(tmp_path / "x.csv") if a == "OUT" else a for a in args]
+    from driftline.errors import DriftlineError
+
+    res = invoke(store_path, args)
+    assert isinstance(res.exception, DriftlineError) and res.exception.exit_code == 2
+    assert "no repair #99" in str(res.exception)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_request_cancelled_during_the_session_is_passed_over(store_path, monkeypatch):
+    """A request cancelled elsewhere while the session showed it answered every label with
+    'was cancelled; try again', forever; now the session moves on to the next request."""
+    import driftline.cli.label as label_cli
+
+    q = LabelQueue(Store(store_path))
+    first = q.pending(1)[0].id
+    asked = []
+    real_ask = label_cli._ask
+
+    def ask(prompt: str):
+        if not asked:
+            q.cancel(first)  # another annotator withdraws it
+        asked.append(prompt)
+        return real_ask(prompt)
+
+    monkeypatch.setattr(label_cli, "_ask", ask)
+    res = invoke(store_path, ["label", "--repair", "1"], input="3\n4\nq\n")
+    assert res.exit_code == 0
+    assert f"request #{first} is cancelled now" in res.output
+    assert q.get(first).status == "cancelled"
+    second = q.pending(1)[0] if q.pending(1) else None
+    labelled = q.requests(1, "labelled")
+    assert [r.label for r in labelled] == [4] and second is not None
+
+
+def test_an_import_with_rejected_rows_exits_2_after_importing_the_rest(store_path, tmp_path):
+    """Rows with an unknown class or request id were reported as 'skipped' with exit code 0,
+    so 'driftline label import a.csv && driftline repair ...' went on without them."""
+    from driftline.errors import DriftlineError
+
+    path = tmp_path / "a.csv"
+    path.write_text("request_id,label\n1,3\n2,33\n999,1\n")
+    res = invoke(store_path, ["label", "import", str(path)])
+    assert isinstance(res.exception, DriftlineError) and res.exception.exit_code == 2
+    assert "2 row(s)" in str(res.exception) and "labelled 1" in res.output
+    assert LabelQueue(Store(store_path)).get(1).label == 3
+    path.write_text("request_id,label\n2,4\n")
+    assert invoke(store_path, ["label", "import", str(path)]).exit_code == 0

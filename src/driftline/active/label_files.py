@@ -20,6 +20,7 @@ from driftline.active.label_studio import import_label_studio
 from driftline.active.label_values import ImportSummary, apply_label
 from driftline.active.queue import LabelQueue, LabelRequest
 from driftline.active.records import record_of
+from driftline.active.repair_record import sync_queue
 from driftline.errors import InvalidInputError
 from driftline.safefile import atomic_writer
 from driftline.validation import check_choice
@@ -131,18 +132,23 @@ def import_labels(
     """Read labels from a CSV, JSON-lines or Label Studio export file into the queue.
 
     ``fmt`` is one of :data:`IMPORT_FORMATS` (default: from the extension/content). Rows with
-    an empty label leave their request untouched. Each label commits as it is read.
+    an empty label leave their request untouched. Each label commits as it is read; then the
+    records of the repairs it answered are brought in line with the queue
+    (:func:`~driftline.active.repair_record.sync_queue`).
     """
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"no such file: {path}")
     fmt = check_choice("format", fmt or _detect_format(path), IMPORT_FORMATS)
-    if fmt == "label-studio":
-        return import_label_studio(queue, path, annotator=annotator)
     who = annotator or f"import:{path.name}"
-    if fmt == "csv":
-        return _import_csv(queue, path, who)
-    return _import_jsonl(queue, path, who)
+    if fmt == "label-studio":
+        summary = import_label_studio(queue, path, annotator=annotator)
+    elif fmt == "csv":
+        summary = _import_csv(queue, path, who)
+    else:
+        summary = _import_jsonl(queue, path, who)
+    sync_queue(queue.store, summary.repairs)
+    return summary
 
 
 def _import_csv(queue: LabelQueue, path: Path, who: str) -> ImportSummary:

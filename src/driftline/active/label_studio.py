@@ -30,9 +30,12 @@ from driftline.safefile import write_atomic
 __all__ = ["export_label_studio", "import_label_studio", "label_studio_config"]
 
 
-def label_studio_config(classes: Iterable[Any], image: bool = True, table: bool = False) -> str:
+def label_studio_config(
+    classes: Iterable[Any] | None, image: bool = True, table: bool = False
+) -> str:
     """A Label Studio labelling config matching the exported tasks (choices named "label" on
-    the "image" or "text" object; ``table``: the record shown as a table of its columns)."""
+    the "image" or "text" object; ``table``: the record shown as a table of its columns);
+    ``classes`` None (a regressor): a ``<Number>`` control named "label" instead."""
     obj = (
         '<Image name="image" value="$image" zoom="true"/>'
         if image
@@ -41,6 +44,8 @@ def label_studio_config(classes: Iterable[Any], image: bool = True, table: bool 
     if table and not image:
         obj = '<Table name="record" value="$record"/>\n  ' + obj
     to = "image" if image else "text"
+    if classes is None:  # a regressor: a number per task
+        return f'<View>\n  {obj}\n  <Number name="label" toName="{to}" required="true"/>\n</View>\n'
     choices = "\n".join(f'    <Choice value="{c}"/>' for c in classes)
     return (
         f'<View>\n  {obj}\n  <Choices name="label" toName="{to}" choice="single" '
@@ -79,14 +84,17 @@ def _task(req: LabelRequest, image_shape: tuple[int, int] | None) -> dict[str, A
     }
     if req.predicted is not None:
         conf = req.predictions.get("confidence")
+        number = not req.predictions.get("classes") and isinstance(req.predicted, float)
         pred: dict[str, Any] = {
             "model_version": str(req.predictions.get("ref") or "driftline"),
             "result": [
                 {
                     "from_name": "label",
                     "to_name": to_name,
-                    "type": "choices",
-                    "value": {"choices": [str(req.predicted)]},
+                    "type": "number" if number else "choices",
+                    "value": {"number": req.predicted}
+                    if number
+                    else {"choices": [str(req.predicted)]},
                 }
             ],
         }
@@ -123,6 +131,8 @@ def _value_of(result: Iterable[Any]) -> Any:
             if got:
                 first = got[0]
                 return first[0] if isinstance(first, list) and first else first
+        if isinstance(value.get("number"), int | float) and not isinstance(value["number"], bool):
+            return value["number"]  # a <Number> control (a regressor's answer)
         if "text" in value and value["text"]:
             t = value["text"]
             return t[0] if isinstance(t, list) else t

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from driftline.active.queue import LabelQueue, LabelRequest
 from driftline.errors import InvalidInputError, UnknownReferenceError
+
+if TYPE_CHECKING:  # the queue checks every label with coerce_label: no import cycle at run time
+    from driftline.active.queue import LabelQueue, LabelRequest
 
 __all__ = ["ImportSummary", "apply_label", "coerce_label"]
 
@@ -37,6 +39,8 @@ def coerce_label(value: Any, like: Any = None, classes: Sequence[Any] | None = N
     text = value.strip() if isinstance(value, str) else value
     if text is None or text == "":
         raise InvalidInputError("empty label")
+    if isinstance(text, bool) and not isinstance(like, bool):
+        raise InvalidInputError(f"label {text!r} is a yes/no value, not a class label or number")
     out: Any
     if isinstance(like, bool) or isinstance(like, str):
         out = str(text)
@@ -76,14 +80,35 @@ class ImportSummary:
     unchanged: int = 0
     unknown: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: rows repeating an earlier row's request and label (not counted again)
+    duplicates: int = 0
+    #: request id → the label an earlier row of the same file gave it
+    seen: dict[int, Any] = field(default_factory=dict, repr=False)
+    #: repairs whose requests this import labelled
+    repairs: set[int] = field(default_factory=set, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "labelled": self.labelled,
             "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
             "unknown": list(self.unknown),
             "errors": list(self.errors),
         }
+
+
+def _request_id(rid: Any) -> int | None:
+    """A request id from a file cell: an integer, its text ("12") or an integral float; None
+    for anything else (true, 5.7, "abc")."""
+    if isinstance(rid, bool):
+        return None
+    if isinstance(rid, int | np.integer):
+        return int(rid)
+    if isinstance(rid, float) and rid.is_integer():
+        return int(rid)
+    if isinstance(rid, str) and rid.strip().isdigit():
+        return int(rid.strip())
+    return None
 
 
 def apply_label(
@@ -99,10 +124,9 @@ def apply_label(
     if value is None or (isinstance(value, str) and not value.strip()):
         summary.unchanged += 1
         return
-    try:
-        req_id = int(rid)
-    except (TypeError, ValueError):
-        summary.errors.append(f"{where}: request id {rid!r} is not a number")
+    req_id = _request_id(rid)
+    if req_id is None:
+        summary.errors.append(f"{where}: request id {rid!r} is not a request number")
         return
     try:
         req = queue.get(req_id)
@@ -116,8 +140,29 @@ def apply_label(
         )
         return
     try:
-        queue.label(req_id, _coerce_for(req, value), annotator=annotator)
+        value = _coerce_for(req, value)
+        if req_id in summary.seen:
+            _repeated(summary, req_id, value, where)
+            return
+        queue.label(req_id, value, annotator=annotator)
     except (InvalidInputError, UnknownReferenceError) as exc:  # a cancelled request, a bad value
         summary.errors.append(f"{where}: request #{req_id}: {exc}")
         return
+    summary.seen[req_id] = value
     summary.labelled += 1
+    if req.repair_id is not None:
+        summary.repairs.add(req.repair_id)
+
+
+def _repeated(summary: ImportSummary, req_id: int, value: Any, where: str) -> None:
+    """A second row for a request already labelled by this file: the same label is a
+    duplicate; a different one is a conflict, reported and not imported (the first row's
+    label stays)."""
+    first = summary.seen[req_id]
+    if first == value:
+        summary.duplicates += 1
+        return
+    summary.errors.append(
+        f"{where}: request #{req_id} was labelled {first!r} by an earlier row of this file; "
+        f"this row says {value!r}: not imported (keep one row per request)"
+    )

@@ -145,10 +145,17 @@ class LabelQueue:
         """Record ``value`` as the label of a request (status → labelled), committed at once.
 
         Labelling a labelled request again appends a newer label; a cancelled request refuses.
+        The value is typed like the request's prediction and must be one of the model's
+        classes when the request names them (:func:`~driftline.active.label_values.
+        coerce_label`): a label the refit could not use is refused here, not rounds later.
         """
+        from driftline.active.label_values import coerce_label
+
         value = _check_value(value)
         if not annotator or len(annotator) > 200:
             raise InvalidInputError("annotator must be a non-empty name of at most 200 characters")
+        req = self.get(request_id)
+        value = coerce_label(value, req.predicted, req.predictions.get("classes"))
         rows.add_label(self.store, request_id, value, annotator)
         return self.get(request_id)
 

@@ -299,16 +299,24 @@ def _meets(after: dict[str, float], target: float | None, floor: float | None) -
 
 
 def _finish(run: RunInputs, state: _State, s: RefineSettings, actor: str) -> ActiveLearningResult:
-    """Record what the run waits for, or deploy the final model when the policy is met."""
+    """Deploy the final model when the policy is met; otherwise the repair record says what
+    the run waits for or why it stopped (budget or pool spent below the policy)."""
     out, current, result = state.out, state.current, run.result
     out.final_id, out.final_ref = current.id, current.ref
     out.labels_used = run.queue.counts(run.rid)[LabelStatus.LABELLED]
-    if out.status == Status.WAITING_FOR_LABELS and result.status != RepairStatus.DEPLOYED:
-        record_active(
-            run.store, result, out, None, None, actor
-        )  # the record says what it waits for
-    if out.status == Status.WAITING_FOR_LABELS or not out.rounds:
-        return out
+    if out.status != Status.WAITING_FOR_LABELS and out.rounds:
+        _decide(run, state, s, actor)
+    elif out.status != Status.WAITING_FOR_LABELS and not out.message:
+        out.message = f"{out.status}: {out.labels_used} label(s), nothing to refine with"
+    waits = out.status == Status.WAITING_FOR_LABELS and result.status != RepairStatus.DEPLOYED
+    if waits or (not out.deployed and result.needs_labels):
+        record_active(run.store, result, out, None, None, actor)  # what it waits for / why not
+    return out
+
+
+def _decide(run: RunInputs, state: _State, s: RefineSettings, actor: str) -> None:
+    """Deploy the final round's model when it meets the policy; say so in ``out.message``."""
+    out, current, result = state.out, state.current, run.result
     drifted_acc = run.val_scores(run.theta_d).get("accuracy", -1.0)
     floor = max([drifted_acc, out.before.get("accuracy", -1.0)])
     meets = run.val is not None and _meets(out.after, s.target_accuracy, floor)
@@ -325,7 +333,6 @@ def _finish(run: RunInputs, state: _State, s: RefineSettings, actor: str) -> Act
             else ("" if meets else ", below the policy: not deployed")
         )
     )
-    return out
 
 
 def run_active_learning(
@@ -390,14 +397,18 @@ def run_active_learning(
         from driftline.active.regression_round import queue_regression_round
 
         fields = queue_regression_round(store, result, pool, run.X_pool, run.X_div, oracle, s, say)
-        return ActiveLearningResult(
+        out = ActiveLearningResult(
             repair_id=run.rid,
             start_id=run.drifted.id,
             final_id=run.drifted.id,
             final_ref=run.drifted.ref,
             deployment=result.deployment,
+            refits=False,
             **fields,
         )
+        if out.status == Status.WAITING_FOR_LABELS and result.status != RepairStatus.DEPLOYED:
+            record_active(store, result, out, None, None, actor)  # as for a classifier
+        return out
     prepare_classifier(run, validation, s)
     with single_thread():
         add_committee(run, s)

@@ -7,7 +7,9 @@ Given labels ``(X_lab, y_lab)`` and optional validation data:
    α by coordinate search (kept when it lowers the log-loss). Otherwise ``start`` is θ(α).
 2. **Fine-tune** while short of the target: ``E = min(max_epochs, ⌈steps / ⌈n/32⌉⌉)`` epochs
    (PyTorch: ``steps`` Adam steps) of minibatch gradient steps from θ(α) with an L2 pull toward
-   θ(α), one candidate per learning rate.
+   θ(α), one candidate per learning rate. A family without gradient steps (a Pipeline, a
+   booster) is trained further by its own trainer instead
+   (:func:`~driftline.repair.continued.continue_training`, from the best candidate so far).
 3. **Fresh**: with validation data, a freshly initialised model (:func:`fresh_params`) trained
    on the labels alone; it wins only on validation (a truly new regime).
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from driftline.active.settings import RefineSettings
+from driftline.errors import InvalidInputError, UnsupportedModelError
 from driftline.repair.alpha import per_tensor_alpha, search_alpha
 from driftline.repair.evaluation import Scores, score
 from driftline.repair.families import (
@@ -252,6 +255,25 @@ def _fresh_step(
     best.offer(cand, data.val_scores(family, cand), float(settings.fresh_lr), "fresh")
 
 
+def _continue_step(
+    family: Predictor, base: Params, data: _Data, settings: RefineSettings, seed: int, best: _Best
+) -> None:
+    """Step 2 for a family without gradient steps (a Pipeline, a booster, a forest): the
+    model trained further on the labels by its own trainer
+    (:func:`driftline.repair.continued.continue_training`), offered to ``best``."""
+    from driftline.repair.continued import ContinueSettings, can_continue, continue_training
+
+    if settings.fine_tune_steps <= 0 or not can_continue(family):
+        return
+    how = ContinueSettings(seed=seed)
+    try:
+        cand = continue_training(family, base, data.X_lab, data.y_lab, how)
+        s = data.val_scores(family, cand)
+    except (UnsupportedModelError, InvalidInputError, ValueError):
+        return  # e.g. one class among the labels: nothing this trainer can fit
+    best.offer(cand, s, how.learning_rate, "continued")
+
+
 def refit(
     family: Predictor,
     start: Params,
@@ -286,13 +308,14 @@ def refit(
     alpha_scores = data.val_scores(family, a.params)
     best = _Best(a.params, alpha_scores)
     target = s.target_accuracy
-    short = alpha_scores is None or target is None or alpha_scores.accuracy < target
-    # e.g. LogisticRegression: only α is re-fitted
+    short = best.scores is None or target is None or best.scores.accuracy < target
     trainable = short and supports_fine_tune(family) and len(data.y_lab) > 0
     if trainable and s.fine_tune_steps > 0:
         _fine_tune_step(family, a.params, data, s, seed, best)
     if trainable and s.fresh and y_val is not None:
         _fresh_step(family, a.params, data, s, seed, best)
+    if short and not supports_fine_tune(family) and len(data.y_lab) > 0:
+        _continue_step(family, best.params, data, s, seed, best)
     return Refit(
         params=best.params,
         alpha=a.alpha,

@@ -146,11 +146,15 @@ def queue_regression_round(
         )
     pend = queue.pending(rid)
     if pend and (oracle is None or getattr(oracle, "interactive", True)):
+        n = queue.counts(rid)[LabelStatus.LABELLED]
         return {
             "status": RefinementStatus.WAITING_FOR_LABELS,
             "pending": [r.id for r in pend],
+            "labels_used": n,
             "message": f"{len(pend)} label request(s) for repair #{rid} (a regressor, chosen "
-            "by committee variance) wait for a human: run 'driftline label'",
+            f"by committee variance) wait for a human: run 'driftline label'; {n} answered "
+            "so far (a regressor is not re-fitted on them: repair again with them as "
+            "validation rows)",
         }
     if pend and oracle is not None:
         oracle.answer(queue, pend)

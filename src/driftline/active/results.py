@@ -51,6 +51,9 @@ class ActiveLearningResult:
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    #: whether running the repair again re-fits on the answered labels (not for a regressor:
+    #: its labels are for repairing again with them as validation rows)
+    refits: bool = True
 
     @property
     def waiting(self) -> bool:

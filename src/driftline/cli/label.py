@@ -131,23 +131,52 @@ def _queue() -> LabelQueue:
     return LabelQueue(open_store())
 
 
+def _known_repair(queue: LabelQueue, repair: int | None) -> None:
+    """``--repair N`` must name a stored repair (or one that has requests)."""
+    from driftline.repair import load_repair
+
+    if repair is None or repair in queue.repair_ids():
+        return
+    if load_repair(queue.store, repair) is None:
+        raise InvalidInputError(f"no repair #{repair}; list them with 'driftline repairs'")
+
+
+def _sync(queue: LabelQueue, repair_ids: Any) -> None:
+    """The repair records of ``repair_ids`` follow what was answered or cancelled."""
+    from driftline.active.repair_record import sync_queue
+
+    sync_queue(queue.store, repair_ids)
+
+
 def _session(repair: int | None, annotator: str | None) -> None:
-    from driftline.active.label_values import coerce_label
     from driftline.active.queue import LabelQueue
-    from driftline.store.deployments import default_actor
 
     store = open_store()
     queue = LabelQueue(store)
+    _known_repair(queue, repair)
     pending = queue.pending(repair)
     if not pending:
         where = f" for repair #{repair}" if repair is not None else ""
         console.print(f"no pending label requests{where}")
         return
-    who = annotator or default_actor()
     console.print(
         f"{len(pending)} pending request(s); type a label, 's' to skip, 'q' to quit. "
         "Every answer is saved at once."
     )
+    try:
+        _answer_all(store, queue, pending, annotator)
+    finally:
+        _sync(queue, {r.repair_id for r in pending})
+
+
+def _answer_all(
+    store: Any, queue: LabelQueue, pending: list[LabelRequest], annotator: str | None
+) -> None:
+    """Show each request and save what the user types, until the end or 'q'."""
+    from driftline.active.label_values import coerce_label
+    from driftline.store.deployments import default_actor
+
+    who = annotator or default_actor()
     done = skipped = 0
     for pos, req in enumerate(pending, start=1):
         _show(store, req, pos, len(pending))
@@ -160,14 +189,20 @@ def _session(repair: int | None, annotator: str | None) -> None:
             text = answer.strip()
             if not text:
                 continue
-            if text.lower() in ("s", "skip"):
-                queue.skip(req.id)
-                skipped += 1
-                break
+            skip = text.lower() in ("s", "skip")
             try:
+                if skip:
+                    queue.skip(req.id)
+                    skipped += 1
+                    break
                 value = coerce_label(text, req.predicted, req.predictions.get("classes"))
                 queue.label(req.id, value, annotator=who)
             except InvalidInputError as exc:
+                now = queue.get(req.id).status
+                if now == LabelStatus.CANCELLED or (skip and now != LabelStatus.PENDING):
+                    # changed by someone else meanwhile: asking again cannot succeed
+                    console.print(f"request #{req.id} is {now} now (changed elsewhere); next one")
+                    break
                 err_console.print(f"[red]{exc}[/red]; try again")
                 continue
             done += 1
@@ -201,13 +236,15 @@ def export_cmd(
 
     check_choice("format", fmt, _FORMATS)
     queue = _queue()
+    _known_repair(queue, repair)
     if fmt == "label-studio":
         n = export_label_studio(queue, output, repair)
         reqs = queue.pending(repair)
         classes = next(
             (r.predictions.get("classes") for r in reqs if r.predictions.get("classes")), None
         )
-        if classes is not None:
+        numbers = bool(reqs) and all(isinstance(r.predicted, float) for r in reqs)
+        if classes is not None or numbers:  # class choices, or a number (a regressor)
             image = all(is_image(r) for r in reqs)
             table = any(record_of(r) is not None for r in reqs)
             cfg = output.with_name(output.stem + ".label_config.xml")
@@ -247,13 +284,20 @@ def import_cmd(
         raise InvalidInputError(f"no row of {path} could be read: {summary.errors[0]}")
     if as_json:
         print_json(summary.to_dict())
-        return
-    console.print(
-        f"labelled {summary.labelled}, without a label {summary.unchanged}"
-        + (f", unknown request ids {summary.unknown[:10]}" if summary.unknown else "")
-    )
-    for e in summary.errors[:20]:
-        err_console.print(f"[yellow]skipped[/yellow] {e}", soft_wrap=True)
+    else:
+        console.print(
+            f"labelled {summary.labelled}, without a label {summary.unchanged}"
+            + (f", repeated {summary.duplicates}" if summary.duplicates else "")
+            + (f", unknown request ids {summary.unknown[:10]}" if summary.unknown else "")
+        )
+        for e in summary.errors[:20]:
+            err_console.print(f"[yellow]skipped[/yellow] {e}", soft_wrap=True)
+    bad = len(summary.errors) + len(summary.unknown)
+    if bad:  # the good rows are in; a script must not go on as if every answer were
+        raise InvalidInputError(
+            f"{bad} row(s) of {path} were not imported (listed above); fix them and import "
+            "the file again (the rows already imported are kept)"
+        )
 
 
 @label_app.command("list")
@@ -264,6 +308,7 @@ def list_cmd(
 ) -> None:
     """List label requests and their labels."""
     queue = _queue()
+    _known_repair(queue, repair)
     reqs = queue.requests(repair, status)
     if as_json:
         print_json([{k: v for k, v in r.to_dict().items() if k != "features"} for r in reqs])
@@ -311,16 +356,25 @@ def cancel_cmd(
 ) -> None:
     """Withdraw pending or skipped requests (by id, or all pending ones of a repair)."""
     queue = _queue()
+    _known_repair(queue, repair)
     ids = list(request_ids or [])
     if repair is not None:
         ids += [r.id for r in queue.pending(repair)]
     if not ids and repair is None:
         raise InvalidInputError("name request ids or --repair N (see 'driftline label list')")
-    for rid in dict.fromkeys(ids):
-        queue.cancel(rid)
+    changed, touched = 0, set()
+    try:
+        for rid in dict.fromkeys(ids):
+            was = queue.get(rid)
+            touched.add(was.repair_id)
+            changed += queue.cancel(rid).status != was.status
+    finally:
+        _sync(queue, touched)
+    already = len(set(ids)) - changed
     console.print(
-        f"cancelled {len(set(ids))} request(s)"
+        f"cancelled {changed} request(s)"
         + (f" of repair #{repair}" if repair is not None else "")
+        + (f"; {already} already cancelled" if already else "")
     )
 
 

@@ -125,16 +125,53 @@ def repair(
         active = None
         if result.needs_labels and ask > 0 and result.repair_id is not None:
             shape = parse_image_shape(image_shape)
-            active = _ask_for_labels(store, result, win, val, (ask, budget, shape), approve, say)
+            asking = (ask, budget, shape, target_accuracy)
+            active = _ask_for_labels(store, result, win, val, asking, approve, say)
+    _print_outcome(store, result, active, as_json)
+
+
+def _print_outcome(store: Any, result: Any, active: Any, as_json: bool) -> None:
+    """The repair, its active learning (if it ran) and, for a deployed repair whose
+    deployment has moved on since, what serves now."""
+    serving = _serving_now(store, result)
     if as_json:
         out = result.to_dict()
         if active is not None:
             out["active_learning"] = active.to_dict()
+        if serving is not None:
+            out["serving_now"] = serving
         print_json(out)
         return
     print_result(result)
     if active is not None:
         _print_refinement(active, result.repair_id)
+    if serving is not None:
+        console.print(
+            f"[yellow]note[/yellow]: {result.deployment} serves {serving} now, not the model "
+            f"repair #{result.repair_id} deployed (switched since, e.g. by a rollback); "
+            f"'driftline deploy {_deployed_ref(result)} --as {result.deployment}' serves it again"
+        )
+
+
+def _deployed_ref(result: Any) -> str | None:
+    """The model a deployed repair put into service (a round model after active learning)."""
+    return result.active.get("deployed_ref") or result.repaired_ref
+
+
+def _serving_now(store: Any, result: Any) -> str | None:
+    """For a deployed repair (often a stored one, replayed for the same inputs) whose
+    deployment has moved on since: the reference of the model it serves now; else None."""
+    from driftline.errors import UnknownReferenceError
+    from driftline.statuses import RepairStatus
+
+    if result.status != RepairStatus.DEPLOYED or not result.deployment:
+        return None
+    deployed_id = result.active.get("deployed_id") or result.repaired_id
+    try:
+        now = store.resolve(f"deployment:{result.deployment}")
+    except UnknownReferenceError:
+        return None
+    return None if now == deployed_id else store.get(now).ref
 
 
 def _repair_inputs(
@@ -168,16 +205,17 @@ def _ask_for_labels(
     result: Any,
     win: Any,
     val: Any,
-    asking: tuple[int, int, tuple[int, int] | None],
+    asking: tuple[int, int, tuple[int, int] | None, float | None],
     approve: bool,
     progress: Any,
 ) -> Any:
     """Active learning after a repair that needs labels: ``asking`` = (requests per round,
-    label budget, image shape or None) for a human (``driftline label``), refining with every
-    label already given."""
+    label budget, image shape or None, --target-accuracy or None) for a human (``driftline
+    label``), refining with every label already given; a refined model deploys only under
+    the same --target-accuracy as the repair."""
     from driftline.active import HumanOracle, run_active_learning
 
-    ask, budget, shape = asking
+    ask, budget, shape, target = asking
     return run_active_learning(
         store,
         result,
@@ -186,6 +224,7 @@ def _ask_for_labels(
         budget=budget,
         batch=ask,
         image_shape=shape,
+        target_accuracy=target,
         validation=val,
         actor="cli",
         deploy=approve,
@@ -224,9 +263,14 @@ def _print_refinement(active: Any, repair_id: int | None) -> None:
         console.print(refinement_table(active.rounds))
     console.print(f"[bold]{active.status}[/bold]: {active.message}")
     if active.waiting:
+        then = (
+            "then run this command again to refine with the labels"
+            if active.refits
+            else "then repair again with the labelled rows as --validation"
+        )
         console.print(
             f"answer them with [bold]driftline label --repair {repair_id}[/bold] (or export "
-            "them for Label Studio), then run this command again to refine with the labels"
+            f"them for Label Studio), {then}"
         )
 
 

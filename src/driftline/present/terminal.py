@@ -155,9 +155,8 @@ def refinement_table(rounds: list[Any], title: str = "refinement with your label
     """Active-learning rounds: labels so far, the refined model and its validation accuracy."""
     t = Table("round", "labels", "model", "val accuracy", title=title)
     for r in rounds:
-        t.add_row(
-            str(r.round), str(r.labels), r.model_ref, f"{r.after.get('accuracy', float('nan')):.3f}"
-        )
+        acc = r.after.get("accuracy")  # none without validation rows
+        t.add_row(str(r.round), str(r.labels), r.model_ref, "–" if acc is None else f"{acc:.3f}")
     return t
 
 

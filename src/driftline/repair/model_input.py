@@ -138,12 +138,16 @@ def named_input(estimator: Any, X: Any) -> Any:
 
 def window_signature(table: Columns, reference: Any) -> Any:
     """The signature of a window with the reference's column roles (for a repaired model's
-    training signature); role columns absent from the window are left out."""
+    training signature); role columns absent from the window are left out, except the target:
+    a window has no label column, and without the name a later repair of the repaired model
+    could not find the label column of its validation file."""
     from driftline.drift import Signature
     from driftline.drift.roles import RoleAssignment
 
     sig = Signature(max_categories=getattr(reference, "max_categories", 256))
-    decisions = {c: d for c, d in getattr(reference, "roles", {}).items() if c in table}
+    decisions = {
+        c: d for c, d in getattr(reference, "roles", {}).items() if c in table or d.role == "target"
+    }
     sig.set_roles(RoleAssignment([c for c in table if c not in decisions], decisions))
     sig.update(table)
     return sig
