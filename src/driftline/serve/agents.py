@@ -17,7 +17,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -69,15 +70,19 @@ class AgentState:
 _FLUSH = object()  # queue marker: feed what is buffered now
 
 
-def _grouped(items: list[tuple[str, str, np.ndarray]]) -> list[tuple[tuple[str, str], np.ndarray]]:
-    """Consecutive items of the same (deployment, model) stacked into one matrix, in order."""
-    out: list[tuple[tuple[str, str], list[np.ndarray]]] = []
-    for dep, mid, X in items:
-        if out and out[-1][0] == (dep, mid) and out[-1][1][0].shape[1] == X.shape[1]:
+Item = tuple[str, str, np.ndarray, tuple[str, ...] | None]
+
+
+def _grouped(items: list[Item]) -> list[Item]:
+    """Consecutive items of the same deployment, model and columns stacked into one matrix,
+    in order."""
+    out: list[tuple[tuple[str, str, tuple[str, ...] | None], list[np.ndarray]]] = []
+    for dep, mid, X, names in items:
+        if out and out[-1][0] == (dep, mid, names) and out[-1][1][0].shape[1] == X.shape[1]:
             out[-1][1].append(X)
         else:
-            out.append(((dep, mid), [X]))
-    return [(k, np.vstack(xs)) for k, xs in out]
+            out.append(((dep, mid, names), [X]))
+    return [(k[0], k[1], np.vstack(xs), k[2]) for k, xs in out]
 
 
 class AgentHub:
@@ -102,10 +107,14 @@ class AgentHub:
         self._thread = threading.Thread(target=self._run, name="driftline-agents", daemon=True)
         self._thread.start()
 
-    def submit(self, deployment: str, model_id: str, X: np.ndarray) -> bool:
-        """Queue rows for the deployment's agent; False (and counted) when the queue is full."""
+    def submit(
+        self, deployment: str, model_id: str, X: np.ndarray, names: list[str] | None = None
+    ) -> bool:
+        """Queue rows for the deployment's agent; ``names``: the columns of ``X`` (the model's
+        inputs; None: the training signature's features, in order). False (and counted) when
+        the queue is full."""
         try:
-            self._q.put_nowait((deployment, model_id, X))
+            self._q.put_nowait((deployment, model_id, X, tuple(names) if names else None))
             return True
         except queue.Full:
             self.dropped += len(X)
@@ -130,7 +139,7 @@ class AgentHub:
         waited ``agent_max_delay`` seconds, or a flush is asked for. An agent update costs about
         the same for 1 row as for hundreds, so batching keeps the worker (and the GIL) mostly
         idle under request traffic; windows are unchanged (rows keep their order)."""
-        buf: list[tuple[str, str, np.ndarray]] = []
+        buf: list[Item] = []
         n_items = rows = 0
         first = 0.0
         while True:
@@ -160,25 +169,18 @@ class AgentHub:
             if item is None:
                 return
 
-    def _feed_all(self, buf: list[tuple[str, str, np.ndarray]]) -> None:
-        for key, X in _grouped(buf):
+    def _feed_all(self, buf: list[Item]) -> None:
+        for dep, mid, X, names in _grouped(buf):
             try:
-                self._feed(key[0], key[1], X)
+                self._feed(dep, mid, X, names)
             except Exception as exc:  # a failing agent must not stop the worker
                 log.exception("drift agent failed")
                 self.errors.append(f"{type(exc).__name__}: {exc}")
 
-    def _state(self, deployment: str, model_id: str) -> AgentState:
+    def _state(self, deployment: str, model_id: str, names: tuple[str, ...] | None) -> AgentState:
         st = self.states.get(deployment)
         if st is None or (st.bound.model_id != model_id and model_id not in st.retired):
-            from driftline.monitor import BoundAgent
-
-            kw = dict(self.settings.agent)
-            if self.settings.drift_share is not None:
-                kw["drift_share"] = self.settings.drift_share
-            bound = BoundAgent(
-                self.store, deployment, policy=self._policy(), window=self.settings.window, **kw
-            )
+            bound = self._bound(deployment, names)
             old = st
             st = AgentState(deployment, bound)
             if old is not None:
@@ -186,6 +188,25 @@ class AgentHub:
                 st.retired = old.retired | {old.bound.model_id}
             self.states[deployment] = st
         return st
+
+    def _bound(self, deployment: str, names: tuple[str, ...] | None) -> Any:
+        """A bound agent on the deployment's training signature. Served rows carry the model's
+        input columns only: signature features the model does not take never reach the agent,
+        so they are ignored (not reported missing in every window)."""
+        from driftline.drift.roles import RoleSpec
+        from driftline.monitor import BoundAgent
+
+        kw = dict(self.settings.agent)
+        if self.settings.drift_share is not None:
+            kw["drift_share"] = self.settings.drift_share
+        make = partial(BoundAgent, self.store, deployment, policy=self._policy())
+        bound = make(window=self.settings.window, **kw)
+        unfed = [f for f in bound.agent.reference.feature_names if names and f not in names]
+        if unfed:
+            roles = kw.pop("roles", None) or RoleSpec()
+            roles = replace(roles, ignore=(*roles.ignore, *unfed))
+            bound = make(window=self.settings.window, roles=roles, **kw)
+        return bound
 
     def _policy(self) -> Any:
         from driftline.repair import RepairPolicy
@@ -204,12 +225,19 @@ class AgentHub:
             return None
         return np.asarray(Xs, dtype=np.float64), np.asarray(ys)
 
-    def _feed(self, deployment: str, model_id: str, X: np.ndarray) -> None:
-        st = self._state(deployment, model_id)
+    def _feed(
+        self, deployment: str, model_id: str, X: np.ndarray, cols: tuple[str, ...] | None
+    ) -> None:
+        st = self._state(deployment, model_id, cols)
         bound = st.bound
         if self.settings.auto_repair:
             bound.repair_with = self.validation(deployment) or "unlabelled"
-        names = bound.agent.reference.feature_names
+        names = list(cols) if cols else bound.agent.reference.feature_names
+        if len(names) != X.shape[1]:
+            raise ValueError(
+                f"deployment {deployment!r}: served rows have {X.shape[1]} columns but the "
+                f"training signature has {len(names)} features and the model names none"
+            )
         st.rows.append(X)
         st.rows_seen += len(X)
         n_repairs, n_ids = len(bound.repairs), len(bound.report_ids)

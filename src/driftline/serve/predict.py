@@ -108,7 +108,7 @@ async def predict(name: str, request: Request, _t: Any = READ) -> Any:
     p = ctx.server.predict(name, rows=rows, columns=cols)
     rid = uuid.uuid4().hex
     s = p.serving
-    ctx.hub.submit(name, s.model_id, p.X)
+    ctx.hub.submit(name, s.model_id, p.X, s.feature_names)
     conf = p.proba.max(axis=1)
     labels = p.labels.tolist()
     ctx.log.add(serving.ServedRequest(rid, name, s.model_id, time.time(), p.X, labels, conf))
@@ -144,7 +144,7 @@ async def observe(name: str, request: Request, _t: Any = WRITE) -> Any:
         if rows is not None
         else columns_to_matrix(cols or {}, s.feature_names)
     )
-    queued = ctx.hub.submit(name, s.model_id, X)
+    queued = ctx.hub.submit(name, s.model_id, X, s.feature_names)
     return {"deployment": name, "model_id": s.model_id, "rows": len(X), "queued": queued}
 
 
