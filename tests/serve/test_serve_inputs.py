@@ -1,7 +1,9 @@
 """Serving a model fitted on a DataFrame that uses only some of its signature's columns (the
-churn example's shape)."""
+churn example's shape), and columnar bodies whose columns the model cannot take."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
@@ -65,3 +67,52 @@ def test_agent_watches_a_model_that_takes_some_of_its_signature_columns(subset_c
     assert st["last_report"]["drift"] is False
     rep = c.get(f"/v1/drift-reports/{st['reports'][0]}").json()
     assert {f["name"] for f in rep["features"]} == set(USED)
+
+
+def _arrow(table) -> bytes:
+    import pyarrow as pa
+
+    s = io.BytesIO()
+    with pa.ipc.new_stream(s, table.schema) as w:
+        w.write_table(table)
+    return s.getvalue()
+
+
+def _columns_cases():
+    import pyarrow as pa
+
+    other = {"charges": [3.0, 4.0]}
+    return {
+        "text": pa.table({"tenure": ["a", "b"], **other}),
+        "list": pa.table({"tenure": [[1], [2]], **other}),
+        "struct": pa.table({"tenure": pa.array([{"a": 1}, {"a": 2}]), **other}),
+        "binary": pa.table({"tenure": pa.array([b"a", b"b"]), **other}),
+        "duplicate": pa.Table.from_arrays(
+            [pa.array([1.0, 2.0]), pa.array([1.0, 2.0]), pa.array([3.0, 4.0])],
+            names=["tenure", "tenure", "charges"],
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", ["text", "list", "struct", "binary", "duplicate"])
+def test_columnar_bodies_the_model_cannot_take_get_422(subset_client, case):
+    body = _arrow(_columns_cases()[case])
+    r = subset_client.post(
+        "/v1/deployments/churn/predict",
+        content=body,
+        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert r.status_code == 422, r.text
+    assert "tenure" in r.json()["detail"]
+
+
+def test_decimal_and_numeric_text_columns_are_numbers(subset_client):
+    import pyarrow as pa
+
+    t = pa.table({"tenure": pa.array([1, 2], pa.decimal128(5, 2)), "charges": ["3.5", "4"]})
+    r = subset_client.post(
+        "/v1/deployments/churn/predict",
+        content=_arrow(t),
+        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert r.status_code == 200, r.text

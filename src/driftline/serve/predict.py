@@ -64,6 +64,10 @@ async def read_table(request: Request, max_rows: int) -> tuple[list[Any] | None,
     if ctype in ARROW_TYPES or ctype in PARQUET_TYPES:
         table = _columnar(body, ctype)
         _check_rows(table.num_rows, max_rows)
+        dup = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
+        if dup:
+            raise InvalidInputError(f"the body repeats column(s) {', '.join(dup)}: name each once")
+        _check_flat(table.schema)
         return None, {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
     raise HTTPException(
         415,
@@ -84,6 +88,17 @@ def _columnar(body: bytes, ctype: str) -> Any:
         return reader(pa.BufferReader(body)).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(f"could not read the {ctype} body: {exc}") from None
+
+
+def _check_flat(schema: Any) -> None:
+    """A column of lists, structs or maps holds no single value per row: one clear error."""
+    import pyarrow as pa
+
+    for f in schema:
+        if pa.types.is_nested(f.type):
+            raise InvalidInputError(
+                f"column {f.name!r} holds {f.type} values; send one number (or text) per row"
+            )
 
 
 def _check_rows(n: int, max_rows: int) -> None:
