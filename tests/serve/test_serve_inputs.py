@@ -36,37 +36,56 @@ def subset_client(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("subset") / "store"
     store = driftline.open(path)
-    df = _table(600, seed=1)
-    y = (df["tenure"] + df["charges"] > 0).astype(int)
-    model = LogisticRegression().fit(df[USED], y)
-    m = store.register(model, name="churn", data=df)
-    store.deploy(m, "churn", reason="first")
+    m = None
+    for seed, shift in ((1, 0.0), (2, 1.5)):
+        df = _table(600, shift=shift, seed=seed)
+        y = (df["tenure"] + df["charges"] > 2 * shift).astype(int)
+        model = LogisticRegression().fit(df[USED], y)
+        m = store.register(model, name="churn", data=df, parents=[m] if m else ())
+    for name in ("churn", "named"):
+        store.deploy(m, name, reason="first")
     token = create_token(store.engine, Role.WRITE)[0]
     store.close()
-    app = create_app(ServeSettings(store=str(path), window=100, auto_repair=False))
+    app = create_app(ServeSettings(store=str(path), window=100))
     with TestClient(app) as c:
         c.ctx = app.state.ctx  # type: ignore[attr-defined]
         c.headers["Authorization"] = f"Bearer {token}"
         yield c
 
 
-def test_agent_watches_a_model_that_takes_some_of_its_signature_columns(subset_client):
-    c = subset_client
-    df = _table(250, seed=3)
-    for part in np.array_split(np.arange(len(df)), 5):
-        rows = df.iloc[part].to_dict(orient="records")
-        assert c.post("/v1/deployments/churn/predict", json={"rows": rows}).status_code == 200
-        arrays = df.iloc[part][USED].to_numpy().tolist()
-        assert c.post("/v1/deployments/churn/predict", json={"rows": arrays}).status_code == 200
+def _agent(c, name):
     assert c.ctx.hub.wait_idle()
     assert c.ctx.hub.errors == []
-    st = c.get("/v1/deployments/churn/agent").json()
-    assert st["rows_seen"] == 500 and len(st["reports"]) == 5
-    # served rows from the training distribution: the model's inputs do not drift, and the
-    # signature columns the model never receives are not reported missing
-    assert st["last_report"]["drift"] is False
+    return c.get(f"/v1/deployments/{name}/agent").json()
+
+
+def test_agent_watches_the_model_inputs_of_rows_sent_as_arrays(subset_client):
+    c = subset_client
+    df = _table(250, shift=1.5, seed=3)
+    for part in np.array_split(df[USED].to_numpy(), 5):
+        assert c.post("/v1/deployments/churn/predict", json={"rows": part.tolist()}).is_success
+    st = _agent(c, "churn")
+    assert st["rows_seen"] == 250 and len(st["reports"]) == 2
+    # rows from the training distribution: the model's inputs do not drift, and the signature
+    # columns the model never receives are not reported missing
+    assert st["last_report"]["drift"] is False and st["unwatched"] == ["age", "plan"]
     rep = c.get(f"/v1/drift-reports/{st['reports'][0]}").json()
     assert {f["name"] for f in rep["features"]} == set(USED)
+
+
+def test_agent_sees_every_column_of_named_rows_and_repairs_from_them(subset_client):
+    c = subset_client
+    df = _table(300, shift=0.0, seed=4)  # today looks like churn@1's data: drift from churn@2
+    for part in np.array_split(np.arange(len(df)), 3):
+        rows = df.iloc[part].to_dict(orient="records")
+        assert c.post("/v1/deployments/named/predict", json={"rows": rows}).is_success
+    st = _agent(c, "named")
+    assert st["unwatched"] == [] and st["last_report"]["drift"] is True
+    rep = c.get(f"/v1/drift-reports/{st['reports'][0]}").json()
+    assert {f["name"] for f in rep["features"]} == {"tenure", "charges", "age", "plan"}
+    assert rep["has_window"]
+    # the drifted window reached the repair policy with every training feature
+    assert st["repairs"] and st["repairs"][0]["repair_id"] is not None
 
 
 def _arrow(table) -> bytes:

@@ -123,7 +123,7 @@ async def predict(name: str, request: Request, _t: Any = READ) -> Any:
     p = ctx.server.predict(name, rows=rows, columns=cols)
     rid = uuid.uuid4().hex
     s = p.serving
-    ctx.hub.submit(name, s.model_id, p.X, s.feature_names)
+    ctx.hub.submit(name, s.model_id, p.X, s.feature_names, rows if rows is not None else cols)
     conf = p.proba.max(axis=1)
     labels = p.labels.tolist()
     ctx.log.add(serving.ServedRequest(rid, name, s.model_id, time.time(), p.X, labels, conf))
@@ -159,7 +159,9 @@ async def observe(name: str, request: Request, _t: Any = WRITE) -> Any:
         if rows is not None
         else columns_to_matrix(cols or {}, s.feature_names)
     )
-    queued = ctx.hub.submit(name, s.model_id, X, s.feature_names)
+    queued = ctx.hub.submit(
+        name, s.model_id, X, s.feature_names, rows if rows is not None else cols
+    )
     return {"deployment": name, "model_id": s.model_id, "rows": len(X), "queued": queued}
 
 
