@@ -66,6 +66,7 @@ def test_fsck_reports_missing_and_corrupt_blobs_with_exit_1(tmp_path, capsys):
     assert main(["--store", str(tmp_path / "store"), "fsck"]) == 1
     out = capsys.readouterr().out
     assert "2 problem(s)" in out and "restore" in out
+    assert "[red]" not in out and out.count("damaged: blob ") == 2  # markup, not its source
 
 
 def test_gc_beside_writers_never_removes_a_referenced_blob(tmp_path):
