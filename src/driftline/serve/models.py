@@ -128,6 +128,12 @@ class ModelServer:
         self._cache_size = cache_size
         self.swaps = 0
 
+    def prepare(self, model_id: str) -> None:
+        """Load (and cache) the predictor of ``model_id``: its blobs are read and verified, so
+        a damaged model raises here, before anything records it as deployed."""
+        with self._swap_lock:
+            self._predictor(model_id)
+
     def _predictor(self, model_id: str) -> tuple[Any, Any]:
         hit = self._cache.get(model_id)
         if hit is None:

@@ -239,6 +239,7 @@ def _event(ctx: Any, e: Any) -> dict[str, Any]:
 @router.post("/{name}/deploy", summary="Point a deployment at a model (atomic hot swap)")
 def deploy(name: str, body: DeployBody, request: Request, _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
+    ctx.server.prepare(ctx.store.get(body.model).id)  # a damaged model is never recorded
     event = ctx.store.deploy(body.model, name, reason=body.reason, actor="api")
     ctx.swap_to_deployed(name)
     return _event(ctx, event)
@@ -247,6 +248,7 @@ def deploy(name: str, body: DeployBody, request: Request, _t: Any = WRITE) -> An
 @router.post("/{name}/rollback", summary="Serve the previous model again (atomic hot swap)")
 def rollback(name: str, request: Request, body: RollbackBody | None = None, _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
+    ctx.server.prepare(ctx.store.rollback_target(name))  # a damaged model is never recorded
     event = ctx.store.rollback(
         name, reason=body.reason if body is not None else "rollback", actor="api"
     )
