@@ -55,7 +55,7 @@ def subset_client(tmp_path_factory):
 
 def _agent(c, name):
     assert c.ctx.hub.wait_idle()
-    assert c.ctx.hub.errors == []
+    assert not c.ctx.hub.errors
     return c.get(f"/v1/deployments/{name}/agent").json()
 
 
@@ -135,3 +135,29 @@ def test_decimal_and_numeric_text_columns_are_numbers(subset_client):
         headers={"Content-Type": "application/vnd.apache.arrow.stream"},
     )
     assert r.status_code == 200, r.text
+
+
+def test_a_model_without_training_signature_is_served_and_left_unwatched(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from driftline.serve import ServeSettings, create_app
+
+    store = driftline.open(tmp_path / "store")
+    df = _table(200, seed=5)
+    model = LogisticRegression().fit(df[USED], (df["tenure"] > 0).astype(int))
+    store.deploy(store.register(model, name="bare"), "bare")
+    settings = ServeSettings(
+        store=str(tmp_path / "store"), public_read=True, agent_batch_rows=1, window=10
+    )
+    app = create_app(settings)
+    with TestClient(app) as c:
+        hub = app.state.ctx.hub
+        for _ in range(5):
+            rows = df[USED].iloc[:20].to_dict(orient="records")
+            assert c.post("/v1/deployments/bare/predict", json={"rows": rows}).is_success
+            assert hub.wait_idle()
+        # not an agent failure per batch: one note, shown where the agent would be
+        assert not hub.errors
+        st = c.get("/v1/deployments/bare/agent").json()
+        assert "no training signature" in st["unwatched_reason"]
+        assert c.get("/v1/health").json()["agent_errors"] == 0

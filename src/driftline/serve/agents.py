@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -128,7 +129,10 @@ class AgentHub:
         self.on_report = on_report
         self.states: dict[str, AgentState] = {}
         self.dropped = 0
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=100)  # the latest agent failures
+        self.error_count = 0
+        #: deployment -> (model id, why its rows are not watched)
+        self.unwatched: dict[str, tuple[str, str]] = {}
         self._q: queue.Queue[Any] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name="driftline-agents", daemon=True)
         self._thread.start()
@@ -202,18 +206,44 @@ class AgentHub:
                 return
 
     def _feed_all(self, buf: list[Item]) -> None:
-        try:
-            tables = [(d, m, self._table(d, m, X, n, raw)) for d, m, X, n, raw in buf]
-        except Exception as exc:
-            log.exception("drift agent failed")
-            self.errors.append(f"{type(exc).__name__}: {exc}")
-            return
+        tables = []
+        for d, m, X, n, raw in buf:
+            if not self._watchable(d, m):
+                continue
+            try:
+                tables.append((d, m, self._table(d, m, X, n, raw)))
+            except Exception as exc:
+                self._failed(exc)
         for dep, mid, table in _grouped(tables):
             try:
                 self._feed(dep, mid, table)
             except Exception as exc:  # a failing agent must not stop the worker
-                log.exception("drift agent failed")
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        log.exception("drift agent failed")
+        self.error_count += 1
+        self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _watchable(self, deployment: str, model_id: str) -> bool:
+        """False for a model without a training signature: nothing to compare its rows with.
+        Noted once per model (``unwatched``), not as an agent failure per batch; checked again
+        when no agent watches it yet, so a signature attached later is picked up."""
+        st = self.states.get(deployment)
+        if st is not None and (st.bound.model_id == model_id or model_id in st.retired):
+            return True
+        if self.store.get(model_id).signature_id is not None:
+            self.unwatched.pop(deployment, None)
+            return True
+        if self.unwatched.get(deployment, ("",))[0] != model_id:
+            why = (
+                f"model {self.store.get(model_id).ref} has no training signature, so its rows "
+                "are not watched for drift; attach one with 'driftline signature DATA --attach "
+                "REF'"
+            )
+            log.warning("deployment %r: %s", deployment, why)
+            self.unwatched[deployment] = (model_id, why)
+        return False
 
     def _table(
         self, dep: str, mid: str, X: np.ndarray, names: tuple[str, ...] | None, raw: Any

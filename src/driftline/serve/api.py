@@ -330,7 +330,7 @@ def health(request: Request) -> Any:
     return {
         "status": "ok",
         "deployments": len(ctx.store.deployments()),
-        "agent_errors": len(ctx.hub.errors),
+        "agent_errors": ctx.hub.error_count,
     }
 
 

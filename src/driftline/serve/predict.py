@@ -279,6 +279,7 @@ def agent_state(name: str, request: Request, _t: Any = READ) -> Any:
             "repairs": [],
             "last_report": None,
             "window": ctx.settings.window,
+            "unwatched_reason": ctx.hub.unwatched.get(name, ("", None))[1],
         }
     return jsonable(st.to_dict())
 
