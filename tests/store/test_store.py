@@ -53,7 +53,9 @@ def _counts(store: Store) -> tuple[int, int, int]:
 
 
 def _blob_files(store: Store) -> list[Path]:
-    return [p for p in store.blobs.root.rglob("*") if p.is_file()]
+    """Every file under the blob root but the owner markers (driftline.store.blob_owners)."""
+    owners = store.blobs.root / ".owners"
+    return [p for p in store.blobs.root.rglob("*") if p.is_file() and p.parent != owners]
 
 
 # -- registration ----------------------------------------------------------------------------------
@@ -574,7 +576,9 @@ def test_version_1_store_is_migrated(tmp_path) -> None:
     with Store(loc) as s:  # migrated in place
         with s.read() as conn:
             insp = sa.inspect(conn)
-            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar_one() == str(SCHEMA_VERSION)
             indexes = {i["name"] for t in ("models", "edges") for i in insp.get_indexes(t)}
             assert set(SEQ_INDEXES) <= indexes and "ix_edges_child_parent" not in indexes
         assert seq_consistent(s)
@@ -606,7 +610,9 @@ def test_version_2_store_is_migrated(tmp_path) -> None:
     with Store(loc) as s:  # migrated in place
         with s.read() as conn:
             insp = sa.inspect(conn)
-            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar_one() == str(SCHEMA_VERSION)
             indexes = {i["name"] for t in ("models", "chain_links") for i in insp.get_indexes(t)}
             assert set(CHAIN_INDEXES) <= indexes
         assert seq_consistent(s)
