@@ -676,3 +676,26 @@ def test_migration_is_idempotent(tmp_path) -> None:
             conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
     with Store(loc) as s:
         assert lineage_answers(s, ids) == expect and seq_consistent(s)
+
+
+def test_a_read_only_store_folder_reads_and_refuses_writes_in_one_line(tmp_path, monkeypatch):
+    """A store on a read-only file system (a mounted backup, a shared read-only volume):
+    SQLite cannot create its WAL index there, so reads opened the database read-only, and
+    a write is one clear error instead of 'unable to open database file'."""
+    from driftline.errors import DriftlineError
+    from driftline.store import engine
+
+    loc = tmp_path / "s"
+    with Store(loc) as s:
+        m = s.register(P(1), name="m")
+    for extra in ("lineage.db-wal", "lineage.db-shm"):  # as a cleanly closed store has none
+        (loc / extra).unlink(missing_ok=True)
+    monkeypatch.setattr(engine, "writable", lambda folder: False)
+    with Store(loc, create=False) as s:
+        assert s.get("m@1").id == m.id and model_id(s.load(m)) == m.id
+        with pytest.raises(DriftlineError, match="read-only"):
+            s.register(P(2), name="m")
+        with pytest.raises(DriftlineError, match="read-only"):
+            s.deploy(m, "d")
+    assert not (loc / "lineage.db-shm").exists()  # nothing was written beside it
+    assert sorted(s.blobs.keys()) == sorted(t.blob for t in s.manifest(m.id))

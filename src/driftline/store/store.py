@@ -122,6 +122,7 @@ class Store(RecordStore):
         """
         check_name(name, "model name")
         check_choice("transform", transform, EDGE_KINDS)
+        self.check_writable()  # before any blob is written
         prepared = registration.prepare(model, architecture)
         schema = "input_schema" not in prepared.architecture
         found = self._training_data(data, signature, parents, schema)
