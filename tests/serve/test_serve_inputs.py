@@ -161,3 +161,14 @@ def test_a_model_without_training_signature_is_served_and_left_unwatched(tmp_pat
         st = c.get("/v1/deployments/bare/agent").json()
         assert "no training signature" in st["unwatched_reason"]
         assert c.get("/v1/health").json()["agent_errors"] == 0
+
+
+def test_a_repair_on_served_rows_that_lack_training_columns_says_to_send_the_window(
+    subset_client,
+):
+    c = subset_client
+    rows = _table(50, seed=6)[USED].to_numpy().tolist()
+    assert c.post("/v1/deployments/churn/predict", json={"rows": rows}).is_success
+    r = c.post("/v1/repairs", json={"deployment": "churn"})
+    assert r.status_code == 422 and "window" in r.json()["detail"]
+    assert "age" in r.json()["detail"]
