@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from driftline.cli import main
+from driftline.errors import DriftlineError
 from driftline.params import model_id
 from driftline.store import Store
 from driftline.store.maintenance import fsck, gc
@@ -66,6 +67,7 @@ def test_fsck_reports_missing_and_corrupt_blobs_with_exit_1(tmp_path, capsys):
     assert main(["--store", str(tmp_path / "store"), "fsck"]) == 1
     out = capsys.readouterr().out
     assert "2 problem(s)" in out and "restore" in out
+    assert "[red]" not in out and out.count("damaged: blob ") == 2  # markup, not its source
 
 
 def test_gc_beside_writers_never_removes_a_referenced_blob(tmp_path):
@@ -126,3 +128,30 @@ def test_cli_on_a_postgresql_url(pg_server, tmp_path, monkeypatch, capsys):
         assert store.engine.dialect.name == "postgresql"
         m = store.get("deployment:prod")
         assert m.ref == "m@1" and model_id(store.load(m)) == m.id
+
+
+def test_gc_never_removes_the_blobs_of_another_store_sharing_the_folder(tmp_path, capsys):
+    """A database-URL store uses ./.driftline/blobs by default: run where a folder store
+    lives, the two share one blob folder, and each one's blobs are the other's orphans."""
+    local = Store(tmp_path / ".driftline")
+    beside = Store(tmp_path / "other", blob_dir=tmp_path / ".driftline" / "blobs")
+    m = local.register(P(1), name="local")
+    for key in set(local.blobs.keys()):
+        age(local.blobs.path(key), 7200)
+    with pytest.raises(DriftlineError, match="other store"):
+        gc(beside, grace_seconds=0)
+    args = ["--store", str(tmp_path / "other"), "--blobs", str(tmp_path / ".driftline" / "blobs")]
+    assert main([*args, "gc", "--grace", "0"]) == 2
+    assert "other store" in capsys.readouterr().err
+    assert model_id(local.load(m)) == m.id
+
+    # two stores that registered into one shared folder: neither collects
+    a = Store(tmp_path / "a", blob_dir=tmp_path / "shared")
+    b = Store(tmp_path / "b", blob_dir=tmp_path / "shared")
+    ma, mb = a.register(P(2), name="a"), b.register(P(3), name="b")
+    for key in set(a.blobs.keys()):
+        age(a.blobs.path(key), 7200)
+    with pytest.raises(DriftlineError, match="other store"):
+        gc(a, grace_seconds=0)
+    assert model_id(b.load(mb)) == mb.id and model_id(a.load(ma)) == ma.id
+    assert gc(local, grace_seconds=0).removed_blobs == []  # its own folder: as before

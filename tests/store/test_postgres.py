@@ -152,7 +152,9 @@ def test_version_1_store_is_migrated_on_postgres(pg_url, pg_server, tmp_path) ->
     with Store(url, blob_dir=tmp_path / "blobs") as store:
         with store.read() as conn:
             insp = sa.inspect(conn)
-            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar_one() == str(SCHEMA_VERSION)
             assert not any(c["nullable"] for c in insp.get_columns("edges") if "seq" in c["name"])
             indexes = {i["name"] for t in ("models", "edges") for i in insp.get_indexes(t)}
             assert set(SEQ_INDEXES) <= indexes and "ix_edges_child_parent" not in indexes
@@ -179,7 +181,9 @@ def test_version_2_store_is_migrated_on_postgres(pg_url, pg_server, tmp_path) ->
     with Store(url, blob_dir=tmp_path / "blobs") as store:
         with store.read() as conn:
             insp = sa.inspect(conn)
-            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar_one() == str(SCHEMA_VERSION)
             assert not any(
                 c["nullable"] for c in insp.get_columns("models") if c["name"] in ("chain", "pos")
             )

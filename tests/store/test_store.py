@@ -53,7 +53,9 @@ def _counts(store: Store) -> tuple[int, int, int]:
 
 
 def _blob_files(store: Store) -> list[Path]:
-    return [p for p in store.blobs.root.rglob("*") if p.is_file()]
+    """Every file under the blob root but the owner markers (driftline.store.blob_owners)."""
+    owners = store.blobs.root / ".owners"
+    return [p for p in store.blobs.root.rglob("*") if p.is_file() and p.parent != owners]
 
 
 # -- registration ----------------------------------------------------------------------------------
@@ -574,7 +576,9 @@ def test_version_1_store_is_migrated(tmp_path) -> None:
     with Store(loc) as s:  # migrated in place
         with s.read() as conn:
             insp = sa.inspect(conn)
-            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar_one() == str(SCHEMA_VERSION)
             indexes = {i["name"] for t in ("models", "edges") for i in insp.get_indexes(t)}
             assert set(SEQ_INDEXES) <= indexes and "ix_edges_child_parent" not in indexes
         assert seq_consistent(s)
@@ -606,7 +610,9 @@ def test_version_2_store_is_migrated(tmp_path) -> None:
     with Store(loc) as s:  # migrated in place
         with s.read() as conn:
             insp = sa.inspect(conn)
-            assert conn.execute(sa.select(meta.c.value)).scalar_one() == str(SCHEMA_VERSION)
+            assert conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar_one() == str(SCHEMA_VERSION)
             indexes = {i["name"] for t in ("models", "chain_links") for i in insp.get_indexes(t)}
             assert set(CHAIN_INDEXES) <= indexes
         assert seq_consistent(s)
@@ -670,3 +676,26 @@ def test_migration_is_idempotent(tmp_path) -> None:
             conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
     with Store(loc) as s:
         assert lineage_answers(s, ids) == expect and seq_consistent(s)
+
+
+def test_a_read_only_store_folder_reads_and_refuses_writes_in_one_line(tmp_path, monkeypatch):
+    """A store on a read-only file system (a mounted backup, a shared read-only volume):
+    SQLite cannot create its WAL index there, so reads opened the database read-only, and
+    a write is one clear error instead of 'unable to open database file'."""
+    from driftline.errors import DriftlineError
+    from driftline.store import engine
+
+    loc = tmp_path / "s"
+    with Store(loc) as s:
+        m = s.register(P(1), name="m")
+    for extra in ("lineage.db-wal", "lineage.db-shm"):  # as a cleanly closed store has none
+        (loc / extra).unlink(missing_ok=True)
+    monkeypatch.setattr(engine, "writable", lambda folder: False)
+    with Store(loc, create=False) as s:
+        assert s.get("m@1").id == m.id and model_id(s.load(m)) == m.id
+        with pytest.raises(DriftlineError, match="read-only"):
+            s.register(P(2), name="m")
+        with pytest.raises(DriftlineError, match="read-only"):
+            s.deploy(m, "d")
+    assert not (loc / "lineage.db-shm").exists()  # nothing was written beside it
+    assert sorted(s.blobs.keys()) == sorted(t.blob for t in s.manifest(m.id))

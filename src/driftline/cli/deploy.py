@@ -16,6 +16,7 @@ def deploy(
 ) -> None:
     """Point a deployment at a model (recorded in the deployment history)."""
     store = open_store()
+    store.load(ref)  # every blob read and verified: a damaged model is never deployed
     event = store.deploy(ref, as_, reason=reason, actor=actor)
     console.print(f"deployment:{as_} → {store.get(event.model_id).ref}")
 
@@ -71,6 +72,7 @@ def rollback(
 ) -> None:
     """Point a deployment back at the model it served before its latest deploy."""
     store = open_store()
+    store.load(store.rollback_target(name))  # never back to a damaged model
     event = store.rollback(name, reason=reason)
     console.print(f"deployment:{name} → {store.get(event.model_id).ref} (rolled back)")
 

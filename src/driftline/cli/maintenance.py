@@ -21,8 +21,11 @@ def fsck_cmd(
     if as_json:
         print_json(report.to_dict())
     else:
+        from rich.text import Text
+
         for problem in report.damaged:
-            console.print(f"[red]damaged:[/red] {problem}", soft_wrap=True, markup=False)
+            # the problem is plain text (names may hold brackets): never parsed as markup
+            console.print(Text.assemble(("damaged:", "red"), f" {problem}"), soft_wrap=True)
         console.print(
             f"checked {report.models_checked} model(s) and {report.blobs_checked} blob(s): "
             f"{len(report.damaged)} problem(s), {len(report.orphan_blobs)} orphan blob(s), "

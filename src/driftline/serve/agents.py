@@ -16,8 +16,10 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,13 +47,14 @@ class AgentState:
 
     deployment: str
     bound: Any
-    rows: list[np.ndarray] = field(default_factory=list)
+    rows: list[dict[str, np.ndarray]] = field(default_factory=list)
     offset: int = 0
     rows_seen: int = 0
     reports: list[int] = field(default_factory=list)
     repairs: list[dict[str, Any]] = field(default_factory=list)
     last_report: dict[str, Any] | None = None
     retired: set[str] = field(default_factory=set)  # models this agent has moved away from
+    unfed: list[str] = field(default_factory=list)  # features served rows lack (ignored)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,21 +66,50 @@ class AgentState:
             "reports": self.reports[-50:],
             "repairs": self.repairs[-20:],
             "last_report": self.last_report,
+            "unwatched": self.unfed,
         }
 
 
 _FLUSH = object()  # queue marker: feed what is buffered now
 
 
-def _grouped(items: list[tuple[str, str, np.ndarray]]) -> list[tuple[tuple[str, str], np.ndarray]]:
-    """Consecutive items of the same (deployment, model) stacked into one matrix, in order."""
-    out: list[tuple[tuple[str, str], list[np.ndarray]]] = []
-    for dep, mid, X in items:
-        if out and out[-1][0] == (dep, mid) and out[-1][1][0].shape[1] == X.shape[1]:
-            out[-1][1].append(X)
+Table = dict[str, np.ndarray]
+#: (deployment, model id, model input matrix, its column names, the rows as sent or None)
+Item = tuple[str, str, np.ndarray, tuple[str, ...] | None, Any]
+
+
+def _n_rows(t: Table) -> int:
+    return len(next(iter(t.values()))) if t else 0
+
+
+def _joined(tables: list[Table]) -> Table:
+    """Tables stacked by row; columns some of them lack are dropped."""
+    tables = [t for t in tables if _n_rows(t)] or tables[:1]
+    keys = [k for k in tables[0] if all(k in t for t in tables)]
+    return {k: np.concatenate([t[k] for t in tables]) for k in keys}
+
+
+def served_table(X: np.ndarray, names: tuple[str, ...] | None, raw: Any) -> Table | None:
+    """What the agent sees of one request: every column the client sent (named JSON rows, an
+    Arrow / Parquet table), else the model's input columns; None when they have no names."""
+    from driftline.drift import to_columns
+
+    if isinstance(raw, list) and raw and all(isinstance(r, dict) for r in raw):
+        return to_columns(raw)
+    if isinstance(raw, dict):
+        return {str(k): np.asarray(v) for k, v in raw.items()}
+    return None if names is None else {n: X[:, i] for i, n in enumerate(names)}
+
+
+def _grouped(items: list[tuple[str, str, Table]]) -> list[tuple[str, str, Table]]:
+    """Consecutive tables of the same deployment, model and columns stacked, in order."""
+    out: list[tuple[str, str, list[Table]]] = []
+    for dep, mid, t in items:
+        if out and out[-1][:2] == (dep, mid) and set(out[-1][2][0]) == set(t):
+            out[-1][2].append(t)
         else:
-            out.append(((dep, mid), [X]))
-    return [(k, np.vstack(xs)) for k, xs in out]
+            out.append((dep, mid, [t]))
+    return [(dep, mid, _joined(ts)) for dep, mid, ts in out]
 
 
 class AgentHub:
@@ -97,15 +129,28 @@ class AgentHub:
         self.on_report = on_report
         self.states: dict[str, AgentState] = {}
         self.dropped = 0
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=100)  # the latest agent failures
+        self.error_count = 0
+        #: deployment -> (model id, why its rows are not watched)
+        self.unwatched: dict[str, tuple[str, str]] = {}
         self._q: queue.Queue[Any] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name="driftline-agents", daemon=True)
         self._thread.start()
 
-    def submit(self, deployment: str, model_id: str, X: np.ndarray) -> bool:
-        """Queue rows for the deployment's agent; False (and counted) when the queue is full."""
+    def submit(
+        self,
+        deployment: str,
+        model_id: str,
+        X: np.ndarray,
+        names: list[str] | None = None,
+        raw: Any = None,
+    ) -> bool:
+        """Queue rows for the deployment's agent: ``X`` the model's input matrix, ``names`` its
+        columns (None: the training signature's features, in order), ``raw`` the rows as the
+        client sent them (JSON objects or columns; the agent and the repair then see every
+        column, not only the model's inputs). False (and counted) when the queue is full."""
         try:
-            self._q.put_nowait((deployment, model_id, X))
+            self._q.put_nowait((deployment, model_id, X, tuple(names) if names else None, raw))
             return True
         except queue.Full:
             self.dropped += len(X)
@@ -130,7 +175,7 @@ class AgentHub:
         waited ``agent_max_delay`` seconds, or a flush is asked for. An agent update costs about
         the same for 1 row as for hundreds, so batching keeps the worker (and the GIL) mostly
         idle under request traffic; windows are unchanged (rows keep their order)."""
-        buf: list[tuple[str, str, np.ndarray]] = []
+        buf: list[Item] = []
         n_items = rows = 0
         first = 0.0
         while True:
@@ -160,32 +205,97 @@ class AgentHub:
             if item is None:
                 return
 
-    def _feed_all(self, buf: list[tuple[str, str, np.ndarray]]) -> None:
-        for key, X in _grouped(buf):
+    def _feed_all(self, buf: list[Item]) -> None:
+        tables = []
+        for d, m, X, n, raw in buf:
+            if not self._watchable(d, m):
+                continue
             try:
-                self._feed(key[0], key[1], X)
+                tables.append((d, m, self._table(d, m, X, n, raw)))
+            except Exception as exc:
+                self._failed(exc)
+        for dep, mid, table in _grouped(tables):
+            try:
+                self._feed(dep, mid, table)
             except Exception as exc:  # a failing agent must not stop the worker
-                log.exception("drift agent failed")
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self._failed(exc)
 
-    def _state(self, deployment: str, model_id: str) -> AgentState:
+    def _failed(self, exc: Exception) -> None:
+        log.exception("drift agent failed")
+        self.error_count += 1
+        self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _watchable(self, deployment: str, model_id: str) -> bool:
+        """False for a model without a training signature: nothing to compare its rows with.
+        Noted once per model (``unwatched``), not as an agent failure per batch; checked again
+        when no agent watches it yet, so a signature attached later is picked up."""
+        st = self.states.get(deployment)
+        if st is not None and (st.bound.model_id == model_id or model_id in st.retired):
+            return True
+        if self.store.get(model_id).signature_id is not None:
+            self.unwatched.pop(deployment, None)
+            return True
+        if self.unwatched.get(deployment, ("",))[0] != model_id:
+            why = (
+                f"model {self.store.get(model_id).ref} has no training signature, so its rows "
+                "are not watched for drift; attach one with 'driftline signature DATA --attach "
+                "REF'"
+            )
+            log.warning("deployment %r: %s", deployment, why)
+            self.unwatched[deployment] = (model_id, why)
+        return False
+
+    def _table(
+        self, dep: str, mid: str, X: np.ndarray, names: tuple[str, ...] | None, raw: Any
+    ) -> Table:
+        t = served_table(X, names, raw)
+        if t is not None:
+            return t
+        ref = self.store.signature(mid).feature_names
+        if len(ref) != X.shape[1]:
+            raise ValueError(
+                f"deployment {dep!r}: served rows have {X.shape[1]} columns but the training "
+                f"signature has {len(ref)} features and the model names none"
+            )
+        return {n: X[:, i] for i, n in enumerate(ref)}
+
+    def _state(self, deployment: str, model_id: str, names: set[str]) -> AgentState:
         st = self.states.get(deployment)
         if st is None or (st.bound.model_id != model_id and model_id not in st.retired):
-            from driftline.monitor import BoundAgent
-
-            kw = dict(self.settings.agent)
-            if self.settings.drift_share is not None:
-                kw["drift_share"] = self.settings.drift_share
-            bound = BoundAgent(
-                self.store, deployment, policy=self._policy(), window=self.settings.window, **kw
-            )
+            bound, unfed = self._bound(deployment, names)
             old = st
-            st = AgentState(deployment, bound)
+            st = AgentState(deployment, bound, unfed=unfed)
             if old is not None:
                 st.reports, st.repairs = old.reports, old.repairs
                 st.retired = old.retired | {old.bound.model_id}
             self.states[deployment] = st
         return st
+
+    def _bound(self, deployment: str, names: set[str]) -> tuple[Any, list[str]]:
+        """A bound agent on the deployment's training signature. Rows sent as arrays carry the
+        model's input columns only: signature features the model does not take then never
+        reach the agent, so they are ignored (not reported missing in every window), and the
+        agent runs no repair (the repair needs every training feature)."""
+        from driftline.drift.roles import RoleSpec
+        from driftline.monitor import BoundAgent
+
+        kw = dict(self.settings.agent)
+        if self.settings.drift_share is not None:
+            kw["drift_share"] = self.settings.drift_share
+        make = partial(BoundAgent, self.store, deployment, policy=self._policy())
+        bound = make(window=self.settings.window, **kw)
+        unfed = [f for f in bound.agent.reference.feature_names if f not in names]
+        if unfed:
+            roles = kw.pop("roles", None) or RoleSpec()
+            roles = replace(roles, ignore=(*roles.ignore, *unfed))
+            bound = make(window=self.settings.window, roles=roles, **kw)
+            log.warning(
+                "deployment %r: served rows lack %s; drift is watched on the rest and the agent "
+                "runs no repair (send rows as objects with every column to enable it)",
+                deployment,
+                ", ".join(unfed),
+            )
+        return bound, unfed
 
     def _policy(self) -> Any:
         from driftline.repair import RepairPolicy
@@ -204,18 +314,17 @@ class AgentHub:
             return None
         return np.asarray(Xs, dtype=np.float64), np.asarray(ys)
 
-    def _feed(self, deployment: str, model_id: str, X: np.ndarray) -> None:
-        st = self._state(deployment, model_id)
+    def _feed(self, deployment: str, model_id: str, table: Table) -> None:
+        st = self._state(deployment, model_id, set(table))
         bound = st.bound
-        if self.settings.auto_repair:
+        if self.settings.auto_repair and not st.unfed:
             bound.repair_with = self.validation(deployment) or "unlabelled"
-        names = bound.agent.reference.feature_names
-        st.rows.append(X)
-        st.rows_seen += len(X)
+        st.rows.append(table)
+        st.rows_seen += _n_rows(table)
         n_repairs, n_ids = len(bound.repairs), len(bound.report_ids)
-        reports = bound.update({n: X[:, i] for i, n in enumerate(names)})
+        reports = bound.update(table)
         for report, rid in zip(reports, bound.report_ids[n_ids:], strict=False):
-            self._after_report(st, report, rid, names)
+            self._after_report(st, report, rid)
         for result in bound.repairs[n_repairs:]:
             st.repairs.append(
                 {
@@ -234,15 +343,13 @@ class AgentHub:
             st.rows_seen = bound.agent.rows_seen
             self.on_model_change(deployment)
 
-    def _after_report(
-        self, st: AgentState, report: DriftReport, rid: int, names: list[str]
-    ) -> None:
-        buf = np.vstack(st.rows)
-        hi = min(max(report.end_row - st.offset, 0), len(buf))
+    def _after_report(self, st: AgentState, report: DriftReport, rid: int) -> None:
+        buf = _joined(st.rows)
+        hi = min(max(report.end_row - st.offset, 0), _n_rows(buf))
         lo = max(hi - report.n_rows, 0)
         if hi > lo:
-            record_window(self.store, rid, buf[lo:hi], names)
-        st.rows, st.offset = [buf[hi:]], st.offset + hi
+            record_window(self.store, rid, {k: v[lo:hi] for k, v in buf.items()})
+        st.rows, st.offset = [{k: v[hi:] for k, v in buf.items()}], st.offset + hi
         st.reports.append(rid)
         st.last_report = {
             "id": rid,

@@ -175,7 +175,7 @@ def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
                 f"deployment {body.deployment!r} has served no rows yet; "
                 "send the window rows in the body"
             )
-        window = np.asarray(feats[-ctx.settings.window :], dtype=np.float64)
+        window = _served_window(ctx.store, s, np.asarray(feats[-ctx.settings.window :]))
     if body.validation is not None:
         Xv = rows_to_matrix(body.validation.rows, s.feature_names)
         check_same_length(body.validation.labels, Xv, what="validation labels")
@@ -200,6 +200,29 @@ def run_repair(body: RepairBody, request: Request, _t: Any = WRITE) -> Any:
         return views.repair_row(result)
 
     return ctx.jobs.submit("repair", work).to_dict()
+
+
+def _served_window(store: Any, s: Any, X: np.ndarray) -> Any:
+    """Logged served rows (the model's inputs) as a table named by those inputs; an error
+    saying to send the window when the repair needs training columns the log lacks."""
+    from driftline.errors import UnknownReferenceError
+
+    X = X.astype(np.float64)
+    if not s.feature_names:
+        return X
+    try:
+        features = store.signature(s.model_id).feature_names
+    except UnknownReferenceError:  # no signature: the repair says so itself
+        return X
+    lacking = [f for f in features if f not in s.feature_names]
+    if lacking:
+        raise InvalidInputError(
+            f"the served rows logged for {s.deployment!r} hold only the model's inputs; the "
+            f"repair also needs {', '.join(lacking[:5])}"
+            + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+            + ": send the window rows, with every training column, in the body"
+        )
+    return {n: X[:, i] for i, n in enumerate(s.feature_names)}
 
 
 @router.post(
@@ -330,7 +353,7 @@ def health(request: Request) -> Any:
     return {
         "status": "ok",
         "deployments": len(ctx.store.deployments()),
-        "agent_errors": len(ctx.hub.errors),
+        "agent_errors": ctx.hub.error_count,
     }
 
 

@@ -13,7 +13,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from driftline.errors import DriftlineError, UnknownReferenceError
+from driftline.errors import (
+    BlobStoreError,
+    CorruptBlobError,
+    DamagedStoreError,
+    DriftlineError,
+    UnknownReferenceError,
+)
 from driftline.serve.agents import AgentHub
 from driftline.serve.auth import TokenCache
 from driftline.serve.jobs import JobRunner
@@ -146,7 +152,13 @@ async def _too_large(limit: int, send: Callable[[dict], Awaitable[None]]) -> Non
 
 
 def _status_of(exc: DriftlineError) -> int:
-    return 404 if isinstance(exc, UnknownReferenceError) else 422
+    """404 for unknown names, 503 for a damaged store (nothing the client can fix; the
+    message names the damaged object), 422 for other bad input."""
+    if isinstance(exc, UnknownReferenceError):
+        return 404
+    if isinstance(exc, (CorruptBlobError, DamagedStoreError, BlobStoreError)):
+        return 503
+    return 422
 
 
 def create_app(settings: ServeSettings, ctx: Context | None = None) -> FastAPI:

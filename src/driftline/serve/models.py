@@ -128,6 +128,12 @@ class ModelServer:
         self._cache_size = cache_size
         self.swaps = 0
 
+    def prepare(self, model_id: str) -> None:
+        """Load (and cache) the predictor of ``model_id``: its blobs are read and verified, so
+        a damaged model raises here, before anything records it as deployed."""
+        with self._swap_lock:
+            self._predictor(model_id)
+
     def _predictor(self, model_id: str) -> tuple[Any, Any]:
         hit = self._cache.get(model_id)
         if hit is None:
@@ -199,7 +205,54 @@ class ModelServer:
             if rows is not None
             else columns_to_matrix(columns or {}, s.feature_names)
         )
-        if not np.all(np.isfinite(X)):
+        X = numeric_where_possible(X, s.feature_names)
+        text = [] if X.dtype != object else _names_of(X, s.feature_names)
+        if not text and not np.all(np.isfinite(X)):
             raise InvalidInputError("feature values must be finite numbers (no null, NaN or inf)")
-        proba = np.asarray(s.predictor.predict_proba(X), dtype=np.float64)
+        try:
+            proba = np.asarray(s.predictor.predict_proba(X), dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            if not text:
+                raise
+            raise InvalidInputError(
+                f"the model could not take the text in column(s) {', '.join(text)}: {exc}; "
+                "send numbers there"
+            ) from None
         return Prediction(s, X, s.classes[np.argmax(proba, axis=1)], proba)
+
+
+def numeric_where_possible(X: np.ndarray, names: list[str] | None) -> np.ndarray:
+    """A columnar body's ``object`` matrix as floats when every value is a number (decimals and
+    numeric text included, None as NaN); else with its text columns kept as text, for models
+    that encode categories themselves. Values that are neither (lists, structs, bytes) are an
+    error naming the column."""
+    if X.dtype != object:
+        return X
+    out = X.copy()
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        try:
+            out[:, j] = [np.nan if v is None else float(v) for v in col]
+            continue
+        except (TypeError, ValueError):
+            pass
+        bad = next((v for v in col if v is not None and not isinstance(v, str)), None)
+        if bad is not None:
+            name = names[j] if names else f"column {j}"
+            raise InvalidInputError(
+                f"column {name!r} holds {type(bad).__name__} values; send numbers "
+                "(or text for a model that encodes categories itself)"
+            )
+    try:
+        return out.astype(np.float64)
+    except (TypeError, ValueError):
+        return out
+
+
+def _names_of(X: np.ndarray, names: list[str] | None) -> list[str]:
+    """Names of the columns of an ``object`` matrix holding text."""
+    return [
+        names[j] if names else f"column {j}"
+        for j in range(X.shape[1])
+        if any(isinstance(v, str) for v in X[:, j])
+    ]

@@ -64,6 +64,10 @@ async def read_table(request: Request, max_rows: int) -> tuple[list[Any] | None,
     if ctype in ARROW_TYPES or ctype in PARQUET_TYPES:
         table = _columnar(body, ctype)
         _check_rows(table.num_rows, max_rows)
+        dup = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
+        if dup:
+            raise InvalidInputError(f"the body repeats column(s) {', '.join(dup)}: name each once")
+        _check_flat(table.schema)
         return None, {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
     raise HTTPException(
         415,
@@ -84,6 +88,17 @@ def _columnar(body: bytes, ctype: str) -> Any:
         return reader(pa.BufferReader(body)).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(f"could not read the {ctype} body: {exc}") from None
+
+
+def _check_flat(schema: Any) -> None:
+    """A column of lists, structs or maps holds no single value per row: one clear error."""
+    import pyarrow as pa
+
+    for f in schema:
+        if pa.types.is_nested(f.type):
+            raise InvalidInputError(
+                f"column {f.name!r} holds {f.type} values; send one number (or text) per row"
+            )
 
 
 def _check_rows(n: int, max_rows: int) -> None:
@@ -108,7 +123,7 @@ async def predict(name: str, request: Request, _t: Any = READ) -> Any:
     p = ctx.server.predict(name, rows=rows, columns=cols)
     rid = uuid.uuid4().hex
     s = p.serving
-    ctx.hub.submit(name, s.model_id, p.X)
+    ctx.hub.submit(name, s.model_id, p.X, s.feature_names, rows if rows is not None else cols)
     conf = p.proba.max(axis=1)
     labels = p.labels.tolist()
     ctx.log.add(serving.ServedRequest(rid, name, s.model_id, time.time(), p.X, labels, conf))
@@ -144,7 +159,9 @@ async def observe(name: str, request: Request, _t: Any = WRITE) -> Any:
         if rows is not None
         else columns_to_matrix(cols or {}, s.feature_names)
     )
-    queued = ctx.hub.submit(name, s.model_id, X)
+    queued = ctx.hub.submit(
+        name, s.model_id, X, s.feature_names, rows if rows is not None else cols
+    )
     return {"deployment": name, "model_id": s.model_id, "rows": len(X), "queued": queued}
 
 
@@ -222,6 +239,7 @@ def _event(ctx: Any, e: Any) -> dict[str, Any]:
 @router.post("/{name}/deploy", summary="Point a deployment at a model (atomic hot swap)")
 def deploy(name: str, body: DeployBody, request: Request, _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
+    ctx.server.prepare(ctx.store.get(body.model).id)  # a damaged model is never recorded
     event = ctx.store.deploy(body.model, name, reason=body.reason, actor="api")
     ctx.swap_to_deployed(name)
     return _event(ctx, event)
@@ -230,6 +248,7 @@ def deploy(name: str, body: DeployBody, request: Request, _t: Any = WRITE) -> An
 @router.post("/{name}/rollback", summary="Serve the previous model again (atomic hot swap)")
 def rollback(name: str, request: Request, body: RollbackBody | None = None, _t: Any = WRITE) -> Any:
     ctx = request.app.state.ctx
+    ctx.server.prepare(ctx.store.rollback_target(name))  # a damaged model is never recorded
     event = ctx.store.rollback(
         name, reason=body.reason if body is not None else "rollback", actor="api"
     )
@@ -260,6 +279,7 @@ def agent_state(name: str, request: Request, _t: Any = READ) -> Any:
             "repairs": [],
             "last_report": None,
             "window": ctx.settings.window,
+            "unwatched_reason": ctx.hub.unwatched.get(name, ("", None))[1],
         }
     return jsonable(st.to_dict())
 

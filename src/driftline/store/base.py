@@ -11,9 +11,18 @@ from typing import Self
 
 import sqlalchemy as sa
 
+from driftline.errors import DriftlineError
+from driftline.store import engine as engine_mod
 from driftline.store.blob_config import open_blob_store
 from driftline.store.blobs import BlobStore
-from driftline.store.engine import check_folder, default_location, is_url, redact, sqlite_url
+from driftline.store.engine import (
+    DB_FILE,
+    check_folder,
+    default_location,
+    is_url,
+    redact,
+    sqlite_url,
+)
 from driftline.store.integrity import open_engine
 from driftline.store.models import Model, model_from_row
 from driftline.store.references import Node, resolve_node
@@ -38,13 +47,15 @@ class StoreBase:
         # an explicit blob location is probed before anything is written (fails with one line)
         explicit = BlobStore(blob_dir) if blob_dir is not None else None
         self.root: Path | None
+        self.read_only = False
         if is_url(loc):
             self.url, self.root = loc, None
             blobs = Path(".driftline") / "blobs"
         else:
             self.root = Path(loc)
             must_exist = check_folder(self.root, blob_dir, create)
-            self.url = sqlite_url(self.root)
+            self.read_only = (self.root / DB_FILE).is_file() and not engine_mod.writable(self.root)
+            self.url = sqlite_url(self.root, self.read_only)
             blobs = self.root / "blobs"
         self.engine = open_engine(self.url, must_exist=must_exist)
         self.blobs = open_blob_store(self.engine, explicit, blobs)
@@ -62,9 +73,18 @@ class StoreBase:
         self.close()
 
     # -- transactions -------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """One clear error when the store was opened read-only (a read-only folder)."""
+        if self.read_only:
+            raise DriftlineError(
+                f"the store at {self.root} is read-only (its folder cannot be written to): it "
+                "can be read but not changed; copy it to a writable folder to change it"
+            )
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE). Everything in it commits or nothing."""
+        self.check_writable()
         with self.engine.connect().execution_options(write=True) as conn, conn.begin():
             yield conn
 

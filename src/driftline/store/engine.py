@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -65,8 +66,9 @@ def make_engine(url: str) -> sa.Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's 'begin' event emit BEGIN
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        if "mode=ro" not in url:  # a read-only file keeps the journal mode it has
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         # lineage walks touch many index pages: a 64 MB page cache and memory-mapped reads
@@ -91,8 +93,27 @@ def _lock_postgres_writes(engine: sa.Engine) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
-def sqlite_url(folder: Path) -> str:
-    return f"sqlite:///{(folder / DB_FILE).resolve()}"
+def sqlite_url(folder: Path, read_only: bool = False) -> str:
+    """URL of the store's SQLite file; ``read_only`` for a folder nothing can be written to.
+    WAL readers need its index (``-shm``) beside the file: when the WAL files are there,
+    SQLite reads through them (``mode=ro``); when they are not, the WAL holds nothing and the
+    file is opened ``immutable`` (no index needed)."""
+    path = (folder / DB_FILE).resolve()
+    if not read_only:
+        return f"sqlite:///{path}"
+    wal = all(path.with_name(f"{DB_FILE}-{x}").exists() for x in ("wal", "shm"))
+    return f"sqlite:///file:{quote(str(path))}?mode=ro{'' if wal else '&immutable=1'}&uri=true"
+
+
+def writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (False on a read-only file system, even
+    for root)."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except (OSError, AttributeError):  # no statvfs here: permissions decide
+        pass
+    return os.access(folder, os.W_OK)
 
 
 def redact(url: str) -> str:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from driftline.errors import CorruptBlobError
+from driftline.errors import CorruptBlobError, DriftlineError
 from driftline.store import deltas
+from driftline.store.blob_owners import foreign_owners, store_id
 from driftline.store.integrity import manifest_root
 from driftline.store.models import TensorInfo
 from driftline.store.schema import (
@@ -195,6 +196,14 @@ def gc(
     out = GcReport(dry_run=dry_run)
     keys = list(store.blobs.keys())
     with store.write() as conn:  # writers wait: nothing gets referenced while we decide
+        others = foreign_owners(store.blobs, store_id(conn, create=False), store.root)
+        if others:
+            raise DriftlineError(
+                f"the blob folder {store.blobs.location} also holds the blobs of "
+                f"{'; '.join(others)}: what this store does not reference may be the other "
+                "store's; nothing removed. Give each store its own blob folder (--blobs, "
+                "$DRIFTLINE_BLOBS)"
+            )
         referenced = {r[0] for r in conn.execute(sa.select(tensors.c.blob).distinct())}
         referenced |= encoded_references(conn)  # delta-encoded objects and their bases
         for key in keys:

@@ -70,6 +70,11 @@ class RecordStore(StoreBase):
                 conn, name, mid, action="deploy", reason=reason, actor=actor or deps.default_actor()
             )
 
+    def rollback_target(self, name: str) -> str:
+        """The id of the model :meth:`rollback` would serve now."""
+        with self.read() as conn:
+            return deps.rollback_target(conn, name)
+
     def rollback(
         self, name: str, *, reason: str = "rollback", actor: str | None = None
     ) -> deps.DeploymentEvent:

@@ -122,6 +122,7 @@ class Store(RecordStore):
         """
         check_name(name, "model name")
         check_choice("transform", transform, EDGE_KINDS)
+        self.check_writable()  # before any blob is written
         prepared = registration.prepare(model, architecture)
         schema = "input_schema" not in prepared.architecture
         found = self._training_data(data, signature, parents, schema)
@@ -141,6 +142,7 @@ class Store(RecordStore):
             signature=found.signature if found else None,
         )
         first = parents[0] if parents else None
+        self._claim_blobs()
         blobs, encoded = registration.put_tensors(self, prepared.params, prepared.hashes, first)
         with self.write() as conn:
             # under the lock: gc may have removed them
@@ -148,6 +150,22 @@ class Store(RecordStore):
             delta_store.record(conn, kept)
             registration.commit(conn, new, blobs)
         return self.get(prepared.id)
+
+    def _claim_blobs(self) -> None:
+        """Mark the blob folder as holding this store's blobs (see
+        :mod:`driftline.store.blob_owners`), once per store object."""
+        if getattr(self, "_claimed", False):
+            return
+        from driftline.store import blob_owners
+
+        with self.read() as conn:
+            sid = blob_owners.store_id(conn, create=False)
+        if sid is None:
+            with self.write() as conn:
+                sid = blob_owners.store_id(conn, create=True)
+        assert sid is not None
+        blob_owners.claim(self.blobs, sid)
+        self._claimed = True
 
     def _training_data(
         self, data: Any, signature: Signature | None, parents: Sequence[str | Model], schema: bool
