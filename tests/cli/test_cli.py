@@ -154,11 +154,12 @@ def test_deploy_and_rollback(cli, tmp_path):
     assert [e["action"] for e in json.loads(out)] == ["deploy", "deploy", "rollback"]
 
 
-def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
+def _novel_regime_lineage(cli, tmp_path):
+    """A store with clf@1 (regime A) → clf@2 (regime B, deployed), and ``regime(shift, n,
+    axis)`` drawing rows whose label is the sign of column ``axis``."""
     from sklearn.linear_model import LogisticRegression
 
     import driftline
-    from driftline.active import LabelQueue
 
     rng = np.random.default_rng(0)
 
@@ -174,6 +175,13 @@ def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
     base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
     child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
     store.deploy(child, "clf")
+    return store, regime, base, child
+
+
+def test_repair_needing_labels_queues_requests_and_resumes(cli, tmp_path):
+    from driftline.active import LabelQueue
+
+    store, regime, base, child = _novel_regime_lineage(cli, tmp_path)
     Xw, yw = regime(-8.0, 400, 2)  # a regime no ancestor saw, with another decision rule
     Xv, yv = regime(-8.0, 60, 2)
     write_csv(tmp_path / "window.csv", Xw, names=("f0", "f1", "f2"))
@@ -289,9 +297,6 @@ def test_active_learning_keeps_the_repairs_target_accuracy(cli, tmp_path, monkey
     """'driftline repair ... --target-accuracy 0.95 --approve' deployed a refined model at
     0.867 once the label budget was spent: the target never reached active learning, whose
     floor is only the drifted model's accuracy."""
-    from sklearn.linear_model import LogisticRegression
-
-    import driftline
     import driftline.active as active
 
     seen = {}
@@ -302,20 +307,7 @@ def test_active_learning_keeps_the_repairs_target_accuracy(cli, tmp_path, monkey
         return real(*args, **kwargs)
 
     monkeypatch.setattr(active, "run_active_learning", spy)
-    rng = np.random.default_rng(0)
-
-    def regime(shift: float, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
-        X = rng.normal(0, 1, size=(n, 3))
-        X[:, 0] += shift
-        return X, (X[:, axis] > 0).astype(int)
-
-    cli("init")
-    store = driftline.open(tmp_path / ".driftline")
-    Xa, ya = regime(0.0, 1500, 1)
-    Xb, yb = regime(4.0, 1500, 1)
-    base = store.register(LogisticRegression().fit(Xa, ya), name="clf", data=Xa)
-    child = store.register(LogisticRegression().fit(Xb, yb), name="clf", parents=[base], data=Xb)
-    store.deploy(child, "clf")
+    store, regime, base, child = _novel_regime_lineage(cli, tmp_path)
     write_csv(tmp_path / "window.csv", regime(-8.0, 300, 2)[0], names=("f0", "f1", "f2"))
     code, out, _ = cli(
         "repair",
