@@ -87,3 +87,19 @@ def test_no_proposal_when_the_window_is_the_drifted_models_own_regime(tmp_path):
         assert res.status is RepairStatus.NEEDS_LABELS and res.repaired_id is None
         assert res.proxy["drifted"] >= 0.99
         assert _served(store) == d.id
+
+
+def test_no_proposal_for_a_regime_no_member_has_seen(tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    sc = tabular_scenario("sensor", "mixed", seed=5, n_train=1500, n_window=800, n_test=100)
+    with Store(tmp_path / "s") as store:
+        _, _, d = _lineage(
+            store, sc, lambda: RandomForestClassifier(30, max_depth=8, random_state=0)
+        )
+        novel = sc.regime_a.X[:800].copy()
+        novel[:, :4] = novel[:, :4] * 3.0 - 8.0  # every numeric input far outside training
+        res = repair(store, "m", window=novel)
+        assert res.status is RepairStatus.NEEDS_LABELS and res.repaired_id is None
+        assert res.routing["explains_window"]["drifted"] is True
+        assert _served(store) == d.id

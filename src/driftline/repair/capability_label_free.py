@@ -12,7 +12,9 @@ row the labelled table calls ``routing T=1``:
 
 It is proposed only when it would change the served model: the drifted model's hard agreement
 with the committee on the window (classifiers), or its EM prior (regressors), below
-:data:`SAME_AS_DRIFTED`. A proposal is registered and waits for approval; it never deploys
+:data:`SAME_AS_DRIFTED`; and only when the lineage explains the window: a mixed window as it is,
+a window one member dominates when the rows it claims match that member's training data
+(:mod:`driftline.repair.window_fit`). A proposal is registered and waits for approval; it never deploys
 on its own, and labels (``driftline repair --validation``) still choose among every row.
 """
 
@@ -64,6 +66,9 @@ def _routed_classifier(ctx: Context, result: Any) -> Candidate | None:
     if scores["drifted"][0] >= SAME_AS_DRIFTED:
         ctx.say("label-free routing agrees with the drifted model on the window")
         return None
+    ids, refs = list(bayes.member_ids), list(bayes.member_refs)
+    if not _explained(ctx, result, ids, refs, bayes.loglik(ctx.X_win), bayes.priors):
+        return None
     return Candidate(BAYES_ROUTING, {}, info={"routed": bayes})
 
 
@@ -74,9 +79,43 @@ def _gated_regressor(ctx: Context) -> Candidate | None:
     if ctx.drifted.signature_id is None or ctx.ancestor.signature_id is None:
         ctx.say("no label-free gate: the drifted model or the ancestor has no signature")
         return None
+    from driftline.repair.routed_model import member_loglik
+
     sigs = [ctx.store.signature(ctx.drifted.id), ctx.store.signature(ctx.ancestor.id)]
-    gate = bayes_gate(sigs, ctx.X_win, input_names(ctx.drifted, sigs[0]))
+    names = input_names(ctx.drifted, sigs[0])
+    gate = bayes_gate(sigs, ctx.X_win, names)
     if float(gate.priors()[0]) >= SAME_AS_DRIFTED:
         ctx.say("label-free gate: the window is the drifted model's own regime")
         return None
+    ids, refs = [ctx.drifted.id, ctx.ancestor.id], [ctx.drifted.ref, ctx.ancestor.ref]
+    loglik = member_loglik(sigs, ctx.X_win, names=names)
+    if not _explained(ctx, None, ids, refs, loglik, gate.priors()):
+        return None
     return Candidate(BAYES_ROUTING, {}, info={"gate": gate, "temperature": 1.0})
+
+
+def _explained(
+    ctx: Context, result: Any, ids: list[str], refs: list[str], loglik: Any, priors: Any
+) -> bool:
+    """A mixed window (no prior ≥ ``policy.routing_mix_threshold``) is routed as it is; when
+    one member dominates, the rows it claims must look like its training data
+    (:func:`~driftline.repair.window_fit.dominant_member_fits`), else a regime no member has
+    seen would get a proposal."""
+    import numpy as np
+
+    from driftline.repair.model_input import input_names
+    from driftline.repair.window_fit import dominant_member_fits
+
+    threshold = getattr(ctx.policy, "routing_mix_threshold", 0.9)
+    if float(np.max(priors)) < threshold:
+        return True
+    sig = ctx.store.signature(ctx.drifted.id)
+    names = input_names(ctx.drifted, sig) or list(sig.feature_names)
+    table = dict(zip(names, np.asarray(ctx.X_win).T, strict=True))
+    kwargs = ctx.policy.agent_kwargs() if hasattr(ctx.policy, "agent_kwargs") else {}
+    fits, info = dominant_member_fits(ctx.store, ids, refs, loglik, priors, table, kwargs)
+    if result is not None:
+        result.routing = {**(result.routing or {}), "explains_window": info}
+    if not fits:
+        ctx.say(f"no label-free proposal: the window is not {info['member']}'s regime")
+    return fits

@@ -12,12 +12,9 @@ from driftline.repair.routed_model import build_routed, choose_members, regime_m
 from driftline.repair.steps.state import RepairState
 
 MAX_ROUTED_MEMBERS = 6
-#: fewest window rows a member must claim before its claimed rows are tested
-MIN_CLAIMED_ROWS = 30
 
 __all__ = [
     "MAX_ROUTED_MEMBERS",
-    "MIN_CLAIMED_ROWS",
     "routing_candidate",
     "routing_explains_window",
     "routing_summary",
@@ -74,39 +71,26 @@ def routing_wins_unlabelled(state: RepairState) -> bool:
 
 def routing_explains_window(state: RepairState) -> bool:
     """Without labels, when one member dominates the window (no mix): do the rows it claims look
-    like its training data?
-
-    A window that is mostly one ancestor's regime with a few rows of another (recurring drift)
-    drifts against every single member, so no ancestor is "healthy", yet the routed lineage
-    explains it. The dominant member (the largest EM prior, not the drifted model) claims the
-    rows whose posterior ``π_i p_i(x) / Σ_j π_j p_j(x)`` is highest under it; those rows are
-    compared with its training signature by the calibrated drift rule (the agent's default:
-    significance and materiality, Holm over features). A regime no member has seen (every prior
-    is relative, so one still dominates) fails here.
-    """
-    routed, search = state.weights.routed if state.weights else None, state.search
-    if routed is None or search is None:
-        return False
+    like its training data (:func:`~driftline.repair.window_fit.dominant_member_fits`)? Never
+    when the dominant member is the drifted model itself."""
     import numpy as np
 
-    from driftline.drift import compare
+    from driftline.repair.window_fit import dominant_member_fits
 
+    routed = state.weights.routed if state.weights else None
+    if routed is None or state.search is None:
+        return False
     priors = np.asarray(routed.priors, dtype=np.float64)
-    top = int(np.argmax(priors))
-    if routed.member_ids[top] == state.drifted.id:
+    if routed.member_ids[int(np.argmax(priors))] == state.drifted.id:
         return False
-    with np.errstate(divide="ignore"):
-        post = routed.loglik(state.table) + np.log(priors)[:, None]
-    claimed = np.flatnonzero(np.argmax(post, axis=0) == top)
-    if claimed.size < MIN_CLAIMED_ROWS:
-        return False
-    rows = {k: np.asarray(v)[claimed] for k, v in state.table.items()}
-    report = compare(
-        state.store.signature(routed.member_ids[top]), rows, **state.policy.agent_kwargs()
+    fits, info = dominant_member_fits(
+        state.store,
+        routed.member_ids,
+        routed.member_refs,
+        routed.loglik(state.table),
+        priors,
+        state.table,
+        state.policy.agent_kwargs(),
     )
-    state.result.routing["explains_window"] = {
-        "member": routed.member_refs[top],
-        "claimed_rows": int(claimed.size),
-        "drifted": bool(report.drift),
-    }
-    return not report.drift
+    state.result.routing["explains_window"] = info
+    return fits
