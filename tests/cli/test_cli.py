@@ -291,6 +291,15 @@ def test_a_replayed_repair_says_when_its_deployment_has_moved_on(cli, tmp_path):
     assert again["repair_id"] == first["repair_id"] and again["serving_now"] == "clf@2"
     code, out, _ = cli(*args)
     assert code == 0 and "clf serves clf@2 now" in " ".join(out.split())
+    # the list of repairs says it too (it showed a bare 'deployed' after the rollback)
+    code, out, _ = cli("repairs", "--json")
+    listed = {r["repair_id"]: r for r in json.loads(out)}
+    assert listed[first["repair_id"]]["serving_now"] == "clf@2"
+    code, out, _ = cli("repairs")
+    assert code == 0 and "deployed (now clf@2)" in out
+    assert cli("deploy", first["repaired_ref"], "--as", "clf")[0] == 0
+    code, out, _ = cli("repairs", "--json")
+    assert "serving_now" not in json.loads(out)[0]
 
 
 def test_active_learning_keeps_the_repairs_target_accuracy(cli, tmp_path, monkeypatch):

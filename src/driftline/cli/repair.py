@@ -275,15 +275,29 @@ def _print_refinement(active: Any, repair_id: int | None) -> None:
 
 
 def repairs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """List repairs with their status."""
+    """List repairs with their status (a deployed repair whose deployment serves another model
+    now, e.g. after a rollback, says which)."""
     from driftline.repair import list_repairs
 
     store = open_store()
     rows = list_repairs(store)
+    moved = {
+        int(r.repair_id): now
+        for r in rows
+        if r.repair_id is not None and (now := _serving_now(store, r)) is not None
+    }
     if as_json:
-        print_json([r.to_dict() for r in rows])
+        print_json(
+            [
+                {
+                    **r.to_dict(),
+                    **({"serving_now": moved[r.repair_id]} if r.repair_id in moved else {}),
+                }
+                for r in rows
+            ]
+        )
         return
-    console.print(repairs_table(rows, lambda i: store.get(i).ref if i else "–"))
+    console.print(repairs_table(rows, lambda i: store.get(i).ref if i else "–", moved))
 
 
 def approve(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -177,9 +177,15 @@ def candidate_cell(
     return "\n".join(cell(k, v) for k, v in candidates.items() if "accuracy" in v) or "–"
 
 
-def repairs_table(rows: list[Any], ref: Callable[[str | None], str]) -> Table:
+def repairs_table(
+    rows: list[Any],
+    ref: Callable[[str | None], str],
+    serving_now: Mapping[int, str] | None = None,
+) -> Table:
     """Stored repairs (:func:`driftline.repair.list_repairs`); ``ref`` turns a model id into
-    its reference ("–" for None)."""
+    its reference ("–" for None); ``serving_now``: repair number → the model its deployment
+    serves now, for deployed repairs whose deployment has moved on (a rollback, a deploy)."""
+    moved = serving_now or {}
     t = Table(
         "#",
         "status",
@@ -195,7 +201,7 @@ def repairs_table(rows: list[Any], ref: Callable[[str | None], str]) -> Table:
         acc = f"{r.before['accuracy']:.3f} → {r.after['accuracy']:.3f}" if r.after else "–"
         t.add_row(
             str(r.repair_id),
-            r.status,
+            f"{r.status} (now {moved[r.repair_id]})" if r.repair_id in moved else str(r.status),
             ref(r.drifted_id),
             ref(r.ancestor_id),
             "–" if r.alpha is None or r.chosen == "routing" else f"{r.alpha:.3f}",
