@@ -175,6 +175,8 @@ def test_feedback_gives_realised_accuracy_and_labels(client, tokens):
         ({"request_id": r["request_id"], "labels": [1]}, 422, "one label per row"),
         ({"request_id": "nope", "labels": [1]}, 404, "nope"),
         ({"request_id": r["request_id"]}, 422, "labels"),
+        # a label the model does not predict (it was stored and counted as wrong before)
+        ({"request_id": r["request_id"], "labels": ["cat"] * 30}, 422, "not classes of model"),
     ]
     for body, status, words in bad:
         resp = client.post("/v1/deployments/clf/feedback", json=body, headers=auth(tokens["write"]))

@@ -134,6 +134,11 @@ class ModelServer:
         with self._swap_lock:
             self._predictor(model_id)
 
+    def classes_of(self, model_id: str) -> np.ndarray:
+        """The class labels of a stored model (empty for a model without classes)."""
+        classes = getattr(self._predictor(model_id)[1], "classes", None)
+        return np.asarray([] if classes is None else classes)
+
     def _predictor(self, model_id: str) -> tuple[Any, Any]:
         hit = self._cache.get(model_id)
         if hit is None:

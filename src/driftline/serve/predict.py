@@ -177,6 +177,7 @@ def feedback(name: str, body: Feedback, request: Request, _t: Any = WRITE) -> An
             f"request {body.request_id} was served by deployment {req['deployment']!r}, not "
             f"{name!r}"
         )
+    _check_classes(ctx.server.classes_of(req["model_id"]), body.labels, req["model_id"])
     serving.set_labels(ctx.store.engine, body.request_id, body.labels)
     _to_label_store(ctx.store, req, body.labels)
     pairs = [(p, y) for p, y in zip(req["predictions"], body.labels, strict=True) if y is not None]
@@ -188,6 +189,18 @@ def feedback(name: str, body: Feedback, request: Request, _t: Any = WRITE) -> An
         "labelled": len(pairs),
         "accuracy": acc,
     }
+
+
+def _check_classes(classes: np.ndarray, labels: list[Any], model_id: str) -> None:
+    """Every label is one of the serving model's classes (compared as text, as accuracy is)."""
+    known = {str(c) for c in np.asarray(classes).tolist()}
+    unknown = sorted({str(y) for y in labels if y is not None} - known)
+    if known and unknown:
+        shown = ", ".join(sorted(known)[:10])
+        raise InvalidInputError(
+            f"label(s) {', '.join(unknown[:5])} are not classes of model {model_id[:12]} "
+            f"({shown}); send one of them per row, or null for a row without a label"
+        )
 
 
 def _to_label_store(store: Any, req: dict[str, Any], labels: list[Any]) -> None:
